@@ -1,0 +1,1 @@
+"""quality_movies: quality-gated movie ingestion on Dagster."""

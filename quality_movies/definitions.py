@@ -1,0 +1,41 @@
+"""The Dagster code location: the asset graph with the resources of the current deployment."""
+
+import dagster as dg
+
+from quality_movies.environment import Environment
+from quality_movies.ingestion.assets import movies_catalog_table, raw_movies
+from quality_movies.ingestion.sensors import build_new_files_sensor
+from quality_movies.jobs import ingest_movie_file, refresh_year_aggregated
+from quality_movies.notifications.sensors import build_notification_sensors
+from quality_movies.quality.assets import build_quality_gate
+from quality_movies.quality.resources import QualityJobRunner
+from quality_movies.warehouse.assets import imdb_movies_rating, year_aggregated
+from quality_movies.warehouse.sensors import build_refresh_sensor
+
+
+def build_definitions(env: Environment | None = None) -> dg.Definitions:
+    """Everything Dagster loads, for ``env`` (default: read from the process environment)."""
+    env = env or Environment.from_env()
+    resources = env.resources()
+    quality_job: QualityJobRunner = resources["quality_job"]
+    return dg.Definitions(
+        assets=[
+            raw_movies,
+            movies_catalog_table,
+            build_quality_gate(quality_job.ruleset_rules()),
+            imdb_movies_rating,
+            year_aggregated,
+        ],
+        jobs=[ingest_movie_file, refresh_year_aggregated],
+        sensors=[
+            build_new_files_sensor(ingest_movie_file),
+            build_refresh_sensor(ingest_movie_file, refresh_year_aggregated),
+            *build_notification_sensors(ingest_movie_file),
+        ],
+        resources=resources,
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions()

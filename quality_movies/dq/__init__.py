@@ -1,0 +1,46 @@
+"""Data quality with AWS Glue semantics: DQDL rulesets evaluated on DuckDB or PySpark."""
+
+from quality_movies.dq.duckdb_engine import DuckDBEvaluation, evaluate_duckdb, read_csv_duckdb
+from quality_movies.dq.errors import (
+    DataQualityError,
+    DQDLSyntaxError,
+    InvalidRuleError,
+    UnknownColumnError,
+    UnreadableInputError,
+    UnsupportedRuleError,
+)
+from quality_movies.dq.evaluate import evaluate_file, write_rule_outcomes
+from quality_movies.dq.model import CompositeRule, Condition, Rule, Ruleset, Value
+from quality_movies.dq.outcomes import ROW_LEVEL_COLUMNS, EvaluationSummary, RuleOutcome
+from quality_movies.dq.parser import default_ruleset_path, load_ruleset, parse_ruleset
+from quality_movies.dq.rule_types import RULE_TYPES
+from quality_movies.dq.spark_engine import SparkEvaluation, evaluate_spark, read_csv_spark
+
+__all__ = [
+    "RULE_TYPES",
+    "ROW_LEVEL_COLUMNS",
+    "CompositeRule",
+    "Condition",
+    "DQDLSyntaxError",
+    "DataQualityError",
+    "DuckDBEvaluation",
+    "EvaluationSummary",
+    "InvalidRuleError",
+    "Rule",
+    "RuleOutcome",
+    "Ruleset",
+    "SparkEvaluation",
+    "UnknownColumnError",
+    "UnreadableInputError",
+    "UnsupportedRuleError",
+    "Value",
+    "default_ruleset_path",
+    "evaluate_duckdb",
+    "evaluate_file",
+    "evaluate_spark",
+    "load_ruleset",
+    "parse_ruleset",
+    "read_csv_duckdb",
+    "read_csv_spark",
+    "write_rule_outcomes",
+]

@@ -1,0 +1,79 @@
+"""``quality-movies dq check``: evaluate a DQDL ruleset over a CSV file and print a readable summary.
+
+Exit codes: 0 every rule passed, 1 a rule failed, 2 unusable input (file, ruleset syntax, unknown column).
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from quality_movies.dq.errors import DataQualityError
+from quality_movies.dq.evaluate import evaluate_file
+from quality_movies.dq.outcomes import EvaluationSummary
+from quality_movies.dq.parser import load_ruleset
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="quality-movies dq", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser("check", help="evaluate a ruleset over a CSV file")
+    check.add_argument("--rules", required=True, type=Path, help="DQDL ruleset file")
+    check.add_argument("--data", required=True, type=Path, help="CSV file with a header row")
+    check.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb")
+    check.add_argument("--out", type=Path, default=Path("dq_output"), help="folder for the outputs")
+    check.add_argument("--good", action="store_true", help="also write good_records.jsonl")
+    return parser
+
+
+def _local_spark():
+    from pyspark.sql import SparkSession
+
+    return (
+        SparkSession.builder.master("local[2]")
+        .appName("quality-movies-dq")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .getOrCreate()
+    )
+
+
+def render_summary(summary: EvaluationSummary) -> str:
+    """Each rule with its outcome and metrics, then row counts and the files written."""
+    lines = [f"Data quality of {summary.source}: {summary.rows_read} rows read"]
+    for outcome in summary.rule_outcomes:
+        lines.append(f"  [{outcome.outcome.upper()}] {outcome.rule}")
+        for name, value in outcome.evaluated_metrics.items():
+            lines.append(f"      {name} = {value:g}")
+        if outcome.failure_reason:
+            lines.append(f"      reason: {outcome.failure_reason}")
+    passed = sum(1 for outcome in summary.rule_outcomes if outcome.passed)
+    lines.append(f"Rules: {passed} passed, {len(summary.rule_outcomes) - passed} failed")
+    lines.append(f"Rows: {summary.good_rows} good, {summary.bad_rows} bad")
+    lines.extend(f"Wrote {path}" for path in summary.outputs.values())
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``dq`` with ``argv`` (without the leading ``dq``); returns the exit code."""
+    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        ruleset = load_ruleset(args.rules)
+        spark = _local_spark() if args.engine == "spark" else None
+        summary = evaluate_file(
+            ruleset,
+            args.data,
+            args.out,
+            engine=args.engine,
+            spark=spark,
+            write_good_jsonl=args.good,
+        )
+    except DataQualityError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(render_summary(summary))
+    return 0 if summary.all_passed else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

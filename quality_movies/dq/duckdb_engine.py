@@ -1,0 +1,141 @@
+"""DuckDB backend: the CSV is read once into a temp table; rules run as SQL; outputs are COPYed to files."""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from quality_movies.dq import model
+from quality_movies.dq.errors import DataQualityError, UnreadableInputError
+from quality_movies.dq.outcomes import RuleOutcome
+from quality_movies.dq.plan import ROW_ID, EvaluationPlan, build_plan
+from quality_movies.dq.rule_types import quote, sql_string
+
+
+def normalize_column_names(names: Sequence[str], source: str) -> list[str]:
+    """Lower-case and trim header names as the Glue crawler does; duplicates are an input error."""
+    normalized = [name.strip().lower() for name in names]
+    seen: set[str] = set()
+    for original, name in zip(names, normalized, strict=True):
+        if not name:
+            raise UnreadableInputError(f"{source}: the header has an empty column name")
+        if name in seen:
+            raise UnreadableInputError(
+                f"{source}: header column '{original}' repeats '{name}' once names are lower-cased"
+            )
+        seen.add(name)
+    return normalized
+
+
+def _csv_scan(path: Path) -> str:
+    return (
+        f"read_csv({sql_string(str(path))}, header = true, all_varchar = true, delim = ',', "
+        "quote = '\"', escape = '\"', auto_detect = true)"
+    )
+
+
+def connect(temp_directory: str | None = None, memory_limit: str = "1GB") -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that spills to ``temp_directory`` beyond ``memory_limit``."""
+    con = duckdb.connect(":memory:")
+    con.execute(f"SET memory_limit = {sql_string(memory_limit)}")
+    con.execute("SET preserve_insertion_order = true")
+    if temp_directory:
+        con.execute(f"SET temp_directory = {sql_string(temp_directory)}")
+    return con
+
+
+def read_csv_duckdb(con: duckdb.DuckDBPyConnection, path: str | Path, table: str = "dq_input") -> list[str]:
+    """Load the CSV into temp table ``table`` (all strings, lower-cased names); returns the column names."""
+    path = Path(path)
+    if not path.is_file():
+        raise UnreadableInputError(f"{path}: no such data file")
+    try:
+        header = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {_csv_scan(path)}").fetchall()]
+        columns = normalize_column_names(header, str(path))
+        select = ", ".join(f"{quote(orig)} AS {quote(name)}" for orig, name in zip(header, columns, strict=True))
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {select} FROM {_csv_scan(path)}")
+    except duckdb.Error as error:
+        raise UnreadableInputError(f"{path}: cannot read as CSV: {error}") from None
+    return columns
+
+
+@dataclass
+class DuckDBEvaluation:
+    """Rule outcomes plus SQL selecting the annotated, good and bad rows (in input order) from ``con``."""
+
+    plan: EvaluationPlan
+    annotated_sql: str
+    good_sql: str
+    bad_sql: str
+    rule_outcomes: list[RuleOutcome]
+    rows_read: int
+    good_rows: int
+    bad_rows: int
+
+
+def evaluate_duckdb(
+    ruleset: model.Ruleset,
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    *,
+    now: datetime | None = None,
+) -> DuckDBEvaluation:
+    """Evaluate ``ruleset`` over ``table`` (string columns) in ``con``; the row SQL stays lazy."""
+    columns = [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()]
+    plan = build_plan(ruleset, columns, now=now)
+    suffix = uuid.uuid4().hex[:8]
+    base, stage = f"dq_base_{suffix}", f"dq_stage_{suffix}"
+    try:
+        con.execute(f"CREATE TEMP VIEW {base} AS SELECT rowid AS {ROW_ID}, * FROM {table}")
+        con.execute(f"CREATE TEMP VIEW {stage} AS {plan.stage_sql(base)}")
+        cursor = con.execute(plan.aggregate_sql(stage))
+        names = [d[0] for d in cursor.description]
+        values = dict(zip(names, cursor.fetchone(), strict=True))
+        for alias, query in plan.scalar_queries(stage).items():
+            values[alias] = con.execute(query).fetchone()[0]
+    except duckdb.Error as error:
+        raise DataQualityError(
+            f"{ruleset.source}: evaluating the rules failed: {error}. Columns are strings: cast them "
+            "in where clauses and CustomSql (TRY_CAST(col AS DOUBLE))."
+        ) from None
+    outcomes = plan.decide(values)
+    rows_read, bad_rows = int(values["__rows_read"]), int(values["__bad_rows"] or 0)
+    annotated = plan.annotated_sql(stage, with_row_id=True)
+    order = f" ORDER BY {ROW_ID}" if plan.uses_windows else ""
+
+    def rows(result: str) -> str:
+        return (
+            f"SELECT * EXCLUDE ({ROW_ID}) FROM ({annotated}) AS annotated "
+            f"WHERE DataQualityEvaluationResult = '{result}'{order}"
+        )
+
+    return DuckDBEvaluation(
+        plan=plan,
+        annotated_sql=f"SELECT * EXCLUDE ({ROW_ID}) FROM ({annotated}) AS annotated{order}",
+        good_sql=rows("Passed"),
+        bad_sql=rows("Failed"),
+        rule_outcomes=outcomes,
+        rows_read=rows_read,
+        good_rows=rows_read - bad_rows,
+        bad_rows=bad_rows,
+    )
+
+
+def write_jsonl(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
+    con.execute(f"COPY ({query}) TO {sql_string(str(path))} (FORMAT JSON)")
+
+
+def write_parquet(
+    con: duckdb.DuckDBPyConnection,
+    good_sql: str,
+    columns: Sequence[str],
+    projection: Sequence[str] | None,
+    path: Path,
+) -> None:
+    select = ", ".join(projection) if projection else ", ".join(quote(c) for c in columns)
+    con.execute(
+        f"COPY (SELECT {select} FROM ({good_sql}) AS good) TO {sql_string(str(path))} (FORMAT PARQUET)"
+    )

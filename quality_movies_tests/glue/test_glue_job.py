@@ -1,0 +1,169 @@
+"""The Glue job's logic on local Spark matches the embedded (DuckDB) backend row by row."""
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from quality_movies.dq import default_ruleset_path, evaluate_file, load_ruleset
+from quality_movies.glue_job import (
+    QualityJobError,
+    parse_cli_options,
+    resolve_job_arguments,
+    run_quality_job,
+)
+from quality_movies.warehouse.contract import ContractViolation, write_validated_movies
+
+SAMPLE_CSV = Path(__file__).with_name("movies_sample.csv")
+SOURCE_FILE = "movies_sample.csv"
+
+# By hand from movies.dqdl: `between 8.5 and 10.3` is exclusive and fails NULL; IsComplete fails a
+# missing title. So 8.5, 10.3, an empty rating, 7.9 and the row without a title are bad.
+EXPECTED_BAD_TITLES = ["Edge Low", "Edge High", "No Rating", None, "Low Rated"]
+EXPECTED_GOOD = [
+    ("The Shawshank Redemption", 9.3, 80, 2343110),
+    ('Amélie, "Le Fabuleux"', 8.6, None, 703000),
+    ("The Godfather", 9.2, 100, 1620367),
+]
+EXPECTED_OUTCOMES = {
+    'ColumnValues "imdb_rating" between 8.5 and 10.3': "Failed",
+    'IsComplete "series_title"': "Failed",
+    'ColumnExists "imdb_rating"': "Passed",
+    "RowCount > 0": "Passed",
+}
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory) -> dict:
+    """The embedded backend's outputs on the sample file."""
+    out = tmp_path_factory.mktemp("embedded")
+    summary = evaluate_file(
+        load_ruleset(default_ruleset_path()),
+        SAMPLE_CSV,
+        out / "dq",
+        engine="duckdb",
+        good_parquet=True,
+        source_name=SOURCE_FILE,
+    )
+    validated = out / "validated_movies.parquet"
+    write_validated_movies(
+        str(summary.outputs["good_parquet"]), str(validated), SOURCE_FILE, str(SAMPLE_CSV)
+    )
+    return {
+        "summary": summary,
+        "bad_records": read_jsonl(summary.outputs["bad_records"]),
+        "rule_outcomes": read_jsonl(summary.outputs["rule_outcomes"]),
+        "validated": pq.read_table(validated),
+    }
+
+
+@pytest.fixture(scope="module")
+def spark_run(spark, tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("spark_job")
+    uris = {
+        "bad_records_uri": str(out / "bad-records" / "bad_records.jsonl"),
+        "rule_outcomes_uri": str(out / "rule_outcome_from_etl" / "rule_outcomes.jsonl"),
+        "validated_uri": str(out / "validated_movies" / "validated_movies.parquet"),
+    }
+    report = run_quality_job(
+        spark,
+        input_uri=str(SAMPLE_CSV),
+        source_file=SOURCE_FILE,
+        ruleset_text=default_ruleset_path().read_text(),
+        **uris,
+    )
+    return {"report": report, "out": out, **{k: Path(v) for k, v in uris.items()}}
+
+
+@pytest.mark.spark
+def test_counts_and_outcomes_follow_the_rules(spark_run):
+    report = spark_run["report"]
+    assert (report["rows_read"], report["good_rows"], report["bad_rows"]) == (8, 3, 5)
+    assert report["validated_rows"] == 3
+    assert {o["Rule"]: o["Outcome"] for o in report["rule_outcomes"]} == EXPECTED_OUTCOMES
+    for outcome in read_jsonl(spark_run["rule_outcomes_uri"]):
+        assert set(outcome) == {"Rule", "Outcome", "FailureReason", "EvaluatedMetrics", "EvaluatedRule"}
+
+
+@pytest.mark.spark
+def test_bad_records_match_the_embedded_backend(spark_run, embedded):
+    bad = read_jsonl(spark_run["bad_records_uri"])
+    assert [row["series_title"] for row in bad] == EXPECTED_BAD_TITLES
+    assert all(row["DataQualityEvaluationResult"] == "Failed" for row in bad)
+    assert bad == embedded["bad_records"]
+
+
+@pytest.mark.spark
+def test_rule_outcomes_match_the_embedded_backend(spark_run, embedded):
+    assert read_jsonl(spark_run["rule_outcomes_uri"]) == embedded["rule_outcomes"]
+    assert spark_run["report"]["rule_outcomes"] == embedded["rule_outcomes"]
+
+
+@pytest.mark.spark
+def test_validated_rows_match_the_embedded_backend(spark_run, embedded):
+    table = pq.read_table(spark_run["validated_uri"])
+    rows = table.to_pylist()
+    assert [
+        (r["series_title"], r["imdb_rating"], r["meta_score"], r["no_of_votes"]) for r in rows
+    ] == EXPECTED_GOOD
+    assert {r["source_file"] for r in rows} == {SOURCE_FILE}
+    assert rows == embedded["validated"].to_pylist()
+    expected_schema = embedded["validated"].schema
+    assert [(f.name, str(f.type)) for f in table.schema] == [
+        (f.name, str(f.type)) for f in expected_schema
+    ]
+
+
+@pytest.mark.spark
+def test_outputs_are_single_objects_and_no_staging_is_left(spark_run):
+    out = spark_run["out"]
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert files == [
+        "bad-records/bad_records.jsonl",
+        "rule_outcome_from_etl/rule_outcomes.jsonl",
+        "validated_movies/validated_movies.parquet",
+    ]
+
+
+@pytest.mark.spark
+def test_contract_violation_publishes_nothing(spark, tmp_path):
+    csv = tmp_path / "votes.csv"
+    csv.write_text("Series_Title,IMDB_Rating,No_of_Votes\nGood,9.1,12\nOdd,9.2,many\n")
+    finals = {
+        "bad_records_uri": str(tmp_path / "out" / "bad.jsonl"),
+        "rule_outcomes_uri": str(tmp_path / "out" / "outcomes.jsonl"),
+        "validated_uri": str(tmp_path / "out" / "validated.parquet"),
+    }
+    with pytest.raises(ContractViolation, match=r"votes\.csv, column no_of_votes: 'many'"):
+        run_quality_job(
+            spark,
+            input_uri=str(csv),
+            source_file="votes.csv",
+            ruleset_text='Rules = [ ColumnValues "imdb_rating" > 9 ]',
+            **finals,
+        )
+    assert [p for p in (tmp_path / "out").rglob("*") if p.is_file()] == []
+
+
+def test_job_arguments_default_to_the_lake_layout():
+    options = parse_cli_options(
+        ["--source_key", "input_data/a b.csv", "--bucket", "lake", "--JOB_NAME", "dq"]
+    )
+    arguments = resolve_job_arguments(options)
+    assert arguments.source_file == "a b.csv"
+    assert arguments.input_uri == "s3://lake/input_data/a b.csv"
+    assert arguments.output_uris() == {
+        "bad_records": "s3://lake/bad-records/source_file=a b.csv/bad_records.jsonl",
+        "rule_outcomes": "s3://lake/rule_outcome_from_etl/source_file=a b.csv/rule_outcomes.jsonl",
+        "validated": "s3://lake/validated_movies/source_file=a b.csv/validated_movies.parquet",
+    }
+
+
+def test_missing_source_key_names_the_argument():
+    with pytest.raises(QualityJobError, match="--source_key"):
+        resolve_job_arguments(parse_cli_options(["--bucket", "lake"]))

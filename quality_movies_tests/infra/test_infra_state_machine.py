@@ -1,0 +1,144 @@
+"""The exported state machine executed by moto's Step Functions interpreter against moto's Glue and SNS."""
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+
+Pipeline = Any
+"""The ``Pipeline`` harness object of conftest.py (fixtures only, conftest is not importable)."""
+CrawlsTake = Callable[[float], None]
+
+SOURCE_KEY = "input_data/imdb_movies_rating.csv"
+
+
+def entered_states(history: list[dict]) -> list[str]:
+    return [
+        event["stateEnteredEventDetails"]["name"]
+        for event in history
+        if "stateEnteredEventDetails" in event
+    ]
+
+
+def crawler_states_seen(history: list[dict]) -> list[str]:
+    """Crawler State in each output of the Get Crawler task."""
+    return [
+        json.loads(event["stateExitedEventDetails"]["output"])["crawler"]["Crawler"]["State"]
+        for event in history
+        if event.get("stateExitedEventDetails", {}).get("name") == "Get Crawler"
+    ]
+
+
+def assert_one_failure_notification(pipeline: Pipeline, step: str, error: str) -> None:
+    notifications = pipeline.notifications()
+    assert [n["Subject"] for n in notifications] == ["quality_movies pipeline failed"]
+    message = notifications[0]["Message"]
+    assert message["status"] == "FAILED"
+    assert message["source"] == {"bucket": "quality-movie-bucket", "key": SOURCE_KEY}
+    assert message["failed_step"] == step
+    assert message["error"]["Error"] == error
+
+
+def test_success_path_publishes_success_with_the_file(
+    pipeline_factory: Callable[..., Pipeline], crawls_take: CrawlsTake
+) -> None:
+    crawls_take(0)
+    pipeline = pipeline_factory()
+
+    execution_arn = pipeline.start(SOURCE_KEY)
+    execution = pipeline.wait(execution_arn)
+
+    assert execution["status"] == "SUCCEEDED"
+    notifications = pipeline.notifications()
+    assert [n["Subject"] for n in notifications] == ["quality_movies pipeline succeeded"]
+    message = notifications[0]["Message"]
+    assert message["status"] == "SUCCEEDED"
+    assert message["source"] == {"bucket": "quality-movie-bucket", "key": SOURCE_KEY}
+    assert message["execution"] == execution_arn
+    runs = boto3.client("glue").get_job_runs(JobName="quality-movies-dq-job")["JobRuns"]
+    assert [run["Id"] for run in runs] == [message["glue_job_run_id"]]
+    assert runs[0]["Arguments"]["--source_key"] == SOURCE_KEY
+    assert runs[0]["Arguments"]["--source_bucket"] == "quality-movie-bucket"
+
+
+def test_wait_loop_polls_while_the_crawler_runs(
+    pipeline_factory: Callable[..., Pipeline], crawls_take: CrawlsTake
+) -> None:
+    crawls_take(2.5)
+    pipeline = pipeline_factory(crawler_poll_seconds=1)
+
+    execution_arn = pipeline.start(SOURCE_KEY)
+    execution = pipeline.wait(execution_arn)
+
+    assert execution["status"] == "SUCCEEDED"
+    history = pipeline.history(execution_arn)
+    seen = crawler_states_seen(history)
+    assert seen[:2] == ["RUNNING", "RUNNING"]
+    assert seen[-1] == "READY"
+    assert entered_states(history).count("Wait For Crawler") == len(seen) - 1
+    assert entered_states(history).index("Run Glue Job") > entered_states(history).index(
+        "Wait For Crawler"
+    )
+    assert [n["Subject"] for n in pipeline.notifications()] == ["quality_movies pipeline succeeded"]
+
+
+def test_crawler_already_running_is_waited_for(
+    pipeline_factory: Callable[..., Pipeline], crawls_take: CrawlsTake
+) -> None:
+    crawls_take(2)
+    pipeline = pipeline_factory(crawler_poll_seconds=1)
+    boto3.client("glue").start_crawler(Name="quality-movies-crawler")
+
+    execution_arn = pipeline.start(SOURCE_KEY)
+    execution = pipeline.wait(execution_arn)
+
+    assert execution["status"] == "SUCCEEDED"
+    history = pipeline.history(execution_arn)
+    failures = [
+        e["taskFailedEventDetails"]["error"] for e in history if "taskFailedEventDetails" in e
+    ]
+    assert failures == ["Glue.CrawlerRunningException"]
+    states = entered_states(history)
+    assert states[states.index("Start Crawler") + 1] == "Wait For Crawler"
+    assert [n["Subject"] for n in pipeline.notifications()] == ["quality_movies pipeline succeeded"]
+
+
+@pytest.mark.usefixtures("fail_crawls")
+def test_failed_crawl_publishes_failure(
+    pipeline_factory: Callable[..., Pipeline], crawls_take: CrawlsTake
+) -> None:
+    crawls_take(0)
+    pipeline = pipeline_factory()
+
+    execution = pipeline.wait(pipeline.start(SOURCE_KEY))
+
+    assert execution["status"] == "FAILED"
+    assert_one_failure_notification(pipeline, "Check Crawler State", "Glue.CrawlFailed")
+    assert boto3.client("glue").get_job_runs(JobName="quality-movies-dq-job")["JobRuns"] == []
+
+
+@pytest.mark.usefixtures("fail_job_runs")
+def test_failed_job_run_publishes_failure(
+    pipeline_factory: Callable[..., Pipeline], crawls_take: CrawlsTake
+) -> None:
+    crawls_take(0)
+    pipeline = pipeline_factory()
+
+    execution = pipeline.wait(pipeline.start(SOURCE_KEY))
+
+    assert execution["status"] == "FAILED"
+    assert_one_failure_notification(pipeline, "Run Glue Job", "States.TaskFailed")
+
+
+def test_missing_job_publishes_failure(
+    pipeline_factory: Callable[..., Pipeline], crawls_take: CrawlsTake
+) -> None:
+    crawls_take(0)
+    pipeline = pipeline_factory(create_job=False)
+
+    execution = pipeline.wait(pipeline.start(SOURCE_KEY))
+
+    assert execution["status"] == "FAILED"
+    assert_one_failure_notification(pipeline, "Run Glue Job", "Glue.EntityNotFoundException")
