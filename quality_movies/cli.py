@@ -1,13 +1,16 @@
 """``quality-movies``: sample data, ingest files, run the pipeline, inspect state, and the tool commands."""
 
 import argparse
+import importlib
 import os
 import sys
+import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import dagster as dg
+if TYPE_CHECKING:
+    from quality_movies.environment import Environment
 
-from quality_movies.environment import Environment
 
 TOOL_COMMANDS = {
     "sample": "quality_movies.sample",
@@ -17,8 +20,10 @@ TOOL_COMMANDS = {
 }
 
 
-def use_dagster_home(env: Environment) -> dg.DagsterInstance:
+def use_dagster_home(env: "Environment"):
     """The Dagster instance under ``QUALITY_MOVIES_HOME/dagster`` (unless DAGSTER_HOME is set)."""
+    import dagster as dg
+
     if not os.environ.get("DAGSTER_HOME"):
         os.environ["DAGSTER_HOME"] = str(env.dagster_home)
     home = Path(os.environ["DAGSTER_HOME"])
@@ -29,7 +34,7 @@ def use_dagster_home(env: Environment) -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
-def ingest(env: Environment, files: list[str]) -> int:
+def ingest(env: "Environment", files: list[str]) -> int:
     """Put local files under ``input_data/``, as an upload to S3 would."""
     lake = env.resources()["lake"]
     for name in files:
@@ -42,7 +47,7 @@ def ingest(env: Environment, files: list[str]) -> int:
     return 0
 
 
-def run(env: Environment) -> int:
+def run(env: "Environment") -> int:
     """Process every new or changed input file through the ingest job, then refresh the view."""
     from quality_movies.definitions import build_definitions
     from quality_movies.ingestion.sensors import plan_input_files
@@ -90,7 +95,7 @@ def run(env: Environment) -> int:
     return 1 if failed else 0
 
 
-def status(env: Environment) -> int:
+def status(env: "Environment") -> int:
     """What is in the lake, the catalog and the warehouse."""
     resources = env.resources()
     lake, catalog, warehouse = resources["lake"], resources["catalog"], resources["warehouse"]
@@ -114,7 +119,7 @@ def status(env: Environment) -> int:
     return 0
 
 
-def ui(env: Environment, port: int) -> int:
+def ui(env: "Environment", port: int) -> int:
     """Start the Dagster UI and daemon on 127.0.0.1 with this deployment's home."""
     use_dagster_home(env)
     command = [
@@ -149,11 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    warnings.filterwarnings("ignore", message=".*is currently in beta.*")
     if argv and argv[0] in TOOL_COMMANDS:
-        import importlib
-
         return importlib.import_module(TOOL_COMMANDS[argv[0]]).main(argv[1:])
     args = build_parser().parse_args(argv)
+    from quality_movies.environment import Environment
+
     try:
         env = Environment.from_env()
     except ValueError as exc:

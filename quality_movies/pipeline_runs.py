@@ -12,9 +12,8 @@ def processed_etags(instance: dg.DagsterInstance) -> dict[str, str]:
     from quality_movies.settings import PipelineSettings
 
     seen: dict[str, str] = {}
-    records = instance.fetch_materializations(WAREHOUSE_ASSET, limit=100_000).records
     input_prefix = PipelineSettings.from_env().input_prefix
-    for record in records:
+    for record in _all_materializations(instance, WAREHOUSE_ASSET):
         materialization = record.asset_materialization
         if materialization is None or materialization.partition is None:
             continue
@@ -23,6 +22,17 @@ def processed_etags(instance: dg.DagsterInstance) -> dict[str, str]:
         if key not in seen and etag is not None:
             seen[key] = str(getattr(etag, "value", etag))
     return seen
+
+
+def _all_materializations(instance: dg.DagsterInstance, key: dg.AssetKey):
+    """Every materialization record of ``key``, newest first, fetched page by page."""
+    cursor = None
+    while True:
+        page = instance.fetch_materializations(key, limit=1000, cursor=cursor)
+        yield from page.records
+        if not page.has_more:
+            return
+        cursor = page.cursor
 
 
 def failure_reason(result: dg.ExecuteInProcessResult) -> str:
