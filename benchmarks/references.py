@@ -141,8 +141,8 @@ def duckdb_sql(
         f"""
         COPY (
             SELECT * EXCLUDE ({exclude}),
-                list_filter([{passed}], x -> x IS NOT NULL) AS DataQualityRulesPass,
-                list_filter([{failed}], x -> x IS NOT NULL) AS DataQualityRulesFail,
+                list_filter([{passed}], lambda x: x IS NOT NULL) AS DataQualityRulesPass,
+                list_filter([{failed}], lambda x: x IS NOT NULL) AS DataQualityRulesFail,
                 {skip} AS DataQualityRulesSkip,
                 CASE WHEN {all_pass} THEN 'Passed' ELSE 'Failed' END AS DataQualityEvaluationResult
             FROM (SELECT *, {flags} FROM {source})

@@ -10,6 +10,7 @@ Results are appended to a JSON-lines file and rendered as a markdown table.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -27,6 +28,7 @@ import psutil
 BENCHMARKS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCHMARKS_DIR.parent
 DATA_DIR = BENCHMARKS_DIR / ".data"
+SEED_RULE = BENCHMARKS_DIR / "seed_rule.dqdl"
 TEN_RULES = BENCHMARKS_DIR / "ten_rules.dqdl"
 DEFAULT_RESULTS = BENCHMARKS_DIR / "results.jsonl"
 DEFAULT_TABLE = BENCHMARKS_DIR / "results.md"
@@ -70,11 +72,7 @@ def ensure_data(rows: int, path: Path | None = None) -> dict[str, Any]:
 
 
 def ruleset_path(name: str) -> Path:
-    if name == "ten":
-        return TEN_RULES
-    from quality_movies.dq import default_ruleset_path
-
-    return Path(default_ruleset_path())
+    return TEN_RULES if name == "ten" else SEED_RULE
 
 
 def measure_in_child(kind: str, ruleset: str, data: Path, out_dir: Path) -> dict[str, Any]:
@@ -126,10 +124,8 @@ def measure_in_child(kind: str, ruleset: str, data: Path, out_dir: Path) -> dict
 def _tree_rss(process: psutil.Process) -> int:
     total = 0
     for member in [process, *process.children(recursive=True)]:
-        try:
+        with contextlib.suppress(psutil.Error):
             total += member.memory_info().rss
-        except psutil.Error:
-            pass
     return total
 
 
@@ -153,6 +149,7 @@ def run_measurement(
         "--measure-out",
         str(out_dir),
     ]
+    load_before = [round(x, 1) for x in os.getloadavg()]
     started = time.perf_counter()
     with log.open("w") as log_handle:
         child = subprocess.Popen(
@@ -185,6 +182,8 @@ def run_measurement(
         "exit_code": child.returncode,
         "timed_out": timed_out,
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_before": load_before,
+        "load_after": [round(x, 1) for x in os.getloadavg()],
     }
     if result_lines:
         record.update(json.loads(result_lines[-1].removeprefix("RESULT ")))

@@ -147,6 +147,7 @@ def aws_resources(env: Environment) -> dict[str, Any]:
         quality_job = SparkQualityJobRunner(
             ruleset_path=env.ruleset_path,
             pyspark=PySparkResource(spark_config={"spark.driver.host": "127.0.0.1"}),
+            work_dir=str(env.home / "work"),
         )
     secret_arn_var = "QUALITY_MOVIES_REDSHIFT_SECRET_ARN"
     return {

@@ -198,29 +198,28 @@ def spark_mapping_select(source_columns: Sequence[str]) -> list[str]:
 
 
 def check_contract(good: Any, source_file: str) -> None:
-    """Raise ContractViolation for the first good value the warehouse type cannot take."""
+    """Raise ContractViolation for the first good value the warehouse type cannot take (one Spark job)."""
     from pyspark.sql import functions as F
 
+    probes = []
     for column, sql_type in typed_columns():
         if column not in good.columns:
             continue
         spark_type = sqlglot.exp.DataType.build(sql_type, dialect="duckdb").sql(dialect="spark")
-        trimmed = F.trim(F.col(column))
-        offending = (
-            good.where(
-                F.col(column).isNotNull()
-                & (trimmed != F.lit(""))
-                & F.expr(f"try_cast(trim(`{column}`) AS {spark_type})").isNull()
-            )
-            .select(column)
-            .limit(1)
-            .collect()
+        unconvertible = (
+            F.col(column).isNotNull()
+            & (F.trim(F.col(column)) != F.lit(""))
+            & F.expr(f"try_cast(trim(`{column}`) AS {spark_type})").isNull()
         )
-        if offending:
-            value = offending[0][0]
+        probes.append((column, sql_type, F.first(F.when(unconvertible, F.col(column)), True)))
+    if not probes:
+        return
+    found = good.agg(*[probe.alias(column) for column, _, probe in probes]).collect()[0]
+    for column, sql_type, _ in probes:
+        if found[column] is not None:
             raise ContractViolation(
-                f"{source_file}, column {column}: {value!r} is not a {sql_type}; fix the value or "
-                "add a rule to the ruleset that sends such rows to bad records"
+                f"{source_file}, column {column}: {found[column]!r} is not a {sql_type}; fix the "
+                "value or add a rule to the ruleset that sends such rows to bad records"
             )
 
 
@@ -365,7 +364,6 @@ def run_quality_job(
     with _staging(staging_uri, validated_uri) as staging:
         try:
             staged = _write_staged(files, staging, bad, rule_outcomes, validated)
-            validated_rows = validated.count()
             published: list[str] = []
             try:
                 for name in OUTPUTS:
@@ -382,7 +380,7 @@ def run_quality_job(
         "rows_read": int(evaluation.rows_read),
         "good_rows": int(evaluation.good_rows),
         "bad_rows": int(evaluation.bad_rows),
-        "validated_rows": int(validated_rows),
+        "validated_rows": int(evaluation.good_rows),
         "rule_outcomes": rule_outcomes,
         "outputs": finals,
     }

@@ -2,7 +2,8 @@
 
 import json
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -98,19 +99,24 @@ def evaluate_spark(
     )
 
 
-def _ordered_rows(evaluation: SparkEvaluation, result: str) -> Iterator[dict[str, Any]]:
-    from pyspark.sql import functions as F
+def write_jsonl(evaluation: SparkEvaluation, bad_path: Path, good_path: Path | None = None) -> None:
+    """Bad (and good) rows in input order as JSON lines, byte-identical to DuckDB's COPY output.
 
-    frame = evaluation.ordered.filter(F.col("DataQualityEvaluationResult") == result).orderBy(ROW_ID)
-    for row in frame.drop(ROW_ID).toLocalIterator():
-        yield row.asDict()
-
-
-def write_jsonl(evaluation: SparkEvaluation, result: str, path: Path) -> None:
-    """Rows of one result, in input order, as JSON lines byte-identical to DuckDB's COPY output."""
-    with path.open("w", encoding="utf-8") as out:
-        for record in _ordered_rows(evaluation, result):
-            out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+    One pass over the annotated rows; they are sorted only when a window (IsUnique...) reordered them.
+    """
+    frame = evaluation.ordered
+    if good_path is None:
+        frame = frame.filter("DataQualityEvaluationResult = 'Failed'")
+    if evaluation.plan.uses_windows:
+        frame = frame.orderBy(ROW_ID)
+    with ExitStack() as files:
+        bad = files.enter_context(bad_path.open("w", encoding="utf-8"))
+        good = files.enter_context(good_path.open("w", encoding="utf-8")) if good_path else None
+        for row in frame.toLocalIterator():
+            record = row.asDict()
+            del record[ROW_ID]
+            target = bad if record["DataQualityEvaluationResult"] == "Failed" else good
+            target.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
 
 
 def write_parquet(evaluation: SparkEvaluation, projection: Sequence[str] | None, path: Path) -> None:

@@ -127,6 +127,7 @@ def state_machine_definition(
         },
         START_CRAWLER: {
             "Type": "Task",
+            "Comment": "A crawler already running for another upload is waited for, not an error.",
             "Resource": "arn:aws:states:::aws-sdk:glue:startCrawler",
             "Parameters": {"Name": settings.crawler_name},
             "ResultPath": None,
@@ -134,7 +135,6 @@ def state_machine_definition(
             "Catch": [
                 {
                     "ErrorEquals": ["Glue.CrawlerRunningException"],
-                    "Comment": "Another upload started the crawler: wait for that crawl.",
                     "ResultPath": None,
                     "Next": WAIT_FOR_CRAWLER,
                 },
@@ -190,6 +190,7 @@ def state_machine_definition(
         },
         RUN_GLUE_JOB: {
             "Type": "Task",
+            "Comment": "Runs until the job ends; retried while other uploads hold every concurrent run.",
             "Resource": "arn:aws:states:::glue:startJobRun.sync",
             "Parameters": {
                 "JobName": settings.glue_job_name,
@@ -209,7 +210,6 @@ def state_machine_definition(
                 *_retry(GLUE_TRANSIENT_ERRORS),
                 {
                     "ErrorEquals": ["Glue.ConcurrentRunsExceededException"],
-                    "Comment": "Other uploads hold every concurrent run: wait for one to end.",
                     "IntervalSeconds": 60,
                     "MaxAttempts": 12,
                     "BackoffRate": 1.5,

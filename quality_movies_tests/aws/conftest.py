@@ -120,7 +120,9 @@ def wait_until_serving(server: S3Server, process: subprocess.Popen, log_path: Pa
     deadline = time.monotonic() + STARTUP_DEADLINE_SECONDS
     while True:
         if process.poll() is not None:
-            raise RuntimeError(f"weed mini exited with {process.returncode}: {log_path.read_text()}")
+            raise RuntimeError(
+                f"weed mini exited with {process.returncode}: {log_path.read_text()}"
+            )
         try:
             client.list_buckets()
             return

@@ -17,12 +17,16 @@ MIB = 1024 * 1024
 
 
 def make_lake(server: S3Server, bucket: str, **fields: float) -> S3Lake:
-    return S3Lake(bucket=bucket, endpoint_url=server.endpoint_url, region_name="us-east-1", **fields)
+    return S3Lake(
+        bucket=bucket, endpoint_url=server.endpoint_url, region_name="us-east-1", **fields
+    )
 
 
 def test_listing_pages_past_1000_keys(seaweedfs: S3Server, s3_bucket: str) -> None:
     client = seaweedfs.client()
-    bodies = {f"input_data/movies_{i:04d}.csv": f"Series_Title\nfilm {i}\n".encode() for i in range(1005)}
+    bodies = {
+        f"input_data/movies_{i:04d}.csv": f"Series_Title\nfilm {i}\n".encode() for i in range(1005)
+    }
     with ThreadPoolExecutor(max_workers=16) as pool:
         list(
             pool.map(

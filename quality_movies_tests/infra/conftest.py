@@ -60,17 +60,29 @@ def aws(monkeypatch: pytest.MonkeyPatch, settings: PipelineSettings) -> Iterator
 
 
 @pytest.fixture
-def crawls_take(aws: None) -> Callable[[float], None]:
-    """Setter: every moto crawl stays RUNNING for the given seconds (0: COMPLETED at once)."""
+def crawls_take(aws: None, monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
+    """Setter: every crawl answers RUNNING to exactly that many GetCrawler calls, then completes.
 
-    def set_crawl_seconds(seconds: float) -> None:
-        if seconds:
-            transition = {"progression": "time", "seconds": seconds}
+    moto's crawls never finish by themselves; its "manual" transition counts ticks that nothing in
+    GetCrawler advances, so the harness advances the running crawl on each GetCrawler.
+    """
+    as_dict = glue_models.FakeCrawler.as_dict
+
+    def as_dict_after_one_poll(crawler: glue_models.FakeCrawler) -> dict[str, Any]:
+        if crawler.crawls:
+            crawler.crawls[-1].advance()
+        return as_dict(crawler)
+
+    monkeypatch.setattr(glue_models.FakeCrawler, "as_dict", as_dict_after_one_poll)
+
+    def set_running_polls(polls: int) -> None:
+        if polls:
+            transition = {"progression": "manual", "times": polls + 1}
         else:
             transition = {"progression": "immediate"}
         state_manager.set_transition("glue::crawl", transition)
 
-    return set_crawl_seconds
+    return set_running_polls
 
 
 @pytest.fixture

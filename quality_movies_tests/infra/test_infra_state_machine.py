@@ -9,7 +9,7 @@ import pytest
 
 Pipeline = Any
 """The ``Pipeline`` harness object of conftest.py (fixtures only, conftest is not importable)."""
-CrawlsTake = Callable[[float], None]
+CrawlsTake = Callable[[int], None]
 
 SOURCE_KEY = "input_data/imdb_movies_rating.csv"
 
@@ -66,7 +66,7 @@ def test_success_path_publishes_success_with_the_file(
 def test_wait_loop_polls_while_the_crawler_runs(
     pipeline_factory: Callable[..., Pipeline], crawls_take: CrawlsTake
 ) -> None:
-    crawls_take(2.5)
+    crawls_take(3)
     pipeline = pipeline_factory(crawler_poll_seconds=1)
 
     execution_arn = pipeline.start(SOURCE_KEY)
@@ -74,20 +74,24 @@ def test_wait_loop_polls_while_the_crawler_runs(
 
     assert execution["status"] == "SUCCEEDED"
     history = pipeline.history(execution_arn)
-    seen = crawler_states_seen(history)
-    assert seen[:2] == ["RUNNING", "RUNNING"]
-    assert seen[-1] == "READY"
-    assert entered_states(history).count("Wait For Crawler") == len(seen) - 1
-    assert entered_states(history).index("Run Glue Job") > entered_states(history).index(
-        "Wait For Crawler"
-    )
+    assert crawler_states_seen(history) == ["RUNNING", "RUNNING", "RUNNING", "READY"]
+    assert entered_states(history) == [
+        "Record Source File",
+        "Start Crawler",
+        "Get Crawler",
+        "Check Crawler State",
+        *["Wait For Crawler", "Get Crawler", "Check Crawler State"] * 3,
+        "Run Glue Job",
+        "Check Glue Job Run State",
+        "Notify Success",
+    ]
     assert [n["Subject"] for n in pipeline.notifications()] == ["quality_movies pipeline succeeded"]
 
 
 def test_crawler_already_running_is_waited_for(
     pipeline_factory: Callable[..., Pipeline], crawls_take: CrawlsTake
 ) -> None:
-    crawls_take(2)
+    crawls_take(1)
     pipeline = pipeline_factory(crawler_poll_seconds=1)
     boto3.client("glue").start_crawler(Name="quality-movies-crawler")
 
@@ -100,8 +104,15 @@ def test_crawler_already_running_is_waited_for(
         e["taskFailedEventDetails"]["error"] for e in history if "taskFailedEventDetails" in e
     ]
     assert failures == ["Glue.CrawlerRunningException"]
-    states = entered_states(history)
-    assert states[states.index("Start Crawler") + 1] == "Wait For Crawler"
+    assert entered_states(history)[:6] == [
+        "Record Source File",
+        "Start Crawler",
+        "Wait For Crawler",
+        "Get Crawler",
+        "Check Crawler State",
+        "Wait For Crawler",
+    ]
+    assert crawler_states_seen(history) == ["RUNNING", "READY"]
     assert [n["Subject"] for n in pipeline.notifications()] == ["quality_movies pipeline succeeded"]
 
 

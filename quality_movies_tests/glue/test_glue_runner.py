@@ -1,0 +1,128 @@
+"""GlueQualityJobRunner through Dagster Pipes: the real Glue script runs as a subprocess against moto."""
+
+import io
+import json
+from pathlib import Path
+
+import dagster as dg
+import pyarrow.parquet as pq
+import pytest
+
+from quality_movies.glue_package import SCRIPT_NAME, build_glue_assets, upload_glue_assets
+from quality_movies.ingestion.resources import S3Lake
+from quality_movies.quality.resources import GlueQualityJobRunner, QualityJobFailed
+from quality_movies.settings import PipelineSettings
+from quality_movies_tests.glue.conftest import REGION, LocalGlueClient, client
+
+SAMPLE_CSV = Path(__file__).with_name("movies_sample.csv")
+SETTINGS = PipelineSettings(bucket="quality-movie-bucket")
+JOB_NAME = SETTINGS.glue_job_name
+
+
+class LocalGlueQualityJobRunner(GlueQualityJobRunner):
+    """The production runner, with Glue's start_job_run running the script locally."""
+
+    def glue_client(self):
+        return LocalGlueClient(
+            client("glue", self.endpoint_url), client("s3", self.endpoint_url), self.endpoint_url
+        )
+
+
+@pytest.fixture
+def deployed(aws_env, tmp_path):
+    """Bucket with one input file, the packaged job script uploaded, and the Glue job defined."""
+    s3 = client("s3", aws_env)
+    s3.create_bucket(Bucket=SETTINGS.bucket)
+    s3.upload_file(str(SAMPLE_CSV), SETTINGS.bucket, f"{SETTINGS.input_prefix}movies_sample.csv")
+    assets = build_glue_assets(tmp_path / "glue")
+    upload_glue_assets(assets, SETTINGS, s3_client=s3)
+    client("glue", aws_env).create_job(
+        Name=JOB_NAME,
+        Role="arn:aws:iam::123456789012:role/quality-movies-glue",
+        Command={
+            "Name": "glueetl",
+            "ScriptLocation": f"s3://{SETTINGS.bucket}/{SETTINGS.glue_assets_prefix}{SCRIPT_NAME}",
+            "PythonVersion": "3",
+        },
+        GlueVersion="5.0",
+    )
+    lake = S3Lake(bucket=SETTINGS.bucket, region_name=REGION, endpoint_url=aws_env)
+    runner = LocalGlueQualityJobRunner(
+        job_name=JOB_NAME,
+        region_name=REGION,
+        endpoint_url=aws_env,
+        pipes_bucket=SETTINGS.bucket,
+        pipes_prefix="dagster-pipes/",
+        poll_interval_seconds=0.5,
+    )
+    return s3, lake, runner
+
+
+def run_in_asset(runner, lake, source_file):
+    """Run the quality job inside a materialization, as the pipeline's asset does."""
+    captured = {}
+
+    @dg.asset
+    def quality_run(context: dg.AssetExecutionContext):
+        captured["result"] = runner.run(context, lake, source_file)
+
+    dg.materialize([quality_run])
+    return captured["result"]
+
+
+@pytest.mark.server
+@pytest.mark.spark
+def test_glue_job_runs_through_pipes_and_writes_the_outputs(deployed):
+    s3, lake, runner = deployed
+    result = run_in_asset(runner, lake, "movies_sample.csv")
+
+    assert (result.rows_read, result.good_rows, result.bad_rows) == (8, 3, 5)
+    assert result.engine == "glue"
+    assert {o["Rule"]: o["Outcome"] for o in result.rule_outcomes} == {
+        'ColumnValues "imdb_rating" between 8.5 and 10.3': "Failed",
+        'IsComplete "series_title"': "Failed",
+        'ColumnExists "imdb_rating"': "Passed",
+        "RowCount > 0": "Passed",
+    }
+    assert result.bad_records_key == "bad-records/source_file=movies_sample.csv/bad_records.jsonl"
+    assert result.extra["AWS Glue Job Name"] == JOB_NAME
+
+    def body(key: str) -> bytes:
+        return s3.get_object(Bucket=SETTINGS.bucket, Key=key)["Body"].read()
+
+    bad = [json.loads(line) for line in body(result.bad_records_key).decode().splitlines()]
+    assert [row["series_title"] for row in bad] == [
+        "Edge Low",
+        "Edge High",
+        "No Rating",
+        None,
+        "Low Rated",
+    ]
+    outcomes = [json.loads(line) for line in body(result.rule_outcomes_key).decode().splitlines()]
+    assert outcomes == result.rule_outcomes
+    validated = pq.read_table(io.BytesIO(body(result.validated_key))).to_pylist()
+    assert [(r["series_title"], r["imdb_rating"]) for r in validated] == [
+        ("The Shawshank Redemption", 9.3),
+        ('Amélie, "Le Fabuleux"', 8.6),
+        ("The Godfather", 9.2),
+    ]
+    assert {r["source_file"] for r in validated} == {"movies_sample.csv"}
+    outputs = [
+        o.key
+        for prefix in (SETTINGS.bad_records_prefix, SETTINGS.rule_outcomes_prefix, SETTINGS.validated_prefix)
+        for o in lake.list_objects(prefix)
+    ]
+    assert sorted(outputs) == sorted(
+        [result.bad_records_key, result.rule_outcomes_key, result.validated_key]
+    )
+
+
+@pytest.mark.server
+def test_failed_job_run_raises_with_glue_error_message(deployed):
+    s3, lake, runner = deployed
+    with pytest.raises(QualityJobFailed) as failure:
+        run_in_asset(runner, lake, "missing.csv")
+    message = str(failure.value)
+    assert "FAILED" in message
+    assert "s3://quality-movie-bucket/input_data/missing.csv cannot be read" in message
+    assert lake.list_objects(SETTINGS.bad_records_prefix) == []
