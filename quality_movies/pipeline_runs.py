@@ -4,6 +4,8 @@ from typing import Any
 
 import dagster as dg
 
+from quality_movies.notifications.sensors import describe_error
+
 WAREHOUSE_ASSET = dg.AssetKey("imdb_movies_rating")
 
 
@@ -39,11 +41,7 @@ def failure_reason(result: dg.ExecuteInProcessResult) -> str:
     """The first step failure of a run, as ``step: message``."""
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data is not None:
-            error = event.step_failure_data.error
-            message = error.message.strip() if error else "unknown error"
-            if error and error.cause is not None:
-                message = f"{message} (caused by: {error.cause.message.strip()})"
-            return f"{event.step_key}: {message}"
+            return f"{event.step_key}: {describe_error(event.step_failure_data.error)}"
     return "the run failed before any step ran"
 
 

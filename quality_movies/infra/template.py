@@ -25,6 +25,11 @@ def glue_job_wheel() -> str:
     return f"quality_movies-{version('quality_movies')}-py3-none-any.whl"
 
 
+def input_rule_name(settings: PipelineSettings) -> str:
+    """Name of the EventBridge rule, e.g. for ``aws events disable-rule --name``."""
+    return f"{settings.state_machine_name}-input-object-created"
+
+
 def _sub(text: str) -> dict[str, str]:
     return {"Fn::Sub": text}
 
@@ -417,6 +422,7 @@ def _trigger_resources(settings: PipelineSettings, crawler_poll_seconds: int) ->
         "InputObjectCreatedRule": {
             "Type": "AWS::Events::Rule",
             "Properties": {
+                "Name": input_rule_name(settings),
                 "Description": (
                     f"Start {settings.state_machine_name} for objects created under "
                     f"s3://{settings.bucket}/{settings.input_prefix}"

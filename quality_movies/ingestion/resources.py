@@ -438,6 +438,18 @@ def catalog_table_from_glue(table: dict[str, Any]) -> CatalogTable:
     )
 
 
+ANY_CRAWL = object()
+"""For ``wait_until_ready``: a crawl already running was joined, so any READY ends the wait."""
+
+
+def _crawl_marker(crawler: dict[str, Any]) -> tuple[str, str] | None:
+    """What tells one crawl of a crawler from the next: its start time and log message prefix."""
+    last_crawl = crawler.get("LastCrawl")
+    if not last_crawl:
+        return None
+    return str(last_crawl.get("StartTime")), str(last_crawl.get("MessagePrefix"))
+
+
 class GlueCrawlerCatalog(Catalog):
     """The AWS Glue Data Catalog table kept current by a Glue crawler over the input prefix."""
 
@@ -457,13 +469,16 @@ class GlueCrawlerCatalog(Catalog):
 
     def crawl(self, lake: Lake) -> CatalogTable:
         glue = self.client()
+        before = glue.get_crawler(Name=self.crawler_name)["Crawler"]
+        new_crawl = before["State"] == "READY"
         try:
             glue.start_crawler(Name=self.crawler_name)
         except glue.exceptions.CrawlerRunningException:
             dg.get_dagster_logger().info(
                 "Glue crawler %s is already running: waiting for that crawl", self.crawler_name
             )
-        crawler = self.wait_until_ready()
+            new_crawl = False
+        crawler = self.wait_until_ready(after=_crawl_marker(before) if new_crawl else ANY_CRAWL)
         last_crawl = crawler.get("LastCrawl", {})
         if last_crawl.get("Status") in {"FAILED", "CANCELLED"}:
             reason = last_crawl.get("ErrorMessage") or "no error message"
@@ -483,19 +498,30 @@ class GlueCrawlerCatalog(Catalog):
         table.files = [o.key for o in lake.input_files() if o.key.lower().endswith(".csv")]
         return table
 
-    def wait_until_ready(self) -> dict[str, Any]:
-        """Poll get_crawler, backing off, until the crawler is READY; returns the crawler."""
+    def wait_until_ready(
+        self, after: tuple[str, str] | None | object = ANY_CRAWL
+    ) -> dict[str, Any]:
+        """Poll get_crawler, backing off, until the crawler is READY with a crawl newer than ``after``.
+
+        ``after`` marks the last crawl before the one started (None: never crawled), so a crawler that
+        has not left READY yet is not taken for finished; ``ANY_CRAWL`` accepts any READY.
+        """
         glue = self.client()
         delay = self.poll_interval_seconds
         deadline = time.monotonic() + self.timeout_seconds
         while True:
             crawler = glue.get_crawler(Name=self.crawler_name)["Crawler"]
-            if crawler["State"] == "READY":
+            if crawler["State"] == "READY" and (
+                after is ANY_CRAWL or _crawl_marker(crawler) != after
+            ):
                 return crawler
             if time.monotonic() + delay > deadline:
+                state = crawler["State"]
+                if state == "READY":
+                    state = "READY without recording a new crawl"
                 raise TimeoutError(
-                    f"Glue crawler {self.crawler_name} still {crawler['State']} after "
-                    f"{self.timeout_seconds:.0f} s; see its runs in the Glue console or raise "
+                    f"Glue crawler {self.crawler_name} still {state} after "
+                    f"{self.timeout_seconds:g} s; see its runs in the Glue console or raise "
                     "timeout_seconds"
                 )
             time.sleep(delay)

@@ -47,6 +47,15 @@ def run_summary(instance: dg.DagsterInstance, run_id: str) -> dict[str, Any]:
     return summary
 
 
+def describe_error(error) -> str:
+    """An error's message followed by its causes, innermost last (Dagster wraps user errors)."""
+    parts = []
+    while error is not None:
+        parts.append(error.message.strip())
+        error = error.cause
+    return " caused by: ".join(parts) if parts else "unknown error"
+
+
 def run_url(run_id: str) -> str:
     base = os.environ.get("QUALITY_MOVIES_DAGSTER_URL", "http://127.0.0.1:3000").rstrip("/")
     return f"{base}/runs/{run_id}"
@@ -99,7 +108,7 @@ def build_notification_sensors(job: UnresolvedAssetJobDefinition) -> list[dg.Sen
         for step_event in context.get_step_failure_events():
             if step_event.event_specific_data and step_event.event_specific_data.error:
                 error = (
-                    f"{step_event.step_key}: {step_event.event_specific_data.error.message.strip()}"
+                    f"{step_event.step_key}: {describe_error(step_event.event_specific_data.error)}"
                 )
                 break
         subject, message = run_message(context.instance, context.dagster_run, False, error)

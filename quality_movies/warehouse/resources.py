@@ -311,7 +311,7 @@ class RedshiftDataWarehouse(Warehouse):
                 client.cancel_statement(Id=statement_id)
                 raise TimeoutError(
                     f"Redshift statement {statement_id} still {status} after "
-                    f"{self.timeout_seconds:.0f} s and was cancelled: check the workgroup or cluster "
+                    f"{self.timeout_seconds:g} s and was cancelled: check the workgroup or cluster "
                     f"(SQL: {_abbreviated(statement.get('QueryString', ''))})"
                 )
             time.sleep(delay)

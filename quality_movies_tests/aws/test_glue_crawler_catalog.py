@@ -6,6 +6,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 from moto.glue import models as glue_models
 
 from quality_movies.ingestion.resources import (
@@ -101,7 +102,7 @@ def test_crawl_waits_for_the_crawler_and_reads_the_table(
 def test_a_crawl_already_running_is_waited_for(
     glue: Any, lake: S3Lake, crawls_take: Callable[[float], None]
 ) -> None:
-    crawls_take(0.5)
+    crawls_take(2)
     create_crawled_table(glue)
     glue.start_crawler(Name=CRAWLER)
 
@@ -192,3 +193,34 @@ def test_catalog_table_from_glue_keeps_partition_keys_and_storage_classification
         classification="csv",
         updated_at="2024-05-01T12:00:00",
     )
+
+
+def test_ready_before_the_new_crawl_is_recorded_is_not_taken_for_finished(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    glue = boto3.client(
+        "glue", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y"
+    )
+    monkeypatch.setattr(GlueCrawlerCatalog, "client", lambda self: glue)
+    earlier = {"Status": "SUCCEEDED", "StartTime": datetime(2024, 5, 1), "MessagePrefix": "crawl-1"}
+    ours = {"Status": "SUCCEEDED", "StartTime": datetime(2024, 5, 2), "MessagePrefix": "crawl-2"}
+    table = {
+        "Name": "input_data",
+        "DatabaseName": DATABASE,
+        "StorageDescriptor": {"Columns": [{"Name": "Genre", "Type": "string"}]},
+        "Parameters": {"classification": "csv"},
+    }
+    lake = S3Lake(bucket=BUCKET)
+    monkeypatch.setattr(S3Lake, "list_objects", lambda self, prefix: [])
+    with Stubber(glue) as stubber:
+        stubber.add_response("get_crawler", {"Crawler": {"State": "READY", "LastCrawl": earlier}})
+        stubber.add_response("start_crawler", {}, {"Name": CRAWLER})
+        stubber.add_response("get_crawler", {"Crawler": {"State": "READY", "LastCrawl": earlier}})
+        stubber.add_response("get_crawler", {"Crawler": {"State": "RUNNING", "LastCrawl": earlier}})
+        stubber.add_response("get_crawler", {"Crawler": {"State": "READY", "LastCrawl": ours}})
+        stubber.add_response("get_table", {"Table": table})
+
+        crawled = make_catalog().crawl(lake)
+
+        stubber.assert_no_pending_responses()
+    assert crawled.columns == [("genre", "string")]

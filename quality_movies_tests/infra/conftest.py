@@ -98,16 +98,20 @@ def fail_crawls(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def fail_job_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every job run started from now on ends FAILED (moto's job runs can only succeed)."""
-    start_job_run = glue_models.FakeJob.start_job_run
+def job_runs_end(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """Setter: every job run started from then on ends in the given state (moto's only succeed)."""
 
-    def start_failing_job_run(job: glue_models.FakeJob, *args: Any, **kwargs: Any) -> str:
-        run_id = start_job_run(job, *args, **kwargs)
-        next(run for run in job.job_runs if run.job_run_id == run_id).status = "FAILED"
-        return run_id
+    def set_final_state(final_state: str) -> None:
+        start_job_run = glue_models.FakeJob.start_job_run
 
-    monkeypatch.setattr(glue_models.FakeJob, "start_job_run", start_failing_job_run)
+        def start_job_run_ending(job: glue_models.FakeJob, *args: Any, **kwargs: Any) -> str:
+            run_id = start_job_run(job, *args, **kwargs)
+            next(run for run in job.job_runs if run.job_run_id == run_id).status = final_state
+            return run_id
+
+        monkeypatch.setattr(glue_models.FakeJob, "start_job_run", start_job_run_ending)
+
+    return set_final_state
 
 
 @dataclass

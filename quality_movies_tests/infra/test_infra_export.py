@@ -126,6 +126,7 @@ def test_template_embeds_the_exported_state_machine_and_pattern(exported: Path) 
     rule = resources["InputObjectCreatedRule"]["Properties"]
     assert rule["EventPattern"] == json.loads((exported / "eventbridge_rule.json").read_text())
     assert rule["Targets"][0]["Arn"] == {"Ref": "PipelineStateMachine"}
+    assert rule["Name"] == "quality-movies-pipeline-input-object-created"
 
 
 def test_step_function_waits_15_seconds_by_default(exported: Path) -> None:

@@ -130,17 +130,29 @@ def test_failed_crawl_publishes_failure(
     assert boto3.client("glue").get_job_runs(JobName="quality-movies-dq-job")["JobRuns"] == []
 
 
-@pytest.mark.usefixtures("fail_job_runs")
-def test_failed_job_run_publishes_failure(
-    pipeline_factory: Callable[..., Pipeline], crawls_take: CrawlsTake
+@pytest.mark.parametrize(
+    ("final_state", "step", "error"),
+    [
+        ("FAILED", "Run Glue Job", "States.TaskFailed"),
+        ("STOPPED", "Check Glue Job Run State", "Glue.JobRunNotSucceeded"),
+    ],
+)
+def test_job_run_that_does_not_succeed_publishes_failure(
+    pipeline_factory: Callable[..., Pipeline],
+    crawls_take: CrawlsTake,
+    job_runs_end: Callable[[str], None],
+    final_state: str,
+    step: str,
+    error: str,
 ) -> None:
     crawls_take(0)
+    job_runs_end(final_state)
     pipeline = pipeline_factory()
 
     execution = pipeline.wait(pipeline.start(SOURCE_KEY))
 
     assert execution["status"] == "FAILED"
-    assert_one_failure_notification(pipeline, "Run Glue Job", "States.TaskFailed")
+    assert_one_failure_notification(pipeline, step, error)
 
 
 def test_missing_job_publishes_failure(

@@ -49,7 +49,7 @@ def test_sample_ingest_run_status_and_rerun(tmp_path):
     assert run.returncode == 0, run.stderr
     assert f"rows read 250, good {good}, bad {bad}, loaded {good}" in run.stdout
     assert '[Failed] ColumnValues "imdb_rating" between 8.5 and 10.3' in run.stdout
-    assert "[Passed] IsComplete \"series_title\"" in run.stdout
+    assert '[Passed] IsComplete "series_title"' in run.stdout
     assert f"warehouse movies.imdb_movies_rating: {good} rows" in run.stdout
     bad_records = home / "lake/quality-movie-bucket/bad-records/source_file=movies.csv"
     assert str(bad_records / "bad_records.jsonl") in run.stdout
@@ -75,9 +75,7 @@ def test_failed_run_exits_non_zero_with_the_reason_and_notifies(tmp_path):
     home = tmp_path / "home"
     broken = tmp_path / "broken.csv"
     broken.write_text(
-        "Series_Title,IMDB_Rating,Meta_score\n"
-        '"Good, Film",9.1,eighty\n'
-        "Weak Film,7.0,50\n"
+        'Series_Title,IMDB_Rating,Meta_score\n"Good, Film",9.1,eighty\nWeak Film,7.0,50\n'
     )
     notes = tmp_path / "notes.txt"
     notes.write_text("not a CSV")

@@ -6,7 +6,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
-import pytest
 
 from quality_movies.sample import write_sample
 
@@ -37,8 +36,7 @@ def test_sample_file_travels_the_whole_lineage(platform, tmp_path):
     assert len(bad) == stats.expected_bad
     assert all(r["DataQualityEvaluationResult"] == "Failed" for r in bad)
     assert all(
-        'ColumnValues "imdb_rating" between 8.5 and 10.3' in r["DataQualityRulesFail"]
-        for r in bad
+        'ColumnValues "imdb_rating" between 8.5 and 10.3' in r["DataQualityRulesFail"] for r in bad
     )
     movies = platform.warehouse.fetch_movies(source)
     assert len(movies) == stats.expected_good
@@ -50,7 +48,13 @@ def test_sample_file_travels_the_whole_lineage(platform, tmp_path):
     outcomes = jsonl(lake.uri(lake.rule_outcomes_key(source)))
     seed_rule = next(o for o in outcomes if o["Rule"].startswith('ColumnValues "imdb_rating"'))
     assert seed_rule["Outcome"] == ("Passed" if stats.expected_bad == 0 else "Failed")
-    assert set(seed_rule) == {"Rule", "Outcome", "FailureReason", "EvaluatedMetrics", "EvaluatedRule"}
+    assert set(seed_rule) == {
+        "Rule",
+        "Outcome",
+        "FailureReason",
+        "EvaluatedMetrics",
+        "EvaluatedRule",
+    }
 
     checks = check_results(result)
     assert checks["rows_conserved"].passed

@@ -85,7 +85,9 @@ def test_sensor_requests_one_run_per_new_or_changed_file(tmp_path):
         assert [r.partition_key for r in changed.run_requests] == ["two.csv"]
         assert changed.dynamic_partitions_requests == []  # partition exists already
         assert json.loads(changed.cursor)["input_data/two.csv"] != cursor["input_data/two.csv"]
-        assert changed.run_requests[0].run_key != f"input_data/two.csv@{cursor['input_data/two.csv']}"
+        assert (
+            changed.run_requests[0].run_key != f"input_data/two.csv@{cursor['input_data/two.csv']}"
+        )
 
         write(tmp_path, "input_data/two.csv", "a,b\n3,5\n", second + 5)  # touched, same content
         touched = evaluate(sensor, lake, instance, changed.cursor)
