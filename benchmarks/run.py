@@ -108,7 +108,7 @@ def measure_in_child(kind: str, ruleset: str, data: Path, out_dir: Path) -> dict
             engine=kind,
             spark=spark,
             write_good_jsonl=True,
-            temp_directory=temp_directory,
+            temp_directory=str(temp_directory),
         )
         counts = {
             "rows_read": summary.rows_read,
@@ -121,11 +121,14 @@ def measure_in_child(kind: str, ruleset: str, data: Path, out_dir: Path) -> dict
     return {**counts, "work_s": work_s, "startup_s": startup_s}
 
 
-def _tree_rss(process: psutil.Process) -> int:
+def _sample_tree(process: psutil.Process, cpu_by_pid: dict[int, float]) -> int:
+    """Summed RSS of the process tree now; records each member's CPU seconds so far."""
     total = 0
     for member in [process, *process.children(recursive=True)]:
         with contextlib.suppress(psutil.Error):
             total += member.memory_info().rss
+            times = member.cpu_times()
+            cpu_by_pid[member.pid] = times.user + times.system
     return total
 
 
@@ -157,12 +160,13 @@ def run_measurement(
         )
     watched = psutil.Process(child.pid)
     peak_tree = 0
+    cpu_by_pid: dict[int, float] = {}
     status, rusage, timed_out = 0, None, False
     while True:
         pid, status, rusage = os.wait4(child.pid, os.WNOHANG)
         if pid:
             break
-        peak_tree = max(peak_tree, _tree_rss(watched))
+        peak_tree = max(peak_tree, _sample_tree(watched, cpu_by_pid))
         if time.perf_counter() - started > timeout_s:
             timed_out = True
             for member in [watched, *watched.children(recursive=True)]:
@@ -170,6 +174,8 @@ def run_measurement(
         time.sleep(0.05)
     child.returncode = os.waitstatus_to_exitcode(status)
     wall_s = time.perf_counter() - started
+    # The child itself is exact from wait4; descendants it did not reap (Spark's JVM) are sampled.
+    cpu_by_pid[child.pid] = rusage.ru_utime + rusage.ru_stime
     output_bytes = sum(p.stat().st_size for p in out_dir.rglob("*") if p.is_file())
     result_lines = [line for line in log.read_text().splitlines() if line.startswith("RESULT ")]
     record: dict[str, Any] = {
@@ -178,6 +184,7 @@ def run_measurement(
         "data": str(data.relative_to(REPO_ROOT)),
         "wall_s": round(wall_s, 2),
         "peak_rss_mb": round(max(peak_tree, rusage.ru_maxrss * 1024) / 2**20),
+        "cpu_s": round(sum(cpu_by_pid.values()), 1),
         "output_mb": round(output_bytes / 1e6),
         "exit_code": child.returncode,
         "timed_out": timed_out,
@@ -223,9 +230,9 @@ def render_table(results: list[dict[str, Any]]) -> str:
         if r["kind"] == "sql" and "good_rows" in r
     }
     lines = [
-        "| rows | file MB | ruleset | measurement | wall s | work s | Spark start s | "
+        "| rows | file MB | ruleset | measurement | wall s | work s | Spark start s | CPU s | "
         "rows/s (work) | MB/s (work) | peak RSS MB | good | bad | check |",
-        "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     order = list(KINDS)
 
@@ -237,7 +244,7 @@ def render_table(results: list[dict[str, Any]]) -> str:
             check = "timed out" if record.get("timed_out") else "error"
             lines.append(
                 f"| {record['rows']:,} | {record['file_mb']:,} | {record['ruleset']} | "
-                f"{KINDS[record['kind']]} | {record['wall_s']} | - | - | - | - | "
+                f"{KINDS[record['kind']]} | {record['wall_s']} | - | - | {record.get('cpu_s', '-')} | - | - | "
                 f"{record['peak_rss_mb']:,} | - | - | {check} |"
             )
             continue
@@ -249,6 +256,7 @@ def render_table(results: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {record['rows']:,} | {record['file_mb']:,} | {record['ruleset']} | "
             f"{KINDS[record['kind']]} | {record['wall_s']} | {work} | {startup} | "
+            f"{record.get('cpu_s', '-')} | "
             f"{record['rows'] / work:,.0f} | {record['file_mb'] / work:,.0f} | "
             f"{record['peak_rss_mb']:,} | {good} | {bad} | {check} |"
         )

@@ -137,7 +137,7 @@ def aws_resources(env: Environment) -> dict[str, Any]:
             region_name=s.region,
             endpoint_url=endpoint_url,
             pipes_bucket=s.bucket,
-            pipes_prefix="dagster-pipes/",
+            pipes_prefix=s.pipes_prefix,
         )
     else:
         from dagster_pyspark import PySparkResource
@@ -189,6 +189,6 @@ def aws_resources(env: Environment) -> dict[str, Any]:
         "io_manager": S3PickleIOManager(
             s3_resource=S3Resource(region_name=s.region, endpoint_url=endpoint_url or None),
             s3_bucket=s.bucket,
-            s3_prefix="dagster-io",
+            s3_prefix=env.settings.io_manager_prefix.rstrip("/"),
         ),
     }

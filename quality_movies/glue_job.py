@@ -234,7 +234,7 @@ def validated_movies(good: Any, source_columns: Sequence[str], source_file: str)
     )
 
 
-class _Files:
+class JobFiles:
     """Staging and publishing on local disk and S3 (boto3), the operations the job needs."""
 
     def __init__(self, s3_client: Any = None):
@@ -355,7 +355,7 @@ def run_quality_job(
         _in_input_order(evaluation.ordered, "Passed"), raw.columns, source_file
     )
     rule_outcomes = [outcome.to_glue_dict() for outcome in evaluation.rule_outcomes]
-    files = _Files(s3_client)
+    files = JobFiles(s3_client)
     finals = {
         "bad_records": bad_records_uri,
         "rule_outcomes": rule_outcomes_uri,
@@ -397,7 +397,7 @@ def _in_input_order(ordered: Any, result: str) -> Any:
 
 
 def _write_staged(
-    files: _Files, staging: str, bad: Any, rule_outcomes: list[dict[str, Any]], validated: Any
+    files: JobFiles, staging: str, bad: Any, rule_outcomes: list[dict[str, Any]], validated: Any
 ) -> dict[str, str]:
     """Write the three outputs under ``staging``; returns the staged object of each."""
     bad_folder = f"{staging}/bad_records"

@@ -2,7 +2,6 @@
 
 import dagster as dg
 
-
 INGEST_JOB = "ingest_movie_file"
 REFRESH_JOB = "refresh_year_aggregated"
 

@@ -22,6 +22,8 @@ class PipelineSettings:
     rule_outcomes_prefix: str = "rule_outcome_from_etl/"
     validated_prefix: str = "validated_movies/"
     glue_assets_prefix: str = "glue-assets/"
+    pipes_prefix: str = "dagster-pipes/"
+    io_manager_prefix: str = "dagster-io/"
     glue_database: str = "imdb-movies"
     glue_table: str = "input_data"
     crawler_name: str = "quality-movies-crawler"

@@ -37,7 +37,9 @@ def _csv_scan(path: Path) -> str:
     )
 
 
-def connect(temp_directory: str | None = None, memory_limit: str = "1GB") -> duckdb.DuckDBPyConnection:
+def connect(
+    temp_directory: str | None = None, memory_limit: str = "1GB"
+) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB that spills to ``temp_directory`` beyond ``memory_limit``."""
     con = duckdb.connect(":memory:")
     con.execute(f"SET memory_limit = {sql_string(memory_limit)}")
@@ -47,16 +49,26 @@ def connect(temp_directory: str | None = None, memory_limit: str = "1GB") -> duc
     return con
 
 
-def read_csv_duckdb(con: duckdb.DuckDBPyConnection, path: str | Path, table: str = "dq_input") -> list[str]:
+def read_csv_duckdb(
+    con: duckdb.DuckDBPyConnection, path: str | Path, table: str = "dq_input"
+) -> list[str]:
     """Load the CSV into temp table ``table`` (all strings, lower-cased names); returns the column names."""
     path = Path(path)
     if not path.is_file():
         raise UnreadableInputError(f"{path}: no such data file")
+    if path.stat().st_size == 0:
+        raise UnreadableInputError(f"{path}: the file is empty; expected a CSV header row")
     try:
-        header = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {_csv_scan(path)}").fetchall()]
+        header = [
+            row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {_csv_scan(path)}").fetchall()
+        ]
         columns = normalize_column_names(header, str(path))
-        select = ", ".join(f"{quote(orig)} AS {quote(name)}" for orig, name in zip(header, columns, strict=True))
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {select} FROM {_csv_scan(path)}")
+        select = ", ".join(
+            f"{quote(orig)} AS {quote(name)}" for orig, name in zip(header, columns, strict=True)
+        )
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {select} FROM {_csv_scan(path)}"
+        )
     except duckdb.Error as error:
         raise UnreadableInputError(f"{path}: cannot read as CSV: {error}") from None
     return columns

@@ -8,7 +8,9 @@ class DataQualityError(Exception):
 class DQDLSyntaxError(DataQualityError):
     """The ruleset text is not valid DQDL; carries where it broke and what was expected."""
 
-    def __init__(self, source: str, line: int, column: int, expected: list[str], found: str) -> None:
+    def __init__(
+        self, source: str, line: int, column: int, expected: list[str], found: str
+    ) -> None:
         self.source = source
         self.line = line
         self.column = column

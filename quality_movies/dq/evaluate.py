@@ -23,7 +23,9 @@ def write_rule_outcomes(outcomes: Sequence[RuleOutcome], path: Path) -> None:
     """One JSON object per rule with exactly Glue's five keys."""
     with path.open("w", encoding="utf-8") as out:
         for outcome in outcomes:
-            out.write(json.dumps(outcome.to_glue_dict(), ensure_ascii=False, separators=(",", ":")) + "\n")
+            out.write(
+                json.dumps(outcome.to_glue_dict(), ensure_ascii=False, separators=(",", ":")) + "\n"
+            )
 
 
 def evaluate_file(
@@ -52,14 +54,27 @@ def evaluate_file(
     try:
         if engine == "duckdb":
             counts, outcomes = _run_duckdb(
-                ruleset, data_path, staging, write_good_jsonl, good_parquet, good_projection,
-                temp_directory, now,
+                ruleset,
+                data_path,
+                staging,
+                write_good_jsonl,
+                good_parquet,
+                good_projection,
+                temp_directory,
+                now,
             )
         else:
             if spark is None:
                 raise ValueError("engine='spark' needs a SparkSession (spark=...)")
             counts, outcomes = _run_spark(
-                ruleset, data_path, staging, spark, write_good_jsonl, good_parquet, good_projection, now
+                ruleset,
+                data_path,
+                staging,
+                spark,
+                write_good_jsonl,
+                good_parquet,
+                good_projection,
+                now,
             )
         write_rule_outcomes(outcomes, staging / RULE_OUTCOMES_FILE)
         outputs = _publish(staging, out_dir)

@@ -244,7 +244,9 @@ def parse_ruleset(text: str, source: str = "<ruleset>") -> model.Ruleset:
                 source, inner.meta.line, inner.meta.column, [], inner.problem
             ) from None
         raise
-    ruleset = model.Ruleset(rules=rules, source=source, metadata=metadata, default_labels=default_labels)
+    ruleset = model.Ruleset(
+        rules=rules, source=source, metadata=metadata, default_labels=default_labels
+    )
     for leaf in ruleset.leaves:
         validate_rule(leaf, source)
     return ruleset
@@ -266,7 +268,12 @@ def _syntax_error(error: UnexpectedInput, text: str, source: str) -> DQDLSyntaxE
         expected = _describe_expected(set(error.expected))
         line, column = _end_position(text)
     else:
-        found, expected, line, column = "input", [], getattr(error, "line", 0), getattr(error, "column", 0)
+        found, expected, line, column = (
+            "input",
+            [],
+            getattr(error, "line", 0),
+            getattr(error, "column", 0),
+        )
     return DQDLSyntaxError(source, line, column, expected, found)
 
 

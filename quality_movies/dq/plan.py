@@ -62,7 +62,10 @@ class EvaluationPlan:
 
     @property
     def uses_windows(self) -> bool:
-        return any(leaf.rule.rule_type in ("IsUnique", "Uniqueness", "IsPrimaryKey") for leaf in self.leaves)
+        return any(
+            leaf.rule.rule_type in ("IsUnique", "Uniqueness", "IsPrimaryKey")
+            for leaf in self.leaves
+        )
 
     def _rule_row_expr(self, rule: model.AnyRule, counter: list[int]) -> str | None:
         """TRUE/FALSE per row for a row-level rule, None when the rule is Skipped at row level."""
@@ -123,8 +126,12 @@ def _combine(rule: model.AnyRule, results) -> LeafResult:
         passed = all(child.passed for child in children)
     else:
         passed = any(child.passed for child in children)
-    reasons = [child.failure_reason for child in children if not child.passed and child.failure_reason]
-    return LeafResult(passed, None if passed else " ".join(reasons) or "Composite rule failed.", metrics)
+    reasons = [
+        child.failure_reason for child in children if not child.passed and child.failure_reason
+    ]
+    return LeafResult(
+        passed, None if passed else " ".join(reasons) or "Composite rule failed.", metrics
+    )
 
 
 def _outcome(rule: model.AnyRule, result: LeafResult) -> RuleOutcome:

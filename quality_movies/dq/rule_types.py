@@ -20,7 +20,9 @@ from quality_movies.dq.errors import InvalidRuleError, UnknownColumnError, Unsup
 
 NUMBER_PATTERN = r"^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*$"
 INTEGER_PATTERN = r"^\s*[+-]?[0-9]+\s*$"
-TIMESTAMP_PATTERN = r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?\s*$"
+TIMESTAMP_PATTERN = (
+    r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?\s*$"
+)
 DATE_PATTERN = r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\s*$"
 BOOLEAN_PATTERN = r"^\s*(?i:true|false)\s*$"
 METRIC_DIGITS = 12
@@ -73,7 +75,11 @@ def sql_string(text: str) -> str:
 
 
 def _where(rule: model.Rule, source: str) -> str:
-    return f"{source}:{rule.line}:{rule.column}: " if source else f"line {rule.line}, column {rule.column}: "
+    return (
+        f"{source}:{rule.line}:{rule.column}: "
+        if source
+        else f"line {rule.line}, column {rule.column}: "
+    )
 
 
 def round_metric(value: float) -> float:
@@ -112,10 +118,16 @@ def compare_metric(metric: float, condition: model.Condition) -> bool:
     raise AssertionError(op)
 
 
-def _require_numeric(rule: model.Rule, condition: model.Condition | None, source: str, what: str) -> None:
+def _require_numeric(
+    rule: model.Rule, condition: model.Condition | None, source: str, what: str
+) -> None:
     if condition is None:
-        raise InvalidRuleError(f"{_where(rule, source)}`{rule.text}` needs a numeric condition on {what}")
-    if condition.operator.endswith("matches") or any(v.kind != model.NUMBER for v in condition.values):
+        raise InvalidRuleError(
+            f"{_where(rule, source)}`{rule.text}` needs a numeric condition on {what}"
+        )
+    if condition.operator.endswith("matches") or any(
+        v.kind != model.NUMBER for v in condition.values
+    ):
         raise InvalidRuleError(
             f"{_where(rule, source)}`{rule.text}`: the condition on {what} must compare with numbers"
         )
@@ -196,7 +208,9 @@ def validate_rule(rule: model.Rule, source: str = "") -> None:
             f"parameter(s), got {len(params)}"
         )
     if spec.condition == "none" and rule.condition is not None:
-        raise InvalidRuleError(f"{_where(rule, source)}`{rule.text}`: {rule.rule_type} takes no condition")
+        raise InvalidRuleError(
+            f"{_where(rule, source)}`{rule.text}`: {rule.rule_type} takes no condition"
+        )
     if spec.condition == "numeric":
         _require_numeric(rule, rule.condition, source, rule.rule_type)
     if spec.condition == "values":
@@ -209,7 +223,7 @@ def validate_rule(rule: model.Rule, source: str = "") -> None:
             or any(v.kind != model.STRING or v.text.upper() not in DATA_TYPES for v in cond.values)
         ):
             raise InvalidRuleError(
-                f"{_where(rule, source)}`{rule.text}`: write ColumnDataType \"col\" = \"TYPE\" with TYPE "
+                f'{_where(rule, source)}`{rule.text}`: write ColumnDataType "col" = "TYPE" with TYPE '
                 f"one of {', '.join(sorted(DATA_TYPES))}"
             )
     if rule.threshold is not None:
@@ -241,7 +255,9 @@ def validate_rule(rule: model.Rule, source: str = "") -> None:
 def _validate_values_condition(rule: model.Rule, source: str) -> None:
     cond = rule.condition
     if cond is None:
-        raise InvalidRuleError(f"{_where(rule, source)}`{rule.text}`: ColumnValues needs a condition")
+        raise InvalidRuleError(
+            f"{_where(rule, source)}`{rule.text}`: ColumnValues needs a condition"
+        )
     kinds = {v.kind for v in cond.values}
     if model.DURATION in kinds:
         raise InvalidRuleError(
@@ -273,7 +289,12 @@ def _value_type(condition: model.Condition) -> str:
         return "timestamp"
     if kinds == {model.NUMBER}:
         return "number"
-    ordering = condition.operator.endswith("between") or condition.operator in (">", ">=", "<", "<=")
+    ordering = condition.operator.endswith("between") or condition.operator in (
+        ">",
+        ">=",
+        "<",
+        "<=",
+    )
     if ordering:
         return "timestamp"
     return "string"
@@ -339,7 +360,9 @@ def column_values_expr(raw: str, cond: model.Condition, now: datetime) -> tuple[
     if op in ("!=", "not in"):
         hits = [_keyword_predicate(raw, k) for k in keywords]
         value_ok = (
-            f"({raw} IS NULL OR COALESCE({v} NOT IN ({', '.join(lits)}), FALSE))" if lits else "TRUE"
+            f"({raw} IS NULL OR COALESCE({v} NOT IN ({', '.join(lits)}), FALSE))"
+            if lits
+            else "TRUE"
         )
         if hits:
             return f"(NOT ({' OR '.join(hits)}) AND {value_ok})", v
@@ -417,7 +440,9 @@ def plan_leaf(rule: model.Rule, index: int, ctx: RuleContext, source: str = "") 
         if type_word:
             bad = f"{w} AND {raw} IS NOT NULL AND ({value}) IS NULL"
             plan.aggregates[f"{p}unreadable"] = f"SUM(CASE WHEN {bad} THEN 1 ELSE 0 END)"
-            plan.aggregates[f"{p}unreadable_example"] = f"arg_min({raw}, __row_id) FILTER (WHERE {bad})"
+            plan.aggregates[f"{p}unreadable_example"] = (
+                f"arg_min({raw}, __row_id) FILTER (WHERE {bad})"
+            )
 
         def decide(values: dict[str, Any]) -> LeafResult:
             compliance = _ratio(values[f"{p}passed"] or 0, values[f"{p}considered"] or 0)
@@ -452,7 +477,9 @@ def plan_leaf(rule: model.Rule, index: int, ctx: RuleContext, source: str = "") 
         raw = quote(col)
         plan.row_expr = f"({raw} IS NOT NULL)"
         plan.aggregates[f"{p}considered"] = considered
-        plan.aggregates[f"{p}complete"] = f"SUM(CASE WHEN {w} AND {raw} IS NOT NULL THEN 1 ELSE 0 END)"
+        plan.aggregates[f"{p}complete"] = (
+            f"SUM(CASE WHEN {w} AND {raw} IS NOT NULL THEN 1 ELSE 0 END)"
+        )
         name = f"Column.{col}.Completeness"
 
         def decide(values: dict[str, Any]) -> LeafResult:
@@ -477,13 +504,21 @@ def plan_leaf(rule: model.Rule, index: int, ctx: RuleContext, source: str = "") 
         else:
             # NULLs are left out of uniqueness, as Deequ's frequency analyzers do.
             plan.row_expr = f"(NOT ({not_null}) OR {unique})"
-            plan.aggregates[f"{p}considered"] = f"SUM(CASE WHEN {w} AND {not_null} THEN 1 ELSE 0 END)"
-        plan.aggregates[f"{p}unique"] = f"SUM(CASE WHEN {w} AND {not_null} AND {r} THEN 1 ELSE 0 END)"
+            plan.aggregates[f"{p}considered"] = (
+                f"SUM(CASE WHEN {w} AND {not_null} THEN 1 ELSE 0 END)"
+            )
+        plan.aggregates[f"{p}unique"] = (
+            f"SUM(CASE WHEN {w} AND {not_null} AND {r} THEN 1 ELSE 0 END)"
+        )
         plan.aggregates[f"{p}rows"] = considered
         for i, raw in enumerate(raws):
-            plan.aggregates[f"{p}complete{i}"] = f"SUM(CASE WHEN {w} AND {raw} IS NOT NULL THEN 1 ELSE 0 END)"
+            plan.aggregates[f"{p}complete{i}"] = (
+                f"SUM(CASE WHEN {w} AND {raw} IS NOT NULL THEN 1 ELSE 0 END)"
+            )
         uniqueness_name = (
-            f"Column.{cols[0]}.Uniqueness" if len(cols) == 1 else f"Multicolumn.{','.join(cols)}.Uniqueness"
+            f"Column.{cols[0]}.Uniqueness"
+            if len(cols) == 1
+            else f"Multicolumn.{','.join(cols)}.Uniqueness"
         )
 
         def decide(values: dict[str, Any]) -> LeafResult:
@@ -492,7 +527,9 @@ def plan_leaf(rule: model.Rule, index: int, ctx: RuleContext, source: str = "") 
             complete = True
             if rt == "IsPrimaryKey":
                 for i, col in enumerate(cols):
-                    completeness = round_metric(_ratio(values[f"{p}complete{i}"], values[f"{p}rows"]))
+                    completeness = round_metric(
+                        _ratio(values[f"{p}complete{i}"], values[f"{p}rows"])
+                    )
                     metrics[f"Column.{col}.Completeness"] = completeness
                     complete = complete and completeness == 1.0
             condition = rule.condition or model.Condition("=", (model.Value(model.NUMBER, 1.0),))
@@ -566,7 +603,9 @@ def plan_leaf(rule: model.Rule, index: int, ctx: RuleContext, source: str = "") 
             f"WHERE {w} AND {raw} IS NOT NULL GROUP BY {raw}"
         )
         if rt == "Entropy":
-            query = f"SELECT -SUM((n / total) * LN(n / total)) AS value FROM ({counts}) AS frequencies"
+            query = (
+                f"SELECT -SUM((n / total) * LN(n / total)) AS value FROM ({counts}) AS frequencies"
+            )
         else:
             query = (
                 "SELECT SUM(CASE WHEN n = 1 THEN 1 ELSE 0 END) / COUNT(*) AS value "
@@ -580,7 +619,9 @@ def plan_leaf(rule: model.Rule, index: int, ctx: RuleContext, source: str = "") 
     if rt == "ColumnCorrelation":
         cols = [ctx.column(c, rule, source) for c in rule.parameters]
         a, b = (typed(quote(c), "number") for c in cols)
-        plan.aggregates[f"{p}metric"] = f"CORR(CASE WHEN {w} THEN {a} END, CASE WHEN {w} THEN {b} END)"
+        plan.aggregates[f"{p}metric"] = (
+            f"CORR(CASE WHEN {w} THEN {a} END, CASE WHEN {w} THEN {b} END)"
+        )
         name = f"Multicolumn.{cols[0]},{cols[1]}.ColumnCorrelation"
         plan.decide = lambda values: _metric_result(values[f"{p}metric"], name, rule.condition)
         return plan
@@ -592,7 +633,9 @@ def plan_leaf(rule: model.Rule, index: int, ctx: RuleContext, source: str = "") 
                 table.replace(exp.to_table("__dq_relation__"))
         for column in tree.find_all(exp.Column):
             if column.name.lower() in {c.lower() for c in ctx.columns}:
-                column.set("this", exp.to_identifier(ctx.column(column.name, rule, source), quoted=True))
+                column.set(
+                    "this", exp.to_identifier(ctx.column(column.name, rule, source), quoted=True)
+                )
         query = tree.sql(dialect="duckdb").replace("__dq_relation__", "{relation}")
         plan.scalar_queries[f"{p}metric"] = query
         plan.decide = lambda values: _metric_result(
@@ -614,9 +657,12 @@ def _type_check(raw: str, data_type: str) -> str:
         return f"({typed(raw, 'timestamp')}) IS NOT NULL"
     if data_type in ("DOUBLE", "FLOAT", "DECIMAL"):
         return f"({typed(raw, 'number')}) IS NOT NULL"
-    sql_type = {"INTEGER": "INTEGER", "INT": "INTEGER", "SHORT": "SMALLINT", "SMALLINT": "SMALLINT"}.get(
-        data_type, "TINYINT" if data_type in ("BYTE", "TINYINT") else "BIGINT"
-    )
+    sql_type = {
+        "INTEGER": "INTEGER",
+        "INT": "INTEGER",
+        "SHORT": "SMALLINT",
+        "SMALLINT": "SMALLINT",
+    }.get(data_type, "TINYINT" if data_type in ("BYTE", "TINYINT") else "BIGINT")
     return (
         f"(regexp_matches({raw}, {sql_string(INTEGER_PATTERN)}) "
         f"AND TRY_CAST(TRIM({raw}) AS {sql_type}) IS NOT NULL)"
@@ -629,8 +675,11 @@ def _metric_reason(metric: float, name: str, condition: model.Condition) -> str:
 
 def _metric_result(value: Any, name: str, condition: model.Condition) -> LeafResult:
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return LeafResult(False, f"{name} could not be computed: the column has no usable values.", {})
+        return LeafResult(
+            False, f"{name} could not be computed: the column has no usable values.", {}
+        )
     metric = round_metric(float(value))
     passed = compare_metric(metric, condition)
-    return LeafResult(passed, None if passed else _metric_reason(metric, name, condition), {name: metric})
-
+    return LeafResult(
+        passed, None if passed else _metric_reason(metric, name, condition), {name: metric}
+    )

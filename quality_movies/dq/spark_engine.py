@@ -73,7 +73,9 @@ def evaluate_spark(
     try:
         df.withColumn(ROW_ID, F.monotonically_increasing_id()).createOrReplaceTempView(base)
         spark.sql(to_spark_sql(plan.stage_sql(base))).createOrReplaceTempView(stage)
-        values: dict[str, Any] = spark.sql(to_spark_sql(plan.aggregate_sql(stage))).collect()[0].asDict()
+        values: dict[str, Any] = (
+            spark.sql(to_spark_sql(plan.aggregate_sql(stage))).collect()[0].asDict()
+        )
         for alias, query in plan.scalar_queries(stage).items():
             values[alias] = spark.sql(to_spark_sql(query)).collect()[0][0]
     except PySparkException as error:
@@ -119,13 +121,17 @@ def write_jsonl(evaluation: SparkEvaluation, bad_path: Path, good_path: Path | N
             target.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
 
 
-def write_parquet(evaluation: SparkEvaluation, projection: Sequence[str] | None, path: Path) -> None:
+def write_parquet(
+    evaluation: SparkEvaluation, projection: Sequence[str] | None, path: Path
+) -> None:
     """Good rows (projected with DuckDB-dialect expressions, transpiled) as one parquet file."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     frame = evaluation.good.select(*evaluation.plan.columns)
     if projection:
-        frame = frame.selectExpr(*[to_spark_sql(f"SELECT {expr}")[len("SELECT ") :] for expr in projection])
+        frame = frame.selectExpr(
+            *[to_spark_sql(f"SELECT {expr}")[len("SELECT ") :] for expr in projection]
+        )
     table = pa.Table.from_pandas(frame.toPandas(), preserve_index=False)
     pq.write_table(table, path)

@@ -242,6 +242,7 @@ def _glue_resources(settings: PipelineSettings) -> dict[str, Any]:
         settings.rule_outcomes_prefix,
         settings.validated_prefix,
         f"{settings.glue_assets_prefix}temp/",
+        settings.pipes_prefix,
     ]
     job_statements = [
         {

@@ -9,6 +9,7 @@ from typing import Any
 
 import dagster as dg
 from dagster_pyspark import PySparkResource
+from dagster_pyspark.resources import spark_session_from_config
 
 from quality_movies.dq import default_ruleset_path, evaluate_file, load_ruleset
 from quality_movies.ingestion.resources import Lake
@@ -222,7 +223,7 @@ class SparkQualityJobRunner(QualityJobRunner):
     ) -> QualityRunResult:
         from quality_movies.glue_job import run_quality_job
 
-        spark = self.pyspark.spark_session
+        spark = self.pyspark.spark_session or spark_session_from_config(self.pyspark.spark_config)
         ruleset_text = self.resolved_ruleset_path().read_text(encoding="utf-8")
         keys = {
             "bad_records": lake.bad_records_key(source_file),

@@ -76,7 +76,9 @@ class DuckDBWarehouse(Warehouse):
             con.register("incoming_movies", movies)
             con.execute("BEGIN TRANSACTION")
             try:
-                con.execute(f"DELETE FROM {self.qualified_table} WHERE source_file = ?", [source_file])
+                con.execute(
+                    f"DELETE FROM {self.qualified_table} WHERE source_file = ?", [source_file]
+                )
                 con.execute(
                     f"INSERT INTO {self.qualified_table} ({', '.join(columns)}, source_file, loaded_at) "
                     f"SELECT {', '.join(columns)}, ?, ? FROM incoming_movies",

@@ -17,6 +17,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from moto import mock_aws
+from moto.glue import models as glue_models
 from moto.moto_api import state_manager
 
 REGION = "us-east-1"
@@ -170,10 +171,29 @@ def moto_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def crawls_take(moto_aws: None) -> Callable[[float], None]:
-    """Setter: every moto crawl stays RUNNING for the given seconds, then COMPLETED."""
+def crawls_take(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
+    """Setter: every moto crawl answers RUNNING to that many GetCrawler calls, then COMPLETED.
 
-    def set_crawl_seconds(seconds: float) -> None:
-        state_manager.set_transition("glue::crawl", {"progression": "time", "seconds": seconds})
+    Counting calls instead of seconds keeps the tests free of timing.
+    """
+    state_manager.set_transition("glue::crawl", {"progression": "manual", "times": 10**9})
+    get_crawler = glue_models.GlueBackend.get_crawler
+    polls_left: dict[str, int] = {}
 
-    return set_crawl_seconds
+    def counting_get_crawler(backend: glue_models.GlueBackend, name: str) -> Any:
+        crawler = get_crawler(backend, name)
+        if crawler.crawls and crawler.crawls[-1].status == "RUNNING":
+            crawl_id = crawler.crawls[-1].crawl_id
+            polls_left.setdefault(crawl_id, running_polls["n"])
+            if polls_left[crawl_id] <= 0:
+                crawler.crawls[-1].status = "COMPLETED"
+            polls_left[crawl_id] -= 1
+        return crawler
+
+    running_polls = {"n": 0}
+    monkeypatch.setattr(glue_models.GlueBackend, "get_crawler", counting_get_crawler)
+
+    def set_running_polls(polls: int) -> None:
+        running_polls["n"] = polls
+
+    return set_running_polls

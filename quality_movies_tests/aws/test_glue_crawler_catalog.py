@@ -78,9 +78,9 @@ def make_catalog() -> GlueCrawlerCatalog:
 
 
 def test_crawl_waits_for_the_crawler_and_reads_the_table(
-    glue: Any, lake: S3Lake, crawls_take: Callable[[float], None]
+    glue: Any, lake: S3Lake, crawls_take: Callable[[int], None]
 ) -> None:
-    crawls_take(0.5)
+    crawls_take(3)
     create_crawled_table(glue)
 
     table = make_catalog().crawl(lake)
@@ -100,9 +100,9 @@ def test_crawl_waits_for_the_crawler_and_reads_the_table(
 
 
 def test_a_crawl_already_running_is_waited_for(
-    glue: Any, lake: S3Lake, crawls_take: Callable[[float], None]
+    glue: Any, lake: S3Lake, crawls_take: Callable[[int], None]
 ) -> None:
-    crawls_take(2)
+    crawls_take(3)
     create_crawled_table(glue)
     glue.start_crawler(Name=CRAWLER)
 
@@ -114,9 +114,9 @@ def test_a_crawl_already_running_is_waited_for(
 
 
 def test_a_failed_crawl_raises_the_crawlers_error_message(
-    glue: Any, lake: S3Lake, crawls_take: Callable[[float], None], monkeypatch: pytest.MonkeyPatch
+    glue: Any, lake: S3Lake, crawls_take: Callable[[int], None], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    crawls_take(0.5)
+    crawls_take(0)
     create_crawled_table(glue)
     message = "Insufficient Lake Formation permission(s) on imdb-movies"
     start_crawler = glue_models.FakeCrawler.start_crawler
@@ -145,7 +145,7 @@ def test_a_failed_crawl_raises_the_crawlers_error_message(
 
 
 def test_a_table_missing_after_the_crawl_names_database_table_and_crawler(
-    glue: Any, lake: S3Lake, crawls_take: Callable[[float], None]
+    glue: Any, lake: S3Lake, crawls_take: Callable[[int], None]
 ) -> None:
     crawls_take(0)
 
@@ -157,9 +157,9 @@ def test_a_table_missing_after_the_crawl_names_database_table_and_crawler(
 
 
 def test_a_crawler_that_never_finishes_times_out(
-    glue: Any, lake: S3Lake, crawls_take: Callable[[float], None]
+    glue: Any, lake: S3Lake, crawls_take: Callable[[int], None]
 ) -> None:
-    crawls_take(600)
+    crawls_take(10**6)
     catalog = make_catalog().model_copy(update={"timeout_seconds": 0.3})
 
     with pytest.raises(TimeoutError, match=f"{CRAWLER} still RUNNING"):

@@ -110,7 +110,7 @@ CASES = [
     # Where clause: rows filtered out are Passed at row level and left out of the metrics.
     Case(
         "where_filters_rows",
-        "Rules = [ ColumnValues \"rating\" > 8 where \"genre = 'Drama'\" ]",
+        'Rules = [ ColumnValues "rating" > 8 where "genre = \'Drama\'" ]',
         "id,genre,rating\n1,Drama,9\n2,Drama,7\n3,Comedy,5\n",
         ["Failed"],
         ["Passed", "Failed", "Passed"],

@@ -34,7 +34,13 @@ def _check(case: Case, result: dict) -> None:
     outcomes = result["json"]["rule_outcomes.jsonl"]
     assert [o["Outcome"] for o in outcomes] == case.rule_outcomes
     for outcome in outcomes:
-        assert set(outcome) == {"Rule", "Outcome", "FailureReason", "EvaluatedMetrics", "EvaluatedRule"}
+        assert set(outcome) == {
+            "Rule",
+            "Outcome",
+            "FailureReason",
+            "EvaluatedMetrics",
+            "EvaluatedRule",
+        }
         assert (outcome["FailureReason"] is None) == (outcome["Outcome"] == "Passed")
     metrics = {k: v for o in outcomes for k, v in o["EvaluatedMetrics"].items()}
     for name, expected in case.metrics.items():
@@ -43,10 +49,14 @@ def _check(case: Case, result: dict) -> None:
         assert any(case.reason_contains in (o["FailureReason"] or "") for o in outcomes)
     rows = result["json"]["bad_records.jsonl"] + result["json"]["good_records.jsonl"]
     by_id = {int(row["id"]): row for row in rows}
-    assert [by_id[i + 1]["DataQualityEvaluationResult"] for i in range(len(by_id))] == case.row_results
+    assert [
+        by_id[i + 1]["DataQualityEvaluationResult"] for i in range(len(by_id))
+    ] == case.row_results
     for row in rows:
         assert len(row["DataQualityRulesSkip"]) == case.skipped_rules_per_row
-        listed = row["DataQualityRulesPass"] + row["DataQualityRulesFail"] + row["DataQualityRulesSkip"]
+        listed = (
+            row["DataQualityRulesPass"] + row["DataQualityRulesFail"] + row["DataQualityRulesSkip"]
+        )
         assert sorted(listed) == sorted(o["Rule"] for o in outcomes)
         assert (row["DataQualityEvaluationResult"] == "Failed") == bool(row["DataQualityRulesFail"])
     bad_ids = [int(row["id"]) for row in result["json"]["bad_records.jsonl"]]

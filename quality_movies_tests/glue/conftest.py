@@ -113,3 +113,11 @@ class LocalGlueClient:
 
     def batch_stop_job_run(self, JobName: str, JobRunIds: list[str]):  # noqa: N803
         return self.glue.batch_stop_job_run(JobName=JobName, JobRunIds=JobRunIds)
+
+
+@pytest.fixture(scope="session")
+def glue_assets(tmp_path_factory):
+    """One build of the Glue assets (script, wheel, zip) for the session."""
+    from quality_movies.glue_package import build_glue_assets
+
+    return build_glue_assets(tmp_path_factory.mktemp("glue-assets"))

@@ -87,7 +87,13 @@ def test_counts_and_outcomes_follow_the_rules(spark_run):
     assert report["validated_rows"] == 3
     assert {o["Rule"]: o["Outcome"] for o in report["rule_outcomes"]} == EXPECTED_OUTCOMES
     for outcome in read_jsonl(spark_run["rule_outcomes_uri"]):
-        assert set(outcome) == {"Rule", "Outcome", "FailureReason", "EvaluatedMetrics", "EvaluatedRule"}
+        assert set(outcome) == {
+            "Rule",
+            "Outcome",
+            "FailureReason",
+            "EvaluatedMetrics",
+            "EvaluatedRule",
+        }
 
 
 @pytest.mark.spark
@@ -167,3 +173,35 @@ def test_job_arguments_default_to_the_lake_layout():
 def test_missing_source_key_names_the_argument():
     with pytest.raises(QualityJobError, match="--source_key"):
         resolve_job_arguments(parse_cli_options(["--bucket", "lake"]))
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize(
+    ("rating", "bad_rows", "validated_rows"),
+    [("9.5", 0, 1), ("1.0", 1, 0)],
+    ids=["all_good", "all_bad"],
+)
+def test_empty_outputs_are_still_single_objects(spark, tmp_path, rating, bad_rows, validated_rows):
+    csv = tmp_path / "one.csv"
+    csv.write_text(f"Series_Title,IMDB_Rating,No_of_Votes\nOnly,{rating},3\n")
+    out = tmp_path / "out"
+    report = run_quality_job(
+        spark,
+        input_uri=str(csv),
+        source_file="one.csv",
+        ruleset_text='Rules = [ ColumnValues "imdb_rating" > 9 ]',
+        bad_records_uri=str(out / "bad.jsonl"),
+        rule_outcomes_uri=str(out / "outcomes.jsonl"),
+        validated_uri=str(out / "validated.parquet"),
+    )
+    assert (report["bad_rows"], report["validated_rows"]) == (bad_rows, validated_rows)
+    assert len(read_jsonl(out / "bad.jsonl")) == bad_rows
+    validated = pq.read_table(out / "validated.parquet")
+    assert validated.num_rows == validated_rows
+    assert validated.schema.field("no_of_votes").type == "int64"
+    assert validated.schema.field("imdb_rating").type == "double"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "bad.jsonl",
+        "outcomes.jsonl",
+        "validated.parquet",
+    ]

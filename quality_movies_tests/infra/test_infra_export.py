@@ -217,6 +217,7 @@ def test_glue_roles_touch_only_their_bucket_prefixes(custom_template: dict[str, 
             "rule_outcome_from_etl/*",
             "validated_movies/*",
             "assets/glue/temp/*",
+            "dagster-pipes/*",  # Dagster Pipes context and messages when Dagster starts the job
         },
     }
     for role, prefixes in allowed_objects.items():

@@ -1,0 +1,100 @@
+"""The public API other parts of the platform call: evaluate_file options, evaluate_spark, errors."""
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from quality_movies.dq import (
+    ROW_LEVEL_COLUMNS,
+    UnknownColumnError,
+    evaluate_file,
+    evaluate_spark,
+    parse_ruleset,
+    read_csv_spark,
+)
+
+RULES = parse_ruleset('Rules = [ ColumnValues "imdb_rating" between 8.5 and 10.3, RowCount > 0 ]')
+TRICKY_CSV = (
+    "Series_Title , IMDB_Rating,Genre\n"
+    '"Amélie",8.3,"Comedy, Romance"\n'
+    '"Tab\tand \\ backslash ""quoted""",9.1,\n'
+    '"Line\nbreak",8.9,Drama\n'
+)
+PROJECTION = ["series_title", "TRY_CAST(imdb_rating AS DOUBLE) AS imdb_rating"]
+
+
+def _write(tmp_path: Path) -> Path:
+    data = tmp_path / "tricky.csv"
+    data.write_text(TRICKY_CSV, encoding="utf-8")
+    return data
+
+
+def test_evaluate_file_writes_parquet_with_projection(tmp_path: Path) -> None:
+    summary = evaluate_file(
+        RULES,
+        _write(tmp_path),
+        tmp_path / "out",
+        good_parquet=True,
+        good_projection=PROJECTION,
+        source_name="input_data/tricky.csv",
+    )
+    assert (summary.source, summary.rows_read, summary.good_rows, summary.bad_rows) == (
+        "input_data/tricky.csv",
+        3,
+        2,
+        1,
+    )
+    assert not summary.all_passed
+    assert set(summary.outputs) == {"rule_outcomes", "bad_records", "good_parquet"}
+    rows = duckdb.sql(f"SELECT * FROM '{summary.outputs['good_parquet']}'").fetchall()
+    assert rows == [('Tab\tand \\ backslash "quoted"', 9.1), ("Line\nbreak", 8.9)]
+    bad = json.loads(summary.outputs["bad_records"].read_text(encoding="utf-8"))
+    assert bad["series_title"] == "Amélie" and bad["genre"] == "Comedy, Romance"
+    assert list(bad)[-4:] == list(ROW_LEVEL_COLUMNS)
+
+
+def test_unknown_column_in_where_clause_names_rule_and_columns(tmp_path: Path) -> None:
+    rules = parse_ruleset('Rules = [ ColumnValues "imdb_rating" > 1 where "year > 2000" ]')
+    with pytest.raises(UnknownColumnError, match="year") as caught:
+        evaluate_file(rules, _write(tmp_path), tmp_path / "out")
+    assert "series_title, imdb_rating, genre" in str(caught.value)
+    assert list(tmp_path.iterdir()) == [tmp_path / "tricky.csv"]
+
+
+@pytest.mark.spark
+def test_evaluate_spark_annotates_and_splits(spark, tmp_path: Path) -> None:
+    frame = read_csv_spark(spark, _write(tmp_path))
+    assert frame.columns == ["series_title", "imdb_rating", "genre"]
+    evaluation = evaluate_spark(RULES, frame)
+    assert evaluation.annotated.columns == [*frame.columns, *ROW_LEVEL_COLUMNS]
+    assert (evaluation.rows_read, evaluation.good_rows, evaluation.bad_rows) == (3, 2, 1)
+    bad = evaluation.bad.collect()
+    assert [row.series_title for row in bad] == ["Amélie"]
+    assert bad[0].DataQualityRulesFail == ['ColumnValues "imdb_rating" between 8.5 and 10.3']
+    assert bad[0].DataQualityRulesSkip == ["RowCount > 0"]
+    assert evaluation.good.count() == 2
+    assert [o.outcome for o in evaluation.rule_outcomes] == ["Failed", "Passed"]
+
+
+@pytest.mark.spark
+def test_spark_and_duckdb_write_identical_files_for_tricky_text(spark, tmp_path: Path) -> None:
+    data = _write(tmp_path)
+    outputs = {}
+    for engine in ("duckdb", "spark"):
+        summary = evaluate_file(
+            RULES,
+            data,
+            tmp_path / engine,
+            engine=engine,
+            spark=spark,
+            write_good_jsonl=True,
+            good_parquet=True,
+            good_projection=PROJECTION,
+        )
+        outputs[engine] = summary.outputs
+    for key in ("rule_outcomes", "bad_records", "good_records"):
+        assert outputs["spark"][key].read_bytes() == outputs["duckdb"][key].read_bytes(), key
+    read = [duckdb.sql(f"SELECT * FROM '{outputs[e]['good_parquet']}'").fetchall() for e in outputs]
+    assert read[0] == read[1]

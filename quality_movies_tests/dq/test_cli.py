@@ -1,0 +1,190 @@
+"""``quality-movies dq check`` through ``main([...])``: the seed's real data and broken inputs."""
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from quality_movies.dq import default_ruleset_path
+from quality_movies.dq.cli import main
+
+SEED_RULE = 'ColumnValues "imdb_rating" between 8.5 and 10.3'
+
+
+def _seed_split(seed_csv: Path) -> tuple[list[str], list[str]]:
+    """Titles of good and bad seed rows, counted with the csv module: between is exclusive."""
+    good, bad = [], []
+    with seed_csv.open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            rating = float(row["IMDB_Rating"])
+            (good if 8.5 < rating < 10.3 else bad).append(row["Series_Title"])
+    return good, bad
+
+
+def test_check_on_seed_writes_glue_outputs(seed_csv: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    code = main(
+        [
+            "check",
+            "--rules",
+            str(default_ruleset_path()),
+            "--data",
+            str(seed_csv),
+            "--out",
+            str(out),
+            "--good",
+        ]
+    )
+    good_titles, bad_titles = _seed_split(seed_csv)
+    printed = capsys.readouterr().out
+    assert code == 1
+    assert f"Rows: {len(good_titles)} good, {len(bad_titles)} bad" in printed
+    assert f"[FAILED] {SEED_RULE}" in printed
+    outcomes = [json.loads(line) for line in (out / "rule_outcomes.jsonl").read_text().splitlines()]
+    seed = next(o for o in outcomes if o["Rule"] == SEED_RULE)
+    assert seed["Outcome"] == "Failed"
+    assert seed["EvaluatedMetrics"]["Column.imdb_rating.ColumnValues.Compliance"] == pytest.approx(
+        len(good_titles) / (len(good_titles) + len(bad_titles))
+    )
+    bad = [json.loads(line) for line in (out / "bad_records.jsonl").read_text().splitlines()]
+    good = [json.loads(line) for line in (out / "good_records.jsonl").read_text().splitlines()]
+    assert [row["series_title"] for row in bad] == bad_titles
+    assert [row["series_title"] for row in good] == good_titles
+    first_bad = bad[0]
+    assert first_bad["DataQualityRulesFail"] == [SEED_RULE]
+    assert first_bad["DataQualityEvaluationResult"] == "Failed"
+    assert "RowCount > 0" in first_bad["DataQualityRulesSkip"]
+    assert list(first_bad)[:2] == ["poster_link", "series_title"]
+    assert all(
+        isinstance(value, str) or value is None
+        for key, value in first_bad.items()
+        if not key.startswith("DataQuality")
+    )
+    assert any(row["gross"] is None for row in bad + good), "empty cells are null"
+    assert any(row["genre"] == "Crime, Drama" for row in bad + good)
+    assert any(row["released_year"] == "PG" for row in bad + good)
+
+
+def test_check_exits_zero_when_every_rule_passes(tmp_path: Path, capsys) -> None:
+    data = tmp_path / "top.csv"
+    data.write_text(
+        "Series_Title,IMDB_Rating\nThe Godfather,9.2\nInception,8.8\n", encoding="utf-8"
+    )
+    code = main(
+        [
+            "check",
+            "--rules",
+            str(default_ruleset_path()),
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
+    assert code == 0
+    assert "Rows: 2 good, 0 bad" in capsys.readouterr().out
+    assert (tmp_path / "out" / "bad_records.jsonl").read_text() == ""
+    assert not (tmp_path / "out" / "good_records.jsonl").exists()
+
+
+def test_unreadable_rating_is_a_failing_row_with_a_reason(tmp_path: Path, capsys) -> None:
+    data = tmp_path / "nine.csv"
+    data.write_text("series_title,imdb_rating\nA,9.0\nB,nine\n", encoding="utf-8")
+    code = main(
+        [
+            "check",
+            "--rules",
+            str(default_ruleset_path()),
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
+    assert code == 1
+    bad = [
+        json.loads(line)
+        for line in (tmp_path / "out" / "bad_records.jsonl").read_text().splitlines()
+    ]
+    assert [row["series_title"] for row in bad] == ["B"]
+    outcome = json.loads((tmp_path / "out" / "rule_outcomes.jsonl").read_text().splitlines()[0])
+    assert "'nine'" in outcome["FailureReason"]
+
+
+def test_missing_data_file_exits_2(tmp_path: Path, capsys) -> None:
+    code = main(
+        [
+            "check",
+            "--rules",
+            str(default_ruleset_path()),
+            "--data",
+            str(tmp_path / "no.csv"),
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
+    assert code == 2
+    assert "no.csv" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_ruleset_syntax_error_exits_2_with_position(tmp_path: Path, capsys) -> None:
+    rules = tmp_path / "bad.dqdl"
+    rules.write_text(
+        'Rules = [\n  ColumnValues "imdb_rating" between 8.5 10.3\n]\n', encoding="utf-8"
+    )
+    data = tmp_path / "d.csv"
+    data.write_text("imdb_rating\n9\n", encoding="utf-8")
+    code = main(
+        ["check", "--rules", str(rules), "--data", str(data), "--out", str(tmp_path / "out")]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"{rules}:2:42:" in err and "'and'" in err
+
+
+def test_unknown_column_exits_2_naming_rule_and_columns(tmp_path: Path, capsys) -> None:
+    rules = tmp_path / "r.dqdl"
+    rules.write_text('Rules = [ ColumnValues "rating" > 5 ]', encoding="utf-8")
+    data = tmp_path / "d.csv"
+    data.write_text("Title,IMDB_Rating\nA,9\n", encoding="utf-8")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("earlier run")
+    code = main(["check", "--rules", str(rules), "--data", str(data), "--out", str(out)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert 'ColumnValues "rating" > 5' in err and "title, imdb_rating" in err
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"], "nothing written on error"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
+
+
+@pytest.mark.parametrize("content", [b"", b"title,imdb_rating\nA,\xff\xfe\x00 9\n"])
+def test_empty_or_binary_file_is_unusable_input(content: bytes, tmp_path: Path, capsys) -> None:
+    data = tmp_path / "d.csv"
+    data.write_bytes(content)
+    code = main(
+        [
+            "check",
+            "--rules",
+            str(default_ruleset_path()),
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
+    assert code == 2
+    assert "d.csv" in capsys.readouterr().err
+
+
+@pytest.mark.spark
+def test_check_with_spark_engine_matches_duckdb(
+    seed_csv: Path, tmp_path: Path, spark, capsys
+) -> None:
+    args = ["check", "--rules", str(default_ruleset_path()), "--data", str(seed_csv), "--good"]
+    assert main([*args, "--out", str(tmp_path / "duck")]) == 1
+    assert main([*args, "--engine", "spark", "--out", str(tmp_path / "spark")]) == 1
+    for name in ("rule_outcomes.jsonl", "bad_records.jsonl", "good_records.jsonl"):
+        assert (tmp_path / "spark" / name).read_bytes() == (tmp_path / "duck" / name).read_bytes()

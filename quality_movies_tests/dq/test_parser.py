@@ -1,0 +1,125 @@
+"""DQDL parsing: the documented syntax, rule text kept as written, and load-time errors."""
+
+import pytest
+
+from quality_movies.dq import (
+    CompositeRule,
+    DQDLSyntaxError,
+    InvalidRuleError,
+    Rule,
+    UnsupportedRuleError,
+    default_ruleset_path,
+    load_ruleset,
+    parse_ruleset,
+)
+
+
+def test_packaged_ruleset_holds_the_seed_rule() -> None:
+    ruleset = load_ruleset(default_ruleset_path())
+    texts = [rule.text for rule in ruleset.rules]
+    assert 'ColumnValues "imdb_rating" between 8.5 and 10.3' in texts
+    seed = ruleset.rules[texts.index('ColumnValues "imdb_rating" between 8.5 and 10.3')]
+    assert seed.rule_type == seed.name == "ColumnValues"
+    assert seed.parameters == ("imdb_rating",)
+    assert seed.condition.operator == "between"
+    assert [v.number for v in seed.condition.values] == [8.5, 10.3]
+
+
+def test_documented_syntax_parses() -> None:
+    text = """
+    # comments start with a hash
+    Metadata = { "Version": "1.0" }
+    Rules = [
+        IsComplete "order-id",  # trailing comment
+        (Mean "Star_Rating" > 3) and ((Mean "Order_Total" > 500) or (IsComplete "Order_Id")),
+        ColumnValues "gender" in ["F", "M"] where "weightinkgs < 10",
+        ColumnValues "Country" in [ "US", "CA", "UK", NULL, EMPTY, WHITESPACES_ONLY ],
+        ColumnValues "colA" > 10 with threshold > 0.8,
+        ColumnValues "Load_Date" > (now() - 3 days),
+        ColumnValues "temp" between -10.5 and 40 labels = ["team" = "data"],
+        ColumnValues "Age" not in [21, 22, 23, NULL],
+        ColumnValues "x" not between 1 AND 5,
+        ColumnValues "First_Name" matches "[a-zA-Z]*",
+        RowCount > 0,
+    ]
+    """
+    ruleset = parse_ruleset(text)
+    assert ruleset.metadata == {"Version": "1.0"}
+    assert len(ruleset.rules) == 11
+    composite = ruleset.rules[1]
+    assert isinstance(composite, CompositeRule) and composite.operator == "and"
+    assert composite.text == (
+        '(Mean "Star_Rating" > 3) and ((Mean "Order_Total" > 500) or (IsComplete "Order_Id"))'
+    )
+    inner = composite.children[1]
+    assert isinstance(inner, CompositeRule) and inner.operator == "or"
+    assert [leaf.rule_type for leaf in composite.leaves] == ["Mean", "Mean", "IsComplete"]
+    where_rule = ruleset.rules[2]
+    assert where_rule.where == "weightinkgs < 10"
+    keywords = ruleset.rules[3].condition.values
+    assert [v.kind for v in keywords[3:]] == ["NULL", "EMPTY", "WHITESPACES_ONLY"]
+    threshold_rule = ruleset.rules[4]
+    assert (
+        threshold_rule.threshold.operator == ">"
+        and threshold_rule.threshold.values[0].number == 0.8
+    )
+    now_value = ruleset.rules[5].condition.values[0]
+    assert now_value.kind == "now" and now_value.offset.days == -3
+    labelled = ruleset.rules[6]
+    assert labelled.labels == {"team": "data"}
+    assert labelled.text == 'ColumnValues "temp" between -10.5 and 40'
+    assert [v.number for v in labelled.condition.values] == [-10.5, 40]
+    assert ruleset.rules[7].condition.operator == "not in"
+    assert ruleset.rules[8].condition.operator == "not between"
+    assert ruleset.rules[9].condition.operator == "matches"
+
+
+def test_empty_rules_block_and_escaped_quotes() -> None:
+    assert parse_ruleset("Rules = [ ]").rules == []
+    rule = parse_ruleset(r'Rules = [ ColumnValues "t" = "say \"hi\"" ]').rules[0]
+    assert isinstance(rule, Rule) and rule.condition.values[0].text == 'say "hi"'
+
+
+def test_syntax_error_names_line_column_and_expected() -> None:
+    text = 'Rules = [\n    IsComplete "a",\n    ColumnValues "b" between 1 5\n]'
+    with pytest.raises(DQDLSyntaxError) as caught:
+        parse_ruleset(text, source="movies.dqdl")
+    error = caught.value
+    assert (error.line, error.column) == (3, 32)
+    assert "'and'" in error.expected
+    assert str(error).startswith("movies.dqdl:3:32:")
+
+
+def test_missing_closing_bracket_is_reported_at_end() -> None:
+    with pytest.raises(DQDLSyntaxError) as caught:
+        parse_ruleset('Rules = [ IsComplete "a"')
+    assert caught.value.found == "end of input"
+    assert "']'" in caught.value.expected
+
+
+def test_unsupported_rule_type_is_rejected_by_name_at_load() -> None:
+    with pytest.raises(UnsupportedRuleError, match="DataFreshness"):
+        parse_ruleset('Rules = [ IsComplete "a", DataFreshness "d" <= 24 hours ]')
+
+
+def test_unsupported_rule_inside_composite_is_rejected() -> None:
+    with pytest.raises(UnsupportedRuleError, match="ReferentialIntegrity"):
+        parse_ruleset('Rules = [ (IsComplete "a") or (ReferentialIntegrity "a" "ref.a" = 1.0) ]')
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        'IsComplete "a" > 1',
+        'RowCount "a" > 1',
+        'Mean "a"',
+        "RowCount > 1 with threshold > 0.5",
+        'ColumnValues "a" > "abc"',
+        'ColumnValues "a" between NULL and 3',
+        'ColumnDataType "a" = "Text"',
+        'ColumnExists "a" where "b = 1"',
+    ],
+)
+def test_rules_of_the_wrong_shape_are_rejected(rule: str) -> None:
+    with pytest.raises(InvalidRuleError):
+        parse_ruleset(f"Rules = [ {rule} ]")

@@ -1,0 +1,80 @@
+"""SparkQualityJobRunner on a PySparkResource writes what the embedded runner writes, into the lake."""
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import pyarrow.parquet as pq
+import pytest
+from dagster_pyspark import PySparkResource
+
+from quality_movies.ingestion.resources import Lake, LocalLake
+from quality_movies.quality.resources import (
+    EmbeddedQualityJobRunner,
+    QualityJobRunner,
+    QualityRunResult,
+    SparkQualityJobRunner,
+)
+
+SAMPLE_CSV = Path(__file__).with_name("movies_sample.csv")
+SOURCE_FILE = "movies_sample.csv"
+
+
+def run_quality_asset(runner: QualityJobRunner, lake: Lake) -> QualityRunResult:
+    """Materialize one asset that calls the runner as the pipeline's asset does."""
+    captured: dict[str, QualityRunResult] = {}
+
+    @dg.asset
+    def quality_run(
+        context: dg.AssetExecutionContext, quality_job: QualityJobRunner, lake: Lake
+    ) -> dg.MaterializeResult:
+        captured["result"] = quality_job.run(context, lake, SOURCE_FILE)
+        return dg.MaterializeResult()
+
+    dg.materialize([quality_run], resources={"quality_job": runner, "lake": lake})
+    return captured["result"]
+
+
+def lake_with_input(root: Path) -> LocalLake:
+    lake = LocalLake(root=str(root))
+    lake.upload(SAMPLE_CSV, lake.input_key(SOURCE_FILE))
+    return lake
+
+
+def outputs(lake: LocalLake, result: QualityRunResult) -> dict:
+    def lines(key: str) -> list[dict]:
+        return [json.loads(line) for line in Path(lake.uri(key)).read_text().splitlines() if line]
+
+    return {
+        "bad_records": lines(result.bad_records_key),
+        "rule_outcomes": lines(result.rule_outcomes_key),
+        "validated": pq.read_table(lake.uri(result.validated_key)).to_pylist(),
+    }
+
+
+@pytest.mark.spark
+def test_spark_runner_matches_the_embedded_runner(spark, tmp_path):
+    spark_lake = lake_with_input(tmp_path / "spark_lake")
+    embedded_lake = lake_with_input(tmp_path / "embedded_lake")
+    spark_runner = SparkQualityJobRunner(
+        pyspark=PySparkResource(spark_config={"spark.master": "local[2]"}),
+        work_dir=str(tmp_path / "spark_work"),
+    )
+    on_spark = run_quality_asset(spark_runner, spark_lake)
+    embedded = run_quality_asset(
+        EmbeddedQualityJobRunner(work_dir=str(tmp_path / "embedded_work")), embedded_lake
+    )
+
+    assert on_spark.engine == "spark"
+    assert (on_spark.rows_read, on_spark.good_rows, on_spark.bad_rows) == (8, 3, 5)
+    assert on_spark.rule_outcomes == embedded.rule_outcomes
+    assert outputs(spark_lake, on_spark) == outputs(embedded_lake, embedded)
+    written = sorted(o.key for o in spark_lake.list_objects(""))
+    assert written == sorted(
+        [
+            spark_lake.input_key(SOURCE_FILE),
+            on_spark.bad_records_key,
+            on_spark.rule_outcomes_key,
+            on_spark.validated_key,
+        ]
+    )
