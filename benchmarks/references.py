@@ -7,7 +7,6 @@ rule_outcomes.jsonl. The rules are written out by hand for each tool, as a user 
 """
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -80,14 +79,6 @@ def _outcome(rule: str, passed: bool, metrics: dict[str, float]) -> dict[str, An
     }
 
 
-def _gather_partition(split_dir: Path, value: str, target: Path) -> None:
-    """Concatenate the files written for one partition value into one JSON-lines file."""
-    with target.open("wb") as out:
-        for part in sorted((split_dir / f"DataQualityEvaluationResult={value}").glob("*.json")):
-            with part.open("rb") as source:
-                shutil.copyfileobj(source, out, 1 << 20)
-
-
 def duckdb_read_only(data_path: Path, temp_directory: Path | None = None) -> dict[str, int]:
     """(a) The floor: DuckDB parses every column of the CSV and does nothing else."""
     import duckdb
@@ -111,7 +102,12 @@ def _describe(data_path: Path) -> str:
 def duckdb_sql(
     data_path: Path, out_dir: Path, ruleset: str, temp_directory: Path | None = None
 ) -> dict[str, int]:
-    """(b) One hand-written COPY splits good from bad rows in one scan; one SELECT gives metrics."""
+    """(b) One hand-written annotated SELECT, COPYed once for good and once for bad rows.
+
+    A single ``COPY ... PARTITION_BY (DataQualityEvaluationResult)`` writes both files in one scan
+    but was 2-4x slower in DuckDB 2.0 than two filtered COPYs, so the faster form is the reference.
+    Rule metrics need one aggregate scan when there is more than the one rule.
+    """
     import duckdb
 
     rules = ROW_RULES_SQL[ruleset]
@@ -136,30 +132,29 @@ def duckdb_sql(
     )
     all_pass = " AND ".join(f"__p{i}" for i in range(len(rules)))
     exclude = ", ".join(f"__p{i}" for i in range(len(rules)))
-    split_dir = out_dir / "split"
-    con.execute(
-        f"""
-        COPY (
-            SELECT * EXCLUDE ({exclude}),
-                list_filter([{passed}], lambda x: x IS NOT NULL) AS DataQualityRulesPass,
-                list_filter([{failed}], lambda x: x IS NOT NULL) AS DataQualityRulesFail,
-                {skip} AS DataQualityRulesSkip,
-                CASE WHEN {all_pass} THEN 'Passed' ELSE 'Failed' END AS DataQualityEvaluationResult
-            FROM (SELECT *, {flags} FROM {source})
-        ) TO {_sql_text(str(split_dir))}
-        (FORMAT json, PARTITION_BY (DataQualityEvaluationResult), WRITE_PARTITION_COLUMNS true)
-        """
-    )
-    _gather_partition(split_dir, "Passed", out_dir / "good_records.jsonl")
-    _gather_partition(split_dir, "Failed", out_dir / "bad_records.jsonl")
-    shutil.rmtree(split_dir)
-
-    compliant = ", ".join(f"count_if({predicate})" for _, predicate in rules)
-    row = con.execute(
-        f"SELECT count(*), count_if({' AND '.join(p for _, p in rules)}), {compliant}, "
-        f"avg(TRY_CAST(imdb_rating AS DOUBLE)) FROM {source}"
-    ).fetchone()
-    total, good, *compliant_counts, mean_rating = row
+    annotated = f"""
+        SELECT * EXCLUDE ({exclude}),
+            list_filter([{passed}], lambda x: x IS NOT NULL) AS DataQualityRulesPass,
+            list_filter([{failed}], lambda x: x IS NOT NULL) AS DataQualityRulesFail,
+            {skip} AS DataQualityRulesSkip,
+            CASE WHEN {all_pass} THEN 'Passed' ELSE 'Failed' END AS DataQualityEvaluationResult
+        FROM (SELECT *, {flags} FROM {source})
+    """
+    written = {}
+    for result, name in (("Passed", "good_records.jsonl"), ("Failed", "bad_records.jsonl")):
+        target = _sql_text(str(out_dir / name))
+        written[result] = con.execute(
+            f"COPY (SELECT * FROM ({annotated}) WHERE DataQualityEvaluationResult = '{result}') "
+            f"TO {target} (FORMAT json)"
+        ).fetchone()[0]
+    good, total = written["Passed"], written["Passed"] + written["Failed"]
+    if len(rules) == 1 and not skipped:
+        compliant_counts, mean_rating = [good], None
+    else:
+        compliant = ", ".join(f"count_if({predicate})" for _, predicate in rules)
+        *compliant_counts, mean_rating = con.execute(
+            f"SELECT {compliant}, avg(TRY_CAST(imdb_rating AS DOUBLE)) FROM {source}"
+        ).fetchone()
     outcomes = [
         _outcome(text, count == total, {"ColumnValues.Compliance": count / total if total else 1.0})
         for (text, _), count in zip(rules, compliant_counts, strict=True)

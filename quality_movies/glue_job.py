@@ -412,7 +412,12 @@ def _write_staged(
     if validated_part is None:
         raise QualityJobError(f"Spark wrote no Parquet file into {validated_folder}")
     outcomes = f"{staging}/rule_outcomes.jsonl"
-    files.write_text(outcomes, "".join(json.dumps(o) + "\n" for o in rule_outcomes))
+    files.write_text(
+        outcomes,
+        "".join(
+            json.dumps(o, ensure_ascii=False, separators=(",", ":")) + "\n" for o in rule_outcomes
+        ),
+    )
     return {"bad_records": bad_part, "rule_outcomes": outcomes, "validated": validated_part}
 
 
@@ -431,6 +436,7 @@ def run_job(
     disk, then uploaded.
     """
     s3 = _s3(s3_client)
+    ruleset_source = "ruleset sent by Dagster" if ruleset_text is not None else "movies.dqdl"
     if ruleset_text is None:
         ruleset_text = (
             read_text_uri(arguments.ruleset_uri, s3)
@@ -441,7 +447,7 @@ def run_job(
     common: dict[str, Any] = {
         "source_file": arguments.source_file,
         "ruleset_text": ruleset_text,
-        "ruleset_source": arguments.ruleset_uri or "movies.dqdl",
+        "ruleset_source": arguments.ruleset_uri or ruleset_source,
         "bad_records_uri": outputs["bad_records"],
         "rule_outcomes_uri": outputs["rule_outcomes"],
         "validated_uri": outputs["validated"],

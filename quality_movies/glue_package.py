@@ -46,6 +46,9 @@ GLUE_PROVIDED = frozenset(
         "pytz",
         "tzdata",
         "packaging",
+        "pip",
+        "setuptools",
+        "wheel",
         "typing_extensions",
         "typing-extensions",
     }

@@ -16,12 +16,12 @@ from quality_movies.infra.state_machine import (
 from quality_movies.settings import PipelineSettings
 
 GLUE_JOB_SCRIPT = "quality_movies_job.py"
-GLUE_VERSIONS = ["4.0", "5.0"]
+GLUE_VERSIONS = ["5.0"]  # the job needs Python 3.11 (Glue 5.0)
 GLUE_WORKER_TYPES = ["G.1X", "G.2X", "G.4X", "G.8X"]
 
 
 def glue_job_wheel() -> str:
-    """File name of the project wheel the Glue job imports (``--extra-py-files``)."""
+    """File name of the project wheel Glue pip-installs (``--additional-python-modules``)."""
     return f"quality_movies-{version('quality_movies')}-py3-none-any.whl"
 
 
@@ -137,7 +137,7 @@ def _parameters() -> dict[str, Any]:
             "Type": "String",
             "Default": glue_job_wheel(),
             "AllowedPattern": "^[A-Za-z0-9_.-]+\\.whl$",
-            "Description": "Wheel of the project under the Glue assets prefix, put on --extra-py-files.",
+            "Description": "Wheel of the project under the Glue assets prefix, pip-installed through --additional-python-modules with its few dependencies.",
         },
         "GlueMaxConcurrentRuns": {
             "Type": "Number",
@@ -331,7 +331,7 @@ def _glue_resources(settings: PipelineSettings) -> dict[str, Any]:
                 "Timeout": 120,
                 "DefaultArguments": {
                     "--job-language": "python",
-                    "--extra-py-files": _sub(f"{assets}${{GlueJobWheel}}"),
+                    "--additional-python-modules": _sub(f"{assets}${{GlueJobWheel}}"),
                     "--TempDir": f"{assets}temp/",
                     "--enable-metrics": "true",
                     "--enable-continuous-cloudwatch-log": "true",

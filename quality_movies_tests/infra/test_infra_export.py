@@ -146,7 +146,7 @@ def test_names_come_from_the_settings(custom_template: dict[str, Any]) -> None:
     job = props["DataQualityJob"]
     assert job["Name"] == "acme-dq"
     assert job["Command"]["ScriptLocation"] == "s3://acme-movies/assets/glue/quality_movies_job.py"
-    assert job["DefaultArguments"]["--extra-py-files"] == {
+    assert job["DefaultArguments"]["--additional-python-modules"] == {
         "Fn::Sub": "s3://acme-movies/assets/glue/${GlueJobWheel}"
     }
     assert job["DefaultArguments"]["--bad_records_prefix"] == "rejects/"
