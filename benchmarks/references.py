@@ -236,7 +236,7 @@ def pandas_pandera(data_path: Path, out_dir: Path, ruleset: str) -> dict[str, in
     return {"rows_read": len(frame), "good_rows": len(good), "bad_rows": len(bad)}
 
 
-def spark_session():
+def spark_session(driver_memory: str = "2g"):
     """The local SparkSession both the PySpark reference and the engine's Spark backend get."""
     from pyspark.sql import SparkSession
 
@@ -246,7 +246,7 @@ def spark_session():
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.ui.enabled", "false")
-        .config("spark.driver.memory", "2g")
+        .config("spark.driver.memory", driver_memory)
         .config("spark.sql.shuffle.partitions", "4")
         .getOrCreate()
     )

@@ -75,7 +75,9 @@ def ruleset_path(name: str) -> Path:
     return TEN_RULES if name == "ten" else SEED_RULE
 
 
-def measure_in_child(kind: str, ruleset: str, data: Path, out_dir: Path) -> dict[str, Any]:
+def measure_in_child(
+    kind: str, ruleset: str, data: Path, out_dir: Path, spark_memory: str = "2g"
+) -> dict[str, Any]:
     """Body of one measurement; runs inside the fresh subprocess."""
     sys.path.insert(0, str(BENCHMARKS_DIR))
     import references
@@ -86,7 +88,7 @@ def measure_in_child(kind: str, ruleset: str, data: Path, out_dir: Path) -> dict
     spark = None
     if kind in SPARK_KINDS:
         started = time.perf_counter()
-        spark = references.spark_session()
+        spark = references.spark_session(spark_memory)
         startup_s = time.perf_counter() - started
     started = time.perf_counter()
     if kind == "read":
@@ -133,7 +135,12 @@ def _sample_tree(process: psutil.Process, cpu_by_pid: dict[int, float]) -> int:
 
 
 def run_measurement(
-    kind: str, ruleset: str, data: Path, timeout_s: float, keep_outputs: bool
+    kind: str,
+    ruleset: str,
+    data: Path,
+    timeout_s: float,
+    keep_outputs: bool,
+    spark_memory: str = "2g",
 ) -> dict[str, Any]:
     """Run one measurement in a fresh interpreter; return timings, peak memory and counts."""
     out_dir = DATA_DIR / "out" / f"{kind}-{ruleset}-{data.stem}"
@@ -151,6 +158,8 @@ def run_measurement(
         str(data),
         "--measure-out",
         str(out_dir),
+        "--measure-spark-memory",
+        spark_memory,
     ]
     load_before = [round(x, 1) for x in os.getloadavg()]
     started = time.perf_counter()
@@ -187,6 +196,7 @@ def run_measurement(
         "cpu_s": round(sum(cpu_by_pid.values()), 1),
         "output_mb": round(output_bytes / 1e6),
         "exit_code": child.returncode,
+        "spark_driver_memory": spark_memory if kind in SPARK_KINDS else None,
         "timed_out": timed_out,
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "load_before": load_before,
@@ -221,9 +231,10 @@ def load_results(path: Path) -> list[dict[str, Any]]:
 
 def render_table(results: list[dict[str, Any]]) -> str:
     """Markdown table of the latest result per (file, ruleset, kind), with a correctness check."""
-    latest: dict[tuple[str, str, str], dict[str, Any]] = {}
+    latest: dict[tuple[str, str, str, str | None], dict[str, Any]] = {}
     for record in results:
-        latest[(record["data"], record["ruleset"], record["kind"])] = record
+        memory = record.get("spark_driver_memory")
+        latest[(record["data"], record["ruleset"], record["kind"], memory)] = record
     reference_good = {
         (r["data"], r["ruleset"]): r.get("good_rows")
         for r in latest.values()
@@ -237,14 +248,20 @@ def render_table(results: list[dict[str, Any]]) -> str:
     order = list(KINDS)
 
     def sort_key(record: dict[str, Any]) -> tuple:
-        return (record["rows"], record["ruleset"], order.index(record["kind"]))
+        memory = record.get("spark_driver_memory") or ""
+        return (record["rows"], record["ruleset"], order.index(record["kind"]), memory)
+
+    def label(record: dict[str, Any]) -> str:
+        memory = record.get("spark_driver_memory")
+        heap = f" (driver heap {memory})" if memory and memory != "2g" else ""
+        return KINDS[record["kind"]] + heap
 
     for record in sorted(latest.values(), key=sort_key):
         if "error" in record:
             check = "timed out" if record.get("timed_out") else "error"
             lines.append(
                 f"| {record['rows']:,} | {record['file_mb']:,} | {record['ruleset']} | "
-                f"{KINDS[record['kind']]} | {record['wall_s']} | - | - | {record.get('cpu_s', '-')} | - | - | "
+                f"{label(record)} | {record['wall_s']} | - | - | {record.get('cpu_s', '-')} | - | - | "
                 f"{record['peak_rss_mb']:,} | - | - | {check} |"
             )
             continue
@@ -255,7 +272,7 @@ def render_table(results: list[dict[str, Any]]) -> str:
         startup = f"{record['startup_s']}" if record["kind"] in SPARK_KINDS else "-"
         lines.append(
             f"| {record['rows']:,} | {record['file_mb']:,} | {record['ruleset']} | "
-            f"{KINDS[record['kind']]} | {record['wall_s']} | {work} | {startup} | "
+            f"{label(record)} | {record['wall_s']} | {work} | {startup} | "
             f"{record.get('cpu_s', '-')} | "
             f"{record['rows'] / work:,.0f} | {record['file_mb'] / work:,.0f} | "
             f"{record['peak_rss_mb']:,} | {good} | {bad} | {check} |"
@@ -305,7 +322,9 @@ def _measure_and_store(
     results_path: Path,
 ) -> dict[str, Any]:
     print(f"measuring {kind} {ruleset} on {data.name} ...", flush=True)
-    record = run_measurement(kind, ruleset, data, args.timeout, args.keep_outputs)
+    record = run_measurement(
+        kind, ruleset, data, args.timeout, args.keep_outputs, args.spark_driver_memory
+    )
     record.update(
         rows=rows,
         file_mb=round(stats["file_bytes"] / 1e6),
@@ -360,14 +379,22 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_TABLE, help="markdown table")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per measurement")
     parser.add_argument("--keep-outputs", action="store_true")
+    parser.add_argument(
+        "--spark-driver-memory", default="2g", help="heap of the local Spark driver (default 2g)"
+    )
     parser.add_argument("--measure", choices=list(KINDS), help=argparse.SUPPRESS)
     parser.add_argument("--measure-ruleset", help=argparse.SUPPRESS)
     parser.add_argument("--measure-data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--measure-out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--measure-spark-memory", default="2g", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.measure:
         result = measure_in_child(
-            args.measure, args.measure_ruleset, args.measure_data, args.measure_out
+            args.measure,
+            args.measure_ruleset,
+            args.measure_data,
+            args.measure_out,
+            args.measure_spark_memory,
         )
         print("RESULT " + json.dumps(result), flush=True)
         return 0

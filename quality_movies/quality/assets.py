@@ -19,7 +19,7 @@ from quality_movies.quality.checks import (
 from quality_movies.quality.resources import QualityJobRunner
 from quality_movies.warehouse.contract import WAREHOUSE_COLUMNS, validated_movies_schema
 
-ValidatedMovies = pandera_schema_to_dagster_type(validated_movies_schema)
+ValidatedMovies = pandera_schema_to_dagster_type(validated_movies_schema())
 
 _PANDAS_TYPES = {"string": "string", "double": "float64", "long": "Int64"}
 

@@ -46,7 +46,9 @@ class QualityJobRunner(dg.ConfigurableResource, ABC):
         return [rule.text for rule in load_ruleset(self.resolved_ruleset_path()).rules]
 
     @abstractmethod
-    def run(self, context: dg.AssetExecutionContext, lake: Lake, source_file: str) -> QualityRunResult:
+    def run(
+        self, context: dg.AssetExecutionContext, lake: Lake, source_file: str
+    ) -> QualityRunResult:
         """Evaluate one file; raises with the reason when the run cannot complete."""
 
 
@@ -55,7 +57,9 @@ class EmbeddedQualityJobRunner(QualityJobRunner):
 
     work_dir: str
 
-    def run(self, context: dg.AssetExecutionContext, lake: Lake, source_file: str) -> QualityRunResult:
+    def run(
+        self, context: dg.AssetExecutionContext, lake: Lake, source_file: str
+    ) -> QualityRunResult:
         ruleset = load_ruleset(self.resolved_ruleset_path())
         Path(self.work_dir).mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.work_dir, prefix="quality-run-") as tmp:

@@ -1,7 +1,5 @@
 """The warehouse contract: the seed's schema mapping and the pandera schema good rows must satisfy."""
 
-import pandera.pandas as pa
-
 # (column, Glue type) in the order of the seed's ApplyMapping; every other column stays a string.
 WAREHOUSE_COLUMNS: list[tuple[str, str]] = [
     ("poster_link", "string"),
@@ -56,31 +54,38 @@ def unconvertible_value_sql(table: str, column: str, sql_type: str) -> str:
     )
 
 
-validated_movies_schema = pa.DataFrameSchema(
-    {
-        **{
-            name: pa.Column(str, nullable=True)
-            for name, t in WAREHOUSE_COLUMNS
-            if t == "string" and name != "series_title"
+def validated_movies_schema():
+    """The pandera contract of ``validated_movies`` (pandera is imported here only, so the Glue job
+    does not need it)."""
+    import pandera.pandas as pa
+
+    return pa.DataFrameSchema(
+        {
+            **{
+                name: pa.Column(str, nullable=True)
+                for name, t in WAREHOUSE_COLUMNS
+                if t == "string" and name != "series_title"
+            },
+            "series_title": pa.Column(str, nullable=False),
+            "imdb_rating": pa.Column(float, pa.Check.in_range(0.0, 10.3), nullable=False),
+            "meta_score": pa.Column("Int64", pa.Check.in_range(0, 100), nullable=True),
+            "no_of_votes": pa.Column("Int64", pa.Check.ge(0), nullable=True),
+            "source_file": pa.Column(str, nullable=False),
         },
-        "series_title": pa.Column(str, nullable=False),
-        "imdb_rating": pa.Column(float, pa.Check.in_range(0.0, 10.3), nullable=False),
-        "meta_score": pa.Column("Int64", pa.Check.in_range(0, 100), nullable=True),
-        "no_of_votes": pa.Column("Int64", pa.Check.ge(0), nullable=True),
-        "source_file": pa.Column(str, nullable=False),
-    },
-    strict=True,
-    ordered=False,
-    name="validated_movies",
-    description="Good rows after the seed's schema mapping, ready for movies.imdb_movies_rating.",
-)
+        strict=True,
+        ordered=False,
+        name="validated_movies",
+        description="Good rows after the seed's schema mapping, ready for movies.imdb_movies_rating.",
+    )
 
 
 class ContractViolation(ValueError):
     """A good row that cannot take the warehouse's types; names the file, line, column and value."""
 
 
-def write_validated_movies(good_parquet: str, out_parquet: str, source_file: str, raw_csv: str) -> int:
+def write_validated_movies(
+    good_parquet: str, out_parquet: str, source_file: str, raw_csv: str
+) -> int:
     """Map the good rows of ``source_file`` to the warehouse types and write them as Parquet.
 
     Raises ContractViolation naming the line of ``raw_csv`` whose value cannot be converted.
@@ -122,7 +127,7 @@ def _line_of_value(con, raw_csv: str, column: str, value: str) -> int | str:
     names = {d[0].strip().lower(): d[0] for d in rows}
     original = names.get(column, column)
     found = con.execute(
-        f"SELECT n FROM (SELECT row_number() OVER () AS n, \"{original}\" AS v FROM read_csv("
+        f'SELECT n FROM (SELECT row_number() OVER () AS n, "{original}" AS v FROM read_csv('
         f"'{raw_csv}', header=true, all_varchar=true, quote='\"', escape='\"')) WHERE v = ? "
         "ORDER BY n LIMIT 1",
         [value],
