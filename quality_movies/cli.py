@@ -34,6 +34,12 @@ def use_dagster_home(env: "Environment"):
     return dg.DagsterInstance.get()
 
 
+def quiet_console() -> dict:
+    """Run config keeping Dagster's console log to ``QUALITY_MOVIES_LOG_LEVEL`` (default WARNING)."""
+    level = os.environ.get("QUALITY_MOVIES_LOG_LEVEL", "WARNING").upper()
+    return {"loggers": {"console": {"config": {"log_level": level}}}}
+
+
 def ingest(env: "Environment", files: list[str]) -> int:
     """Put local files under ``input_data/``, as an upload to S3 would."""
     lake = env.resources()["lake"]
@@ -76,6 +82,7 @@ def run(env: "Environment") -> int:
             partition_key=partition,
             instance=instance,
             tags={ETAG_TAG: obj.etag, NOTIFIED_TAG: "cli"},
+            run_config=quiet_console(),
             raise_on_error=False,
         )
         run = instance.get_run_by_id(result.run_id)
@@ -85,7 +92,10 @@ def run(env: "Environment") -> int:
         print("\n".join(summary_lines(partition, message)))
         failed += not result.success
     refresh = defs.resolve_job_def(REFRESH_JOB).execute_in_process(
-        instance=instance, tags={NOTIFIED_TAG: "cli"}, raise_on_error=False
+        instance=instance,
+        tags={NOTIFIED_TAG: "cli"},
+        run_config=quiet_console(),
+        raise_on_error=False,
     )
     if not refresh.success:
         print(f"refresh of year_aggregated FAILED: {failure_reason(refresh)}", file=sys.stderr)
