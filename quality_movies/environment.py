@@ -5,7 +5,7 @@ Read only inside the definitions factory, never at import time.
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +24,7 @@ class Environment:
     settings: PipelineSettings
     home: Path
     ruleset_path: str
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Environment":
@@ -38,6 +39,7 @@ class Environment:
             settings=PipelineSettings.from_env(environ),
             home=default_home(environ),
             ruleset_path=environ.get("QUALITY_MOVIES_RULESET", ""),
+            environ=dict(environ),
         )
 
     @property
@@ -107,7 +109,7 @@ def aws_resources(env: Environment) -> dict[str, Any]:
     from quality_movies.notifications.resources import SnsNotifier
     from quality_movies.warehouse.resources import RedshiftDataWarehouse
 
-    environ = os.environ
+    environ = env.environ
     s = env.settings
     endpoint_url = environ.get("QUALITY_MOVIES_AWS_ENDPOINT_URL", "").strip()
     required = {

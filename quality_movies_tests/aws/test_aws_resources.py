@@ -44,7 +44,7 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Environm
 def test_aws_resources_follow_settings_and_variables(aws_environment: Environment) -> None:
     from quality_movies.quality.resources import GlueQualityJobRunner
 
-    resources = aws_environment.resources()
+    resources = Environment.from_env().resources()
 
     assert set(resources) == {
         "lake",
@@ -99,7 +99,7 @@ def test_aws_resources_follow_settings_and_variables(aws_environment: Environmen
 def test_the_secret_arn_resolves_when_dagster_builds_the_warehouse(
     aws_environment: Environment,
 ) -> None:
-    warehouse = aws_environment.resources()["warehouse"]
+    warehouse = Environment.from_env().resources()["warehouse"]
 
     with dg.build_resources({"warehouse": warehouse}) as built:
         assert built.warehouse.secret_arn == SECRET_ARN
@@ -112,7 +112,7 @@ def test_the_spark_engine_is_selectable(
 
     monkeypatch.setenv("QUALITY_MOVIES_QUALITY_ENGINE", "spark")
 
-    assert isinstance(aws_environment.resources()["quality_job"], SparkQualityJobRunner)
+    assert isinstance(Environment.from_env().resources()["quality_job"], SparkQualityJobRunner)
 
 
 def test_an_unknown_engine_is_refused(
@@ -121,7 +121,7 @@ def test_an_unknown_engine_is_refused(
     monkeypatch.setenv("QUALITY_MOVIES_QUALITY_ENGINE", "emr")
 
     with pytest.raises(ValueError, match="'glue' or 'spark'"):
-        aws_environment.resources()
+        Environment.from_env().resources()
 
 
 def test_missing_variables_are_all_named(
@@ -131,7 +131,7 @@ def test_missing_variables_are_all_named(
     monkeypatch.delenv("QUALITY_MOVIES_SNS_TOPIC_ARN")
 
     with pytest.raises(ValueError) as missing:
-        aws_environment.resources()
+        Environment.from_env().resources()
 
     assert "QUALITY_MOVIES_REDSHIFT_WORKGROUP or QUALITY_MOVIES_REDSHIFT_CLUSTER" in str(
         missing.value
@@ -149,7 +149,7 @@ def test_a_provisioned_cluster_and_no_endpoint(
     monkeypatch.setenv("QUALITY_MOVIES_REDSHIFT_CLUSTER", "films-cluster")
     monkeypatch.setenv("QUALITY_MOVIES_REDSHIFT_DB_USER", "loader")
 
-    resources = aws_environment.resources()
+    resources = Environment.from_env().resources()
 
     assert resources["warehouse"].target() == {
         "Database": "analytics",

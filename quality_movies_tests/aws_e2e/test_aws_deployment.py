@@ -121,7 +121,8 @@ class SeedRun:
     ingest: dg.ExecuteInProcessResult
     refresh: dg.ExecuteInProcessResult
     redshift: RedshiftDataApi
-    crawl_before: dict[str, Any]
+    crawler_before: dict[str, Any]
+    crawler_after: dict[str, Any]
     expected: HandCounts
 
 
@@ -129,10 +130,12 @@ class SeedRun:
 def seed_run(deployment: Deployment, seed_csv: Path) -> SeedRun:
     deployment.upload_input(SEED_FILE, seed_csv.read_bytes())
     deployment.redshift = RedshiftDataApi(deployment.client("s3"))
-    crawl_before = deployment.client("glue").get_crawler(Name=deployment.settings.crawler_name)
+    glue, crawler_name = deployment.client("glue"), deployment.settings.crawler_name
+    crawler_before = glue.get_crawler(Name=crawler_name)["Crawler"]
     defs = deployment.definitions()
     ingest = deployment.run_ingest(defs, SEED_FILE)
     assert ingest.success, failed_steps(ingest)
+    crawler_after = glue.get_crawler(Name=crawler_name)["Crawler"]
     refresh = deployment.run_refresh(defs)
     assert refresh.success, failed_steps(refresh)
     return SeedRun(
@@ -140,7 +143,8 @@ def seed_run(deployment: Deployment, seed_csv: Path) -> SeedRun:
         ingest=ingest,
         refresh=refresh,
         redshift=deployment.redshift,
-        crawl_before=crawl_before["Crawler"],
+        crawler_before=crawler_before,
+        crawler_after=crawler_after,
         expected=hand_counts(seed_csv),
     )
 
@@ -170,13 +174,10 @@ def test_the_resources_are_those_aws_resources_builds(
 def test_the_crawler_runs_and_the_catalog_asset_reports_its_table(
     deployment: Deployment, seed_run: SeedRun
 ) -> None:
-    crawler = deployment.client("glue").get_crawler(Name=deployment.settings.crawler_name)
-    last_crawl = crawler["Crawler"]["LastCrawl"]
-    assert crawler["Crawler"]["State"] == "READY"
-    assert last_crawl["Status"] == "COMPLETED"
-    assert last_crawl["MessagePrefix"] != seed_run.crawl_before.get("LastCrawl", {}).get(
-        "MessagePrefix"
-    )
+    before, after = seed_run.crawler_before, seed_run.crawler_after
+    assert after["State"] == "READY"
+    assert after["LastCrawl"]["Status"] == "COMPLETED"
+    assert after["LastCrawl"]["MessagePrefix"] != before.get("LastCrawl", {}).get("MessagePrefix")
 
     catalog = metadata(seed_run.ingest, "movies_catalog_table")
 
