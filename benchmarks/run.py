@@ -232,19 +232,21 @@ def load_results(path: Path) -> list[dict[str, Any]]:
 def render_table(results: list[dict[str, Any]]) -> str:
     """Markdown table, one line per (file, ruleset, kind), with a correctness check.
 
-    The machine is shared, so of repeated runs the fastest successful one (least disturbed) is
-    shown, with the number of runs; a measurement that never succeeded shows its latest failure.
+    Of repeated runs the latest successful one is shown, with the number of runs and the load
+    average before it (the machine may be shared); one that never succeeded shows its failure.
     """
     runs: dict[tuple[str, str, str, str | None], list[dict[str, Any]]] = {}
     for record in results:
-        memory = record.get("spark_driver_memory")
+        default = "2g" if record["kind"] in SPARK_KINDS else None
+        memory = record.get("spark_driver_memory") or default
+        record = {**record, "spark_driver_memory": memory}
         runs.setdefault((record["data"], record["ruleset"], record["kind"], memory), []).append(
             record
         )
     latest = {}
     for key, records in runs.items():
         succeeded = [r for r in records if "error" not in r]
-        best = min(succeeded, key=lambda r: r["work_s"]) if succeeded else records[-1]
+        best = succeeded[-1] if succeeded else records[-1]
         latest[key] = {**best, "runs": len(records)}
     reference_good = {
         (r["data"], r["ruleset"]): r.get("good_rows")
@@ -252,9 +254,9 @@ def render_table(results: list[dict[str, Any]]) -> str:
         if r["kind"] == "sql" and "good_rows" in r
     }
     lines = [
-        "| rows | file MB | ruleset | measurement | runs | wall s | work s | Spark start s | "
+        "| rows | file MB | ruleset | measurement | runs | load | wall s | work s | Spark start s | "
         "CPU s | rows/s (work) | MB/s (work) | peak RSS MB | good | bad | check |",
-        "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     order = list(KINDS)
 
@@ -272,7 +274,7 @@ def render_table(results: list[dict[str, Any]]) -> str:
             check = "timed out" if record.get("timed_out") else "error"
             lines.append(
                 f"| {record['rows']:,} | {record['file_mb']:,} | {record['ruleset']} | "
-                f"{label(record)} | {record['runs']} | {record['wall_s']} | - | - | {record.get('cpu_s', '-')} | - | - | "
+                f"{label(record)} | {record['runs']} | {record['load_before'][0]} | {record['wall_s']} | - | - | {record.get('cpu_s', '-')} | - | - | "
                 f"{record['peak_rss_mb']:,} | - | - | {check} |"
             )
             continue
@@ -283,7 +285,7 @@ def render_table(results: list[dict[str, Any]]) -> str:
         startup = f"{record['startup_s']}" if record["kind"] in SPARK_KINDS else "-"
         lines.append(
             f"| {record['rows']:,} | {record['file_mb']:,} | {record['ruleset']} | "
-            f"{label(record)} | {record['runs']} | {record['wall_s']} | {work} | {startup} | "
+            f"{label(record)} | {record['runs']} | {record['load_before'][0]} | {record['wall_s']} | {work} | {startup} | "
             f"{record.get('cpu_s', '-')} | "
             f"{record['rows'] / work:,.0f} | {record['file_mb'] / work:,.0f} | "
             f"{record['peak_rss_mb']:,} | {good} | {bad} | {check} |"
