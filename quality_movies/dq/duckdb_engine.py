@@ -44,15 +44,25 @@ def connect(
     con = duckdb.connect(":memory:")
     con.execute(f"SET memory_limit = {sql_string(memory_limit)}")
     con.execute("SET preserve_insertion_order = true")
+    # The IN-list rewrite turns `col IN (...)` into a hash join, which loses the input order.
+    con.execute("SET disabled_optimizers = 'in_clause'")
     if temp_directory:
         con.execute(f"SET temp_directory = {sql_string(temp_directory)}")
     return con
 
 
 def read_csv_duckdb(
-    con: duckdb.DuckDBPyConnection, path: str | Path, table: str = "dq_input"
+    con: duckdb.DuckDBPyConnection,
+    path: str | Path,
+    table: str = "dq_input",
+    *,
+    materialize: bool = True,
 ) -> list[str]:
-    """Load the CSV into temp table ``table`` (all strings, lower-cased names); returns the column names."""
+    """Expose the CSV as ``table`` (all strings, lower-cased names); returns the column names.
+
+    ``materialize`` loads it into a temp table; otherwise ``table`` is a view that re-reads the file
+    in input order at each use, which is cheaper than materialising when it is scanned a few times.
+    """
     path = Path(path)
     if not path.is_file():
         raise UnreadableInputError(f"{path}: no such data file")
@@ -66,9 +76,12 @@ def read_csv_duckdb(
         select = ", ".join(
             f"{quote(orig)} AS {quote(name)}" for orig, name in zip(header, columns, strict=True)
         )
+        kind = "TABLE" if materialize else "VIEW"
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {select} FROM {_csv_scan(path)}"
+            f"CREATE OR REPLACE TEMP {kind} {table} AS SELECT {select} FROM {_csv_scan(path)}"
         )
+        if not materialize:
+            con.execute(f"SELECT * FROM {table} LIMIT 1").fetchall()
     except duckdb.Error as error:
         raise UnreadableInputError(f"{path}: cannot read as CSV: {error}") from None
     return columns
@@ -95,19 +108,40 @@ def evaluate_duckdb(
     *,
     now: datetime | None = None,
 ) -> DuckDBEvaluation:
-    """Evaluate ``ruleset`` over ``table`` (string columns) in ``con``; the row SQL stays lazy."""
+    """Evaluate ``ruleset`` over ``table`` (string columns) in ``con``; the row SQL stays lazy.
+
+    ``table`` is a table or a view yielding rows in input order. When the row SQL would lose that
+    order (windows for IsUnique..., joins from subqueries), the rows are numbered instead (a view
+    is materialised first) and the row SQL sorts by that number.
+    """
     columns = [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()]
     plan = build_plan(ruleset, columns, now=now)
     suffix = uuid.uuid4().hex[:8]
     base, stage = f"dq_base_{suffix}", f"dq_stage_{suffix}"
     try:
-        con.execute(f"CREATE TEMP VIEW {base} AS SELECT rowid AS {ROW_ID}, * FROM {table}")
+        con.execute(f"CREATE TEMP VIEW {base} AS SELECT * FROM {table}")
         con.execute(f"CREATE TEMP VIEW {stage} AS {plan.stage_sql(base)}")
+        numbered = not _keeps_input_order(
+            con, [plan.bad_rows_sql(stage, list_masks=True), plan.good_rows_sql(stage)]
+        )
+        if numbered:
+            if not _has_rowid(con, table):
+                numbered_table = f"dq_rows_{suffix}"
+                con.execute(f"CREATE TEMP TABLE {numbered_table} AS SELECT * FROM {table}")
+                table = numbered_table
+            con.execute(
+                f"CREATE OR REPLACE TEMP VIEW {base} AS SELECT rowid AS {ROW_ID}, * FROM {table}"
+            )
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {stage} AS {plan.stage_sql(base)}")
         cursor = con.execute(plan.aggregate_sql(stage))
         names = [d[0] for d in cursor.description]
         values = dict(zip(names, cursor.fetchone(), strict=True))
         for alias, query in plan.scalar_queries(stage).items():
             values[alias] = con.execute(query).fetchone()[0]
+        order_by = ROW_ID if numbered else None
+        for alias, query in plan.first_value_queries(stage, values, order_by).items():
+            found = con.execute(query).fetchone()
+            values[alias] = found[0] if found else None
     except duckdb.Error as error:
         raise DataQualityError(
             f"{ruleset.source}: evaluating the rules failed: {error}. Columns are strings: cast them "
@@ -115,25 +149,46 @@ def evaluate_duckdb(
         ) from None
     outcomes = plan.decide(values)
     rows_read, bad_rows = int(values["__rows_read"]), int(values["__bad_rows"] or 0)
-    annotated = plan.annotated_sql(stage, with_row_id=True)
-    order = f" ORDER BY {ROW_ID}" if plan.uses_windows else ""
 
-    def rows(result: str) -> str:
-        return (
-            f"SELECT * EXCLUDE ({ROW_ID}) FROM ({annotated}) AS annotated "
-            f"WHERE DataQualityEvaluationResult = '{result}'{order}"
-        )
+    def in_order(query: str) -> str:
+        if not numbered:
+            return query
+        return f"SELECT * EXCLUDE ({ROW_ID}) FROM ({query}) AS annotated ORDER BY {ROW_ID}"
 
     return DuckDBEvaluation(
         plan=plan,
-        annotated_sql=f"SELECT * EXCLUDE ({ROW_ID}) FROM ({annotated}) AS annotated{order}",
-        good_sql=rows("Passed"),
-        bad_sql=rows("Failed"),
+        annotated_sql=in_order(plan.annotated_sql(stage, numbered, list_masks=True)),
+        good_sql=in_order(plan.good_rows_sql(stage, with_row_id=numbered)),
+        bad_sql=in_order(plan.bad_rows_sql(stage, numbered, list_masks=True)),
         rule_outcomes=outcomes,
         rows_read=rows_read,
         good_rows=rows_read - bad_rows,
         bad_rows=bad_rows,
     )
+
+
+def _keeps_input_order(con: duckdb.DuckDBPyConnection, queries: Sequence[str]) -> bool:
+    """True when DuckDB will return these queries' rows in input order without sorting.
+
+    Needs ``preserve_insertion_order`` and plans without order-losing operators (joins, which an
+    IN-list or subquery becomes, and windows, which IsUnique and friends use).
+    """
+    setting = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
+    if not setting:
+        return False
+    for query in queries:
+        plans = " ".join(row[1] for row in con.execute(f"EXPLAIN {query}").fetchall())
+        if any(word in plans.upper() for word in ("JOIN", "CROSS", "WINDOW", "ORDER")):
+            return False
+    return True
+
+
+def _has_rowid(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    try:
+        con.execute(f"SELECT rowid FROM {table} LIMIT 0")
+    except duckdb.Error:
+        return False
+    return True
 
 
 def write_jsonl(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:

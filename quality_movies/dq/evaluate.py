@@ -124,7 +124,7 @@ def _run_duckdb(
     spill = temp_directory or str(staging / "duckdb_spill")
     con = duckdb_engine.connect(temp_directory=spill)
     try:
-        columns = duckdb_engine.read_csv_duckdb(con, data_path)
+        columns = duckdb_engine.read_csv_duckdb(con, data_path, materialize=False)
         evaluation = duckdb_engine.evaluate_duckdb(ruleset, con, "dq_input", now=now)
         try:
             duckdb_engine.write_jsonl(con, evaluation.bad_sql, staging / BAD_RECORDS_FILE)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from quality_movies.dq import model
-from quality_movies.dq.outcomes import RuleOutcome
+from quality_movies.dq.outcomes import ROW_LEVEL_COLUMNS, RuleOutcome
 from quality_movies.dq.rule_types import (
     LeafPlan,
     LeafResult,
@@ -36,11 +36,22 @@ class EvaluationPlan:
         ]
         return f"SELECT *{''.join(', ' + c for c in row_cols)} FROM ({inner}) AS filtered"
 
-    def aggregate_sql(self, relation: str) -> str:
-        """One pass over the staged rows: every leaf's aggregates plus the row and bad-row counts."""
+    def aggregate_sql(self, relation: str, first_values_by: str | None = None) -> str:
+        """One pass over the staged rows: every leaf's aggregates plus the row and bad-row counts.
+
+        With ``first_values_by`` (a row-order column) the first values come from the same pass
+        (``arg_min``); without it they are left to ``first_value_queries``.
+        """
         aggregates = [
             f"{sql} AS {alias}" for leaf in self.leaves for alias, sql in leaf.aggregates.items()
         ]
+        if first_values_by:
+            aggregates += [
+                f"arg_min({first.value}, {first_values_by}) FILTER (WHERE {first.condition}) "
+                f"AS {alias}"
+                for leaf in self.leaves
+                for alias, first in leaf.first_values.items()
+            ]
         failing = self.failing_row_sql()
         aggregates.append("COUNT(*) AS __rows_read")
         aggregates.append(f"SUM(CASE WHEN {failing} THEN 1 ELSE 0 END) AS __bad_rows")
@@ -58,6 +69,22 @@ class EvaluationPlan:
             alias: sql.replace("{relation}", relation)
             for leaf in self.leaves
             for alias, sql in leaf.scalar_queries.items()
+        }
+
+    def first_value_queries(
+        self, relation: str, values: dict[str, Any], order_by: str | None = None
+    ) -> dict[str, str]:
+        """``LIMIT 1`` queries for the first values the aggregates show are needed.
+
+        Without ``order_by`` the relation must yield rows in input order (DuckDB with
+        ``preserve_insertion_order``); the scan stops at the first matching row.
+        """
+        order = f" ORDER BY {order_by}" if order_by else ""
+        return {
+            alias: f"SELECT {first.value} FROM {relation} WHERE {first.condition}{order} LIMIT 1"
+            for leaf in self.leaves
+            for alias, first in leaf.first_values.items()
+            if first.needed(values)
         }
 
     @property
@@ -78,36 +105,83 @@ class EvaluationPlan:
             return None
         return "(" + f" {rule.operator.upper()} ".join(parts) + ")"
 
-    def annotated_sql(self, relation: str, with_row_id: bool = False) -> str:
-        """Original columns plus Glue's four row-level columns."""
+    def annotated_sql(
+        self, relation: str, with_row_id: bool = False, list_masks: bool = False
+    ) -> str:
+        """Original columns plus Glue's four row-level columns.
+
+        ``list_masks`` builds the rule lists with DuckDB's ``list_where`` (a boolean mask per rule),
+        several times cheaper there than ``list_filter``'s lambda; Spark has no ``list_where``.
+        """
         counter = [0]
         rule_exprs = [self._rule_row_expr(rule, counter) for rule in self.ruleset.rules]
         texts = [sql_string(rule.text) for rule in self.ruleset.rules]
 
         def listed(state: str) -> str:
-            items = []
-            for expr, text in zip(rule_exprs, texts, strict=True):
-                if state == "skip":
-                    if expr is None:
-                        items.append(text)
-                elif expr is not None:
-                    test = expr if state == "pass" else f"NOT {expr}"
-                    items.append(f"CASE WHEN {test} THEN {text} END")
-            if not items:
+            if state == "skip":
+                skipped = [t for e, t in zip(rule_exprs, texts, strict=True) if e is None]
+                return f"[{', '.join(skipped)}]" if skipped else "CAST([] AS VARCHAR[])"
+            tests = [
+                (expr if state == "pass" else f"NOT {expr}", text)
+                for expr, text in zip(rule_exprs, texts, strict=True)
+                if expr is not None
+            ]
+            if not tests:
                 return "CAST([] AS VARCHAR[])"
-            if all(not item.startswith("CASE") for item in items):
-                return f"[{', '.join(items)}]"
-            return f"list_filter([{', '.join(items)}], lambda x: x IS NOT NULL)"
+            if list_masks:
+                values = ", ".join(text for _, text in tests)
+                masks = ", ".join(f"COALESCE({test}, FALSE)" for test, _ in tests)
+                return f"list_where([{values}], [{masks}])"
+            items = ", ".join(f"CASE WHEN {test} THEN {text} END" for test, text in tests)
+            return f"list_filter([{items}], lambda x: x IS NOT NULL)"
 
         result = f"CASE WHEN {self.failing_row_sql()} THEN 'Failed' ELSE 'Passed' END"
+        return self._select(
+            relation,
+            with_row_id,
+            [listed("pass"), listed("fail"), listed("skip"), result],
+        )
+
+    def good_rows_sql(self, relation: str, with_row_id: bool = False) -> str:
+        """Like ``annotated_sql`` for the passing rows only, whose row-level lists are constants."""
+        counter = [0]
+        rule_exprs = [self._rule_row_expr(rule, counter) for rule in self.ruleset.rules]
+        passed = [
+            sql_string(rule.text)
+            for rule, expr in zip(self.ruleset.rules, rule_exprs, strict=True)
+            if expr is not None
+        ]
+        skipped = [
+            sql_string(rule.text)
+            for rule, expr in zip(self.ruleset.rules, rule_exprs, strict=True)
+            if expr is None
+        ]
+
+        def constant(items: list[str]) -> str:
+            return f"[{', '.join(items)}]" if items else "CAST([] AS VARCHAR[])"
+
+        select = self._select(
+            relation,
+            with_row_id,
+            [constant(passed), constant([]), constant(skipped), "'Passed'"],
+        )
+        return f"{select} WHERE NOT {self.failing_row_sql()}"
+
+    def bad_rows_sql(
+        self, relation: str, with_row_id: bool = False, list_masks: bool = False
+    ) -> str:
+        """Like ``annotated_sql`` for the failing rows only."""
+        annotated = self.annotated_sql(relation, with_row_id, list_masks)
+        return f"{annotated} WHERE {self.failing_row_sql()}"
+
+    def _select(self, relation: str, with_row_id: bool, row_level: list[str]) -> str:
         columns = [quote(c) for c in self.columns]
         if with_row_id:
             columns.insert(0, ROW_ID)
-        return (
-            f"SELECT {', '.join(columns)}, {listed('pass')} AS DataQualityRulesPass, "
-            f"{listed('fail')} AS DataQualityRulesFail, {listed('skip')} AS DataQualityRulesSkip, "
-            f"{result} AS DataQualityEvaluationResult FROM {relation}"
-        )
+        columns += [
+            f"{sql} AS {name}" for sql, name in zip(row_level, ROW_LEVEL_COLUMNS, strict=True)
+        ]
+        return f"SELECT {', '.join(columns)} FROM {relation}"
 
     def decide(self, values: dict[str, Any]) -> list[RuleOutcome]:
         """Rule outcomes from the aggregate and scalar values, in ruleset order."""

@@ -53,6 +53,19 @@ class LeafResult:
     metrics: dict[str, float]
 
 
+@dataclass(frozen=True)
+class FirstValue:
+    """``value`` on the first row, in input order, where ``condition`` holds (e.g. a failing example).
+
+    Fetched only when ``needed`` says so from the aggregate values (some row does fail), so a passing
+    rule costs no extra scan.
+    """
+
+    value: str
+    condition: str
+    needed: Callable[[dict[str, Any]], bool]
+
+
 @dataclass
 class LeafPlan:
     """SQL and decision for one leaf rule; SQL names are prefixed so plans can share one query."""
@@ -63,6 +76,7 @@ class LeafPlan:
     where_expr: str = "TRUE"
     aggregates: dict[str, str] = field(default_factory=dict)
     scalar_queries: dict[str, str] = field(default_factory=dict)
+    first_values: dict[str, FirstValue] = field(default_factory=dict)
     decide: Callable[[dict[str, Any]], LeafResult] = lambda values: LeafResult(True, None, {})
 
 
@@ -433,15 +447,17 @@ def plan_leaf(rule: model.Rule, index: int, ctx: RuleContext, source: str = "") 
             plan.aggregates[f"{p}min_length"] = f"MIN(CASE WHEN {w} THEN {length} END)"
         plan.aggregates[f"{p}considered"] = considered
         plan.aggregates[f"{p}passed"] = f"SUM(CASE WHEN {w} AND {r} THEN 1 ELSE 0 END)"
-        plan.aggregates[f"{p}example"] = (
-            f"arg_min(COALESCE({raw}, 'NULL'), __row_id) FILTER (WHERE {w} AND NOT {r})"
+        plan.first_values[f"{p}example"] = FirstValue(
+            f"COALESCE({raw}, 'NULL')",
+            f"{w} AND NOT {r}",
+            lambda values: (values[f"{p}considered"] or 0) > (values[f"{p}passed"] or 0),
         )
         type_word = {"number": "number", "timestamp": "date or timestamp"}.get(value_type)
         if type_word:
             bad = f"{w} AND {raw} IS NOT NULL AND ({value}) IS NULL"
             plan.aggregates[f"{p}unreadable"] = f"SUM(CASE WHEN {bad} THEN 1 ELSE 0 END)"
-            plan.aggregates[f"{p}unreadable_example"] = (
-                f"arg_min({raw}, __row_id) FILTER (WHERE {bad})"
+            plan.first_values[f"{p}unreadable_example"] = FirstValue(
+                raw, bad, lambda values: (values[f"{p}unreadable"] or 0) > 0
             )
 
         def decide(values: dict[str, Any]) -> LeafResult:
