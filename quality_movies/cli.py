@@ -66,7 +66,7 @@ def run(env: "Environment") -> int:
     defs = build_definitions(env)
     resources = env.resources()
     lake, notifier = resources["lake"], resources["notifier"]
-    plan = plan_input_files(lake.input_files(), processed_etags(instance))
+    plan = plan_input_files(lake.input_files(), processed_etags(instance, lake.input_prefix))
     for key in plan.ignored:
         print(f"ignored {lake.uri(key)}: only .csv files are ingested")
     if not plan.to_process:

@@ -9,12 +9,9 @@ from quality_movies.notifications.sensors import describe_error
 WAREHOUSE_ASSET = dg.AssetKey("imdb_movies_rating")
 
 
-def processed_etags(instance: dg.DagsterInstance) -> dict[str, str]:
+def processed_etags(instance: dg.DagsterInstance, input_prefix: str) -> dict[str, str]:
     """Input key -> ETag of the content last loaded into the warehouse, per file."""
-    from quality_movies.settings import PipelineSettings
-
     seen: dict[str, str] = {}
-    input_prefix = PipelineSettings.from_env().input_prefix
     for record in _all_materializations(instance, WAREHOUSE_ASSET):
         materialization = record.asset_materialization
         if materialization is None or materialization.partition is None:
