@@ -7,7 +7,6 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto.glue import models as glue_models
 
 from quality_movies.ingestion.resources import (
     CatalogTable,
@@ -16,6 +15,7 @@ from quality_movies.ingestion.resources import (
     S3Lake,
     catalog_table_from_glue,
 )
+from quality_movies_tests.aws.moto_glue import fail_crawls
 
 BUCKET = "quality-movie-bucket"
 DATABASE = "imdb-movies"
@@ -119,22 +119,7 @@ def test_a_failed_crawl_raises_the_crawlers_error_message(
     crawls_take(0)
     create_crawled_table(glue)
     message = "Insufficient Lake Formation permission(s) on imdb-movies"
-    start_crawler = glue_models.FakeCrawler.start_crawler
-    as_dict = glue_models.FakeCrawler.as_dict
-
-    def start_failing_crawl(crawler: glue_models.FakeCrawler) -> None:
-        start_crawler(crawler)
-        crawler.crawls[-1].status = "FAILED"
-
-    def with_error_message(crawler: glue_models.FakeCrawler) -> dict[str, Any]:
-        # moto leaves LastCrawl.ErrorMessage out; AWS sets it on a FAILED crawl.
-        data = as_dict(crawler)
-        if data.get("LastCrawl", {}).get("Status") == "FAILED":
-            data["LastCrawl"]["ErrorMessage"] = message
-        return data
-
-    monkeypatch.setattr(glue_models.FakeCrawler, "start_crawler", start_failing_crawl)
-    monkeypatch.setattr(glue_models.FakeCrawler, "as_dict", with_error_message)
+    fail_crawls(monkeypatch, message)
 
     with pytest.raises(CrawlerFailed) as failure:
         make_catalog().crawl(lake)

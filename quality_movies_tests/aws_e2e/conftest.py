@@ -19,7 +19,6 @@ import dagster as dg
 import pytest
 from moto.glue import models as glue_models
 from moto.moto_api import state_manager
-from moto.server import ThreadedMotoServer
 
 import quality_movies.environment
 import quality_movies.ingestion.resources
@@ -31,7 +30,12 @@ from quality_movies.partitions import movie_files
 from quality_movies.quality.resources import GlueQualityJobRunner
 from quality_movies.settings import ENV_PREFIX, PipelineSettings
 from quality_movies_tests.aws_e2e.redshift_data_api import RedshiftDataApi
-from quality_movies_tests.glue.conftest import FAKE_CREDENTIALS, REGION, LocalGlueClient, free_port
+from quality_movies_tests.glue.conftest import (
+    FAKE_CREDENTIALS,
+    REGION,
+    LocalGlueClient,
+    moto_endpoint,  # noqa: F401 (a fixture)
+)
 
 WORKGROUP = "quality-movies"
 COPY_ROLE_ARN = "arn:aws:iam::123456789012:role/quality-movies-redshift-copy"
@@ -185,20 +189,9 @@ def aws_variables(endpoint: str, topic_arn: str, home: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    """A moto server in this process on a free port of 127.0.0.1, stopped after the module."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
 def deployment(
-    moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+    moto_endpoint: str,  # noqa: F811 (the fixture imported above)
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Deployment]:
     """The stack on moto (bucket, job script, Glue database/crawler/job, topic) and the AWS variables."""
     settings = PipelineSettings()

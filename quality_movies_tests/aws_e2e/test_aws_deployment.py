@@ -14,13 +14,13 @@ from typing import Any
 import dagster as dg
 import pytest
 from dagster_aws.s3 import S3PickleIOManager
-from moto.glue import models as glue_models
 
 from quality_movies.dq import default_ruleset_path, evaluate_file, load_ruleset
 from quality_movies.ingestion.resources import GlueCrawlerCatalog, S3Lake
 from quality_movies.notifications.resources import SnsNotifier
 from quality_movies.quality.resources import read_jsonl
 from quality_movies.warehouse.resources import RedshiftDataWarehouse
+from quality_movies_tests.aws.moto_glue import fail_crawls
 from quality_movies_tests.aws_e2e.conftest import (
     COPY_ROLE_ARN,
     CRAWLED_COLUMNS,
@@ -287,21 +287,7 @@ def test_a_failed_crawl_fails_the_run_and_is_notified(
     deployment.upload_input(source_file, b"Series_Title,IMDB_Rating\nFilm,9.0\n")
     deployment.redshift = RedshiftDataApi(deployment.client("s3"))
     runs_before = len(job_runs(deployment))
-    start_crawler = glue_models.FakeCrawler.start_crawler
-    as_dict = glue_models.FakeCrawler.as_dict
-
-    def start_failing_crawl(crawler: glue_models.FakeCrawler) -> None:
-        start_crawler(crawler)
-        crawler.crawls[-1].status = "FAILED"
-
-    def with_error_message(crawler: glue_models.FakeCrawler) -> dict[str, Any]:
-        data = as_dict(crawler)  # moto leaves LastCrawl.ErrorMessage out; AWS sets it on FAILED.
-        if data.get("LastCrawl", {}).get("Status") == "FAILED":
-            data["LastCrawl"]["ErrorMessage"] = message
-        return data
-
-    monkeypatch.setattr(glue_models.FakeCrawler, "start_crawler", start_failing_crawl)
-    monkeypatch.setattr(glue_models.FakeCrawler, "as_dict", with_error_message)
+    fail_crawls(monkeypatch, message)
     queue_url = deployment.subscribe_queue("crawler-failure-notifications")
     defs = deployment.definitions()
 
