@@ -5,6 +5,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,14 +31,22 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
-    """A moto server in this process, on a free loopback port, stopped after the module."""
+    """A moto server in this process, on a free loopback port, stopped after the module.
+
+    moto's backends are shared by every server in the process, so each module starts from a reset:
+    buckets and job runs left by another module never leak into its assertions.
+    """
     from moto.server import ThreadedMotoServer
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
     server.start()
+    url = f"http://127.0.0.1:{port}"
+    urllib.request.urlopen(
+        urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=30
+    )
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield url
     finally:
         server.stop()
 
