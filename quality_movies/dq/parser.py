@@ -42,7 +42,8 @@ _UNITS = {"days": timedelta(days=1), "hours": timedelta(hours=1), "minutes": tim
 @cache
 def _parser() -> Lark:
     grammar = resources.files("quality_movies.dq").joinpath("dqdl.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", propagate_positions=True)
+    # cache=True keeps the built LALR tables in a temp file: about 0.1 s saved per process.
+    return Lark(grammar, parser="lalr", propagate_positions=True, cache=True)
 
 
 def _unquote(token: Token | str) -> str:

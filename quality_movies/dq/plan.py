@@ -157,22 +157,30 @@ class EvaluationPlan:
             if expr is None
         ]
 
-        def constant(items: list[str]) -> str:
-            return f"[{', '.join(items)}]" if items else "CAST([] AS VARCHAR[])"
-
         select = self._select(
             relation,
             with_row_id,
-            [constant(passed), constant([]), constant(skipped), "'Passed'"],
+            [_list_literal(passed), _list_literal([]), _list_literal(skipped), "'Passed'"],
         )
         return f"{select} WHERE NOT {self.failing_row_sql()}"
 
     def bad_rows_sql(
         self, relation: str, with_row_id: bool = False, list_masks: bool = False
     ) -> str:
-        """Like ``annotated_sql`` for the failing rows only."""
-        annotated = self.annotated_sql(relation, with_row_id, list_masks)
-        return f"{annotated} WHERE {self.failing_row_sql()}"
+        """Like ``annotated_sql`` for the failing rows only.
+
+        With a single row-level rule, every failing row failed that rule: its lists are constants.
+        """
+        failing = self.failing_row_sql()
+        counter = [0]
+        rule_exprs = [self._rule_row_expr(rule, counter) for rule in self.ruleset.rules]
+        if sum(expr is not None for expr in rule_exprs) != 1:
+            return f"{self.annotated_sql(relation, with_row_id, list_masks)} WHERE {failing}"
+        texts = [sql_string(rule.text) for rule in self.ruleset.rules]
+        failed = [t for e, t in zip(rule_exprs, texts, strict=True) if e is not None]
+        skipped = [t for e, t in zip(rule_exprs, texts, strict=True) if e is None]
+        lists = [_list_literal([]), _list_literal(failed), _list_literal(skipped), "'Failed'"]
+        return f"{self._select(relation, with_row_id, lists)} WHERE {failing}"
 
     def _select(self, relation: str, with_row_id: bool, row_level: list[str]) -> str:
         columns = [quote(c) for c in self.columns]
@@ -187,6 +195,11 @@ class EvaluationPlan:
         """Rule outcomes from the aggregate and scalar values, in ruleset order."""
         results = iter([leaf.decide(values) for leaf in self.leaves])
         return [_outcome(rule, _combine(rule, results)) for rule in self.ruleset.rules]
+
+
+def _list_literal(items: list[str]) -> str:
+    """A VARCHAR list of SQL string literals (typed even when empty)."""
+    return f"[{', '.join(items)}]" if items else "CAST([] AS VARCHAR[])"
 
 
 def _combine(rule: model.AnyRule, results) -> LeafResult:

@@ -8,6 +8,7 @@ import pytest
 
 from quality_movies.dq import default_ruleset_path
 from quality_movies.dq.cli import main
+from quality_movies_tests.dq.lines import sorted_lines
 
 SEED_RULE = 'ColumnValues "imdb_rating" between 8.5 and 10.3'
 
@@ -187,4 +188,5 @@ def test_check_with_spark_engine_matches_duckdb(
     assert main([*args, "--out", str(tmp_path / "duck")]) == 1
     assert main([*args, "--engine", "spark", "--out", str(tmp_path / "spark")]) == 1
     for name in ("rule_outcomes.jsonl", "bad_records.jsonl", "good_records.jsonl"):
-        assert (tmp_path / "spark" / name).read_bytes() == (tmp_path / "duck" / name).read_bytes()
+        spark_lines, duck_lines = (sorted_lines(tmp_path / e / name) for e in ("spark", "duck"))
+        assert spark_lines == duck_lines, name
