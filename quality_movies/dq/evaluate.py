@@ -157,9 +157,10 @@ def _run_spark(
 
     try:
         frame = spark_engine.read_csv_spark(spark, data_path)
-        evaluation = spark_engine.evaluate_spark(ruleset, frame, now=now)
         good_path = staging / GOOD_RECORDS_FILE if write_good_jsonl else None
-        spark_engine.write_jsonl(evaluation, staging / BAD_RECORDS_FILE, good_path)
+        evaluation = spark_engine.evaluate_spark_to_jsonl(
+            ruleset, frame, staging / BAD_RECORDS_FILE, good_path, now=now
+        )
         if good_parquet:
             spark_engine.write_parquet(evaluation, good_projection, staging / GOOD_PARQUET_FILE)
     except PySparkException as error:

@@ -1,14 +1,19 @@
 """PySpark backend (what the Glue job runs): the same SQL as DuckDB, transpiled with sqlglot."""
 
+import os
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import sqlglot
+from sqlglot import exp
 
 from quality_movies.dq import model
 from quality_movies.dq.duckdb_engine import normalize_column_names
@@ -17,7 +22,19 @@ from quality_movies.dq.outcomes import RuleOutcome
 from quality_movies.dq.plan import ROW_ID, EvaluationPlan, build_plan
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+# One CSV field that stays on its line: quoted with '""' escapes, or unquoted without any '"'.
+# Possessive quantifiers keep Java's regex from backtracking (and from recursing on long fields);
+# the quoted form comes first, as the possessive repetition never retries another alternative.
+_FIELD = '(?:"[^"]*+(?:""[^"]*+)*+"|[^",]*+)'
+# A physical line that is a whole record on its own; a file of only such lines needs no multiLine.
+SINGLE_LINE_RECORD = f"^{_FIELD}(?:,{_FIELD})*+$"
+# A line of only spaces and control characters: Spark skips it when reading line by line but
+# reads it as a row with multiLine, so a file holding one keeps multiLine.
+BLANK_LINE = "^[\\x00-\\x20]+$"
+# Partition column of the one write that splits rows into good and bad files.
+_RESULT_PART = "__dq_result"
 
 
 def to_spark_sql(sql: str) -> str:
@@ -26,21 +43,128 @@ def to_spark_sql(sql: str) -> str:
 
 
 def read_csv_spark(spark: "SparkSession", path: str | Path) -> "DataFrame":
-    """The CSV as all-string columns with lower-cased, trimmed names; the same reading as DuckDB's."""
-    if not str(path).startswith(("s3://", "s3a://")) and not Path(path).is_file():
+    """The CSV as all-string columns with lower-cased, trimmed names; the same reading as DuckDB's.
+
+    A file whose every line is a whole record is read line by line (split between tasks); one
+    with a quoted field spanning lines (or any line the check cannot vouch for) with multiLine,
+    which Spark reads as one partition. A local file is checked on the driver while Spark reads
+    its header.
+    """
+    if str(path).startswith(("s3://", "s3a://")):
+        frame = _read_csv(spark, path, multi_line=needs_multiline(spark, path))
+    elif not Path(path).is_file():
         raise UnreadableInputError(f"{path}: no such data file")
-    frame = (
+    else:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            records = pool.submit(local_lines_are_records, Path(path))
+            frame = _read_csv(spark, path, multi_line=False)
+            if not records.result():
+                frame = _read_csv(spark, path, multi_line=True)
+    columns = normalize_column_names(frame.columns, str(path))
+    return frame.toDF(*columns)
+
+
+def _read_csv(spark: "SparkSession", path: str | Path, multi_line: bool) -> "DataFrame":
+    return (
         spark.read.option("header", True)
         .option("inferSchema", False)
-        .option("multiLine", True)
+        .option("multiLine", multi_line)
         .option("quote", '"')
         .option("escape", '"')
         .option("mode", "PERMISSIVE")
         .option("encoding", "UTF-8")
         .csv(str(path))
     )
-    columns = normalize_column_names(frame.columns, str(path))
-    return frame.toDF(*columns)
+
+
+def needs_multiline(spark: "SparkSession", path: str | Path) -> bool:
+    """True unless every line of the file is a whole CSV record, so lines may be read apart.
+
+    A line where a quoted field opens without closing fails, and so does a quote inside an
+    unquoted field (or text after a closing quote); such files are read with multiLine. A local
+    file is scanned on the driver (numpy, about 0.7 s per 300 MB), a file on S3 by Spark.
+    """
+    if str(path).startswith(("s3://", "s3a://")):
+        return not spark_lines_are_records(spark, path)
+    return not local_lines_are_records(Path(path))
+
+
+def spark_lines_are_records(spark: "SparkSession", path: str | Path) -> bool:
+    """Whether every line matches ``SINGLE_LINE_RECORD`` (one parallel Spark job over the lines)."""
+    from pyspark.sql import functions as F
+
+    line = F.col("value")
+    blank = line.rlike(BLANK_LINE)
+    suspect = (line.contains('"') & ~line.rlike(SINGLE_LINE_RECORD)) | blank
+    with _job_settings(spark):
+        found = spark.read.text(str(path)).agg(F.max(suspect.cast("int"))).first()[0]
+    return not found
+
+
+_CHUNK_BYTES = 1 << 24
+
+
+def local_lines_are_records(path: Path) -> bool:
+    """``spark_lines_are_records`` for a local file, on its bytes with numpy, chunk by chunk.
+
+    The n-th quote of the file opens a quoted field when n is even (counting from 0), else it
+    closes one or starts a doubled quote. Every line is a whole record when no line break (LF or
+    CR, as Spark's line reader splits on both) falls inside quotes, every opening quote follows
+    a comma, a line break or a quote, and every other quote precedes one of those.
+    """
+    import numpy as np
+
+    quote, line_feed, carriage_return = ord('"'), ord("\n"), ord("\r")
+    field_edge = np.zeros(256, dtype=bool)
+    field_edge[[ord(","), line_feed, carriage_return, quote]] = True
+    # window[0] is the byte before the chunk, window[1 : size + 1] the chunk, then the next byte.
+    window = bytearray(_CHUNK_BYTES + 2)
+    window[0] = line_feed
+    quotes_before = 0
+    with path.open("rb", buffering=0) as source:
+        head = source.read(3)
+        if head != b"\xef\xbb\xbf":
+            source.seek(0)
+        size = source.readinto(memoryview(window)[1 : _CHUNK_BYTES + 1])
+        while size:
+            after = source.read(1)
+            window[size + 1] = after[0] if after else line_feed
+            data = np.frombuffer(window, np.uint8, count=size + 2)
+            chunk = data[1 : size + 1]
+            quotes = np.flatnonzero(chunk == quote)
+            breaks = np.flatnonzero((chunk == line_feed) | (chunk == carriage_return))
+            if ((np.searchsorted(quotes, breaks) + quotes_before) & 1).any():
+                return False
+            opening = ((np.arange(len(quotes)) + quotes_before) & 1) == 0
+            edges = np.where(opening, field_edge[data[quotes]], field_edge[data[quotes + 2]])
+            if not edges.all() or _has_blank_line(data, breaks + 2, size):
+                return False
+            quotes_before += len(quotes)
+            window[0] = window[size]
+            if not after:
+                break
+            window[1] = after[0]
+            size = 1 + source.readinto(memoryview(window)[2 : _CHUNK_BYTES + 1])
+    return quotes_before % 2 == 0
+
+
+def _has_blank_line(data: Any, starts: Any, size: int) -> bool:
+    """Whether a line starting at one of ``starts`` (or at the chunk's start) is ``BLANK_LINE``.
+
+    Only lines whose first byte is a space or control character are looked at; one running past
+    the chunk counts as blank (the answer errs towards multiLine).
+    """
+    import numpy as np
+
+    chunk_start = [1] if data[0] in (0x0A, 0x0D) else []
+    starts = np.concatenate((np.array(chunk_start, dtype=starts.dtype), starts[starts <= size]))
+    first = data[starts]
+    for start in starts[(first <= 0x20) & (first != 0x0A) & (first != 0x0D)]:
+        line = data[start : size + 1]
+        ends = np.flatnonzero((line == 0x0A) | (line == 0x0D))
+        if not len(ends) or line[: ends[0]].max() <= 0x20:
+            return True
+    return False
 
 
 @dataclass
@@ -58,35 +182,139 @@ class SparkEvaluation:
     plan: EvaluationPlan
 
 
-def evaluate_spark(
-    ruleset: model.Ruleset, df: "DataFrame", *, now: datetime | None = None
-) -> SparkEvaluation:
-    """Evaluate ``ruleset`` over ``df`` (string columns); outcomes are computed now, rows stay lazy."""
-    from pyspark.errors import PySparkException
+@dataclass
+class _Staged:
+    """The compiled plan, the temp view of its row-level stage, and the shared subexpressions.
+
+    ``shared`` maps a Spark SQL expression (a regex-guarded number cast and the like, which the
+    plan repeats in row results, aggregates and first-value conditions) to the column of the
+    base view that computes it once per row.
+    """
+
+    plan: EvaluationPlan
+    stage: str
+    shared: dict[str, str]
+
+    def sql(self, duckdb_sql: str) -> str:
+        """``duckdb_sql`` as Spark SQL reading the shared columns instead of recomputing them."""
+        return _use_shared(to_spark_sql(duckdb_sql), self.shared)
+
+    def first_value_sql(self) -> list[str]:
+        """First values as ``min_by(value, CASE WHEN condition THEN row id END)`` selects.
+
+        Observed metrics take no FILTER clause, and ``min_by`` skips rows whose ordering is NULL.
+        """
+        return [
+            self.sql(
+                f"SELECT arg_min({first.value}, CASE WHEN {first.condition} THEN {ROW_ID} END) "
+                f"AS {alias} FROM {self.stage}"
+            )
+            for leaf in self.plan.leaves
+            for alias, first in leaf.first_values.items()
+        ]
+
+
+# Node types of an expression that is a pure, never-failing function of one row's columns.
+_PURE_NODES = (
+    exp.Column,
+    exp.Identifier,
+    exp.Literal,
+    exp.Boolean,
+    exp.Null,
+    exp.DataType,
+    exp.Paren,
+    exp.Case,
+    exp.If,
+    exp.Not,
+    exp.And,
+    exp.Or,
+    exp.EQ,
+    exp.NEQ,
+    exp.GT,
+    exp.GTE,
+    exp.LT,
+    exp.LTE,
+    exp.Is,
+    exp.Coalesce,
+    exp.RegexpLike,
+    exp.TryCast,
+    exp.Trim,
+    exp.Length,
+)
+
+
+def _shared_candidates(tree: exp.Expression, columns: set[str]) -> Iterator[exp.Expression]:
+    """The largest pure CASE or RLIKE expressions over input ``columns`` that run a regex."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if (
+            isinstance(node, (exp.Case, exp.RegexpLike))
+            and all(isinstance(part, _PURE_NODES) for part in node.walk())
+            and all(column.name in columns for column in node.find_all(exp.Column))
+            and node.find(exp.RegexpLike)
+        ):
+            yield node
+            continue
+        stack.extend(node.iter_expressions())
+
+
+def _find_shared(statements: Sequence[str], columns: Sequence[str]) -> dict[str, str]:
+    """Regex-running expressions that occur more than once in ``statements`` (Spark SQL)."""
+    counts: Counter[str] = Counter()
+    for statement in statements:
+        tree = sqlglot.parse_one(statement, read="spark")
+        counts.update(node.sql(dialect="spark") for node in _shared_candidates(tree, set(columns)))
+    repeated = sorted(sql for sql, count in counts.items() if count > 1)
+    return {sql: f"__dq_shared{i}" for i, sql in enumerate(repeated)}
+
+
+def _use_shared(spark_sql: str, shared: dict[str, str]) -> str:
+    if not shared:
+        return spark_sql
+
+    def replace(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, (exp.Case, exp.RegexpLike)):
+            name = shared.get(node.sql(dialect="spark"))
+            if name:
+                return exp.column(name)
+        return node
+
+    return sqlglot.parse_one(spark_sql, read="spark").transform(replace).sql(dialect="spark")
+
+
+def _stage(ruleset: model.Ruleset, df: "DataFrame", now: datetime | None) -> _Staged:
+    """Register the input (with a row id in input order, and the shared subexpressions computed
+    once) and the row-level stage as temp views."""
     from pyspark.sql import functions as F
 
     spark = df.sparkSession
     plan = build_plan(ruleset, df.columns, now=now)
     suffix = uuid.uuid4().hex[:8]
     base, stage = f"dq_base_{suffix}", f"dq_stage_{suffix}"
-    try:
-        df.withColumn(ROW_ID, F.monotonically_increasing_id()).createOrReplaceTempView(base)
-        spark.sql(to_spark_sql(plan.stage_sql(base))).createOrReplaceTempView(stage)
-        values: dict[str, Any] = (
-            spark.sql(to_spark_sql(plan.aggregate_sql(stage, first_values_by=ROW_ID)))
-            .collect()[0]
-            .asDict()
-        )
-        for alias, query in plan.scalar_queries(stage).items():
-            values[alias] = spark.sql(to_spark_sql(query)).collect()[0][0]
-    except PySparkException as error:
-        raise DataQualityError(
-            f"{ruleset.source}: evaluating the rules failed: {error}. Columns are strings: cast them "
-            "in where clauses and CustomSql (TRY_CAST(col AS DOUBLE))."
-        ) from None
+    unshared = _Staged(plan, stage, {})
+    statements = [
+        to_spark_sql(plan.stage_sql(base)),
+        to_spark_sql(plan.aggregate_sql(stage)),
+        *unshared.first_value_sql(),
+    ]
+    shared = _find_shared(statements, plan.columns)
+    computed = [f"{sql} AS {name}" for sql, name in shared.items()]
+    rows = df.withColumn(ROW_ID, F.monotonically_increasing_id())
+    rows.selectExpr("*", *computed).createOrReplaceTempView(base)
+    staged = _Staged(plan, stage, shared)
+    spark.sql(staged.sql(plan.stage_sql(base))).createOrReplaceTempView(stage)
+    return staged
+
+
+def _evaluation(spark: "SparkSession", staged: _Staged, values: dict[str, Any]) -> SparkEvaluation:
+    """Outcomes from the aggregate values, and the lazy annotated frames over the stage view."""
+    from pyspark.sql import functions as F
+
+    plan = staged.plan
     outcomes = plan.decide(values)
     rows_read, bad_rows = int(values["__rows_read"]), int(values["__bad_rows"] or 0)
-    ordered = spark.sql(to_spark_sql(plan.annotated_sql(stage, with_row_id=True)))
+    ordered = spark.sql(to_spark_sql(plan.annotated_sql(staged.stage, with_row_id=True)))
     annotated = ordered.drop(ROW_ID)
     result = F.col("DataQualityEvaluationResult")
     return SparkEvaluation(
@@ -102,38 +330,192 @@ def evaluate_spark(
     )
 
 
-def write_jsonl(evaluation: SparkEvaluation, bad_path: Path, good_path: Path | None = None) -> None:
-    """Bad (and good) rows in input order as JSON lines, byte-identical to DuckDB's COPY output.
+def evaluate_spark(
+    ruleset: model.Ruleset, df: "DataFrame", *, now: datetime | None = None
+) -> SparkEvaluation:
+    """Evaluate ``ruleset`` over ``df`` (string columns); outcomes are computed now, rows stay lazy."""
+    from pyspark.errors import PySparkException
 
-    Spark's own writer produces the file (one partition, sorted by the row id), so no row passes
-    through the driver; each line is ``to_json`` of the row with nulls kept, as DuckDB writes it.
+    spark = df.sparkSession
+    try:
+        staged = _stage(ruleset, df, now)
+        plan, stage = staged.plan, staged.stage
+        aggregates = staged.sql(plan.aggregate_sql(stage, first_values_by=ROW_ID))
+        with _job_settings(spark):
+            values: dict[str, Any] = spark.sql(aggregates).collect()[0].asDict()
+            for alias, query in plan.scalar_queries(stage).items():
+                values[alias] = spark.sql(to_spark_sql(query)).collect()[0][0]
+    except PySparkException as error:
+        raise _fail(ruleset, error) from None
+    return _evaluation(spark, staged, values)
+
+
+def _fail(ruleset: model.Ruleset, error: Exception) -> DataQualityError:
+    return DataQualityError(
+        f"{ruleset.source}: evaluating the rules failed: {error}. Columns are strings: cast them "
+        "in where clauses and CustomSql (TRY_CAST(col AS DOUBLE))."
+    )
+
+
+def evaluate_spark_to_jsonl(
+    ruleset: model.Ruleset,
+    df: "DataFrame",
+    bad_path: Path,
+    good_path: Path | None = None,
+    *,
+    now: datetime | None = None,
+) -> SparkEvaluation:
+    """Evaluate ``ruleset`` over ``df`` and write bad (and good) rows as JSON lines in one pass.
+
+    The aggregates ride along the write (``DataFrame.observe``); only what observed metrics cannot
+    hold (DISTINCT aggregates) and the scalar queries (Entropy, CustomSql...) run as their own jobs.
+    """
+    from pyspark.errors import PySparkException
+    from pyspark.sql import Observation
+
+    spark = df.sparkSession
+    try:
+        staged = _stage(ruleset, df, now)
+        plan, stage = staged.plan, staged.stage
+        observed, separate = _split_aggregates(staged)
+        values: dict[str, Any] = {}
+        with _job_settings(spark):
+            if separate:
+                query = f"SELECT {', '.join(separate)} FROM {stage}"
+                values.update(spark.sql(query).collect()[0].asDict())
+            for alias, query in plan.scalar_queries(stage).items():
+                values[alias] = spark.sql(to_spark_sql(query)).collect()[0][0]
+        observation = Observation(f"dq_{uuid.uuid4().hex[:8]}")
+        observed_view = f"{stage}_observed"
+        spark.table(stage).observe(observation, *observed).createOrReplaceTempView(observed_view)
+        rows = spark.sql(to_spark_sql(plan.annotated_sql(observed_view)))
+        targets = {"Failed": bad_path, **({"Passed": good_path} if good_path else {})}
+        _write_jsonl_split(rows, targets)
+        values.update(observation.get)
+    except PySparkException as error:
+        raise _fail(ruleset, error) from None
+    return _evaluation(spark, staged, values)
+
+
+def _split_aggregates(staged: _Staged) -> tuple[list["Column"], list[str]]:
+    """The aggregates as Spark columns for ``observe``, and (as Spark SQL) those it cannot take."""
+    from pyspark.sql import functions as F
+
+    selects = [staged.sql(staged.plan.aggregate_sql(staged.stage)), *staged.first_value_sql()]
+    observed: list[Column] = []
+    separate: list[str] = []
+    for select in selects:
+        for projection in sqlglot.parse_one(select, read="spark").expressions:
+            sql = projection.sql(dialect="spark")
+            if projection.find(exp.Distinct):
+                separate.append(sql)
+            else:
+                observed.append(F.expr(sql))
+    return observed, separate
+
+
+def write_jsonl(evaluation: SparkEvaluation, bad_path: Path, good_path: Path | None = None) -> None:
+    """Bad (and good) rows as JSON lines, byte-identical line by line to DuckDB's COPY output.
+
+    One Spark write splits the rows by result (no row passes through the driver); each line is
+    ``to_json`` of the row with nulls kept, as DuckDB writes it.
+    """
+    targets = {"Failed": bad_path, **({"Passed": good_path} if good_path else {})}
+    _write_jsonl_split(evaluation.annotated, targets)
+
+
+def _write_jsonl_split(annotated: "DataFrame", targets: dict[str, Path]) -> None:
+    """Write ``annotated`` rows (no row id) as JSON lines, one file per DataQualityEvaluationResult.
+
+    Spark writes part files per result in parallel, without sorting (concurrent writers); the
+    parts are then joined in part order, which is input order when the plan has no shuffle.
     """
     from pyspark.sql import functions as F
 
-    targets = [("Failed", bad_path)] + ([("Passed", good_path)] if good_path else [])
-    for result, path in targets:
-        rows = _in_input_order(evaluation, result)
-        fields = F.struct(*[rows[name] for name in rows.columns if name != ROW_ID])
-        lines = rows.select(F.to_json(fields, {"ignoreNullFields": "false"}).alias("value"))
-        _write_single_file(lines.write.option("compression", "none"), "text", path)
+    result = F.col("DataQualityEvaluationResult")
+    fields = F.struct(*[annotated[name] for name in annotated.columns])
+    lines = annotated.select(
+        F.to_json(fields, {"ignoreNullFields": "false"}).alias("value"),
+        result.alias(_RESULT_PART),
+    )
+    if "Passed" not in targets:
+        lines = lines.filter(result == "Failed")
+    first = next(iter(targets.values()))
+    folder = first.with_name(f".{first.name}.spark")
+    with _job_settings(annotated.sparkSession, writers=len(targets)):
+        lines.write.mode("overwrite").option("compression", "none").partitionBy(_RESULT_PART).text(
+            str(folder)
+        )
+    try:
+        for value, path in targets.items():
+            part_folder = folder / f"{_RESULT_PART}={value}"
+            parts = sorted(part_folder.glob("part-*")) if part_folder.is_dir() else []
+            _concatenate(parts, path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def _job_settings(spark: "SparkSession", writers: int = 0) -> Iterator[None]:
+    """Session settings for the engine's own Spark jobs, restored afterwards; explicit ones stay.
+
+    ``writers`` open files per task (one per partition value) replace the sort a partitioned
+    write does first; at least two input splits per core keep both cores busy to the end (a
+    300 MB file otherwise makes three 128 MB splits for two cores).
+    """
+    settings = {"spark.sql.files.minPartitionNum": str(2 * spark.sparkContext.defaultParallelism)}
+    if writers:
+        settings["spark.sql.maxConcurrentOutputFileWriters"] = str(writers)
+    unset = [key for key in settings if spark.conf.get(key, None) is None]
+    for key in unset:
+        spark.conf.set(key, settings[key])
+    try:
+        yield
+    finally:
+        for key in unset:
+            spark.conf.unset(key)
+
+
+def _concatenate(parts: Sequence[Path], path: Path) -> None:
+    """Join ``parts`` in order into ``path``: the first is renamed, the rest copied in the kernel."""
+    if not parts:
+        path.write_bytes(b"")
+        return
+    parts[0].replace(path)
+    with path.open("r+b") as out:
+        out.seek(0, os.SEEK_END)
+        for part in parts[1:]:
+            with part.open("rb") as source:
+                _copy(source, out)
+
+
+def _copy(source: BinaryIO, out: BinaryIO) -> None:
+    """Append all of ``source`` to ``out`` (``copy_file_range`` where the OS has it)."""
+    if not hasattr(os, "copy_file_range"):
+        shutil.copyfileobj(source, out, 1 << 23)
+        return
+    remaining = os.fstat(source.fileno()).st_size
+    while remaining > 0:
+        copied = os.copy_file_range(source.fileno(), out.fileno(), remaining)
+        if copied == 0:
+            break
+        remaining -= copied
 
 
 def write_parquet(
     evaluation: SparkEvaluation, projection: Sequence[str] | None, path: Path
 ) -> None:
-    """Good rows in input order (projected with DuckDB-dialect expressions, transpiled) as one parquet file."""
-    rows = _in_input_order(evaluation, "Passed").select(*evaluation.plan.columns)
+    """Good rows (projected with DuckDB-dialect expressions, transpiled) as one parquet file.
+
+    One task writes the file (``coalesce(1)``, no sort): rows are in input order when the plan
+    has no shuffle (no IsUnique-like rule), otherwise in no particular order.
+    """
+    rows = evaluation.good.select(*evaluation.plan.columns)
     if projection:
         rows = rows.selectExpr(
             *[to_spark_sql(f"SELECT {expr}")[len("SELECT ") :] for expr in projection]
         )
-    _write_single_file(rows.write, "parquet", path)
-
-
-def _in_input_order(evaluation: SparkEvaluation, result: str) -> "DataFrame":
-    """Annotated rows of one DataQualityEvaluationResult, with the row id, in one sorted partition."""
-    rows = evaluation.ordered.filter(f"DataQualityEvaluationResult = '{result}'")
-    return rows.coalesce(1).sortWithinPartitions(ROW_ID)
+    _write_single_file(rows.coalesce(1).write, "parquet", path)
 
 
 def _write_single_file(writer: Any, file_format: str, path: Path) -> None:
