@@ -161,6 +161,7 @@ def run_measurement(
         "--measure-spark-memory",
         spark_memory,
     ]
+    os.sync()  # the previous run's output should not be written back during this one
     load_before = [round(x, 1) for x in os.getloadavg()]
     started = time.perf_counter()
     with log.open("w") as log_handle:
@@ -232,8 +233,9 @@ def load_results(path: Path) -> list[dict[str, Any]]:
 def render_table(results: list[dict[str, Any]]) -> str:
     """Markdown table, one line per (file, ruleset, kind), with a correctness check.
 
-    Of repeated runs the latest successful one is shown, with the number of runs and the load
-    average before it (the machine may be shared); one that never succeeded shows its failure.
+    Of repeated runs the successful one with the median work time is shown (the lower middle of an
+    even count), with the number of runs and the load average before it (the machine may be
+    shared); one that never succeeded shows its failure.
     """
     runs: dict[tuple[str, str, str, str | None], list[dict[str, Any]]] = {}
     for record in results:
@@ -246,7 +248,8 @@ def render_table(results: list[dict[str, Any]]) -> str:
     latest = {}
     for key, records in runs.items():
         succeeded = [r for r in records if "error" not in r]
-        best = succeeded[-1] if succeeded else records[-1]
+        ranked = sorted(succeeded, key=lambda r: r["work_s"])
+        best = ranked[(len(ranked) - 1) // 2] if ranked else records[-1]
         latest[key] = {**best, "runs": len(records)}
     reference_good = {
         (r["data"], r["ruleset"]): r.get("good_rows")

@@ -1,6 +1,5 @@
 """PySpark backend (what the Glue job runs): the same SQL as DuckDB, transpiled with sqlglot."""
 
-import os
 import shutil
 import uuid
 from collections import Counter
@@ -10,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 import sqlglot
 from sqlglot import exp
@@ -18,6 +17,7 @@ from sqlglot import exp
 from quality_movies.dq import model
 from quality_movies.dq.duckdb_engine import normalize_column_names
 from quality_movies.dq.errors import DataQualityError, UnreadableInputError
+from quality_movies.dq.files import concatenate
 from quality_movies.dq.outcomes import RuleOutcome
 from quality_movies.dq.plan import ROW_ID, EvaluationPlan, build_plan
 
@@ -450,7 +450,7 @@ def _write_jsonl_split(annotated: "DataFrame", targets: dict[str, Path]) -> None
         for value, path in targets.items():
             part_folder = folder / f"{_RESULT_PART}={value}"
             parts = sorted(part_folder.glob("part-*")) if part_folder.is_dir() else []
-            _concatenate(parts, path)
+            concatenate(parts, path)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -474,32 +474,6 @@ def _job_settings(spark: "SparkSession", writers: int = 0) -> Iterator[None]:
     finally:
         for key in unset:
             spark.conf.unset(key)
-
-
-def _concatenate(parts: Sequence[Path], path: Path) -> None:
-    """Join ``parts`` in order into ``path``: the first is renamed, the rest copied in the kernel."""
-    if not parts:
-        path.write_bytes(b"")
-        return
-    parts[0].replace(path)
-    with path.open("r+b") as out:
-        out.seek(0, os.SEEK_END)
-        for part in parts[1:]:
-            with part.open("rb") as source:
-                _copy(source, out)
-
-
-def _copy(source: BinaryIO, out: BinaryIO) -> None:
-    """Append all of ``source`` to ``out`` (``copy_file_range`` where the OS has it)."""
-    if not hasattr(os, "copy_file_range"):
-        shutil.copyfileobj(source, out, 1 << 23)
-        return
-    remaining = os.fstat(source.fileno()).st_size
-    while remaining > 0:
-        copied = os.copy_file_range(source.fileno(), out.fileno(), remaining)
-        if copied == 0:
-            break
-        remaining -= copied
 
 
 def write_parquet(
