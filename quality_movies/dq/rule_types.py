@@ -12,9 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import sqlglot
-from sqlglot import exp
-
 from quality_movies.dq import model
 from quality_movies.dq.errors import InvalidRuleError, UnknownColumnError, UnsupportedRuleError
 
@@ -202,6 +199,8 @@ DATA_TYPES = {
 
 def validate_rule(rule: model.Rule, source: str = "") -> None:
     """Reject, at load time, a rule type the engine cannot evaluate or a rule of the wrong shape."""
+    import sqlglot
+
     spec = RULE_TYPES.get(rule.rule_type)
     if spec is None:
         raise UnsupportedRuleError(
@@ -386,6 +385,9 @@ def column_values_expr(raw: str, cond: model.Condition, now: datetime) -> tuple[
 
 def where_sql(rule: model.Rule, ctx: RuleContext, source: str) -> str:
     """The rule's Spark-SQL where clause as a DuckDB boolean that is never NULL; checks its columns."""
+    import sqlglot
+    from sqlglot import exp
+
     if rule.where is None:
         return "TRUE"
     tree = sqlglot.parse_one(rule.where, read="spark")
@@ -415,6 +417,9 @@ def _failed_rows_reason(values: dict[str, Any], p: str, type_word: str | None) -
 
 def plan_leaf(rule: model.Rule, index: int, ctx: RuleContext, source: str = "") -> LeafPlan:
     """Compile one leaf rule; raises UnknownColumnError for a column the data lacks."""
+    import sqlglot
+    from sqlglot import exp
+
     p = f"l{index}_"
     spec = RULE_TYPES[rule.rule_type]
     where = where_sql(rule, ctx, source) if spec.where else "TRUE"

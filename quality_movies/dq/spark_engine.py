@@ -8,11 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import sqlglot
-from sqlglot import exp
 
 from quality_movies.dq import model
 from quality_movies.dq.duckdb_engine import normalize_column_names
@@ -23,6 +21,7 @@ from quality_movies.dq.plan import ROW_ID, EvaluationPlan, build_plan
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
+    from sqlglot import exp
 
 # One CSV field that stays on its line: quoted with '""' escapes, or unquoted without any '"'.
 # Possessive quantifiers keep Java's regex from backtracking (and from recursing on long fields);
@@ -39,6 +38,8 @@ _RESULT_PART = "__dq_result"
 
 def to_spark_sql(sql: str) -> str:
     """DuckDB-dialect SQL as Spark SQL."""
+    import sqlglot  # imported when first needed: DuckDB-only runs never load it
+
     return sqlglot.transpile(sql, read="duckdb", write="spark")[0]
 
 
@@ -215,42 +216,48 @@ class _Staged:
 
 
 # Node types of an expression that is a pure, never-failing function of one row's columns.
-_PURE_NODES = (
-    exp.Column,
-    exp.Identifier,
-    exp.Literal,
-    exp.Boolean,
-    exp.Null,
-    exp.DataType,
-    exp.Paren,
-    exp.Case,
-    exp.If,
-    exp.Not,
-    exp.And,
-    exp.Or,
-    exp.EQ,
-    exp.NEQ,
-    exp.GT,
-    exp.GTE,
-    exp.LT,
-    exp.LTE,
-    exp.Is,
-    exp.Coalesce,
-    exp.RegexpLike,
-    exp.TryCast,
-    exp.Trim,
-    exp.Length,
-)
+@cache
+def _pure_nodes() -> tuple[type, ...]:
+    from sqlglot import exp
+
+    return (
+        exp.Column,
+        exp.Identifier,
+        exp.Literal,
+        exp.Boolean,
+        exp.Null,
+        exp.DataType,
+        exp.Paren,
+        exp.Case,
+        exp.If,
+        exp.Not,
+        exp.And,
+        exp.Or,
+        exp.EQ,
+        exp.NEQ,
+        exp.GT,
+        exp.GTE,
+        exp.LT,
+        exp.LTE,
+        exp.Is,
+        exp.Coalesce,
+        exp.RegexpLike,
+        exp.TryCast,
+        exp.Trim,
+        exp.Length,
+    )
 
 
-def _shared_candidates(tree: exp.Expression, columns: set[str]) -> Iterator[exp.Expression]:
+def _shared_candidates(tree: "exp.Expression", columns: set[str]) -> Iterator["exp.Expression"]:
     """The largest pure CASE or RLIKE expressions over input ``columns`` that run a regex."""
+    from sqlglot import exp
+
     stack = [tree]
     while stack:
         node = stack.pop()
         if (
             isinstance(node, (exp.Case, exp.RegexpLike))
-            and all(isinstance(part, _PURE_NODES) for part in node.walk())
+            and all(isinstance(part, _pure_nodes()) for part in node.walk())
             and all(column.name in columns for column in node.find_all(exp.Column))
             and node.find(exp.RegexpLike)
         ):
@@ -261,6 +268,8 @@ def _shared_candidates(tree: exp.Expression, columns: set[str]) -> Iterator[exp.
 
 def _find_shared(statements: Sequence[str], columns: Sequence[str]) -> dict[str, str]:
     """Regex-running expressions that occur more than once in ``statements`` (Spark SQL)."""
+    import sqlglot
+
     counts: Counter[str] = Counter()
     for statement in statements:
         tree = sqlglot.parse_one(statement, read="spark")
@@ -270,6 +279,9 @@ def _find_shared(statements: Sequence[str], columns: Sequence[str]) -> dict[str,
 
 
 def _use_shared(spark_sql: str, shared: dict[str, str]) -> str:
+    import sqlglot
+    from sqlglot import exp
+
     if not shared:
         return spark_sql
 
@@ -399,7 +411,9 @@ def evaluate_spark_to_jsonl(
 
 def _split_aggregates(staged: _Staged) -> tuple[list["Column"], list[str]]:
     """The aggregates as Spark columns for ``observe``, and (as Spark SQL) those it cannot take."""
+    import sqlglot
     from pyspark.sql import functions as F
+    from sqlglot import exp
 
     selects = [staged.sql(staged.plan.aggregate_sql(staged.stage)), *staged.first_value_sql()]
     observed: list[Column] = []
