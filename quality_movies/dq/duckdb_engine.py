@@ -5,7 +5,6 @@ costs DuckDB an ordered writer, about a third more time on the bad-rows file. Ru
 first failing value each names, still follow input order.
 """
 
-import shutil
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,7 +15,6 @@ import duckdb
 
 from quality_movies.dq import model
 from quality_movies.dq.errors import DataQualityError, UnreadableInputError
-from quality_movies.dq.files import concatenate
 from quality_movies.dq.outcomes import RuleOutcome
 from quality_movies.dq.plan import ROW_ID, EvaluationPlan, build_plan
 from quality_movies.dq.rule_types import quote, sql_string
@@ -106,7 +104,6 @@ class DuckDBEvaluation:
     annotated_sql: str
     good_sql: str
     bad_sql: str
-    split_sql: str
     rule_outcomes: list[RuleOutcome]
     rows_read: int
     good_rows: int
@@ -172,7 +169,6 @@ def evaluate_duckdb(
         annotated_sql=in_order(plan.annotated_sql(stage, numbered, list_masks=True)),
         good_sql=plan.good_rows_sql(stage),
         bad_sql=plan.bad_rows_sql(stage, list_masks=True),
-        split_sql=plan.annotated_sql(stage, list_masks=True),
         rule_outcomes=outcomes,
         rows_read=rows_read,
         good_rows=rows_read - bad_rows,
@@ -216,37 +212,6 @@ def _copy_unordered(con: duckdb.DuckDBPyConnection, query: str, target: str) -> 
 def write_jsonl(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
     """One JSON object per row (nulls kept), rows in no particular order."""
     _copy_unordered(con, query, f"{sql_string(str(path))} (FORMAT JSON)")
-
-
-def write_split_jsonl(
-    con: duckdb.DuckDBPyConnection, annotated_sql: str, bad_path: Path, good_path: Path
-) -> None:
-    """Bad and good rows of ``annotated_sql`` into two JSON-lines files in one pass over the input.
-
-    One ``COPY ... PARTITION_BY (DataQualityEvaluationResult)``, flushed every few thousand rows so
-    its buffers stay small; each partition's files are then joined into its target file.
-    """
-    folder = bad_path.with_name(f".{bad_path.name}.split")
-    shutil.rmtree(folder, ignore_errors=True)
-    con.execute(f"SET partitioned_write_flush_threshold = {_SPLIT_FLUSH_ROWS}")
-    try:
-        _copy_unordered(
-            con,
-            annotated_sql,
-            f"{sql_string(str(folder))} (FORMAT JSON, "
-            "PARTITION_BY (DataQualityEvaluationResult), WRITE_PARTITION_COLUMNS true)",
-        )
-        for result, path in (("Failed", bad_path), ("Passed", good_path)):
-            parts = sorted((folder / f"DataQualityEvaluationResult={result}").glob("*.json"))
-            concatenate(parts, path)
-    finally:
-        con.execute("RESET partitioned_write_flush_threshold")
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-# Rows a partitioned write buffers per thread and partition before flushing (DuckDB's default,
-# 524,288 annotated rows, outgrows a 1 GB memory limit).
-_SPLIT_FLUSH_ROWS = 20_000
 
 
 def write_parquet(

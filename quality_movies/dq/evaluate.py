@@ -127,15 +127,9 @@ def _run_duckdb(
         columns = duckdb_engine.read_csv_duckdb(con, data_path, materialize=False)
         evaluation = duckdb_engine.evaluate_duckdb(ruleset, con, "dq_input", now=now)
         try:
+            duckdb_engine.write_jsonl(con, evaluation.bad_sql, staging / BAD_RECORDS_FILE)
             if write_good_jsonl:
-                duckdb_engine.write_split_jsonl(
-                    con,
-                    evaluation.split_sql,
-                    staging / BAD_RECORDS_FILE,
-                    staging / GOOD_RECORDS_FILE,
-                )
-            else:
-                duckdb_engine.write_jsonl(con, evaluation.bad_sql, staging / BAD_RECORDS_FILE)
+                duckdb_engine.write_jsonl(con, evaluation.good_sql, staging / GOOD_RECORDS_FILE)
             if good_parquet:
                 duckdb_engine.write_parquet(
                     con, evaluation.good_sql, columns, good_projection, staging / GOOD_PARQUET_FILE
