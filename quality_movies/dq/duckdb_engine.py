@@ -121,7 +121,7 @@ def evaluate_duckdb(
 
     ``table`` is a table or a view yielding rows in input order. When the row SQL would lose that
     order (windows for IsUnique..., joins from subqueries), the rows are numbered instead (a view
-    is materialised first) and the row SQL sorts by that number.
+    is materialised first) and the annotated SQL and first values sort by that number.
     """
     columns = [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()]
     plan = build_plan(ruleset, columns, now=now)
