@@ -98,10 +98,9 @@ def read_csv_duckdb(
 
 @dataclass
 class DuckDBEvaluation:
-    """Rule outcomes plus SQL selecting the annotated (in input order), good and bad rows from ``con``."""
+    """Rule outcomes plus SQL selecting the good and the bad rows (each in no set order) from ``con``."""
 
     plan: EvaluationPlan
-    annotated_sql: str
     good_sql: str
     bad_sql: str
     rule_outcomes: list[RuleOutcome]
@@ -121,7 +120,7 @@ def evaluate_duckdb(
 
     ``table`` is a table or a view yielding rows in input order. When the row SQL would lose that
     order (windows for IsUnique..., joins from subqueries), the rows are numbered instead (a view
-    is materialised first) and the annotated SQL and first values sort by that number.
+    is materialised first) and the first-value queries sort by that number.
     """
     columns = [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()]
     plan = build_plan(ruleset, columns, now=now)
@@ -158,15 +157,8 @@ def evaluate_duckdb(
         ) from None
     outcomes = plan.decide(values)
     rows_read, bad_rows = int(values["__rows_read"]), int(values["__bad_rows"] or 0)
-
-    def in_order(query: str) -> str:
-        if not numbered:
-            return query
-        return f"SELECT * EXCLUDE ({ROW_ID}) FROM ({query}) AS annotated ORDER BY {ROW_ID}"
-
     return DuckDBEvaluation(
         plan=plan,
-        annotated_sql=in_order(plan.annotated_sql(stage, numbered, list_masks=True)),
         good_sql=plan.good_rows_sql(stage),
         bad_sql=plan.bad_rows_sql(stage, list_masks=True),
         rule_outcomes=outcomes,

@@ -59,9 +59,7 @@ class EvaluationPlan:
 
     def failing_row_sql(self) -> str:
         """TRUE for a row that fails at least one row-level rule (DataQualityEvaluationResult = Failed)."""
-        counter = [0]
-        exprs = [self._rule_row_expr(rule, counter) for rule in self.ruleset.rules]
-        failing = [f"NOT {expr}" for expr in exprs if expr is not None]
+        failing = [f"NOT {expr}" for _, expr in self._row_rules() if expr is not None]
         return f"({' OR '.join(failing)})" if failing else "FALSE"
 
     def scalar_queries(self, relation: str) -> dict[str, str]:
@@ -87,12 +85,13 @@ class EvaluationPlan:
             if first.needed(values)
         }
 
-    @property
-    def uses_windows(self) -> bool:
-        return any(
-            leaf.rule.rule_type in ("IsUnique", "Uniqueness", "IsPrimaryKey")
-            for leaf in self.leaves
-        )
+    def _row_rules(self) -> list[tuple[str, str | None]]:
+        """Per top-level rule: its text as a SQL literal and its row expression (None: Skipped)."""
+        counter = [0]
+        return [
+            (sql_string(rule.text), self._rule_row_expr(rule, counter))
+            for rule in self.ruleset.rules
+        ]
 
     def _rule_row_expr(self, rule: model.AnyRule, counter: list[int]) -> str | None:
         """TRUE/FALSE per row for a row-level rule, None when the rule is Skipped at row level."""
@@ -113,17 +112,14 @@ class EvaluationPlan:
         ``list_masks`` builds the rule lists with DuckDB's ``list_where`` (a boolean mask per rule),
         several times cheaper there than ``list_filter``'s lambda; Spark has no ``list_where``.
         """
-        counter = [0]
-        rule_exprs = [self._rule_row_expr(rule, counter) for rule in self.ruleset.rules]
-        texts = [sql_string(rule.text) for rule in self.ruleset.rules]
+        rules = self._row_rules()
 
         def listed(state: str) -> str:
             if state == "skip":
-                skipped = [t for e, t in zip(rule_exprs, texts, strict=True) if e is None]
-                return f"[{', '.join(skipped)}]" if skipped else "CAST([] AS VARCHAR[])"
+                return _list_literal([text for text, expr in rules if expr is None])
             tests = [
                 (expr if state == "pass" else f"NOT {expr}", text)
-                for expr, text in zip(rule_exprs, texts, strict=True)
+                for text, expr in rules
                 if expr is not None
             ]
             if not tests:
@@ -142,45 +138,27 @@ class EvaluationPlan:
             [listed("pass"), listed("fail"), listed("skip"), result],
         )
 
-    def good_rows_sql(self, relation: str, with_row_id: bool = False) -> str:
+    def good_rows_sql(self, relation: str) -> str:
         """Like ``annotated_sql`` for the passing rows only, whose row-level lists are constants."""
-        counter = [0]
-        rule_exprs = [self._rule_row_expr(rule, counter) for rule in self.ruleset.rules]
-        passed = [
-            sql_string(rule.text)
-            for rule, expr in zip(self.ruleset.rules, rule_exprs, strict=True)
-            if expr is not None
-        ]
-        skipped = [
-            sql_string(rule.text)
-            for rule, expr in zip(self.ruleset.rules, rule_exprs, strict=True)
-            if expr is None
-        ]
+        rules = self._row_rules()
+        passed = [text for text, expr in rules if expr is not None]
+        skipped = [text for text, expr in rules if expr is None]
+        lists = [_list_literal(passed), _list_literal([]), _list_literal(skipped), "'Passed'"]
+        return f"{self._select(relation, False, lists)} WHERE NOT {self.failing_row_sql()}"
 
-        select = self._select(
-            relation,
-            with_row_id,
-            [_list_literal(passed), _list_literal([]), _list_literal(skipped), "'Passed'"],
-        )
-        return f"{select} WHERE NOT {self.failing_row_sql()}"
-
-    def bad_rows_sql(
-        self, relation: str, with_row_id: bool = False, list_masks: bool = False
-    ) -> str:
+    def bad_rows_sql(self, relation: str, list_masks: bool = False) -> str:
         """Like ``annotated_sql`` for the failing rows only.
 
         With a single row-level rule, every failing row failed that rule: its lists are constants.
         """
         failing = self.failing_row_sql()
-        counter = [0]
-        rule_exprs = [self._rule_row_expr(rule, counter) for rule in self.ruleset.rules]
-        if sum(expr is not None for expr in rule_exprs) != 1:
-            return f"{self.annotated_sql(relation, with_row_id, list_masks)} WHERE {failing}"
-        texts = [sql_string(rule.text) for rule in self.ruleset.rules]
-        failed = [t for e, t in zip(rule_exprs, texts, strict=True) if e is not None]
-        skipped = [t for e, t in zip(rule_exprs, texts, strict=True) if e is None]
+        rules = self._row_rules()
+        failed = [text for text, expr in rules if expr is not None]
+        if len(failed) != 1:
+            return f"{self.annotated_sql(relation, list_masks=list_masks)} WHERE {failing}"
+        skipped = [text for text, expr in rules if expr is None]
         lists = [_list_literal([]), _list_literal(failed), _list_literal(skipped), "'Failed'"]
-        return f"{self._select(relation, with_row_id, lists)} WHERE {failing}"
+        return f"{self._select(relation, False, lists)} WHERE {failing}"
 
     def _select(self, relation: str, with_row_id: bool, row_level: list[str]) -> str:
         columns = [quote(c) for c in self.columns]

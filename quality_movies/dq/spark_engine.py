@@ -428,16 +428,6 @@ def _split_aggregates(staged: _Staged) -> tuple[list["Column"], list[str]]:
     return observed, separate
 
 
-def write_jsonl(evaluation: SparkEvaluation, bad_path: Path, good_path: Path | None = None) -> None:
-    """Bad (and good) rows as JSON lines, byte-identical line by line to DuckDB's COPY output.
-
-    One Spark write splits the rows by result (no row passes through the driver); each line is
-    ``to_json`` of the row with nulls kept, as DuckDB writes it.
-    """
-    targets = {"Failed": bad_path, **({"Passed": good_path} if good_path else {})}
-    _write_jsonl_split(evaluation.annotated, targets)
-
-
 def _write_jsonl_split(annotated: "DataFrame", targets: dict[str, Path]) -> None:
     """Write ``annotated`` rows (no row id) as JSON lines, one file per DataQualityEvaluationResult.
 

@@ -15,6 +15,7 @@ from quality_movies.dq.spark_engine import (
     needs_multiline,
     spark_lines_are_records,
 )
+from quality_movies_tests.dq.lines import sorted_lines
 
 pytestmark = pytest.mark.spark
 
@@ -146,8 +147,7 @@ def test_one_pass_over_split_input_matches_duckdb_and_keeps_input_order(
     assert rating.evaluated_metrics == {"Column.rating.ColumnValues.Compliance": 0.9}
     assert "(e.g. 'bad-1500')" in rating.failure_reason
     for key in ("rule_outcomes", "bad_records", "good_records"):
-        spark_lines = on_spark.outputs[key].read_bytes().splitlines()
-        assert sorted(spark_lines) == sorted(on_duckdb.outputs[key].read_bytes().splitlines())
+        assert sorted_lines(on_spark.outputs[key]) == sorted_lines(on_duckdb.outputs[key]), key
     bad_ids = [json.loads(line)["id"] for line in on_spark.outputs["bad_records"].open()]
     good_ids = [json.loads(line)["id"] for line in on_spark.outputs["good_records"].open()]
     assert bad_ids == [str(i) for i in range(10, ROWS + 1, 10)]
