@@ -8,7 +8,7 @@ an inbound rule on it from Glue's group. Without ``VpcId`` none of this exists.
 
 from typing import Any
 
-from quality_movies.infra.cfn import cfn_lint_ignores, if_, not_empty, ref, sub
+from quality_movies.infra.cfn import cfn_lint_ignores, glue_arn, not_empty, ref, sub
 from quality_movies.settings import PipelineSettings
 
 USE_VPC = "UseVpc"
@@ -90,11 +90,19 @@ def network_rules() -> dict[str, Any]:
     }
 
 
-def network_interface_statement() -> dict[str, Any]:
-    """What Glue needs to place its workers' network interfaces in the VPC (only with a VPC)."""
+def _glue_in_vpc_policy(settings: PipelineSettings) -> dict[str, Any]:
+    """What the crawler and the job need to place their workers' network interfaces in the VPC."""
     ec2 = "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}"
-    return if_(
-        USE_VPC,
+    statements = [
+        {
+            "Sid": "UseNetworkConnection",
+            "Effect": "Allow",
+            "Action": "glue:GetConnection",
+            "Resource": [
+                glue_arn("catalog"),
+                glue_arn(f"connection/{connection_name(settings)}"),
+            ],
+        },
         {
             "Sid": "GlueNetworkInterfacesInTheVpc",
             "Effect": "Allow",
@@ -110,12 +118,6 @@ def network_interface_statement() -> dict[str, Any]:
                 sub(f"{ec2}:security-group/*"),
             ],
         },
-    )
-
-
-def network_describe_statement() -> dict[str, Any]:
-    return if_(
-        USE_VPC,
         {
             "Sid": "DescribeTheVpc",
             "Effect": "Allow",
@@ -129,7 +131,16 @@ def network_describe_statement() -> dict[str, Any]:
             ],
             "Resource": "*",
         },
-    )
+    ]
+    return {
+        "Type": "AWS::IAM::Policy",
+        "Condition": USE_VPC,
+        "Properties": {
+            "PolicyName": "glue-in-vpc",
+            "Roles": [ref("CrawlerRole"), ref("GlueJobRole")],
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
+        },
+    }
 
 
 def _tcp(port_from: int, port_to: int, description: str, **peer: Any) -> dict[str, Any]:
@@ -145,6 +156,7 @@ def _tcp(port_from: int, port_to: int, description: str, **peer: Any) -> dict[st
 def network_resources(settings: PipelineSettings) -> dict[str, Any]:
     glue_group = ref(GLUE_SECURITY_GROUP)
     resources: dict[str, Any] = {
+        "GlueInVpcPolicy": _glue_in_vpc_policy(settings),
         GLUE_SECURITY_GROUP: {
             "Type": "AWS::EC2::SecurityGroup",
             "Condition": USE_VPC,

@@ -80,19 +80,6 @@ def redshift_conditions() -> dict[str, Any]:
     }
 
 
-def lake_formation_data_access() -> dict[str, Any]:
-    """IAM side of Lake Formation: credentials for the tables it grants (only with the grants)."""
-    return if_(
-        GRANT_LAKE_FORMATION,
-        {
-            "Sid": "LakeFormationDataAccess",
-            "Effect": "Allow",
-            "Action": "lakeformation:GetDataAccess",
-            "Resource": "*",
-        },
-    )
-
-
 def _copy_role(settings: PipelineSettings) -> dict[str, Any]:
     statements = [
         {
@@ -172,7 +159,27 @@ def lake_formation_resources(settings: PipelineSettings) -> dict[str, Any]:
     }
     for grant in grants.values():
         grant["DependsOn"] = "GlueDatabase"
-    return grants
+    data_access = {
+        "Type": "AWS::IAM::Policy",
+        "Condition": GRANT_LAKE_FORMATION,
+        "Properties": {
+            "PolicyName": "lake-formation-data-access",
+            "Roles": [ref("CrawlerRole"), ref("GlueJobRole")],
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        # Credentials for the tables Lake Formation grants; the action takes no ARN.
+                        "Sid": "LakeFormationDataAccess",
+                        "Effect": "Allow",
+                        "Action": "lakeformation:GetDataAccess",
+                        "Resource": "*",
+                    }
+                ],
+            },
+        },
+    }
+    return {**grants, "LakeFormationDataAccessPolicy": data_access}
 
 
 def redshift_resources(settings: PipelineSettings) -> dict[str, Any]:

@@ -21,16 +21,12 @@ from quality_movies.infra.cfn import (
 from quality_movies.infra.network import (
     GLUE_CONNECTION,
     USE_VPC,
-    connection_name,
     network_conditions,
-    network_describe_statement,
-    network_interface_statement,
     network_parameters,
     network_resources,
     network_rules,
 )
 from quality_movies.infra.redshift import (
-    lake_formation_data_access,
     lake_formation_resources,
     redshift_conditions,
     redshift_outputs,
@@ -89,18 +85,6 @@ def _glue_logs(kind: str) -> dict[str, Any]:
             f"{kind}*"
         ),
     }
-
-
-def _use_connection(settings: PipelineSettings) -> dict[str, Any]:
-    return if_(
-        USE_VPC,
-        {
-            "Sid": "UseNetworkConnection",
-            "Effect": "Allow",
-            "Action": "glue:GetConnection",
-            "Resource": [glue_arn("catalog"), glue_arn(f"connection/{connection_name(settings)}")],
-        },
-    )
 
 
 def _catalog_resources(settings: PipelineSettings) -> list[dict[str, str]]:
@@ -225,10 +209,6 @@ def _glue_resources(settings: PipelineSettings) -> dict[str, Any]:
         },
         _glue_logs("crawlers"),
         use_data_key("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"),
-        _use_connection(settings),
-        network_interface_statement(),
-        network_describe_statement(),
-        lake_formation_data_access(),
     ]
     output_prefixes = [
         settings.bad_records_prefix,
@@ -280,10 +260,6 @@ def _glue_resources(settings: PipelineSettings) -> dict[str, Any]:
             },
         },
         use_data_key("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"),
-        _use_connection(settings),
-        network_interface_statement(),
-        network_describe_statement(),
-        lake_formation_data_access(),
     ]
     return {
         "GlueDatabase": {

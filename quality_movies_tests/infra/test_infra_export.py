@@ -61,16 +61,16 @@ def statelint(path: Path) -> subprocess.CompletedProcess[str]:
 
 
 def policy_statements(template: dict[str, Any], role: str) -> list[dict[str, Any]]:
-    """Every statement of the role's inline policies, conditional ones (``Fn::If``) included."""
-    policies = template["Resources"][role]["Properties"]["Policies"]
-    statements = []
-    for policy in policies:
-        for statement in policy["PolicyDocument"]["Statement"]:
-            if "Fn::If" in statement:
-                _, statement, otherwise = statement["Fn::If"]
-                assert otherwise == {"Ref": "AWS::NoValue"}
-            statements.append(statement)
-    return statements
+    """Statements of the role's inline policies and of the stack's policies attached to it."""
+    resources = template["Resources"]
+    documents = [p["PolicyDocument"] for p in resources[role]["Properties"]["Policies"]]
+    documents += [
+        resource["Properties"]["PolicyDocument"]
+        for resource in resources.values()
+        if resource["Type"] == "AWS::IAM::Policy"
+        and {"Ref": role} in resource["Properties"]["Roles"]
+    ]
+    return [statement for document in documents for statement in document["Statement"]]
 
 
 def as_list(value: Any) -> list[Any]:
@@ -279,6 +279,15 @@ def test_wildcard_resources_only_for_actions_without_resource_level_permissions(
         ("GlueJobRole", "DescribeTheVpc"),
         ("GlueJobRole", "LakeFormationDataAccess"),
     ]
+    attached = {
+        name: resource["Condition"]
+        for name, resource in custom_template["Resources"].items()
+        if resource["Type"] == "AWS::IAM::Policy"
+    }
+    assert attached == {
+        "GlueInVpcPolicy": "UseVpc",
+        "LakeFormationDataAccessPolicy": "GrantLakeFormation",
+    }
     for role in ("CrawlerRole", "GlueJobRole"):
         for statement in policy_statements(custom_template, role):
             if statement["Sid"] in ("DescribeTheVpc",):
