@@ -41,6 +41,12 @@ def network_parameters() -> dict[str, Any]:
             "Default": "",
             "Description": "Private subnets of the VPC for the interface endpoints; the Glue connection uses the first.",
         },
+        "GlueAvailabilityZone": {
+            "Type": "String",
+            "Default": "",
+            "AllowedPattern": "^$|^[a-z]{2}(-[a-z]+)+-[0-9][a-z]$",
+            "Description": "Availability Zone of the first of SubnetIds, where the Glue connection places its workers.",
+        },
         "RouteTableIds": {
             "Type": "CommaDelimitedList",
             "Default": "",
@@ -72,9 +78,9 @@ def network_conditions() -> dict[str, Any]:
 
 
 def network_rules() -> dict[str, Any]:
-    """Parameter checks CloudFormation runs before any change: a VPC needs subnets and route tables."""
+    """Parameter checks CloudFormation runs before any change: a VPC needs subnets, route tables, a zone."""
     return {
-        "VpcNeedsSubnetsAndRouteTables": {
+        "VpcNeedsSubnetsRouteTablesAndZone": {
             "RuleCondition": not_empty("VpcId"),
             "Assertions": [
                 {
@@ -84,6 +90,10 @@ def network_rules() -> dict[str, Any]:
                 {
                     "Assert": {"Fn::Not": [{"Fn::Contains": [ref("RouteTableIds"), ""]}]},
                     "AssertDescription": "With VpcId, give RouteTableIds (the subnets' route tables).",
+                },
+                {
+                    "Assert": {"Fn::Not": [{"Fn::Equals": [ref("GlueAvailabilityZone"), ""]}]},
+                    "AssertDescription": "With VpcId, give GlueAvailabilityZone (the first subnet's zone).",
                 },
             ],
         }
@@ -209,8 +219,9 @@ def network_resources(settings: PipelineSettings) -> dict[str, Any]:
         GLUE_CONNECTION: {
             "Type": "AWS::Glue::Connection",
             "Condition": USE_VPC,
-            # cfn-lint resolves SubnetIds to its empty default, which the rule above forbids here.
-            "Metadata": cfn_lint_ignores("W1035"),
+            # cfn-lint resolves SubnetIds and GlueAvailabilityZone to their empty defaults, which the
+            # rule above forbids with a VPC.
+            "Metadata": cfn_lint_ignores("W1030", "W1035"),
             "Properties": {
                 "CatalogId": ref("AWS::AccountId"),
                 "ConnectionInput": {
@@ -219,6 +230,7 @@ def network_resources(settings: PipelineSettings) -> dict[str, Any]:
                     "ConnectionType": "NETWORK",
                     "PhysicalConnectionRequirements": {
                         "SubnetId": {"Fn::Select": [0, ref("SubnetIds")]},
+                        "AvailabilityZone": ref("GlueAvailabilityZone"),
                         "SecurityGroupIdList": [glue_group],
                     },
                 },

@@ -214,7 +214,8 @@ def redshift_resources(settings: PipelineSettings) -> dict[str, Any]:
                 "NamespaceName": ref(NAMESPACE),
                 "BaseCapacity": ref("RedshiftBaseCapacity"),
                 "PubliclyAccessible": False,
-                "EnhancedVpcRouting": True,
+                # COPY through the VPC only where the stack gives it an S3 endpoint to go through.
+                "EnhancedVpcRouting": if_(USE_VPC, True, False),
                 "SubnetIds": if_(
                     USE_VPC, {"Fn::Split": [",", {"Fn::Join": [",", ref("SubnetIds")]}]}
                 ),

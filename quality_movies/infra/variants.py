@@ -10,12 +10,14 @@ from typing import Any
 
 EXAMPLE_VPC = "vpc-0a1b2c3d4e5f60718"
 EXAMPLE_SUBNETS = "subnet-0a1b2c3d4e5f60718,subnet-0b2c3d4e5f6071829,subnet-0c3d4e5f607182930"
+EXAMPLE_AVAILABILITY_ZONE = "us-east-1a"
 EXAMPLE_ROUTE_TABLES = "rtb-0a1b2c3d4e5f60718"
 EXAMPLE_REDSHIFT_SECURITY_GROUP = "sg-0a1b2c3d4e5f60718"
 
 _NETWORK = {
     "VpcId": EXAMPLE_VPC,
     "SubnetIds": EXAMPLE_SUBNETS,
+    "GlueAvailabilityZone": EXAMPLE_AVAILABILITY_ZONE,
     "RouteTableIds": EXAMPLE_ROUTE_TABLES,
     "RedshiftSecurityGroupId": EXAMPLE_REDSHIFT_SECURITY_GROUP,
 }

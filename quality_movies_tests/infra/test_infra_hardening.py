@@ -184,6 +184,12 @@ def test_job_and_crawler_use_the_network_connection_with_a_vpc(template: dict[st
     connection = props(template, "GlueNetworkConnection")["ConnectionInput"]
 
     assert connection["ConnectionType"] == "NETWORK"
+    assert connection["PhysicalConnectionRequirements"]["SubnetId"] == {
+        "Fn::Select": [0, {"Ref": "SubnetIds"}]
+    }
+    assert connection["PhysicalConnectionRequirements"]["AvailabilityZone"] == {
+        "Ref": "GlueAvailabilityZone"
+    }
     assert connection["PhysicalConnectionRequirements"]["SecurityGroupIdList"] == [
         {"Ref": "GlueSecurityGroup"}
     ]
@@ -229,12 +235,13 @@ def test_redshift_group_opens_5439_to_glue_only(template: dict[str, Any]) -> Non
 
 
 def test_a_vpc_without_subnets_is_refused_before_any_change(template: dict[str, Any]) -> None:
-    rule = template["Rules"]["VpcNeedsSubnetsAndRouteTables"]
+    rule = template["Rules"]["VpcNeedsSubnetsRouteTablesAndZone"]
 
     assert rule["RuleCondition"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "VpcId"}, ""]}]}
     assert [a["Assert"] for a in rule["Assertions"]] == [
         {"Fn::Not": [{"Fn::Contains": [{"Ref": "SubnetIds"}, ""]}]},
         {"Fn::Not": [{"Fn::Contains": [{"Ref": "RouteTableIds"}, ""]}]},
+        {"Fn::Not": [{"Fn::Equals": [{"Ref": "GlueAvailabilityZone"}, ""]}]},
     ]
 
 
