@@ -17,12 +17,14 @@ from quality_movies.infra.state_machine import (
     state_machine_definition,
 )
 from quality_movies.infra.template import cloudformation_template
+from quality_movies.infra.variants import VARIANTS, parameter_file
 from quality_movies.settings import PipelineSettings
 
 TEMPLATE_FILE = "template.yaml"
 STATE_MACHINE_FILE = "step_function.json"
 EVENT_PATTERN_FILE = "eventbridge_rule.json"
 REDSHIFT_DDL_FILE = "redshift.sql"
+PARAMETERS_DIR = "parameters"
 REDSHIFT_DDL_SOURCE = Path(__file__).resolve().parent.parent / "warehouse" / "redshift.sql"
 
 
@@ -56,7 +58,11 @@ def export_infra(
     *,
     crawler_poll_seconds: int = DEFAULT_CRAWLER_POLL_SECONDS,
 ) -> list[Path]:
-    """Write the four infra files for ``settings`` into ``out_dir``; return their paths."""
+    """Write the infra files for ``settings`` into ``out_dir``; return their paths.
+
+    The template, the ASL, the event pattern, the warehouse DDL, and ``parameters/<variant>.json`` for
+    each variant of the stack.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     contents = {
         TEMPLATE_FILE: render_yaml(
@@ -66,7 +72,12 @@ def export_infra(
             state_machine_definition(settings, crawler_poll_seconds=crawler_poll_seconds)
         ),
         EVENT_PATTERN_FILE: render_json(event_pattern(settings)),
+        **{
+            f"{PARAMETERS_DIR}/{name}.json": render_json(parameter_file(parameters))
+            for name, parameters in VARIANTS.items()
+        },
     }
+    (out_dir / PARAMETERS_DIR).mkdir(exist_ok=True)
     written = []
     for name, text in contents.items():
         path = out_dir / name

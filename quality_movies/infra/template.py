@@ -7,6 +7,42 @@ and the stack always agree; sizes that operators tune per environment are stack 
 from importlib.metadata import version
 from typing import Any
 
+from quality_movies.infra.cfn import (
+    arn,
+    bucket_arn,
+    glue_arn,
+    if_,
+    list_bucket,
+    not_empty,
+    ref,
+    role,
+    sub,
+)
+from quality_movies.infra.network import (
+    GLUE_CONNECTION,
+    USE_VPC,
+    network_conditions,
+    network_parameters,
+    network_resources,
+    network_rules,
+)
+from quality_movies.infra.redshift import (
+    lake_formation_resources,
+    redshift_conditions,
+    redshift_outputs,
+    redshift_parameters,
+    redshift_resources,
+)
+from quality_movies.infra.security import (
+    ACCESS_LOG_PREFIX,
+    DATA_KEY,
+    GLUE_SECURITY_CONFIGURATION,
+    LOG_BUCKET,
+    bucket_policy,
+    security_parameters,
+    security_resources,
+    use_data_key,
+)
 from quality_movies.infra.state_machine import (
     DEFAULT_CRAWLER_POLL_SECONDS,
     TOPIC_ARN_PLACEHOLDER,
@@ -16,6 +52,9 @@ from quality_movies.infra.state_machine import (
 from quality_movies.settings import PipelineSettings
 
 GLUE_JOB_SCRIPT = "quality_movies_job.py"
+RULES_FAILED_METRIC = "RulesFailed"
+ANOMALIES_DETECTED_METRIC = "AnomaliesDetected"
+ALARM_PERIOD_SECONDS = 300
 GLUE_VERSIONS = ["5.0"]  # the job needs Python 3.11 (Glue 5.0)
 GLUE_WORKER_TYPES = ["G.1X", "G.2X", "G.4X", "G.8X"]
 
@@ -30,74 +69,18 @@ def input_rule_name(settings: PipelineSettings) -> str:
     return f"{settings.state_machine_name}-input-object-created"
 
 
-def _sub(text: str) -> dict[str, str]:
-    return {"Fn::Sub": text}
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"Ref": name}
-
-
-def _arn(name: str) -> dict[str, list[str]]:
-    return {"Fn::GetAtt": [name, "Arn"]}
-
-
-def _bucket_arn(
-    settings: PipelineSettings, prefix: str = "", objects: bool = False
-) -> dict[str, str]:
-    suffix = f"/{prefix}*" if objects else ""
-    return _sub(f"arn:${{AWS::Partition}}:s3:::{settings.bucket}{suffix}")
-
-
-def _glue_arn(resource: str) -> dict[str, str]:
-    return _sub(f"arn:${{AWS::Partition}}:glue:${{AWS::Region}}:${{AWS::AccountId}}:{resource}")
-
-
-def _assume_role(service: str) -> dict[str, Any]:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": service},
-                "Action": "sts:AssumeRole",
-                "Condition": {"StringEquals": {"aws:SourceAccount": _ref("AWS::AccountId")}},
-            }
-        ],
-    }
-
-
-def _role(service: str, policy_name: str, statements: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "Type": "AWS::IAM::Role",
-        "Properties": {
-            "AssumeRolePolicyDocument": _assume_role(service),
-            "Policies": [
-                {
-                    "PolicyName": policy_name,
-                    "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
-                }
-            ],
-        },
-    }
-
-
-def _list_bucket(settings: PipelineSettings, prefixes: list[str]) -> dict[str, Any]:
-    return {
-        "Sid": "ListOwnPrefixes",
-        "Effect": "Allow",
-        "Action": "s3:ListBucket",
-        "Resource": _bucket_arn(settings),
-        "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}},
-    }
-
-
 def _glue_logs(kind: str) -> dict[str, Any]:
+    """Glue's log groups (with a security configuration Glue also associates the key with them)."""
     return {
         "Sid": "WriteGlueLogs",
         "Effect": "Allow",
-        "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-        "Resource": _sub(
+        "Action": [
+            "logs:CreateLogGroup",
+            "logs:CreateLogStream",
+            "logs:PutLogEvents",
+            "logs:AssociateKmsKey",
+        ],
+        "Resource": sub(
             "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws-glue/"
             f"{kind}*"
         ),
@@ -106,9 +89,9 @@ def _glue_logs(kind: str) -> dict[str, Any]:
 
 def _catalog_resources(settings: PipelineSettings) -> list[dict[str, str]]:
     return [
-        _glue_arn("catalog"),
-        _glue_arn(f"database/{settings.glue_database}"),
-        _glue_arn(f"table/{settings.glue_database}/*"),
+        glue_arn("catalog"),
+        glue_arn(f"database/{settings.glue_database}"),
+        glue_arn(f"table/{settings.glue_database}/*"),
     ]
 
 
@@ -165,8 +148,18 @@ def _bucket_resources(settings: PipelineSettings) -> dict[str, Any]:
                 "BucketName": settings.bucket,
                 "BucketEncryption": {
                     "ServerSideEncryptionConfiguration": [
-                        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                        {
+                            "ServerSideEncryptionByDefault": {
+                                "SSEAlgorithm": "aws:kms",
+                                "KMSMasterKeyID": arn(DATA_KEY),
+                            },
+                            "BucketKeyEnabled": True,
+                        }
                     ]
+                },
+                "LoggingConfiguration": {
+                    "DestinationBucketName": ref(LOG_BUCKET),
+                    "LogFilePrefix": f"{ACCESS_LOG_PREFIX}{settings.bucket}/",
                 },
                 "PublicAccessBlockConfiguration": {
                     "BlockPublicAcls": True,
@@ -181,28 +174,7 @@ def _bucket_resources(settings: PipelineSettings) -> dict[str, Any]:
                 },
             },
         },
-        "DataBucketPolicy": {
-            "Type": "AWS::S3::BucketPolicy",
-            "Properties": {
-                "Bucket": _ref("DataBucket"),
-                "PolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Sid": "DenyInsecureTransport",
-                            "Effect": "Deny",
-                            "Principal": "*",
-                            "Action": "s3:*",
-                            "Resource": [
-                                _arn("DataBucket"),
-                                _sub("${DataBucket.Arn}/*"),
-                            ],
-                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                        }
-                    ],
-                },
-            },
-        },
+        "DataBucketPolicy": bucket_policy("DataBucket"),
     }
 
 
@@ -213,9 +185,9 @@ def _glue_resources(settings: PipelineSettings) -> dict[str, Any]:
             "Sid": "ReadInputData",
             "Effect": "Allow",
             "Action": "s3:GetObject",
-            "Resource": _bucket_arn(settings, settings.input_prefix, objects=True),
+            "Resource": bucket_arn(settings, settings.input_prefix, objects=True),
         },
-        _list_bucket(settings, [settings.input_prefix]),
+        list_bucket(settings, [settings.input_prefix]),
         {
             "Sid": "MaintainCatalogTables",
             "Effect": "Allow",
@@ -236,6 +208,7 @@ def _glue_resources(settings: PipelineSettings) -> dict[str, Any]:
             "Resource": _catalog_resources(settings),
         },
         _glue_logs("crawlers"),
+        use_data_key("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"),
     ]
     output_prefixes = [
         settings.bad_records_prefix,
@@ -250,17 +223,17 @@ def _glue_resources(settings: PipelineSettings) -> dict[str, Any]:
             "Effect": "Allow",
             "Action": "s3:GetObject",
             "Resource": [
-                _bucket_arn(settings, settings.input_prefix, objects=True),
-                _bucket_arn(settings, settings.glue_assets_prefix, objects=True),
+                bucket_arn(settings, settings.input_prefix, objects=True),
+                bucket_arn(settings, settings.glue_assets_prefix, objects=True),
             ],
         },
         {
             "Sid": "WriteOutputs",
             "Effect": "Allow",
             "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-            "Resource": [_bucket_arn(settings, prefix, objects=True) for prefix in output_prefixes],
+            "Resource": [bucket_arn(settings, prefix, objects=True) for prefix in output_prefixes],
         },
-        _list_bucket(
+        list_bucket(
             settings,
             [settings.input_prefix, settings.glue_assets_prefix, *output_prefixes],
         ),
@@ -274,64 +247,75 @@ def _glue_resources(settings: PipelineSettings) -> dict[str, Any]:
             "Sid": "PublishDataQualityResults",
             "Effect": "Allow",
             "Action": "glue:PublishDataQuality",
-            "Resource": _glue_arn("dataQualityRuleset/*"),
+            "Resource": glue_arn("dataQualityRuleset/*"),
         },
         _glue_logs("jobs"),
         {
-            "Sid": "PutGlueMetrics",
+            "Sid": "PutMetrics",
             "Effect": "Allow",
             "Action": "cloudwatch:PutMetricData",
             "Resource": "*",
-            "Condition": {"StringEquals": {"cloudwatch:namespace": "Glue"}},
+            "Condition": {
+                "StringEquals": {"cloudwatch:namespace": ["Glue", settings.metrics_namespace]}
+            },
         },
+        use_data_key("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"),
     ]
     return {
         "GlueDatabase": {
             "Type": "AWS::Glue::Database",
             "Properties": {
-                "CatalogId": _ref("AWS::AccountId"),
+                "CatalogId": ref("AWS::AccountId"),
                 "DatabaseInput": {
                     "Name": settings.glue_database,
                     "Description": "Raw movie files crawled from the input prefix.",
                 },
             },
         },
-        "CrawlerRole": _role("glue.amazonaws.com", "crawl-input-data", crawler_statements),
+        "CrawlerRole": role("glue.amazonaws.com", "crawl-input-data", crawler_statements),
         "InputCrawler": {
             "Type": "AWS::Glue::Crawler",
             "Properties": {
                 "Name": settings.crawler_name,
-                "Role": _arn("CrawlerRole"),
-                "DatabaseName": _ref("GlueDatabase"),
+                "Role": arn("CrawlerRole"),
+                "DatabaseName": ref("GlueDatabase"),
                 "Targets": {
-                    "S3Targets": [{"Path": f"s3://{settings.bucket}/{settings.input_prefix}"}]
+                    "S3Targets": [
+                        {
+                            "Path": f"s3://{settings.bucket}/{settings.input_prefix}",
+                            "ConnectionName": if_(USE_VPC, ref(GLUE_CONNECTION)),
+                        }
+                    ]
                 },
+                "CrawlerSecurityConfiguration": ref(GLUE_SECURITY_CONFIGURATION),
                 "SchemaChangePolicy": {
                     "UpdateBehavior": "UPDATE_IN_DATABASE",
                     "DeleteBehavior": "LOG",
                 },
             },
         },
-        "GlueJobRole": _role("glue.amazonaws.com", "run-data-quality-job", job_statements),
+        "GlueJobRole": role("glue.amazonaws.com", "run-data-quality-job", job_statements),
         "DataQualityJob": {
             "Type": "AWS::Glue::Job",
             "Properties": {
                 "Name": settings.glue_job_name,
-                "Role": _arn("GlueJobRole"),
+                "Role": arn("GlueJobRole"),
                 "Command": {
                     "Name": "glueetl",
                     "PythonVersion": "3",
                     "ScriptLocation": f"{assets}{GLUE_JOB_SCRIPT}",
                 },
-                "GlueVersion": _ref("GlueVersion"),
-                "WorkerType": _ref("GlueWorkerType"),
-                "NumberOfWorkers": _ref("GlueNumberOfWorkers"),
-                "ExecutionProperty": {"MaxConcurrentRuns": _ref("GlueMaxConcurrentRuns")},
+                "GlueVersion": ref("GlueVersion"),
+                "WorkerType": ref("GlueWorkerType"),
+                "NumberOfWorkers": ref("GlueNumberOfWorkers"),
+                "ExecutionProperty": {"MaxConcurrentRuns": ref("GlueMaxConcurrentRuns")},
+                "SecurityConfiguration": ref(GLUE_SECURITY_CONFIGURATION),
+                "Connections": if_(USE_VPC, {"Connections": [ref(GLUE_CONNECTION)]}),
                 "MaxRetries": 0,
                 "Timeout": 120,
                 "DefaultArguments": {
                     "--job-language": "python",
-                    "--additional-python-modules": _sub(f"{assets}${{GlueJobWheel}}"),
+                    "--additional-python-modules": sub(f"{assets}${{GlueJobWheel}}"),
                     "--TempDir": f"{assets}temp/",
                     "--enable-metrics": "true",
                     "--enable-continuous-cloudwatch-log": "true",
@@ -351,13 +335,13 @@ def _glue_resources(settings: PipelineSettings) -> dict[str, Any]:
 
 
 def _trigger_resources(settings: PipelineSettings, crawler_poll_seconds: int) -> dict[str, Any]:
-    notification_topic_arn = _ref("NotificationTopic")
+    notification_topic_arn = ref("NotificationTopic")
     state_machine_statements = [
         {
             "Sid": "RunCrawler",
             "Effect": "Allow",
             "Action": ["glue:StartCrawler", "glue:GetCrawler"],
-            "Resource": _glue_arn(f"crawler/{settings.crawler_name}"),
+            "Resource": glue_arn(f"crawler/{settings.crawler_name}"),
         },
         {
             "Sid": "RunDataQualityJob",
@@ -368,7 +352,7 @@ def _trigger_resources(settings: PipelineSettings, crawler_poll_seconds: int) ->
                 "glue:GetJobRuns",
                 "glue:BatchStopJobRun",
             ],
-            "Resource": _glue_arn(f"job/{settings.glue_job_name}"),
+            "Resource": glue_arn(f"job/{settings.glue_job_name}"),
         },
         {
             "Sid": "Notify",
@@ -376,13 +360,14 @@ def _trigger_resources(settings: PipelineSettings, crawler_poll_seconds: int) ->
             "Action": "sns:Publish",
             "Resource": notification_topic_arn,
         },
+        use_data_key("kms:Decrypt", "kms:GenerateDataKey"),
     ]
     events_statements = [
         {
             "Sid": "StartPipeline",
             "Effect": "Allow",
             "Action": "states:StartExecution",
-            "Resource": _ref("PipelineStateMachine"),
+            "Resource": ref("PipelineStateMachine"),
         }
     ]
     return {
@@ -391,6 +376,7 @@ def _trigger_resources(settings: PipelineSettings, crawler_poll_seconds: int) ->
             "Properties": {
                 "TopicName": settings.sns_topic_name,
                 "DisplayName": "quality_movies pipeline",
+                "KmsMasterKeyId": ref(DATA_KEY),
             },
         },
         "NotificationEmailSubscription": {
@@ -399,10 +385,10 @@ def _trigger_resources(settings: PipelineSettings, crawler_poll_seconds: int) ->
             "Properties": {
                 "TopicArn": notification_topic_arn,
                 "Protocol": "email",
-                "Endpoint": _ref("NotificationEmail"),
+                "Endpoint": ref("NotificationEmail"),
             },
         },
-        "StateMachineRole": _role(
+        "StateMachineRole": role(
             "states.amazonaws.com", "run-crawler-job-and-notify", state_machine_statements
         ),
         "PipelineStateMachine": {
@@ -410,7 +396,7 @@ def _trigger_resources(settings: PipelineSettings, crawler_poll_seconds: int) ->
             "Properties": {
                 "StateMachineName": settings.state_machine_name,
                 "StateMachineType": "STANDARD",
-                "RoleArn": _arn("StateMachineRole"),
+                "RoleArn": arn("StateMachineRole"),
                 "Definition": state_machine_definition(
                     settings,
                     topic_arn=TOPIC_ARN_PLACEHOLDER,
@@ -419,7 +405,7 @@ def _trigger_resources(settings: PipelineSettings, crawler_poll_seconds: int) ->
                 "DefinitionSubstitutions": {"NotificationTopicArn": notification_topic_arn},
             },
         },
-        "EventsRole": _role("events.amazonaws.com", "start-pipeline", events_statements),
+        "EventsRole": role("events.amazonaws.com", "start-pipeline", events_statements),
         "InputObjectCreatedRule": {
             "Type": "AWS::Events::Rule",
             "Properties": {
@@ -433,8 +419,8 @@ def _trigger_resources(settings: PipelineSettings, crawler_poll_seconds: int) ->
                 "Targets": [
                     {
                         "Id": "PipelineStateMachine",
-                        "Arn": _ref("PipelineStateMachine"),
-                        "RoleArn": _arn("EventsRole"),
+                        "Arn": ref("PipelineStateMachine"),
+                        "RoleArn": arn("EventsRole"),
                         "RetryPolicy": {
                             "MaximumEventAgeInSeconds": 3600,
                             "MaximumRetryAttempts": 10,
@@ -446,14 +432,58 @@ def _trigger_resources(settings: PipelineSettings, crawler_poll_seconds: int) ->
     }
 
 
+def _alarm(settings: PipelineSettings, metric: str, name: str, what: str) -> dict[str, Any]:
+    """Alarm to the topic as soon as one 5-minute period sums at least one ``metric``."""
+    return {
+        "Type": "AWS::CloudWatch::Alarm",
+        "Properties": {
+            "AlarmName": sub(f"${{AWS::StackName}}-{name}"),
+            "AlarmDescription": what,
+            "Namespace": settings.metrics_namespace,
+            "MetricName": metric,
+            "Statistic": "Sum",
+            "Period": ALARM_PERIOD_SECONDS,
+            "EvaluationPeriods": 1,
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": [ref("NotificationTopic")],
+        },
+    }
+
+
+def _alarm_resources(settings: PipelineSettings) -> dict[str, Any]:
+    return {
+        "RulesFailedAlarm": _alarm(
+            settings,
+            RULES_FAILED_METRIC,
+            "rules-failed",
+            "A data quality rule failed on an ingested file.",
+        ),
+        "AnomaliesDetectedAlarm": _alarm(
+            settings,
+            ANOMALIES_DETECTED_METRIC,
+            "anomalies-detected",
+            "A data quality metric left its usual range on an ingested file.",
+        ),
+    }
+
+
 def cloudformation_template(
     settings: PipelineSettings, *, crawler_poll_seconds: int = DEFAULT_CRAWLER_POLL_SECONDS
 ) -> dict[str, Any]:
-    """The whole stack: bucket, Glue catalog/crawler/job, SNS, state machine, EventBridge rule, roles."""
+    """The whole stack: bucket, Glue catalog/crawler/job, SNS, state machine, EventBridge rule, roles,
+    the key, the access-log bucket and the alarms; the VPC pieces, Redshift and Lake Formation grants
+    when their parameters ask for them (CloudFormation Conditions)."""
     resources = {
+        **security_resources(settings),
         **_bucket_resources(settings),
         **_glue_resources(settings),
         **_trigger_resources(settings, crawler_poll_seconds),
+        **_alarm_resources(settings),
+        **network_resources(settings),
+        **redshift_resources(settings),
+        **lake_formation_resources(settings),
     }
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
@@ -461,16 +491,28 @@ def cloudformation_template(
             "quality_movies: S3 upload -> EventBridge -> Step Functions -> Glue crawler and data "
             "quality job -> SNS. Generated by `quality-movies export-infra`; do not edit by hand."
         ),
-        "Parameters": _parameters(),
-        "Conditions": {
-            "HasNotificationEmail": {"Fn::Not": [{"Fn::Equals": [_ref("NotificationEmail"), ""]}]}
+        "Parameters": {
+            **_parameters(),
+            **security_parameters(),
+            **network_parameters(),
+            **redshift_parameters(),
         },
+        "Conditions": {
+            "HasNotificationEmail": not_empty("NotificationEmail"),
+            **network_conditions(),
+            **redshift_conditions(),
+        },
+        "Rules": network_rules(),
         "Resources": resources,
         "Outputs": {
-            "BucketName": {"Value": _ref("DataBucket")},
-            "CrawlerName": {"Value": _ref("InputCrawler")},
-            "GlueJobName": {"Value": _ref("DataQualityJob")},
-            "NotificationTopicArn": {"Value": _ref("NotificationTopic")},
-            "StateMachineArn": {"Value": _ref("PipelineStateMachine")},
+            "BucketName": {"Value": ref("DataBucket")},
+            "AccessLogBucketName": {"Value": ref(LOG_BUCKET)},
+            "DataKeyArn": {"Value": arn(DATA_KEY)},
+            "CrawlerName": {"Value": ref("InputCrawler")},
+            "GlueJobName": {"Value": ref("DataQualityJob")},
+            "NotificationTopicArn": {"Value": ref("NotificationTopic")},
+            "StateMachineArn": {"Value": ref("PipelineStateMachine")},
+            "GlueConnectionName": {"Condition": USE_VPC, "Value": ref(GLUE_CONNECTION)},
+            **redshift_outputs(),
         },
     }

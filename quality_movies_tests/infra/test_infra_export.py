@@ -15,7 +15,15 @@ from quality_movies.settings import PipelineSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHECKED_IN_INFRA = REPO_ROOT / "infra"
-EXPORTED_FILES = ["eventbridge_rule.json", "redshift.sql", "step_function.json", "template.yaml"]
+EXPORTED_FILES = [
+    "eventbridge_rule.json",
+    "parameters/network-existing-redshift.json",
+    "parameters/network-serverless-redshift-lake-formation.json",
+    "parameters/serverless-redshift-lake-formation.json",
+    "redshift.sql",
+    "step_function.json",
+    "template.yaml",
+]
 STATELINT = Path(sys.executable).parent / "statelint"
 
 CUSTOM = PipelineSettings(
@@ -53,16 +61,28 @@ def statelint(path: Path) -> subprocess.CompletedProcess[str]:
 
 
 def policy_statements(template: dict[str, Any], role: str) -> list[dict[str, Any]]:
-    policies = template["Resources"][role]["Properties"]["Policies"]
-    return [statement for policy in policies for statement in policy["PolicyDocument"]["Statement"]]
+    """Statements of the role's inline policies and of the stack's policies attached to it."""
+    resources = template["Resources"]
+    documents = [p["PolicyDocument"] for p in resources[role]["Properties"]["Policies"]]
+    documents += [
+        resource["Properties"]["PolicyDocument"]
+        for resource in resources.values()
+        if resource["Type"] == "AWS::IAM::Policy"
+        and {"Ref": role} in resource["Properties"]["Roles"]
+    ]
+    return [statement for document in documents for statement in document["Statement"]]
 
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def exported_files(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
 def test_export_writes_the_four_files(exported: Path) -> None:
-    assert sorted(p.name for p in exported.iterdir()) == EXPORTED_FILES
+    assert exported_files(exported) == EXPORTED_FILES
 
 
 @pytest.mark.parametrize("name", EXPORTED_FILES)
@@ -75,7 +95,7 @@ def test_checked_in_infra_is_a_fresh_export(exported: Path, name: str) -> None:
 
 
 def test_checked_in_infra_has_no_stale_files() -> None:
-    assert sorted(p.name for p in CHECKED_IN_INFRA.iterdir()) == EXPORTED_FILES
+    assert exported_files(CHECKED_IN_INFRA) == EXPORTED_FILES
 
 
 def test_export_is_byte_stable(exported: Path, tmp_path: Path) -> None:
@@ -142,7 +162,8 @@ def test_names_come_from_the_settings(custom_template: dict[str, Any]) -> None:
     assert props["DataBucket"]["BucketName"] == "acme-movies"
     assert props["GlueDatabase"]["DatabaseInput"]["Name"] == "acme_db"
     assert props["InputCrawler"]["Name"] == "acme-crawler"
-    assert props["InputCrawler"]["Targets"]["S3Targets"] == [{"Path": "s3://acme-movies/landing/"}]
+    (target,) = props["InputCrawler"]["Targets"]["S3Targets"]
+    assert target["Path"] == "s3://acme-movies/landing/"
     job = props["DataQualityJob"]
     assert job["Name"] == "acme-dq"
     assert job["Command"]["ScriptLocation"] == "s3://acme-movies/assets/glue/quality_movies_job.py"
@@ -192,7 +213,7 @@ def test_bucket_is_private_encrypted_tls_only_and_tells_eventbridge(
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
-def test_state_machine_role_reaches_only_its_crawler_job_and_topic(
+def test_state_machine_role_reaches_only_its_crawler_job_topic_and_key(
     custom_template: dict[str, Any],
 ) -> None:
     statements = policy_statements(custom_template, "StateMachineRole")
@@ -204,6 +225,7 @@ def test_state_machine_role_reaches_only_its_crawler_job_and_topic(
         },
         {"Fn::Sub": "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:job/acme-dq"},
         {"Ref": "NotificationTopic"},
+        {"Fn::GetAtt": ["DataKey", "Arn"]},  # the topic is encrypted with the stack's key
     ]
 
 
@@ -219,29 +241,57 @@ def test_glue_roles_touch_only_their_bucket_prefixes(custom_template: dict[str, 
             "assets/glue/temp/*",
             "dagster-pipes/*",  # Dagster Pipes context and messages when Dagster starts the job
         },
+        "RedshiftCopyRole": {"validated_movies/*"},
     }
     for role, prefixes in allowed_objects.items():
         object_arns = set()
         for statement in policy_statements(custom_template, role):
             for resource in as_list(statement["Resource"]):
-                text = resource["Fn::Sub"] if isinstance(resource, dict) else resource
+                text = resource.get("Fn::Sub", "") if isinstance(resource, dict) else resource
                 if ":s3:::" in text:
                     object_arns.add(text.split(":s3:::", 1)[1])
         bucket_objects = {arn.removeprefix("acme-movies/") for arn in object_arns} - {"acme-movies"}
         assert bucket_objects == prefixes, role
 
 
-def test_only_the_metrics_statement_uses_a_wildcard_resource(
+def test_wildcard_resources_only_for_actions_without_resource_level_permissions(
     custom_template: dict[str, Any],
 ) -> None:
+    # cloudwatch:PutMetricData, ec2:Describe* and lakeformation:GetDataAccess take no resource ARN
+    # (IAM service authorization reference); PutMetricData is held to two namespaces instead.
     wildcard = [
         (role, statement["Sid"])
-        for role in ("CrawlerRole", "GlueJobRole", "StateMachineRole", "EventsRole")
+        for role in (
+            "CrawlerRole",
+            "GlueJobRole",
+            "StateMachineRole",
+            "EventsRole",
+            "RedshiftCopyRole",
+        )
         for statement in policy_statements(custom_template, role)
         if "*" in as_list(statement["Resource"])
     ]
 
-    assert wildcard == [("GlueJobRole", "PutGlueMetrics")]
+    assert wildcard == [
+        ("CrawlerRole", "DescribeTheVpc"),
+        ("CrawlerRole", "LakeFormationDataAccess"),
+        ("GlueJobRole", "PutMetrics"),
+        ("GlueJobRole", "DescribeTheVpc"),
+        ("GlueJobRole", "LakeFormationDataAccess"),
+    ]
+    attached = {
+        name: resource["Condition"]
+        for name, resource in custom_template["Resources"].items()
+        if resource["Type"] == "AWS::IAM::Policy"
+    }
+    assert attached == {
+        "GlueInVpcPolicy": "UseVpc",
+        "LakeFormationDataAccessPolicy": "GrantLakeFormation",
+    }
+    for role in ("CrawlerRole", "GlueJobRole"):
+        for statement in policy_statements(custom_template, role):
+            if statement["Sid"] in ("DescribeTheVpc",):
+                assert all(action.startswith("ec2:Describe") for action in statement["Action"])
 
 
 def test_main_writes_to_out_with_env_overrides(
@@ -251,7 +301,7 @@ def test_main_writes_to_out_with_env_overrides(
 
     assert main(["--out", str(tmp_path / "out"), "--crawler-poll-seconds", "3"]) == 0
 
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == EXPORTED_FILES
+    assert exported_files(tmp_path / "out") == EXPORTED_FILES
     pattern = json.loads((tmp_path / "out" / "eventbridge_rule.json").read_text())
     assert pattern["detail"]["bucket"]["name"] == ["env-bucket"]
     definition = json.loads((tmp_path / "out" / "step_function.json").read_text())

@@ -1,0 +1,322 @@
+"""What the stack promises, read from the template: encryption, access logs, alarms, network, Redshift.
+
+Expectations come from the issue and the AWS documentation of each resource type, not from the code.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from quality_movies.infra.export import export_infra
+from quality_movies.settings import PipelineSettings
+
+KEY_ARN = {"Fn::GetAtt": ["DataKey", "Arn"]}
+NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("hardening")
+    export_infra(
+        out,
+        PipelineSettings(
+            bucket="acme-movies", validated_prefix="clean/", metrics_namespace="AcmeQuality"
+        ),
+    )
+    return yaml.safe_load((out / "template.yaml").read_text())
+
+
+def props(template: dict[str, Any], name: str) -> dict[str, Any]:
+    return template["Resources"][name]["Properties"]
+
+
+def statements(template: dict[str, Any], role: str) -> dict[str, dict[str, Any]]:
+    """The role's inline statements by Sid."""
+    policies = props(template, role)["Policies"]
+    return {s["Sid"]: s for p in policies for s in p["PolicyDocument"]["Statement"]}
+
+
+def test_the_metrics_namespace_setting_defaults_to_quality_movies() -> None:
+    assert PipelineSettings().metrics_namespace == "QualityMovies"
+    assert (
+        PipelineSettings.from_env({"QUALITY_MOVIES_METRICS_NAMESPACE": "X"}).metrics_namespace
+        == "X"
+    )
+
+
+def test_one_rotating_key_kept_with_the_data(template: dict[str, Any]) -> None:
+    key = template["Resources"]["DataKey"]
+
+    assert key["Type"] == "AWS::KMS::Key"
+    assert key["Properties"]["EnableKeyRotation"] is True
+    assert key["DeletionPolicy"] == "Retain"  # the retained bucket's objects need it
+    services = {
+        statement["Sid"]: statement["Principal"]
+        for statement in key["Properties"]["KeyPolicy"]["Statement"]
+    }
+    assert services["CloudWatchLogsEncryptGlueLogs"] == {
+        "Service": {"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}
+    }
+    # CloudWatch alarms publish to an encrypted topic only if the key lets cloudwatch.amazonaws.com in.
+    assert services["CloudWatchAlarmsPublishToTheTopic"] == {"Service": "cloudwatch.amazonaws.com"}
+
+
+def test_bucket_is_encrypted_with_the_key_and_logs_its_access(template: dict[str, Any]) -> None:
+    bucket = props(template, "DataBucket")
+
+    (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms",
+        "KMSMasterKeyID": KEY_ARN,
+    }
+    assert bucket["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": "AccessLogBucket"}
+
+
+def test_log_bucket_takes_logs_from_the_data_bucket_only(template: dict[str, Any]) -> None:
+    log_bucket = props(template, "AccessLogBucket")
+    policy = props(template, "AccessLogBucketPolicy")["PolicyDocument"]["Statement"]
+    prefix = props(template, "DataBucket")["LoggingConfiguration"]["LogFilePrefix"]
+
+    # Server access logs can be delivered only to a bucket with SSE-S3 default encryption.
+    (rule,) = log_bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    assert set(log_bucket["PublicAccessBlockConfiguration"].values()) == {True}
+    allow, deny = policy
+    assert allow["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+    assert allow["Action"] == "s3:PutObject"
+    assert allow["Condition"]["ArnLike"] == {
+        "aws:SourceArn": {"Fn::Sub": "arn:${AWS::Partition}:s3:::acme-movies"}
+    }
+    assert allow["Resource"]["Fn::Sub"].endswith(f"/{prefix.split('/')[0]}/*")
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_topic_is_encrypted_with_the_key(template: dict[str, Any]) -> None:
+    assert props(template, "NotificationTopic")["KmsMasterKeyId"] == {"Ref": "DataKey"}
+
+
+def test_glue_security_configuration_encrypts_output_logs_and_bookmarks(
+    template: dict[str, Any],
+) -> None:
+    encryption = props(template, "GlueSecurityConfiguration")["EncryptionConfiguration"]
+
+    assert encryption == {
+        "S3Encryptions": [{"S3EncryptionMode": "SSE-KMS", "KmsKeyArn": KEY_ARN}],
+        "CloudWatchEncryption": {"CloudWatchEncryptionMode": "SSE-KMS", "KmsKeyArn": KEY_ARN},
+        "JobBookmarksEncryption": {"JobBookmarksEncryptionMode": "CSE-KMS", "KmsKeyArn": KEY_ARN},
+    }
+    configuration = {"Ref": "GlueSecurityConfiguration"}
+    assert props(template, "InputCrawler")["CrawlerSecurityConfiguration"] == configuration
+    assert props(template, "DataQualityJob")["SecurityConfiguration"] == configuration
+
+
+@pytest.mark.parametrize("role", ["CrawlerRole", "GlueJobRole"])
+def test_glue_roles_may_use_the_key_for_their_encrypted_logs(
+    template: dict[str, Any], role: str
+) -> None:
+    # AWS Glue developer guide, "Setting up encryption": logs:AssociateKmsKey and the key's actions.
+    by_sid = statements(template, role)
+
+    assert "logs:AssociateKmsKey" in by_sid["WriteGlueLogs"]["Action"]
+    assert by_sid["UseDataKey"]["Resource"] == KEY_ARN
+    assert {"kms:Decrypt", "kms:GenerateDataKey"} <= set(by_sid["UseDataKey"]["Action"])
+
+
+@pytest.mark.parametrize(
+    ("name", "metric"),
+    [("RulesFailedAlarm", "RulesFailed"), ("AnomaliesDetectedAlarm", "AnomaliesDetected")],
+)
+def test_alarm_on_the_first_failure_in_five_minutes(
+    template: dict[str, Any], name: str, metric: str
+) -> None:
+    alarm = template["Resources"][name]
+
+    assert alarm["Type"] == "AWS::CloudWatch::Alarm"
+    properties = alarm["Properties"]
+    assert {
+        key: properties[key] for key in properties if key not in ("AlarmName", "AlarmDescription")
+    } == {
+        "Namespace": "AcmeQuality",
+        "MetricName": metric,
+        "Statistic": "Sum",
+        "Period": 300,
+        "EvaluationPeriods": 1,
+        "Threshold": 1,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "TreatMissingData": "notBreaching",
+        "AlarmActions": [{"Ref": "NotificationTopic"}],
+    }
+    assert "Dimensions" not in properties
+
+
+def test_job_role_puts_metrics_only_in_glue_and_the_pipeline_namespace(
+    template: dict[str, Any],
+) -> None:
+    put = statements(template, "GlueJobRole")["PutMetrics"]
+
+    assert put["Action"] == "cloudwatch:PutMetricData"
+    assert put["Condition"] == {"StringEquals": {"cloudwatch:namespace": ["Glue", "AcmeQuality"]}}
+
+
+def test_vpc_pieces_exist_only_with_a_vpc(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    conditions = template["Conditions"]
+
+    assert conditions["UseVpc"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "VpcId"}, ""]}]}
+    assert template["Parameters"]["VpcId"]["Default"] == ""
+    for name in ("GlueSecurityGroup", "GlueNetworkConnection", "GlueInVpcPolicy"):
+        assert resources[name]["Condition"] == "UseVpc", name
+    for name in ("S3GatewayEndpoint", "GlueEndpoint", "MonitoringEndpoint", "LogsEndpoint"):
+        assert resources[name]["Condition"] == "CreateVpcEndpointsInVpc", name
+    unconditional_refs_to_vpc_pieces = [
+        name
+        for name, resource in resources.items()
+        if "Condition" not in resource
+        and "GlueNetworkConnection" in str(resource)
+        and "Fn::If" not in str(resource)
+    ]
+    assert unconditional_refs_to_vpc_pieces == []
+
+
+def test_job_and_crawler_use_the_network_connection_with_a_vpc(template: dict[str, Any]) -> None:
+    connection = props(template, "GlueNetworkConnection")["ConnectionInput"]
+
+    assert connection["ConnectionType"] == "NETWORK"
+    assert connection["PhysicalConnectionRequirements"]["SubnetId"] == {
+        "Fn::Select": [0, {"Ref": "SubnetIds"}]
+    }
+    assert connection["PhysicalConnectionRequirements"]["AvailabilityZone"] == {
+        "Ref": "GlueAvailabilityZone"
+    }
+    assert connection["PhysicalConnectionRequirements"]["SecurityGroupIdList"] == [
+        {"Ref": "GlueSecurityGroup"}
+    ]
+    assert props(template, "DataQualityJob")["Connections"] == {
+        "Fn::If": ["UseVpc", {"Connections": [{"Ref": "GlueNetworkConnection"}]}, NO_VALUE]
+    }
+    (target,) = props(template, "InputCrawler")["Targets"]["S3Targets"]
+    assert target["ConnectionName"] == {
+        "Fn::If": ["UseVpc", {"Ref": "GlueNetworkConnection"}, NO_VALUE]
+    }
+
+
+def test_endpoints_for_s3_glue_and_monitoring(template: dict[str, Any]) -> None:
+    endpoints = {
+        props(template, name)["ServiceName"]["Fn::Sub"]: props(template, name)
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::EC2::VPCEndpoint"
+    }
+
+    assert set(endpoints) == {
+        "com.amazonaws.${AWS::Region}.s3",
+        "com.amazonaws.${AWS::Region}.glue",
+        "com.amazonaws.${AWS::Region}.monitoring",
+        "com.amazonaws.${AWS::Region}.logs",
+    }
+    s3 = endpoints.pop("com.amazonaws.${AWS::Region}.s3")
+    assert s3["VpcEndpointType"] == "Gateway"
+    assert s3["RouteTableIds"] == {"Ref": "RouteTableIds"}
+    for endpoint in endpoints.values():
+        assert endpoint["VpcEndpointType"] == "Interface"
+        assert endpoint["PrivateDnsEnabled"] is True
+        assert endpoint["SubnetIds"] == {"Ref": "SubnetIds"}
+
+
+def test_redshift_group_opens_5439_to_glue_only(template: dict[str, Any]) -> None:
+    ingress = template["Resources"]["RedshiftIngressFromGlue"]
+
+    assert ingress["Condition"] == "OpenRedshiftToGlue"
+    assert ingress["Properties"]["GroupId"] == {"Ref": "RedshiftSecurityGroupId"}
+    assert ingress["Properties"]["SourceSecurityGroupId"] == {"Ref": "GlueSecurityGroup"}
+    assert (ingress["Properties"]["FromPort"], ingress["Properties"]["ToPort"]) == (5439, 5439)
+    assert ingress["Properties"]["IpProtocol"] == "tcp"
+
+
+def test_a_vpc_without_subnets_is_refused_before_any_change(template: dict[str, Any]) -> None:
+    rule = template["Rules"]["VpcNeedsSubnetsRouteTablesAndZone"]
+
+    assert rule["RuleCondition"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "VpcId"}, ""]}]}
+    assert [a["Assert"] for a in rule["Assertions"]] == [
+        {"Fn::Not": [{"Fn::Contains": [{"Ref": "SubnetIds"}, ""]}]},
+        {"Fn::Not": [{"Fn::Contains": [{"Ref": "RouteTableIds"}, ""]}]},
+        {"Fn::Not": [{"Fn::Equals": [{"Ref": "GlueAvailabilityZone"}, ""]}]},
+    ]
+
+
+def test_redshift_target_is_none_unless_asked(template: dict[str, Any]) -> None:
+    target = template["Parameters"]["RedshiftTarget"]
+
+    assert target["Default"] == "none"
+    assert target["AllowedValues"] == ["none", "serverless", "existing"]
+    resources = template["Resources"]
+    assert resources["RedshiftCopyRole"]["Condition"] == "UseRedshift"
+    assert resources["RedshiftNamespace"]["Condition"] == "CreateRedshiftServerless"
+    assert resources["RedshiftWorkgroup"]["Condition"] == "CreateRedshiftServerless"
+
+
+def test_serverless_admin_password_lives_in_secrets_manager_under_the_key(
+    template: dict[str, Any],
+) -> None:
+    namespace = props(template, "RedshiftNamespace")
+    workgroup = props(template, "RedshiftWorkgroup")
+
+    assert namespace["ManageAdminPassword"] is True
+    assert "AdminUserPassword" not in namespace
+    assert namespace["AdminPasswordSecretKmsKeyId"] == {"Ref": "DataKey"}
+    assert namespace["KmsKeyId"] == {"Ref": "DataKey"}
+    assert namespace["IamRoles"] == [{"Fn::GetAtt": ["RedshiftCopyRole", "Arn"]}]
+    assert workgroup["PubliclyAccessible"] is False
+    assert workgroup["NamespaceName"] == {"Ref": "RedshiftNamespace"}
+
+
+def test_copy_role_reads_only_the_validated_prefix(template: dict[str, Any]) -> None:
+    role = props(template, "RedshiftCopyRole")
+    by_sid = statements(template, "RedshiftCopyRole")
+
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": ["redshift.amazonaws.com", "redshift-serverless.amazonaws.com"]
+    }
+    assert set(by_sid) == {"ReadValidatedRows", "ListValidatedRows", "UseDataKey"}
+    assert by_sid["ReadValidatedRows"]["Action"] == "s3:GetObject"
+    assert by_sid["ReadValidatedRows"]["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:s3:::acme-movies/clean/*"
+    }
+    assert by_sid["ListValidatedRows"]["Condition"] == {"StringLike": {"s3:prefix": ["clean/*"]}}
+    assert by_sid["UseDataKey"]["Action"] == ["kms:Decrypt"]
+
+
+def test_lake_formation_grants_for_the_job_on_database_and_tables(
+    template: dict[str, Any],
+) -> None:
+    resources = template["Resources"]
+    job_role = {"DataLakePrincipalIdentifier": {"Fn::GetAtt": ["GlueJobRole", "Arn"]}}
+
+    database = resources["JobDatabaseGrant"]
+    tables = resources["JobTablesGrant"]
+    for grant in (database, tables):
+        assert grant["Type"] == "AWS::LakeFormation::PrincipalPermissions"
+        assert grant["Condition"] == "GrantLakeFormation"
+        assert grant["Properties"]["Principal"] == job_role
+    assert database["Properties"]["Resource"] == {
+        "Database": {"CatalogId": {"Ref": "AWS::AccountId"}, "Name": "imdb-movies"}
+    }
+    assert database["Properties"]["Permissions"] == ["DESCRIBE"]
+    assert tables["Properties"]["Resource"]["Table"]["DatabaseName"] == "imdb-movies"
+    assert tables["Properties"]["Permissions"] == ["SELECT", "DESCRIBE"]
+    assert template["Parameters"]["LakeFormationGrants"]["Default"] == "false"
+
+
+def test_variant_files_name_only_template_parameters(tmp_path: Path) -> None:
+    import json
+
+    export_infra(tmp_path, PipelineSettings())
+    parameters = yaml.safe_load((tmp_path / "template.yaml").read_text())["Parameters"]
+    for variant in sorted((tmp_path / "parameters").glob("*.json")):
+        entries = json.loads(variant.read_text())
+        assert entries, variant.name
+        for entry in entries:
+            assert set(entry) == {"ParameterKey", "ParameterValue"}
+            assert entry["ParameterKey"] in parameters, (variant.name, entry["ParameterKey"])
+            assert isinstance(entry["ParameterValue"], str)
