@@ -36,3 +36,14 @@ class UnknownColumnError(DataQualityError):
 
 class UnreadableInputError(DataQualityError):
     """The data file is missing or cannot be parsed as CSV."""
+
+
+class InvalidVariableError(InvalidRuleError):
+    """A ``$name`` that no variable defines, or a variable used where its type does not fit."""
+
+
+class NeedsHistoryError(Exception):
+    """A dynamic expression (``avg(last(10))``...) asked for metric history that is missing or too short.
+
+    Raised while evaluating, not loading: the engine turns it into a Failed rule with this reason.
+    """
