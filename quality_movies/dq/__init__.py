@@ -13,7 +13,7 @@ from quality_movies.dq.evaluate import evaluate_file, write_rule_outcomes
 from quality_movies.dq.model import CompositeRule, Condition, Rule, Ruleset, Value
 from quality_movies.dq.outcomes import ROW_LEVEL_COLUMNS, EvaluationSummary, RuleOutcome
 from quality_movies.dq.parser import default_ruleset_path, load_ruleset, parse_ruleset
-from quality_movies.dq.rule_types import RULE_TYPES
+from quality_movies.dq.rules import RULE_TYPES
 from quality_movies.dq.spark_engine import SparkEvaluation, evaluate_spark, read_csv_spark
 
 __all__ = [

@@ -17,7 +17,7 @@ from quality_movies.dq import model
 from quality_movies.dq.errors import DataQualityError, UnreadableInputError
 from quality_movies.dq.outcomes import RuleOutcome
 from quality_movies.dq.plan import ROW_ID, EvaluationPlan, build_plan
-from quality_movies.dq.rule_types import quote, sql_string
+from quality_movies.dq.rules import quote, sql_string
 
 
 def normalize_column_names(names: Sequence[str], source: str) -> list[str]:

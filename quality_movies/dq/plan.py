@@ -7,7 +7,7 @@ from typing import Any
 
 from quality_movies.dq import model
 from quality_movies.dq.outcomes import ROW_LEVEL_COLUMNS, RuleOutcome
-from quality_movies.dq.rule_types import (
+from quality_movies.dq.rules import (
     LeafPlan,
     LeafResult,
     RuleContext,

@@ -1,0 +1,110 @@
+"""Every DQDL rule type the engine evaluates, one module per family, named in one registry.
+
+Adding a rule type: declare a ``RuleType`` (shape + planner) in its family module's ``RULE_TYPES``
+(or a new family module listed in ``FAMILIES``), and add its cases to the shared case table.
+"""
+
+from quality_movies.dq import model
+from quality_movies.dq.errors import InvalidRuleError, UnsupportedRuleError
+from quality_movies.dq.rules import (
+    completeness,
+    custom_sql,
+    schema,
+    statistics,
+    uniqueness,
+    values,
+)
+from quality_movies.dq.rules.base import (
+    LeafPlan,
+    LeafResult,
+    Names,
+    RuleContext,
+    quote,
+    require_numeric,
+    sql_string,
+    where_in_source,
+    where_sql,
+)
+from quality_movies.dq.rules.spec import RuleType
+
+FAMILIES = (values, completeness, uniqueness, schema, statistics, custom_sql)
+
+RULE_TYPES: dict[str, RuleType] = {
+    rule_type.name: rule_type for family in FAMILIES for rule_type in family.RULE_TYPES
+}
+
+
+def validate_rule(rule: model.Rule, source: str = "") -> None:
+    """Reject, at load time, a rule type the engine cannot evaluate or a rule of the wrong shape."""
+    import sqlglot
+
+    at = where_in_source(rule, source)
+    spec = RULE_TYPES.get(rule.rule_type)
+    if spec is None:
+        raise UnsupportedRuleError(
+            f"{at}rule type '{rule.rule_type}' in `{rule.text}` is not supported by "
+            f"this engine. Supported: {', '.join(sorted(RULE_TYPES))}. Remove the rule or rewrite it."
+        )
+    params = rule.parameters
+    if not spec.min_params <= len(params) <= spec.max_params or any(
+        not isinstance(p, str) for p in params
+    ):
+        wanted = (
+            f"{spec.min_params}"
+            if spec.min_params == spec.max_params
+            else f"{spec.min_params} to {spec.max_params}"
+        )
+        raise InvalidRuleError(
+            f"{at}`{rule.text}`: {rule.rule_type} takes {wanted} quoted "
+            f"parameter(s), got {len(params)}"
+        )
+    if spec.condition == "none" and rule.condition is not None:
+        raise InvalidRuleError(f"{at}`{rule.text}`: {rule.rule_type} takes no condition")
+    if spec.condition == "numeric":
+        require_numeric(rule, rule.condition, source, rule.rule_type)
+    if spec.validate is not None:
+        spec.validate(rule, source)
+    if rule.threshold is not None:
+        if not spec.threshold:
+            raise InvalidRuleError(
+                f"{at}`{rule.text}`: {rule.rule_type} does not take 'with threshold'"
+            )
+        require_numeric(rule, rule.threshold, source, "the threshold")
+    if rule.where is not None:
+        if not spec.where:
+            raise InvalidRuleError(
+                f"{at}`{rule.text}`: {rule.rule_type} does not take a where clause"
+            )
+        try:
+            sqlglot.parse_one(rule.where, read="spark")
+        except sqlglot.errors.ParseError as error:
+            raise InvalidRuleError(
+                f"{at}`{rule.text}`: the where clause is not valid SQL ({error})"
+            ) from None
+
+
+def plan_leaf(rule: model.Rule, index: int, ctx: RuleContext, source: str = "") -> LeafPlan:
+    """Compile one leaf rule; raises UnknownColumnError for a column the data lacks."""
+    spec = RULE_TYPES.get(rule.rule_type)
+    if spec is None:
+        raise UnsupportedRuleError(
+            f"{where_in_source(rule, source)}rule type '{rule.rule_type}' is not supported"
+        )
+    where = where_sql(rule, ctx, source) if spec.where else "TRUE"
+    plan = LeafPlan(rule=rule, row_level=spec.row_level, where_expr=where)
+    spec.plan(rule, plan, ctx, Names(f"l{index}_", f"__w{index}", f"__r{index}"), source)
+    return plan
+
+
+__all__ = [
+    "FAMILIES",
+    "RULE_TYPES",
+    "LeafPlan",
+    "LeafResult",
+    "RuleContext",
+    "RuleType",
+    "plan_leaf",
+    "quote",
+    "sql_string",
+    "validate_rule",
+]
