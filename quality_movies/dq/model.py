@@ -13,7 +13,6 @@ WHITESPACES_ONLY = "WHITESPACES_ONLY"
 NOW = "now"
 DURATION = "duration"
 SIZE = "size"
-TIME = "time"
 EXPRESSION = "expression"
 KEYWORDS = (NULL, EMPTY, WHITESPACES_ONLY)
 
@@ -24,8 +23,9 @@ class Value:
 
     ``kind`` says which fields hold it: a number (``number``; constant arithmetic is folded into it), a
     string (``text``), a keyword (NULL, EMPTY, WHITESPACES_ONLY), ``now()`` +/- ``offset``, a duration
-    (``offset``), a size (``number`` in bytes, ``text`` as written, e.g. "2 MB"), a time of day (``clock``,
-    ``text`` as written, e.g. "9:30 PM") or a dynamic expression over the metric's history (``expression``).
+    (``offset``), a size (``number`` in bytes, KB = 1024 B; ``text`` as written, e.g. "2 MB") or a dynamic
+    expression over the metric's history (``expression``). A string that reads as a time of day ("9:30 PM",
+    "21:30") also carries it in ``clock``.
     """
 
     kind: str
@@ -40,8 +40,6 @@ class Value:
             return str(self.expression)
         if self.kind == SIZE:
             return str(self.text)
-        if self.kind == TIME:
-            return f'"{self.text}"'
         if self.kind == NUMBER:
             return _number_text(self.number)
         if self.kind == STRING:

@@ -74,8 +74,10 @@ def test_documented_syntax_parses() -> None:
     assert ruleset.rules[9].condition.operator == "matches"
 
 
-def test_empty_rules_block_and_escaped_quotes() -> None:
-    assert parse_ruleset("Rules = [ ]").rules == []
+def test_empty_rules_block_is_rejected_and_quotes_escape() -> None:
+    # awslabs/dqdl DQDLParserListener: "No rules or analyzers provided." for `Rules = []`.
+    with pytest.raises(InvalidRuleError, match="no rules or analyzers"):
+        parse_ruleset("Rules = [ ]")
     rule = parse_ruleset(r'Rules = [ ColumnValues "t" = "say \"hi\"" ]').rules[0]
     assert isinstance(rule, Rule) and rule.condition.values[0].text == 'say "hi"'
 
