@@ -624,14 +624,22 @@ def _position(node: Tree | Token) -> tuple[int, int]:
     return node.meta.line, node.meta.column
 
 
-def parse_ruleset(text: str, source: str = "<ruleset>") -> model.Ruleset:
-    """Parse DQDL text; raises DQDLSyntaxError, InvalidRuleError (or InvalidVariableError) or
-    UnsupportedRuleError, each naming the line and column."""
+def parse_dqdl(text: str, source: str = "<ruleset>") -> model.Ruleset:
+    """Parse DQDL text with the language's own checks only, not whether this engine evaluates each rule.
+
+    Raises DQDLSyntaxError, InvalidRuleError (or InvalidVariableError) or UnsupportedRuleError, each
+    naming the line and column.
+    """
     try:
         tree = _parser().parse(text)
     except UnexpectedInput as error:
         raise _syntax_error(error, text, source) from None
-    ruleset = _Loader(text, source).load(tree)
+    return _Loader(text, source).load(tree)
+
+
+def parse_ruleset(text: str, source: str = "<ruleset>") -> model.Ruleset:
+    """Parse DQDL text and check every rule against the engine's rule types (``parse_dqdl`` + that)."""
+    ruleset = parse_dqdl(text, source)
     from quality_movies.dq.rules import validate_rule
 
     for leaf in ruleset.leaves:
@@ -684,4 +692,10 @@ def default_ruleset_path() -> Path:
     return Path(str(resources.files("quality_movies.dq").joinpath("rulesets", "movies.dqdl")))
 
 
-__all__ = ["DataQualityError", "default_ruleset_path", "load_ruleset", "parse_ruleset"]
+__all__ = [
+    "DataQualityError",
+    "default_ruleset_path",
+    "load_ruleset",
+    "parse_dqdl",
+    "parse_ruleset",
+]
