@@ -6,18 +6,20 @@ first failing value each names, still follow input order.
 """
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
 
+from quality_movies.dq import column_types as crawler
 from quality_movies.dq import model
 from quality_movies.dq.errors import DataQualityError, UnreadableInputError
+from quality_movies.dq.history import MetricHistory
 from quality_movies.dq.outcomes import RuleOutcome
-from quality_movies.dq.plan import ROW_ID, EvaluationPlan, build_plan
-from quality_movies.dq.rules import quote, sql_string
+from quality_movies.dq.plan import ROW_ID, EvaluationPlan, build_plan, first_line
+from quality_movies.dq.rules import columns_to_type, quote, sql_string
 
 
 def normalize_column_names(names: Sequence[str], source: str) -> list[str]:
@@ -115,20 +117,35 @@ def evaluate_duckdb(
     table: str,
     *,
     now: datetime | None = None,
+    column_types: Mapping[str, str] | None = None,
+    history: MetricHistory | None = None,
 ) -> DuckDBEvaluation:
     """Evaluate ``ruleset`` over ``table`` (string columns) in ``con``; the row SQL stays lazy.
 
     ``table`` is a table or a view yielding rows in input order. When the row SQL would lose that
     order (windows for IsUnique..., joins from subqueries), the rows are numbered instead (a view
-    is materialised first) and the first-value queries sort by that number.
+    is materialised first) and the first-value queries sort by that number. Columns that where
+    clauses and CustomSql read are typed as ``column_types`` says (e.g. the catalog's), else as the
+    Glue crawler would type them from this data. A rule whose SQL the database rejects is Failed.
     """
     columns = [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()]
-    plan = build_plan(ruleset, columns, now=now)
     suffix = uuid.uuid4().hex[:8]
     base, stage = f"dq_base_{suffix}", f"dq_stage_{suffix}"
+
+    def error_of(sql: str) -> str | None:
+        try:
+            con.execute(sql)
+        except duckdb.Error as error:
+            return first_line(str(error))
+        return None
+
     try:
+        types = infer_column_types(con, table, columns_to_type(ruleset, columns), column_types)
+        plan = build_plan(ruleset, columns, now=now, column_types=types, history=history)
         con.execute(f"CREATE TEMP VIEW {base} AS SELECT * FROM {table}")
+        plan.isolate_where_failures(base, error_of)
         con.execute(f"CREATE TEMP VIEW {stage} AS {plan.stage_sql(base)}")
+        plan.isolate_query_failures(stage, error_of)
         numbered = not _keeps_input_order(
             con, [plan.bad_rows_sql(stage, list_masks=True), plan.good_rows_sql(stage)]
         )
@@ -141,20 +158,16 @@ def evaluate_duckdb(
                 f"CREATE OR REPLACE TEMP VIEW {base} AS SELECT rowid AS {ROW_ID}, * FROM {table}"
             )
             con.execute(f"CREATE OR REPLACE TEMP VIEW {stage} AS {plan.stage_sql(base)}")
+        values = plan.run_scalar_queries(stage, lambda query: _scalar(con, query), duckdb.Error)
         cursor = con.execute(plan.aggregate_sql(stage))
         names = [d[0] for d in cursor.description]
-        values = dict(zip(names, cursor.fetchone(), strict=True))
-        for alias, query in plan.scalar_queries(stage).items():
-            values[alias] = con.execute(query).fetchone()[0]
+        values.update(zip(names, cursor.fetchone(), strict=True))
         order_by = ROW_ID if numbered else None
         for alias, query in plan.first_value_queries(stage, values, order_by).items():
             found = con.execute(query).fetchone()
             values[alias] = found[0] if found else None
     except duckdb.Error as error:
-        raise DataQualityError(
-            f"{ruleset.source}: evaluating the rules failed: {error}. Columns are strings: cast them "
-            "in where clauses and CustomSql (TRY_CAST(col AS DOUBLE))."
-        ) from None
+        raise DataQualityError(f"{ruleset.source}: evaluating the rules failed: {error}") from None
     outcomes = plan.decide(values)
     rows_read, bad_rows = int(values["__rows_read"]), int(values["__bad_rows"] or 0)
     return DuckDBEvaluation(
@@ -166,6 +179,27 @@ def evaluate_duckdb(
         good_rows=rows_read - bad_rows,
         bad_rows=bad_rows,
     )
+
+
+def infer_column_types(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: Sequence[str],
+    known: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """``known`` types plus the crawler's type of each other column in ``columns`` (one scan)."""
+    types = dict(known or {})
+    unknown = [column for column in columns if column not in types]
+    if unknown:
+        cursor = con.execute(crawler.profile_sql(unknown, table))
+        row = dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=True))
+        types.update(crawler.types_from_profile(unknown, row))
+    return types
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, query: str) -> object:
+    row = con.execute(query).fetchone()
+    return row[0] if row else None
 
 
 def _keeps_input_order(con: duckdb.DuckDBPyConnection, queries: Sequence[str]) -> bool:

@@ -3,13 +3,14 @@
 import json
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from quality_movies.dq import duckdb_engine, spark_engine
 from quality_movies.dq.errors import DataQualityError
+from quality_movies.dq.history import MetricHistory
 from quality_movies.dq.model import Ruleset
 from quality_movies.dq.outcomes import EvaluationSummary, RuleOutcome
 
@@ -41,9 +42,13 @@ def evaluate_file(
     source_name: str | None = None,
     temp_directory: str | None = None,
     now: datetime | None = None,
+    column_types: Mapping[str, str] | None = None,
+    history: MetricHistory | None = None,
 ) -> EvaluationSummary:
     """Evaluate ``ruleset`` over the CSV at ``data_path``; write rule outcomes, bad (and good) records.
 
+    ``column_types`` (column -> bigint, double, boolean or string, e.g. from the Glue catalog) types
+    the columns where clauses and CustomSql read; without it they are typed as the crawler would.
     Outputs appear in ``out_dir`` only when everything succeeded; on error ``out_dir`` is left untouched.
     """
     if engine not in ("duckdb", "spark"):
@@ -62,6 +67,8 @@ def evaluate_file(
                 good_projection,
                 temp_directory,
                 now,
+                column_types,
+                history,
             )
         else:
             if spark is None:
@@ -75,6 +82,8 @@ def evaluate_file(
                 good_parquet,
                 good_projection,
                 now,
+                column_types,
+                history,
             )
         write_rule_outcomes(outcomes, staging / RULE_OUTCOMES_FILE)
         outputs = _publish(staging, out_dir)
@@ -120,12 +129,21 @@ def _run_duckdb(
     good_projection: Sequence[str] | None,
     temp_directory: str | None,
     now: datetime | None,
+    column_types: Mapping[str, str] | None,
+    history: MetricHistory | None,
 ) -> tuple[tuple[int, int, int], list[RuleOutcome]]:
     spill = temp_directory or str(staging / "duckdb_spill")
     con = duckdb_engine.connect(temp_directory=spill)
     try:
         columns = duckdb_engine.read_csv_duckdb(con, data_path, materialize=False)
-        evaluation = duckdb_engine.evaluate_duckdb(ruleset, con, "dq_input", now=now)
+        evaluation = duckdb_engine.evaluate_duckdb(
+            ruleset,
+            con,
+            "dq_input",
+            now=now,
+            column_types=column_types,
+            history=history,
+        )
         try:
             duckdb_engine.write_jsonl(con, evaluation.bad_sql, staging / BAD_RECORDS_FILE)
             if write_good_jsonl:
@@ -152,6 +170,8 @@ def _run_spark(
     good_parquet: bool,
     good_projection: Sequence[str] | None,
     now: datetime | None,
+    column_types: Mapping[str, str] | None,
+    history: MetricHistory | None,
 ) -> tuple[tuple[int, int, int], list[RuleOutcome]]:
     from pyspark.errors import PySparkException
 
@@ -159,7 +179,13 @@ def _run_spark(
         frame = spark_engine.read_csv_spark(spark, data_path)
         good_path = staging / GOOD_RECORDS_FILE if write_good_jsonl else None
         evaluation = spark_engine.evaluate_spark_to_jsonl(
-            ruleset, frame, staging / BAD_RECORDS_FILE, good_path, now=now
+            ruleset,
+            frame,
+            staging / BAD_RECORDS_FILE,
+            good_path,
+            now=now,
+            column_types=column_types,
+            history=history,
         )
         if good_parquet:
             spark_engine.write_parquet(evaluation, good_projection, staging / GOOD_PARQUET_FILE)

@@ -1,16 +1,18 @@
 """A whole ruleset compiled against one dataset's columns: the SQL both backends run, and the decisions."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from quality_movies.dq import model
+from quality_movies.dq.history import MetricHistory
 from quality_movies.dq.outcomes import ROW_LEVEL_COLUMNS, RuleOutcome
 from quality_movies.dq.rules import (
     LeafPlan,
     LeafResult,
     RuleContext,
+    failed_leaf,
     plan_leaf,
     quote,
     sql_string,
@@ -61,13 +63,6 @@ class EvaluationPlan:
         """TRUE for a row that fails at least one row-level rule (DataQualityEvaluationResult = Failed)."""
         failing = [f"NOT {expr}" for _, expr in self._row_rules() if expr is not None]
         return f"({' OR '.join(failing)})" if failing else "FALSE"
-
-    def scalar_queries(self, relation: str) -> dict[str, str]:
-        return {
-            alias: sql.replace("{relation}", relation)
-            for leaf in self.leaves
-            for alias, sql in leaf.scalar_queries.items()
-        }
 
     def first_value_queries(
         self, relation: str, values: dict[str, Any], order_by: str | None = None
@@ -169,6 +164,43 @@ class EvaluationPlan:
         ]
         return f"SELECT {', '.join(columns)} FROM {relation}"
 
+    def isolate_where_failures(self, relation: str, error_of: Callable[[str], str | None]) -> None:
+        """Turn each rule whose where clause the database rejects over ``relation`` into a Failed rule.
+
+        ``error_of(sql)`` prepares ``sql`` (no rows are read) and returns the database's message or None.
+        """
+        for i, leaf in enumerate(self.leaves):
+            if leaf.where_expr == "TRUE":
+                continue
+            error = error_of(f"SELECT {leaf.where_expr} AS w FROM {relation} LIMIT 0")
+            if error:
+                self.leaves[i] = failed_leaf(leaf.rule, f"The where clause failed: {error}")
+
+    def isolate_query_failures(self, relation: str, error_of: Callable[[str], str | None]) -> None:
+        """Turn each rule whose own queries (CustomSql...) the database rejects into a Failed rule."""
+        for i, leaf in enumerate(self.leaves):
+            for query in leaf.scalar_queries.values():
+                error = error_of(f"SELECT * FROM ({query.replace('{relation}', relation)}) LIMIT 0")
+                if error:
+                    self.leaves[i] = failed_leaf(leaf.rule, f"The SQL statement failed: {error}")
+                    break
+
+    def run_scalar_queries(
+        self, relation: str, run: Callable[[str], Any], errors: type[Exception] | tuple
+    ) -> dict[str, Any]:
+        """Each scalar query's value through ``run``; a rule whose query fails while running
+        becomes a Failed rule naming the error."""
+        values: dict[str, Any] = {}
+        for i, leaf in enumerate(self.leaves):
+            try:
+                for alias, sql in leaf.scalar_queries.items():
+                    values[alias] = run(sql.replace("{relation}", relation))
+            except errors as error:
+                self.leaves[i] = failed_leaf(
+                    leaf.rule, f"The SQL statement failed: {first_line(str(error))}"
+                )
+        return values
+
     def decide(self, values: dict[str, Any]) -> list[RuleOutcome]:
         """Rule outcomes from the aggregate and scalar values, in ruleset order."""
         results = iter([leaf.decide(values) for leaf in self.leaves])
@@ -209,11 +241,30 @@ def _outcome(rule: model.AnyRule, result: LeafResult) -> RuleOutcome:
     )
 
 
+def first_line(message: str) -> str:
+    """The first line of a database error (Spark appends a plan and a stack trace)."""
+    return message.strip().splitlines()[0] if message.strip() else message
+
+
 def build_plan(
-    ruleset: model.Ruleset, columns: Sequence[str], now: datetime | None = None, relation: str = ""
+    ruleset: model.Ruleset,
+    columns: Sequence[str],
+    now: datetime | None = None,
+    relation: str = "",
+    column_types: Mapping[str, str] | None = None,
+    history: MetricHistory | None = None,
 ) -> EvaluationPlan:
-    """Compile every rule for these columns; raises UnknownColumnError naming the rule and the columns."""
+    """Compile every rule for these columns (typed as ``column_types`` says, else text).
+
+    A rule naming a column the data lacks compiles to a Failed rule that says so.
+    """
     moment = now or datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-    ctx = RuleContext(columns=list(columns), relation=relation, now=moment)
+    ctx = RuleContext(
+        columns=list(columns),
+        relation=relation,
+        now=moment,
+        column_types=column_types or {},
+        history=history,
+    )
     leaves = [plan_leaf(leaf, i, ctx, ruleset.source) for i, leaf in enumerate(ruleset.leaves)]
     return EvaluationPlan(ruleset=ruleset, columns=list(columns), leaves=leaves)

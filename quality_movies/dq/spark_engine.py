@@ -3,7 +3,7 @@
 import shutil
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,12 +12,15 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from quality_movies.dq import column_types as crawler
 from quality_movies.dq import model
 from quality_movies.dq.duckdb_engine import normalize_column_names
 from quality_movies.dq.errors import DataQualityError, UnreadableInputError
 from quality_movies.dq.files import concatenate
+from quality_movies.dq.history import MetricHistory
 from quality_movies.dq.outcomes import RuleOutcome
-from quality_movies.dq.plan import ROW_ID, EvaluationPlan, build_plan
+from quality_movies.dq.plan import ROW_ID, EvaluationPlan, build_plan, first_line
+from quality_movies.dq.rules import columns_to_type
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -295,15 +298,60 @@ def _use_shared(spark_sql: str, shared: dict[str, str]) -> str:
     return sqlglot.parse_one(spark_sql, read="spark").transform(replace).sql(dialect="spark")
 
 
-def _stage(ruleset: model.Ruleset, df: "DataFrame", now: datetime | None) -> _Staged:
+def infer_column_types(
+    spark: "SparkSession",
+    view: str,
+    columns: Sequence[str],
+    known: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """``known`` types plus the crawler's type of each other column in ``columns`` (one job)."""
+    types = dict(known or {})
+    unknown = [column for column in columns if column not in types]
+    if unknown:
+        row = spark.sql(to_spark_sql(crawler.profile_sql(unknown, view))).collect()[0].asDict()
+        types.update(crawler.types_from_profile(unknown, row))
+    return types
+
+
+def _error_of(spark: "SparkSession") -> Any:
+    """``error_of(sql)`` for ``EvaluationPlan.isolate_*``: Spark analyses the SQL, reads no rows."""
+    import sqlglot
+    from pyspark.errors import PySparkException
+
+    def error_of(sql: str) -> str | None:
+        try:
+            spark.sql(to_spark_sql(sql))
+        except (PySparkException, sqlglot.errors.SqlglotError) as error:
+            return first_line(str(error))
+        return None
+
+    return error_of
+
+
+def _scalar(spark: "SparkSession", query: str) -> Any:
+    rows = spark.sql(to_spark_sql(query)).take(1)
+    return rows[0][0] if rows else None
+
+
+def _stage(
+    ruleset: model.Ruleset,
+    df: "DataFrame",
+    now: datetime | None,
+    column_types: Mapping[str, str] | None = None,
+    history: MetricHistory | None = None,
+) -> _Staged:
     """Register the input (with a row id in input order, and the shared subexpressions computed
-    once) and the row-level stage as temp views."""
+    once) and the row-level stage as temp views. Rules whose SQL Spark rejects become Failed."""
     from pyspark.sql import functions as F
 
     spark = df.sparkSession
-    plan = build_plan(ruleset, df.columns, now=now)
     suffix = uuid.uuid4().hex[:8]
-    base, stage = f"dq_base_{suffix}", f"dq_stage_{suffix}"
+    base, stage, raw = f"dq_base_{suffix}", f"dq_stage_{suffix}", f"dq_raw_{suffix}"
+    df.createOrReplaceTempView(raw)
+    with _job_settings(spark):
+        types = infer_column_types(spark, raw, columns_to_type(ruleset, df.columns), column_types)
+    plan = build_plan(ruleset, df.columns, now=now, column_types=types, history=history)
+    plan.isolate_where_failures(raw, _error_of(spark))
     unshared = _Staged(plan, stage, {})
     statements = [
         to_spark_sql(plan.stage_sql(base)),
@@ -316,6 +364,7 @@ def _stage(ruleset: model.Ruleset, df: "DataFrame", now: datetime | None) -> _St
     rows.selectExpr("*", *computed).createOrReplaceTempView(base)
     staged = _Staged(plan, stage, shared)
     spark.sql(staged.sql(plan.stage_sql(base))).createOrReplaceTempView(stage)
+    plan.isolate_query_failures(stage, _error_of(spark))
     return staged
 
 
@@ -343,20 +392,30 @@ def _evaluation(spark: "SparkSession", staged: _Staged, values: dict[str, Any]) 
 
 
 def evaluate_spark(
-    ruleset: model.Ruleset, df: "DataFrame", *, now: datetime | None = None
+    ruleset: model.Ruleset,
+    df: "DataFrame",
+    *,
+    now: datetime | None = None,
+    column_types: Mapping[str, str] | None = None,
+    history: MetricHistory | None = None,
 ) -> SparkEvaluation:
-    """Evaluate ``ruleset`` over ``df`` (string columns); outcomes are computed now, rows stay lazy."""
+    """Evaluate ``ruleset`` over ``df`` (string columns); outcomes are computed now, rows stay lazy.
+
+    ``column_types`` (e.g. the catalog's) types the columns where clauses and CustomSql read;
+    without it they are typed as the Glue crawler would type them from ``df``.
+    """
     from pyspark.errors import PySparkException
 
     spark = df.sparkSession
     try:
-        staged = _stage(ruleset, df, now)
+        staged = _stage(ruleset, df, now, column_types, history)
         plan, stage = staged.plan, staged.stage
-        aggregates = staged.sql(plan.aggregate_sql(stage, first_values_by=ROW_ID))
         with _job_settings(spark):
-            values: dict[str, Any] = spark.sql(aggregates).collect()[0].asDict()
-            for alias, query in plan.scalar_queries(stage).items():
-                values[alias] = spark.sql(to_spark_sql(query)).collect()[0][0]
+            values = plan.run_scalar_queries(
+                stage, lambda query: _scalar(spark, query), PySparkException
+            )
+            aggregates = staged.sql(plan.aggregate_sql(stage, first_values_by=ROW_ID))
+            values.update(spark.sql(aggregates).collect()[0].asDict())
     except PySparkException as error:
         raise _fail(ruleset, error) from None
     return _evaluation(spark, staged, values)
@@ -364,8 +423,7 @@ def evaluate_spark(
 
 def _fail(ruleset: model.Ruleset, error: Exception) -> DataQualityError:
     return DataQualityError(
-        f"{ruleset.source}: evaluating the rules failed: {error}. Columns are strings: cast them "
-        "in where clauses and CustomSql (TRY_CAST(col AS DOUBLE))."
+        f"{ruleset.source}: evaluating the rules failed: {first_line(str(error))}"
     )
 
 
@@ -376,6 +434,8 @@ def evaluate_spark_to_jsonl(
     good_path: Path | None = None,
     *,
     now: datetime | None = None,
+    column_types: Mapping[str, str] | None = None,
+    history: MetricHistory | None = None,
 ) -> SparkEvaluation:
     """Evaluate ``ruleset`` over ``df`` and write bad (and good) rows as JSON lines in one pass.
 
@@ -387,16 +447,17 @@ def evaluate_spark_to_jsonl(
 
     spark = df.sparkSession
     try:
-        staged = _stage(ruleset, df, now)
+        staged = _stage(ruleset, df, now, column_types, history)
         plan, stage = staged.plan, staged.stage
+        with _job_settings(spark):
+            values = plan.run_scalar_queries(
+                stage, lambda query: _scalar(spark, query), PySparkException
+            )
         observed, separate = _split_aggregates(staged)
-        values: dict[str, Any] = {}
         with _job_settings(spark):
             if separate:
                 query = f"SELECT {', '.join(separate)} FROM {stage}"
                 values.update(spark.sql(query).collect()[0].asDict())
-            for alias, query in plan.scalar_queries(stage).items():
-                values[alias] = spark.sql(to_spark_sql(query)).collect()[0][0]
         observation = Observation(f"dq_{uuid.uuid4().hex[:8]}")
         observed_view = f"{stage}_observed"
         spark.table(stage).observe(observation, *observed).createOrReplaceTempView(observed_view)

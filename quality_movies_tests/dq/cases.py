@@ -243,4 +243,50 @@ CASES = [
         ["Passed", "Passed"],
         skipped_rules_per_row=1,
     ),
+    # Typed like Glue: the crawler types "id" bigint, so `id > 1` compares numbers (as text, "10" < "2").
+    # Rows outside the where clause pass at row level and are left out of the metric.
+    Case(
+        "where_clause_on_typed_column",
+        'Rules = [ ColumnValues "rating" > 8 where "id > 2" ]',
+        "id,rating\n1,1\n2,1\n3,9\n4,7\n5,9\n6,9\n7,9\n8,9\n9,9\n10,1\n",
+        ["Failed"],
+        ["Passed", "Passed", "Passed", "Failed", *["Passed"] * 5, "Failed"],
+        {"Column.rating.ColumnValues.Compliance": 0.75},
+    ),
+    # The issue's example: CustomSql over the typed `primary`; att1 is bigint, so 9 and 10 are > 2.
+    Case(
+        "custom_sql_on_typed_column",
+        'Rules = [ CustomSql "select count(*) from primary where att1 > 2" = 2 ]',
+        "id,att1\n1,9\n2,10\n3,1\n",
+        ["Passed"],
+        ["Passed", "Passed", "Passed"],
+        {"Dataset.*.CustomSQL": 2.0},
+        skipped_rules_per_row=1,
+    ),
+    # A text column compared with a number reads as numbers where it can (Spark's implicit cast);
+    # "n/a" is not one, so its row is outside the where clause.
+    Case(
+        "where_clause_casts_text_compared_with_number",
+        'Rules = [ IsComplete "title" where "score >= 2.5" ]',
+        "id,score,title\n1,2.5,A\n2,n/a,\n3,3,\n4,1,\n",
+        ["Failed"],
+        ["Passed", "Passed", "Failed", "Passed"],
+        {"Column.title.Completeness": 0.5},
+    ),
+    # AWS's reference: a rule whose SQL fails, or that names a column the data lacks, is Failed with
+    # the reason; the other rules are evaluated, and a rule that cannot run fails no row.
+    Case(
+        "failing_sql_and_missing_columns_are_failed_rules",
+        """Rules = [
+            ColumnValues "x" > 0 where "nosuch > 1",
+            CustomSql "select count(*) from primary where nosuch > 1" > 0,
+            IsComplete "missing",
+            RowCount = 2
+        ]""",
+        "id,x\n1,1\n2,-1\n",
+        ["Failed", "Failed", "Failed", "Passed"],
+        ["Passed", "Passed"],
+        reason_contains="nosuch",
+        skipped_rules_per_row=4,
+    ),
 ]

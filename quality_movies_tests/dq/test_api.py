@@ -8,7 +8,6 @@ import pytest
 
 from quality_movies.dq import (
     ROW_LEVEL_COLUMNS,
-    UnknownColumnError,
     evaluate_file,
     evaluate_spark,
     parse_ruleset,
@@ -56,12 +55,14 @@ def test_evaluate_file_writes_parquet_with_projection(tmp_path: Path) -> None:
     assert list(bad)[-4:] == list(ROW_LEVEL_COLUMNS)
 
 
-def test_unknown_column_in_where_clause_names_rule_and_columns(tmp_path: Path) -> None:
+def test_unknown_column_in_where_clause_is_a_failed_rule(tmp_path: Path) -> None:
     rules = parse_ruleset('Rules = [ ColumnValues "imdb_rating" > 1 where "year > 2000" ]')
-    with pytest.raises(UnknownColumnError, match="year") as caught:
-        evaluate_file(rules, _write(tmp_path), tmp_path / "out")
-    assert "series_title, imdb_rating, genre" in str(caught.value)
-    assert list(tmp_path.iterdir()) == [tmp_path / "tricky.csv"]
+    summary = evaluate_file(rules, _write(tmp_path), tmp_path / "out")
+    [outcome] = summary.rule_outcomes
+    assert outcome.outcome == "Failed"
+    assert "'year' does not exist" in outcome.failure_reason
+    assert "series_title, imdb_rating, genre" in outcome.failure_reason
+    assert (summary.good_rows, summary.bad_rows) == (3, 0)
 
 
 @pytest.mark.spark

@@ -4,9 +4,17 @@ Adding a rule type: declare a ``RuleType`` (shape + planner) in its family modul
 (or a new family module listed in ``FAMILIES``), and add its cases to the shared case table.
 """
 
+from collections.abc import Sequence
+
 from quality_movies.dq import model
-from quality_movies.dq.errors import InvalidRuleError, UnsupportedRuleError
+from quality_movies.dq.errors import (
+    InvalidRuleError,
+    NeedsHistoryError,
+    UnknownColumnError,
+    UnsupportedRuleError,
+)
 from quality_movies.dq.rules import (
+    anomalies,
     completeness,
     custom_sql,
     schema,
@@ -19,6 +27,7 @@ from quality_movies.dq.rules.base import (
     LeafResult,
     Names,
     RuleContext,
+    failed,
     quote,
     require_numeric,
     sql_string,
@@ -27,7 +36,7 @@ from quality_movies.dq.rules.base import (
 )
 from quality_movies.dq.rules.spec import RuleType
 
-FAMILIES = (values, completeness, uniqueness, schema, statistics, custom_sql)
+FAMILIES = (values, completeness, uniqueness, schema, statistics, custom_sql, anomalies)
 
 RULE_TYPES: dict[str, RuleType] = {
     rule_type.name: rule_type for family in FAMILIES for rule_type in family.RULE_TYPES
@@ -84,16 +93,57 @@ def validate_rule(rule: model.Rule, source: str = "") -> None:
 
 
 def plan_leaf(rule: model.Rule, index: int, ctx: RuleContext, source: str = "") -> LeafPlan:
-    """Compile one leaf rule; raises UnknownColumnError for a column the data lacks."""
+    """Compile one leaf rule; a rule naming a column the data lacks becomes a Failed rule."""
     spec = RULE_TYPES.get(rule.rule_type)
     if spec is None:
         raise UnsupportedRuleError(
             f"{where_in_source(rule, source)}rule type '{rule.rule_type}' is not supported"
         )
-    where = where_sql(rule, ctx, source) if spec.where else "TRUE"
-    plan = LeafPlan(rule=rule, row_level=spec.row_level, where_expr=where)
-    spec.plan(rule, plan, ctx, Names(f"l{index}_", f"__w{index}", f"__r{index}"), source)
+    try:
+        where = where_sql(rule, ctx, source) if spec.where else "TRUE"
+        plan = LeafPlan(rule=rule, row_level=spec.row_level, where_expr=where)
+        spec.plan(rule, plan, ctx, Names(f"l{index}_", f"__w{index}", f"__r{index}"), source)
+    except UnknownColumnError as error:
+        return failed_leaf(rule, str(error))
+    decide = plan.decide
+
+    def decide_with_history(values: dict) -> LeafResult:
+        try:
+            return decide(values)
+        except (NeedsHistoryError, ZeroDivisionError) as error:
+            return failed(str(error))
+
+    plan.decide = decide_with_history
     return plan
+
+
+def failed_leaf(rule: model.Rule, reason: str) -> LeafPlan:
+    """A rule that cannot be evaluated: Failed with ``reason``, Skipped at row level."""
+    return LeafPlan(rule=rule, row_level=False, decide=lambda values: failed(reason))
+
+
+def columns_to_type(ruleset: model.Ruleset, columns: Sequence[str]) -> list[str]:
+    """The data columns that SQL written by the user reads (where clauses, CustomSql), in order.
+
+    Only these need their crawler type, which costs a scan of the data.
+    """
+    import sqlglot
+    from sqlglot import exp
+
+    named: set[str] = set()
+    for rule in ruleset.leaves:
+        sql = [rule.where] if rule.where else []
+        if rule.rule_type == "CustomSql" and rule.parameters:
+            sql.append(str(rule.parameters[0]))
+        for text in sql:
+            try:
+                tree = sqlglot.parse_one(text, read="spark")
+            except sqlglot.errors.ParseError:
+                continue
+            if any(isinstance(star.parent, exp.Select) for star in tree.find_all(exp.Star)):
+                return list(columns)
+            named.update(column.name.lower() for column in tree.find_all(exp.Column))
+    return [column for column in columns if column.lower() in named]
 
 
 __all__ = [
@@ -103,6 +153,8 @@ __all__ = [
     "LeafResult",
     "RuleContext",
     "RuleType",
+    "columns_to_type",
+    "failed_leaf",
     "plan_leaf",
     "quote",
     "sql_string",

@@ -6,13 +6,14 @@ into the outcome. Both backends run the same SQL (Spark through sqlglot), so the
 """
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from quality_movies.dq import model
-from quality_movies.dq.errors import InvalidRuleError, UnknownColumnError
+from quality_movies.dq.errors import InvalidRuleError, NeedsHistoryError, UnknownColumnError
+from quality_movies.dq.history import MetricHistory
 
 NUMBER_PATTERN = r"^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*$"
 INTEGER_PATTERN = r"^\s*[+-]?[0-9]+\s*$"
@@ -26,20 +27,60 @@ METRIC_DIGITS = 12
 
 @dataclass
 class RuleContext:
-    """What compiling needs to know about the data: its columns, the relation name and the clock."""
+    """What compiling needs to know about the data: its columns and their crawler types, the clock."""
 
     columns: Sequence[str]
     relation: str
     now: datetime
+    column_types: Mapping[str, str] = field(default_factory=dict)
+    history: MetricHistory | None = None
 
     def column(self, name: str, rule: model.Rule, source: str = "") -> str:
+        """The data's spelling of column ``name``; UnknownColumnError (a Failed rule) when it lacks it."""
         by_lower = {c.lower(): c for c in self.columns}
         if name.lower() not in by_lower:
             raise UnknownColumnError(
-                f"{where_in_source(rule, source)}rule `{rule.text}` names column '{name}', which the "
-                f"data does not have. Available columns: {', '.join(self.columns)}"
+                f"Column '{name}' does not exist in the data. "
+                f"Available columns: {', '.join(self.columns)}"
             )
         return by_lower[name.lower()]
+
+    def resolve(self, condition: model.Condition, metric: str) -> model.Condition:
+        """``condition`` with each dynamic expression (``avg(last(3))``...) evaluated on the history
+        of ``metric``; raises NeedsHistoryError when there is none or too little."""
+        if all(value.kind != model.EXPRESSION for value in condition.values):
+            return condition
+
+        def previous(k: int | None) -> list[float]:
+            if self.history is None:
+                raise NeedsHistoryError(
+                    f"needs history: `{condition}` reads earlier values of {metric}, and this "
+                    "evaluation was given no metric history"
+                )
+            return self.history.previous(metric, k)
+
+        values = tuple(
+            model.Value(model.NUMBER, value.expression.evaluate(previous))
+            if value.kind == model.EXPRESSION
+            else value
+            for value in condition.values
+        )
+        return model.Condition(condition.operator, values)
+
+    def compare(self, metric_value: float, metric: str, condition: model.Condition) -> bool:
+        """``compare_metric`` after resolving dynamic expressions on ``metric``'s history."""
+        return compare_metric(metric_value, self.resolve(condition, metric))
+
+    def typed(self, column: str) -> str:
+        """SQL reading ``column`` as its crawler type (text when it was not typed)."""
+        from quality_movies.dq.column_types import STRING, typed_column
+
+        return typed_column(quote(column), self.column_types.get(column, STRING))
+
+    def typed_relation(self, relation: str) -> str:
+        """``relation``'s data columns, each read as its crawler type, as a subquery."""
+        columns = ", ".join(f"{self.typed(c)} AS {quote(c)}" for c in self.columns)
+        return f"(SELECT {columns} FROM {relation})"
 
 
 @dataclass
@@ -149,7 +190,7 @@ def require_numeric(
             f"{where_in_source(rule, source)}`{rule.text}` needs a numeric condition on {what}"
         )
     if condition.operator.endswith("matches") or any(
-        v.kind != model.NUMBER for v in condition.values
+        v.kind not in (model.NUMBER, model.EXPRESSION) for v in condition.values
     ):
         raise InvalidRuleError(
             f"{where_in_source(rule, source)}`{rule.text}`: the condition on {what} must compare "
@@ -190,17 +231,44 @@ def positive(v: str, cond: model.Condition, lits: list[str]) -> str:
 
 
 def where_sql(rule: model.Rule, ctx: RuleContext, source: str) -> str:
-    """The rule's Spark-SQL where clause as a DuckDB boolean that is never NULL; checks its columns."""
+    """The rule's Spark-SQL where clause as a DuckDB boolean that is never NULL.
+
+    Each column reads as its crawler type, so ``id > 1`` compares numbers as Glue does.
+    """
     import sqlglot
     from sqlglot import exp
 
     if rule.where is None:
         return "TRUE"
     tree = sqlglot.parse_one(rule.where, read="spark")
-    for column in tree.find_all(exp.Column):
-        resolved = ctx.column(column.name, rule, source)
-        column.set("this", exp.to_identifier(resolved, quoted=True))
-    return f"COALESCE(({tree.sql(dialect='duckdb')}), FALSE)"
+
+    comparisons = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
+
+    def typed(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Column) and not node.table:
+            resolved = ctx.column(node.name, rule, source)
+            sql = ctx.typed(resolved)
+            if ctx.column_types.get(resolved, "string") == "string" and _compared_with_number(
+                node, comparisons
+            ):
+                # Spark compares text with a number as numbers; text that is none reads as NULL.
+                sql = f"TRY_CAST({sql} AS DOUBLE)"
+            return exp.paren(sqlglot.parse_one(sql, read="duckdb"), copy=False)
+        return node
+
+    return f"COALESCE(({tree.transform(typed).sql(dialect='duckdb')}), FALSE)"
+
+
+def _compared_with_number(column: Any, comparisons: tuple) -> bool:
+    from sqlglot import exp
+
+    parent = column.parent
+    if not isinstance(parent, comparisons):
+        return False
+    other = parent.expression if parent.this is column else parent.this
+    while isinstance(other, exp.Neg):
+        other = other.this
+    return isinstance(other, exp.Literal) and not other.is_string
 
 
 def ratio(numerator: Any, denominator: Any) -> float:
@@ -214,13 +282,25 @@ def metric_reason(metric: float, name: str, condition: model.Condition) -> str:
     return f"Value: {fmt(metric)} does not meet the constraint requirement! {name} must be {condition}."
 
 
-def metric_result(value: Any, name: str, condition: model.Condition) -> LeafResult:
+def failed(reason: str) -> LeafResult:
+    return LeafResult(False, reason, {})
+
+
+def metric_result(
+    value: Any, name: str, condition: model.Condition, ctx: RuleContext | None = None
+) -> LeafResult:
+    """Compare a metric with ``condition`` (dynamic expressions read ``ctx``'s history)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return LeafResult(
-            False, f"{name} could not be computed: the column has no usable values.", {}
-        )
-    metric = round_metric(float(value))
-    passed = compare_metric(metric, condition)
+        return failed(f"{name} could not be computed: the column has no usable values.")
+    try:
+        metric = round_metric(float(value))
+    except (TypeError, ValueError):
+        return failed(f"{name} could not be computed: '{value}' is not a number.")
+    try:
+        resolved = ctx.resolve(condition, name) if ctx else condition
+    except (NeedsHistoryError, ZeroDivisionError) as error:
+        return LeafResult(False, str(error), {name: metric})
+    passed = compare_metric(metric, resolved)
     return LeafResult(
         passed, None if passed else metric_reason(metric, name, condition), {name: metric}
     )

@@ -9,7 +9,6 @@ from quality_movies.dq.rules.base import (
     LeafResult,
     Names,
     RuleContext,
-    compare_metric,
     metric_reason,
     quote,
     ratio,
@@ -30,7 +29,7 @@ def _plan(rule: model.Rule, plan: LeafPlan, ctx: RuleContext, n: Names, source: 
     def decide(values: dict[str, Any]) -> LeafResult:
         completeness = round_metric(ratio(values[f"{p}complete"], values[f"{p}considered"]))
         condition = rule.condition or ALL_PASS
-        passed = compare_metric(completeness, condition)
+        passed = ctx.compare(completeness, name, condition)
         reason = None if passed else metric_reason(completeness, name, condition)
         return LeafResult(passed, reason, {name: completeness})
 

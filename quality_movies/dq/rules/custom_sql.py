@@ -1,4 +1,5 @@
-"""CustomSql: a Spark SQL query over the data (``primary``) whose single value is compared."""
+"""CustomSql: a Spark SQL query over the data (``primary``, its columns typed as the crawler types
+them) whose single value is compared."""
 
 from quality_movies.dq import model
 from quality_movies.dq.errors import InvalidRuleError
@@ -28,18 +29,15 @@ def _plan(rule: model.Rule, plan: LeafPlan, ctx: RuleContext, n: Names, source: 
     from sqlglot import exp
 
     tree = sqlglot.parse_one(str(rule.parameters[0]), read="spark")
-    for table in tree.find_all(exp.Table):
-        if table.name.lower() == "primary":
-            table.replace(exp.to_table("__dq_relation__"))
-    for column in tree.find_all(exp.Column):
-        if column.name.lower() in {c.lower() for c in ctx.columns}:
-            column.set(
-                "this", exp.to_identifier(ctx.column(column.name, rule, source), quoted=True)
-            )
-    query = tree.sql(dialect="duckdb").replace("__dq_relation__", "{relation}")
+    for table in list(tree.find_all(exp.Table)):
+        if table.name.lower() == "primary" and not table.db:
+            alias = table.alias or "primary"
+            table.replace(exp.alias_(exp.to_table("__dq_relation__"), alias, table=True))
+    typed = ctx.typed_relation("{relation}")
+    query = tree.sql(dialect="duckdb").replace("__dq_relation__", typed)
     plan.scalar_queries[f"{n.p}metric"] = query
     plan.decide = lambda values: metric_result(
-        values[f"{n.p}metric"], "Dataset.*.CustomSQL", rule.condition
+        values[f"{n.p}metric"], "Dataset.*.CustomSQL", rule.condition, ctx
     )
 
 

@@ -84,7 +84,7 @@ def _plan_exists(rule: model.Rule, plan: LeafPlan, ctx: RuleContext, n: Names, s
 
 def _plan_count(rule: model.Rule, plan: LeafPlan, ctx: RuleContext, n: Names, source: str) -> None:
     count = float(len(ctx.columns))
-    plan.decide = lambda values: metric_result(count, "Dataset.*.ColumnCount", rule.condition)
+    plan.decide = lambda values: metric_result(count, "Dataset.*.ColumnCount", rule.condition, ctx)
 
 
 def _plan_data_type(
@@ -101,7 +101,7 @@ def _plan_data_type(
     name = f"Column.{col}.ColumnDataType.Compliance"
     threshold = rule.threshold or ALL_PASS
     plan.decide = lambda values: metric_result(
-        ratio(values[f"{p}compliant"], values[f"{p}considered"]), name, threshold
+        ratio(values[f"{p}compliant"], values[f"{p}considered"]), name, threshold, ctx
     )
 
 

@@ -11,7 +11,7 @@ def _plan_row_count(
 ) -> None:
     plan.aggregates[f"{n.p}rows"] = n.considered
     plan.decide = lambda values: metric_result(
-        values[f"{n.p}rows"] or 0, "Dataset.*.RowCount", rule.condition
+        values[f"{n.p}rows"] or 0, "Dataset.*.RowCount", rule.condition, ctx
     )
 
 
@@ -30,7 +30,7 @@ def _plan_aggregate(
     }[rt]
     plan.aggregates[f"{n.p}metric"] = aggregate
     name = f"Column.{col}.{rt}"
-    plan.decide = lambda values: metric_result(values[f"{n.p}metric"], name, rule.condition)
+    plan.decide = lambda values: metric_result(values[f"{n.p}metric"], name, rule.condition, ctx)
 
 
 def _plan_frequencies(
@@ -51,7 +51,7 @@ def _plan_frequencies(
         )
     plan.scalar_queries[f"{n.p}metric"] = query
     name = f"Column.{col}.{rule.rule_type}"
-    plan.decide = lambda values: metric_result(values[f"{n.p}metric"], name, rule.condition)
+    plan.decide = lambda values: metric_result(values[f"{n.p}metric"], name, rule.condition, ctx)
 
 
 def _plan_correlation(
@@ -63,7 +63,7 @@ def _plan_correlation(
         f"CORR(CASE WHEN {n.w} THEN {a} END, CASE WHEN {n.w} THEN {b} END)"
     )
     name = f"Multicolumn.{cols[0]},{cols[1]}.ColumnCorrelation"
-    plan.decide = lambda values: metric_result(values[f"{n.p}metric"], name, rule.condition)
+    plan.decide = lambda values: metric_result(values[f"{n.p}metric"], name, rule.condition, ctx)
 
 
 def _numeric(name: str, planner, params: int = 1) -> RuleType:

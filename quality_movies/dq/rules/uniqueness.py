@@ -9,7 +9,6 @@ from quality_movies.dq.rules.base import (
     LeafResult,
     Names,
     RuleContext,
-    compare_metric,
     metric_reason,
     quote,
     ratio,
@@ -55,7 +54,7 @@ def _plan(rule: model.Rule, plan: LeafPlan, ctx: RuleContext, n: Names, source: 
                 metrics[f"Column.{col}.Completeness"] = completeness
                 complete = complete and completeness == 1.0
         condition = rule.condition or ALL_PASS
-        passed = complete and compare_metric(uniqueness, condition)
+        passed = complete and ctx.compare(uniqueness, uniqueness_name, condition)
         reason = None
         if not passed:
             reason = (

@@ -13,7 +13,6 @@ from quality_movies.dq.rules.base import (
     LeafResult,
     Names,
     RuleContext,
-    compare_metric,
     fmt,
     literal,
     positive,
@@ -132,6 +131,7 @@ def _unreadable_note(values: dict[str, Any], p: str, type_word: str | None) -> s
 
 def plan_checked_rows(
     rule: model.Rule,
+    ctx: RuleContext,
     plan: LeafPlan,
     n: Names,
     raw: str,
@@ -169,7 +169,7 @@ def plan_checked_rows(
             passed = compliance == 1.0
             reason = None if passed else failed_rows_reason(values, p, type_word)
         else:
-            passed = compare_metric(compliance, rule.threshold)
+            passed = ctx.compare(compliance, metric, rule.threshold)
             reason = None
             if not passed:
                 reason = (
@@ -188,7 +188,7 @@ def _plan_column_values(
     raw = quote(col)
     plan.row_expr, value = column_values_expr(raw, rule.condition, ctx.now)
     metric = f"Column.{col}.ColumnValues.Compliance"
-    plan_checked_rows(rule, plan, n, raw, value, value_type(rule.condition), metric)
+    plan_checked_rows(rule, ctx, plan, n, raw, value, value_type(rule.condition), metric)
 
 
 def _plan_column_length(
@@ -219,7 +219,7 @@ def _plan_column_length(
         }
 
     metric = f"Column.{col}.ColumnLength.Compliance"
-    plan_checked_rows(rule, plan, n, raw, length, "string", metric, lengths)
+    plan_checked_rows(rule, ctx, plan, n, raw, length, "string", metric, lengths)
 
 
 RULE_TYPES = [
