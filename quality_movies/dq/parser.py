@@ -5,6 +5,7 @@ defined once and used where their type fits, labels within AWS's limits, one thr
 rule, lists of one type, known ``Metadata`` / ``DataSources`` keys and at least one rule or analyzer.
 """
 
+import difflib
 import re
 from datetime import datetime, time, timedelta
 from functools import cache
@@ -63,6 +64,44 @@ DATA_SOURCES_KEYS = ("Primary", "AdditionalDataSources")
 MAX_LABELS = 10
 MAX_LABEL_KEY = 128
 MAX_LABEL_VALUE = 256
+# The rule types of the DQDL rule type reference (also listed in dqdl.lark's CONNECTOR_AND).
+DQDL_RULE_TYPES = frozenset(
+    [
+        "AggregateMatch",
+        "AllStatistics",
+        "ColumnCorrelation",
+        "ColumnCount",
+        "ColumnDataType",
+        "ColumnExists",
+        "ColumnLength",
+        "ColumnNamesMatchPattern",
+        "ColumnValues",
+        "Completeness",
+        "CustomSql",
+        "DataFreshness",
+        "DatasetMatch",
+        "DetectAnomalies",
+        "DistinctValuesCount",
+        "Entropy",
+        "FileFreshness",
+        "FileMatch",
+        "FileSize",
+        "FileUniqueness",
+        "IsComplete",
+        "IsPrimaryKey",
+        "IsUnique",
+        "Mean",
+        "ReferentialIntegrity",
+        "RowCount",
+        "RowCountMatch",
+        "SchemaMatch",
+        "StandardDeviation",
+        "Sum",
+        "UniqueValueRatio",
+        "Uniqueness",
+        "Variance",
+    ]
+)
 # Rule types whose result is a yes/no (rules-config.json "BOOLEAN"): they have no metric to analyze.
 BOOLEAN_RULE_TYPES = frozenset(
     {
@@ -318,7 +357,7 @@ class _Loader:
         )
 
     def dq_rule(self, node: Tree) -> model.Rule:
-        rule_type = str(node.children[0])
+        rule_type = self.known_type(node.children[0])
         if rule_type in ANALYZER_ONLY_TYPES:
             raise self.fail(
                 node,
@@ -332,6 +371,7 @@ class _Loader:
         labels_span: tuple[int, int] | None = None
         for item in node.children[1:]:
             if item.data == "parameter":
+                self.not_a_rule_type(item, rule_type, first=not parameters)
                 parameters.append(self.parameter(item))
             elif item.data == "where_clause":
                 if where is not None:
@@ -376,8 +416,19 @@ class _Loader:
         after = self.text[labels_span[1] : end].strip()
         return f"{before} {after}".strip()
 
+    def known_type(self, token: Token) -> str:
+        """The rule type, when DQDL has it; otherwise an error suggesting the nearest one."""
+        rule_type = str(token)
+        if rule_type not in DQDL_RULE_TYPES:
+            near = difflib.get_close_matches(rule_type, sorted(DQDL_RULE_TYPES), n=1)
+            hint = f"did you mean {near[0]}?" if near else "see docs/dqdl.md for the list"
+            raise self.fail(
+                token, f"'{rule_type}' is not a DQDL rule type; {hint}", UnsupportedRuleError
+            )
+        return rule_type
+
     def analyzer(self, node: Tree) -> model.Rule:
-        rule_type = str(node.children[0])
+        rule_type = self.known_type(node.children[0])
         if rule_type in BOOLEAN_RULE_TYPES:
             raise self.fail(
                 node,
@@ -393,6 +444,19 @@ class _Loader:
             text=self.span(node),
             line=node.meta.line,
             column=node.meta.column,
+        )
+
+    def not_a_rule_type(self, node: Tree, rule_type: str, first: bool) -> None:
+        """An unquoted rule type name after a rule is a missing comma, except DetectAnomalies' metric."""
+        token = node.children[-1]
+        if token.type != "NAME" or str(token) not in DQDL_RULE_TYPES:
+            return
+        if rule_type == "DetectAnomalies" and first:
+            return
+        raise self.fail(
+            token,
+            f"'{token}' is a rule type, not a parameter of {rule_type}: is a comma missing before it? "
+            f'(quote it, "{token}", if it is a column)',
         )
 
     def parameter(self, node: Tree) -> str:

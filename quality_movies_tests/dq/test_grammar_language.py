@@ -386,3 +386,11 @@ def _shape_with_rowcount(rule: model.AnyRule):
     if isinstance(rule, model.CompositeRule):
         return (rule.operator, [_shape_with_rowcount(child) for child in rule.children])
     return rule.parameters[0] if rule.parameters else None
+
+
+def test_a_missing_comma_between_rules_is_reported() -> None:
+    # Unquoted parameters (g4 `parameter: QUOTED_STRING | IDENTIFIER`) would swallow the next rule's type.
+    # `IsComplete` starts in column 28: 10 characters of `Rules = [ `, 12 of IsPrimaryKey, ` "a" `.
+    with pytest.raises(InvalidRuleError, match=r"1:28: 'IsComplete' is a rule type.*comma missing"):
+        parse_dqdl('Rules = [ IsPrimaryKey "a" IsComplete "b" ]')
+    assert one_rule('IsPrimaryKey "a" "IsComplete"').parameters == ("a", "IsComplete")

@@ -99,14 +99,16 @@ def test_missing_closing_bracket_is_reported_at_end() -> None:
     assert "']'" in caught.value.expected
 
 
-def test_unsupported_rule_type_is_rejected_by_name_at_load() -> None:
-    with pytest.raises(UnsupportedRuleError, match="DataFreshness"):
-        parse_ruleset('Rules = [ IsComplete "a", DataFreshness "d" <= 24 hours ]')
+def test_unknown_rule_type_is_rejected_by_name_with_a_suggestion() -> None:
+    with pytest.raises(
+        UnsupportedRuleError, match=r"1:27: 'IsCompleted' is not a DQDL rule type; did"
+    ):
+        parse_ruleset('Rules = [ IsComplete "a", IsCompleted "b" ]')
 
 
-def test_unsupported_rule_inside_composite_is_rejected() -> None:
-    with pytest.raises(UnsupportedRuleError, match="ReferentialIntegrity"):
-        parse_ruleset('Rules = [ (IsComplete "a") or (ReferentialIntegrity "a" "ref.a" = 1.0) ]')
+def test_unknown_rule_type_inside_composite_is_rejected() -> None:
+    with pytest.raises(UnsupportedRuleError, match="'JobStatus' is not a DQDL rule type"):
+        parse_ruleset('Rules = [ (IsComplete "a") or (JobStatus = "SUCCEEDED") ]')
 
 
 @pytest.mark.parametrize(
