@@ -190,6 +190,8 @@ class _Loader:
                 metadata["DataSources"] = sources
                 additional = self.additional_sources(child, sources)
             elif child.data == "default_labels":
+                if self.default_labels:
+                    raise self.fail(child, "DefaultLabels is given twice; put them in one list")
                 self.default_labels = self.label_list(child.children[0], {})
             elif child.data == "variable":
                 self.variable(child)

@@ -95,6 +95,10 @@ def test_ten_labels_are_allowed() -> None:
         ("Rules = [ RowCount > 0 labels = [] ]", "cannot be empty"),
         ("DefaultLabels = []\nRules = [ RowCount > 0 ]", "cannot be empty"),
         ('Rules = [ RowCount > 0 labels = ["a" = "b"] labels = ["c" = "d"] ]', "given twice"),
+        (
+            'DefaultLabels = ["a" = "b"]\nDefaultLabels = ["c" = "d"]\nRules = [ RowCount > 0 ]',
+            "twice",
+        ),
     ],
 )
 def test_label_limits_are_enforced_at_load(text: str, problem: str) -> None:

@@ -127,3 +127,22 @@ def test_unknown_rule_type_inside_composite_is_rejected() -> None:
 def test_rules_of_the_wrong_shape_are_rejected(rule: str) -> None:
     with pytest.raises(InvalidRuleError):
         parse_ruleset(f"Rules = [ {rule} ]")
+
+
+def test_public_api_names() -> None:
+    # Issue 9, point 7: these names are the stable Python API.
+    import quality_movies.dq as dq
+
+    for name in (
+        "parse_ruleset",
+        "load_ruleset",
+        "evaluate_file",
+        "DataQualityError",
+        "DQDLSyntaxError",
+        "InvalidRuleError",
+        "UnsupportedRuleError",
+    ):
+        assert name in dq.__all__ and hasattr(dq, name), name
+    assert issubclass(dq.DQDLSyntaxError, dq.DataQualityError)
+    assert issubclass(dq.InvalidRuleError, dq.DataQualityError)
+    assert issubclass(dq.UnsupportedRuleError, dq.DataQualityError)
