@@ -352,7 +352,7 @@ class _Loader:
         return model.CompositeRule(
             operator,
             children,
-            self.span(node),
+            self.rule_text(node),
             node.meta.line,
             node.meta.column,
             labels=dict(self.default_labels),
@@ -370,7 +370,6 @@ class _Loader:
         condition = threshold = where = None
         tags: dict[str, model.Value] = {}
         own_labels: dict[str, str] | None = None
-        labels_span: tuple[int, int] | None = None
         for item in node.children[1:]:
             if item.data == "parameter":
                 self.not_a_rule_type(item, rule_type, first=not parameters)
@@ -393,7 +392,6 @@ class _Loader:
                 if own_labels is not None:
                     raise self.fail(item, "labels are given twice; put them in one list")
                 own_labels = self.label_list(item.children[-1], self.default_labels)
-                labels_span = (item.meta.start_pos, item.meta.end_pos)
             else:
                 condition = self.condition(item)
         return model.Rule(
@@ -402,21 +400,26 @@ class _Loader:
             condition=condition,
             threshold=threshold,
             where=where,
-            text=self.rule_text(node, labels_span),
+            text=self.rule_text(node),
             line=node.meta.line,
             column=node.meta.column,
             labels={**self.default_labels, **(own_labels or {})},
             tags=tags,
         )
 
-    def rule_text(self, node: Tree, labels_span: tuple[int, int] | None) -> str:
-        """The rule as written, without its labels (they travel apart, as Glue's ``Labels``)."""
+    def rule_text(self, node: Tree) -> str:
+        """The rule as written, without labels (they travel apart, as Glue's ``Labels``)."""
         start, end = node.meta.start_pos, node.meta.end_pos
-        if labels_span is None:
-            return self.text[start:end].strip()
-        before = self.text[start : labels_span[0]].strip()
-        after = self.text[labels_span[1] : end].strip()
-        return f"{before} {after}".strip()
+        pieces = []
+        for labels in sorted(node.find_data("labels"), key=lambda tree: tree.meta.start_pos):
+            if start <= labels.meta.start_pos and labels.meta.end_pos <= end:
+                pieces.append(self.text[start : labels.meta.start_pos].strip())
+                start = labels.meta.end_pos
+        pieces.append(self.text[start:end].strip())
+        text = ""
+        for piece in filter(None, pieces):
+            text += piece if not text or piece.startswith(")") else " " + piece
+        return text
 
     def known_type(self, token: Token) -> str:
         """The rule type, when DQDL has it; otherwise an error suggesting the nearest one."""

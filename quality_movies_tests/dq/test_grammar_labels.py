@@ -59,6 +59,7 @@ def test_labels_on_nested_rules_and_on_composites() -> None:
     ).rules
     assert isinstance(rule, model.CompositeRule)
     assert rule.labels == {"team": "data", "checkType": "boundaries"}
+    assert rule.text == '(ColumnValues "A" > 10) AND (ColumnValues "B" < 10)'
     low, other = rule.children
     assert low.labels == {"team": "data", "side": "low"}
     assert other.labels == {"team": "data"}
