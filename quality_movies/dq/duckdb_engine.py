@@ -15,11 +15,13 @@ import duckdb
 
 from quality_movies.dq import column_types as crawler
 from quality_movies.dq import model
+from quality_movies.dq.data_files import FileListing
+from quality_movies.dq.datasets import References, is_parquet, resolve_references
 from quality_movies.dq.errors import DataQualityError, UnreadableInputError
 from quality_movies.dq.history import MetricHistory
-from quality_movies.dq.outcomes import RuleOutcome
+from quality_movies.dq.outcomes import AnalyzerResult, RuleOutcome
 from quality_movies.dq.plan import ROW_ID, EvaluationPlan, build_plan, first_line
-from quality_movies.dq.rules import columns_to_type, quote, sql_string
+from quality_movies.dq.rules import Reference, columns_to_type, quote, sql_string
 
 
 def normalize_column_names(names: Sequence[str], source: str) -> list[str]:
@@ -106,6 +108,7 @@ class DuckDBEvaluation:
     good_sql: str
     bad_sql: str
     rule_outcomes: list[RuleOutcome]
+    analyzer_results: list[AnalyzerResult]
     rows_read: int
     good_rows: int
     bad_rows: int
@@ -119,6 +122,8 @@ def evaluate_duckdb(
     now: datetime | None = None,
     column_types: Mapping[str, str] | None = None,
     history: MetricHistory | None = None,
+    references: References | None = None,
+    files: FileListing | None = None,
 ) -> DuckDBEvaluation:
     """Evaluate ``ruleset`` over ``table`` (string columns) in ``con``; the row SQL stays lazy.
 
@@ -127,7 +132,9 @@ def evaluate_duckdb(
     is materialised first) and the first-value queries sort by that number. Columns that where
     clauses and CustomSql read are typed as ``column_types`` says (e.g. the catalog's), else as the
     Glue crawler would type them from this data. A rule whose SQL the database rejects is Failed.
+    ``references`` gives the other datasets the rules name (alias or dataset name -> CSV/Parquet).
     """
+    locations = resolve_references(ruleset, references)
     columns = [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()]
     suffix = uuid.uuid4().hex[:8]
     base, stage = f"dq_base_{suffix}", f"dq_stage_{suffix}"
@@ -141,7 +148,18 @@ def evaluate_duckdb(
 
     try:
         types = infer_column_types(con, table, columns_to_type(ruleset, columns), column_types)
-        plan = build_plan(ruleset, columns, now=now, column_types=types, history=history)
+        if any(rule.rule_type == "SchemaMatch" for rule in ruleset.leaves):
+            types = infer_column_types(con, table, columns, types)
+        loaded = load_references(con, locations, suffix)
+        plan = build_plan(
+            ruleset,
+            columns,
+            now=now,
+            column_types=types,
+            history=history,
+            references=loaded,
+            files=files,
+        )
         con.execute(f"CREATE TEMP VIEW {base} AS SELECT * FROM {table}")
         plan.isolate_where_failures(base, error_of)
         con.execute(f"CREATE TEMP VIEW {stage} AS {plan.stage_sql(base)}")
@@ -175,6 +193,7 @@ def evaluate_duckdb(
         good_sql=plan.good_rows_sql(stage),
         bad_sql=plan.bad_rows_sql(stage, list_masks=True),
         rule_outcomes=outcomes,
+        analyzer_results=plan.analyzer_results(values),
         rows_read=rows_read,
         good_rows=rows_read - bad_rows,
         bad_rows=bad_rows,
@@ -195,6 +214,32 @@ def infer_column_types(
         row = dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=True))
         types.update(crawler.types_from_profile(unknown, row))
     return types
+
+
+def load_references(
+    con: duckdb.DuckDBPyConnection, locations: Mapping[str, str], suffix: str
+) -> dict[str, Reference]:
+    """Each reference dataset as a view of text columns (lower-cased names), with crawler types."""
+    loaded = {}
+    for i, (name, location) in enumerate(locations.items()):
+        view = f"dq_ref{i}_{suffix}"
+        if is_parquet(location):
+            scan = f"read_parquet({sql_string(location)})"
+            try:
+                header = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()]
+            except duckdb.Error as error:
+                raise UnreadableInputError(f"{location}: cannot read as Parquet: {error}") from None
+            columns = normalize_column_names(header, location)
+            select = ", ".join(
+                f"CAST({quote(o)} AS VARCHAR) AS {quote(c)}"
+                for o, c in zip(header, columns, strict=True)
+            )
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {select} FROM {scan}")
+        else:
+            columns = read_csv_duckdb(con, location, view, materialize=False)
+        types = infer_column_types(con, view, columns)
+        loaded[name] = Reference(name, view, columns, types)
+    return loaded
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, query: str) -> object:

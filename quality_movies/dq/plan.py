@@ -6,12 +6,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from quality_movies.dq import model
+from quality_movies.dq.data_files import FileListing
 from quality_movies.dq.history import MetricHistory
-from quality_movies.dq.outcomes import ROW_LEVEL_COLUMNS, RuleOutcome
+from quality_movies.dq.outcomes import ROW_LEVEL_COLUMNS, AnalyzerResult, RuleOutcome
 from quality_movies.dq.rules import (
     LeafPlan,
     LeafResult,
+    Reference,
     RuleContext,
+    as_metric_rule,
     failed_leaf,
     plan_leaf,
     quote,
@@ -203,8 +206,16 @@ class EvaluationPlan:
 
     def decide(self, values: dict[str, Any]) -> list[RuleOutcome]:
         """Rule outcomes from the aggregate and scalar values, in ruleset order."""
-        results = iter([leaf.decide(values) for leaf in self.leaves])
+        results = iter([leaf.decide(values) for leaf in self.leaves[: len(self.ruleset.leaves)]])
         return [_outcome(rule, _combine(rule, results)) for rule in self.ruleset.rules]
+
+    def analyzer_results(self, values: dict[str, Any]) -> list[AnalyzerResult]:
+        """The metrics of each analyzer (planned after the rules), in ruleset order."""
+        analyzers = self.leaves[len(self.ruleset.leaves) :]
+        return [
+            AnalyzerResult(leaf.rule.text, dict(sorted(leaf.decide(values).metrics.items())))
+            for leaf in analyzers
+        ]
 
 
 def _list_literal(items: list[str]) -> str:
@@ -238,6 +249,7 @@ def _outcome(rule: model.AnyRule, result: LeafResult) -> RuleOutcome:
         failure_reason=result.failure_reason,
         evaluated_metrics=dict(sorted(result.metrics.items())),
         evaluated_rule=rule.text,
+        labels=dict(rule.labels),
     )
 
 
@@ -253,6 +265,8 @@ def build_plan(
     relation: str = "",
     column_types: Mapping[str, str] | None = None,
     history: MetricHistory | None = None,
+    references: Mapping[str, Reference] | None = None,
+    files: FileListing | None = None,
 ) -> EvaluationPlan:
     """Compile every rule for these columns (typed as ``column_types`` says, else text).
 
@@ -265,6 +279,13 @@ def build_plan(
         now=moment,
         column_types=column_types or {},
         history=history,
+        references={name.lower(): ref for name, ref in (references or {}).items()},
+        files=files,
     )
     leaves = [plan_leaf(leaf, i, ctx, ruleset.source) for i, leaf in enumerate(ruleset.leaves)]
+    first = len(leaves)
+    for i, analyzer in enumerate(ruleset.analyzers):
+        leaf = plan_leaf(as_metric_rule(analyzer), first + i, ctx, ruleset.source)
+        leaf.row_level, leaf.row_expr = False, None
+        leaves.append(leaf)
     return EvaluationPlan(ruleset=ruleset, columns=list(columns), leaves=leaves)

@@ -14,13 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from quality_movies.dq import column_types as crawler
 from quality_movies.dq import model
+from quality_movies.dq.data_files import FileListing
+from quality_movies.dq.datasets import References, is_parquet, resolve_references
 from quality_movies.dq.duckdb_engine import normalize_column_names
 from quality_movies.dq.errors import DataQualityError, UnreadableInputError
 from quality_movies.dq.files import concatenate
 from quality_movies.dq.history import MetricHistory
-from quality_movies.dq.outcomes import RuleOutcome
+from quality_movies.dq.outcomes import AnalyzerResult, RuleOutcome
 from quality_movies.dq.plan import ROW_ID, EvaluationPlan, build_plan, first_line
-from quality_movies.dq.rules import columns_to_type
+from quality_movies.dq.rules import Reference, columns_to_type
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -184,6 +186,7 @@ class SparkEvaluation:
     bad_rows: int
     ordered: "DataFrame"
     plan: EvaluationPlan
+    analyzer_results: list[AnalyzerResult]
 
 
 @dataclass
@@ -313,6 +316,33 @@ def infer_column_types(
     return types
 
 
+def load_references(
+    spark: "SparkSession", locations: Mapping[str, str], suffix: str
+) -> dict[str, Reference]:
+    """Each reference dataset as a temp view of text columns (lower-cased names), with crawler types."""
+    from pyspark.sql import functions as F
+
+    loaded = {}
+    for i, (name, location) in enumerate(locations.items()):
+        view = f"dq_ref{i}_{suffix}"
+        if is_parquet(location):
+            frame = spark.read.parquet(str(location))
+            columns = normalize_column_names(frame.columns, location)
+            frame = frame.select(
+                *[
+                    F.col(f"`{o}`").cast("string").alias(c)
+                    for o, c in zip(frame.columns, columns, strict=True)
+                ]
+            )
+        else:
+            frame = read_csv_spark(spark, location)
+        frame.createOrReplaceTempView(view)
+        loaded[name] = Reference(
+            name, view, frame.columns, infer_column_types(spark, view, frame.columns)
+        )
+    return loaded
+
+
 def _error_of(spark: "SparkSession") -> Any:
     """``error_of(sql)`` for ``EvaluationPlan.isolate_*``: Spark analyses the SQL, reads no rows."""
     import sqlglot
@@ -339,6 +369,8 @@ def _stage(
     now: datetime | None,
     column_types: Mapping[str, str] | None = None,
     history: MetricHistory | None = None,
+    references: References | None = None,
+    files: FileListing | None = None,
 ) -> _Staged:
     """Register the input (with a row id in input order, and the shared subexpressions computed
     once) and the row-level stage as temp views. Rules whose SQL Spark rejects become Failed."""
@@ -350,7 +382,18 @@ def _stage(
     df.createOrReplaceTempView(raw)
     with _job_settings(spark):
         types = infer_column_types(spark, raw, columns_to_type(ruleset, df.columns), column_types)
-    plan = build_plan(ruleset, df.columns, now=now, column_types=types, history=history)
+        if any(rule.rule_type == "SchemaMatch" for rule in ruleset.leaves):
+            types = infer_column_types(spark, raw, df.columns, types)
+        loaded = load_references(spark, resolve_references(ruleset, references), suffix)
+    plan = build_plan(
+        ruleset,
+        df.columns,
+        now=now,
+        column_types=types,
+        history=history,
+        references=loaded,
+        files=files,
+    )
     plan.isolate_where_failures(raw, _error_of(spark))
     unshared = _Staged(plan, stage, {})
     statements = [
@@ -388,6 +431,7 @@ def _evaluation(spark: "SparkSession", staged: _Staged, values: dict[str, Any]) 
         bad_rows=bad_rows,
         ordered=ordered,
         plan=plan,
+        analyzer_results=plan.analyzer_results(values),
     )
 
 
@@ -398,6 +442,8 @@ def evaluate_spark(
     now: datetime | None = None,
     column_types: Mapping[str, str] | None = None,
     history: MetricHistory | None = None,
+    references: References | None = None,
+    files: FileListing | None = None,
 ) -> SparkEvaluation:
     """Evaluate ``ruleset`` over ``df`` (string columns); outcomes are computed now, rows stay lazy.
 
@@ -408,7 +454,7 @@ def evaluate_spark(
 
     spark = df.sparkSession
     try:
-        staged = _stage(ruleset, df, now, column_types, history)
+        staged = _stage(ruleset, df, now, column_types, history, references, files)
         plan, stage = staged.plan, staged.stage
         with _job_settings(spark):
             values = plan.run_scalar_queries(
@@ -436,6 +482,8 @@ def evaluate_spark_to_jsonl(
     now: datetime | None = None,
     column_types: Mapping[str, str] | None = None,
     history: MetricHistory | None = None,
+    references: References | None = None,
+    files: FileListing | None = None,
 ) -> SparkEvaluation:
     """Evaluate ``ruleset`` over ``df`` and write bad (and good) rows as JSON lines in one pass.
 
@@ -447,7 +495,7 @@ def evaluate_spark_to_jsonl(
 
     spark = df.sparkSession
     try:
-        staged = _stage(ruleset, df, now, column_types, history)
+        staged = _stage(ruleset, df, now, column_types, history, references, files)
         plan, stage = staged.plan, staged.stage
         with _job_settings(spark):
             values = plan.run_scalar_queries(

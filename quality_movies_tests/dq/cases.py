@@ -2,12 +2,37 @@
 
 Each case: a ruleset, CSV rows (first column ``id``), the expected Outcome per rule and the expected
 DataQualityEvaluationResult per row. Comments cite the documented behaviour the expectation follows.
+``references`` are other datasets (name -> CSV) the rules read; ``neighbours`` files (name -> content,
+last modified) written beside the data file, whose folder the rules call ``{folder}``.
 """
 
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from quality_movies.dq.history import AnomalyVerdict
+
 NOW = datetime(2024, 6, 10, 12, 0, 0)
+
+
+@dataclass
+class ListHistory:
+    """A metric history given as lists (a test double of the pipeline's MetricHistory).
+
+    Its anomaly verdict is deliberately simple: a value outside the range of the earlier values.
+    """
+
+    values: dict[str, list[float]]
+
+    def previous(self, metric: str, k: int | None = None) -> list[float]:
+        earlier = self.values.get(metric, [])
+        return earlier[-k:] if k else list(earlier)
+
+    def detect_anomaly(self, metric: str, value: float) -> AnomalyVerdict:
+        earlier = self.values.get(metric, [])
+        low, high = min(earlier), max(earlier)
+        anomalous = not low <= value <= high
+        observation = f"{metric} = {value} is outside [{low}, {high}] of earlier files."
+        return AnomalyVerdict(anomalous, observation, low, high, len(earlier))
 
 
 @dataclass(frozen=True)
@@ -20,6 +45,10 @@ class Case:
     metrics: dict[str, float] = field(default_factory=dict)
     reason_contains: str | None = None
     skipped_rules_per_row: int = 0
+    history: dict[str, list[float]] | None = None
+    references: dict[str, str] = field(default_factory=dict)
+    neighbours: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    data_modified: datetime | None = None
 
 
 CASES = [
@@ -288,5 +317,103 @@ CASES = [
         ["Passed", "Passed"],
         reason_contains="nosuch",
         skipped_rules_per_row=4,
+    ),
+    # Rule type reference, Variance: `Variance "Star_Rating" < 3`; AWS's reference computes the
+    # population variance (as for StandardDeviation): of 1, 2, 3 it is 2/3.
+    Case(
+        "variance",
+        'Rules = [ Variance "star_rating" < 3, Variance "star_rating" > 1 ]',
+        "id,star_rating\n1,1\n2,2\n3,3\n",
+        ["Passed", "Failed"],
+        ["Passed", "Passed", "Passed"],
+        {"Column.star_rating.Variance": 0.666666666667},
+        skipped_rules_per_row=2,
+    ),
+    # ColumnNamesMatchPattern "aws_.*": every column name must match; AWS's reference finds the
+    # pattern in the name and reports the share of names that match. "id" does not contain "aws_".
+    Case(
+        "column_names_match_pattern",
+        'Rules = [ ColumnNamesMatchPattern "aws_.*", ColumnNamesMatchPattern "^(id|aws_.*)$" ]',
+        "id,aws_id,aws_name\n1,a,b\n",
+        ["Failed", "Passed"],
+        ["Passed"],
+        {"Dataset.*.ColumnNamesPatternMatchRatio": 1.0},
+        reason_contains="Columns that do not match the pattern: id",
+        skipped_rules_per_row=2,
+    ),
+    # ColumnExists emits its metric (AWS's reference: Dataset.<column>.ColumnExists, 1 or 0).
+    Case(
+        "column_exists_metric",
+        'Rules = [ ColumnExists "x" ]',
+        "id,x\n1,a\n",
+        ["Passed"],
+        ["Passed"],
+        {"Dataset.x.ColumnExists": 1.0},
+        skipped_rules_per_row=1,
+    ),
+    # DataFreshness "Order_Date" <= 24 hours: a row passes when now minus its date is at most 24 hours
+    # (now is 2024-06-10 12:00): 12 hours passes, 36 and 72 hours fail, an empty date fails.
+    Case(
+        "data_freshness_within_hours",
+        'Rules = [ DataFreshness "order_date" <= 24 hours ]',
+        "id,order_date\n1,2024-06-10\n2,2024-06-09\n3,2024-06-07 12:00:00\n4,\n",
+        ["Failed"],
+        ["Passed", "Failed", "Failed", "Failed"],
+        {"Column.order_date.DataFreshness.Compliance": 0.25},
+    ),
+    # DataFreshness "Order_Date" between 2 days and 5 days (exclusive, as every between): only the
+    # 72-hour-old row passes; 9.5 days is too old.
+    Case(
+        "data_freshness_between_days",
+        'Rules = [ DataFreshness "order_date" between 2 days and 5 days ]',
+        "id,order_date\n1,2024-06-10\n2,2024-06-09\n3,2024-06-07 12:00:00\n4,2024-06-01\n",
+        ["Failed"],
+        ["Failed", "Failed", "Passed", "Failed"],
+        {"Column.order_date.DataFreshness.Compliance": 0.25},
+    ),
+    # Dynamic rules (DQDL reference): `RowCount > avg(last(2))` compares with the average of the
+    # last two files' row counts (1 and 2: 1.5); 3 rows pass it, and fail `< min(last(2))`.
+    Case(
+        "dynamic_rules_read_history",
+        "Rules = [ RowCount > avg(last(2)), RowCount < min(last(2)) ]",
+        "id\n1\n2\n3\n",
+        ["Passed", "Failed"],
+        ["Passed", "Passed", "Passed"],
+        {"Dataset.*.RowCount": 3.0},
+        skipped_rules_per_row=2,
+        history={"Dataset.*.RowCount": [5.0, 1.0, 2.0]},
+    ),
+    # Without a history a dynamic rule fails with a "needs history" reason, never passes.
+    Case(
+        "dynamic_rule_without_history_fails",
+        "Rules = [ RowCount > avg(last(2)) ]",
+        "id\n1\n",
+        ["Failed"],
+        ["Passed"],
+        reason_contains="needs history",
+        skipped_rules_per_row=1,
+    ),
+    # DetectAnomalies judges the metric against its history: 3 rows is within the earlier counts;
+    # a completeness of 0.5 is below every earlier one (test history: outside the range = anomaly).
+    Case(
+        "detect_anomalies_with_history",
+        'Rules = [ DetectAnomalies "RowCount", DetectAnomalies "Completeness" "x" ]',
+        "id,x\n1,a\n2,\n3,b\n4,\n",
+        ["Passed", "Failed"],
+        ["Passed", "Passed", "Passed", "Passed"],
+        {"Dataset.*.RowCount": 4.0, "Column.x.Completeness": 0.5},
+        reason_contains="outside [0.9, 1.0]",
+        skipped_rules_per_row=2,
+        history={"Dataset.*.RowCount": [3.0, 5.0], "Column.x.Completeness": [0.9, 1.0]},
+    ),
+    Case(
+        "detect_anomalies_without_history_fails",
+        'Rules = [ DetectAnomalies "RowCount" ]',
+        "id\n1\n",
+        ["Failed"],
+        ["Passed"],
+        {"Dataset.*.RowCount": 1.0},
+        reason_contains="needs history",
+        skipped_rules_per_row=1,
     ),
 ]

@@ -4,6 +4,7 @@ Adding a rule type: declare a ``RuleType`` (shape + planner) in its family modul
 (or a new family module listed in ``FAMILIES``), and add its cases to the shared case table.
 """
 
+import dataclasses
 from collections.abc import Sequence
 
 from quality_movies.dq import model
@@ -17,15 +18,20 @@ from quality_movies.dq.rules import (
     anomalies,
     completeness,
     custom_sql,
+    files,
+    freshness,
+    references,
     schema,
     statistics,
     uniqueness,
     values,
 )
+from quality_movies.dq.rules.anomalies import ANY_VALUE
 from quality_movies.dq.rules.base import (
     LeafPlan,
     LeafResult,
     Names,
+    Reference,
     RuleContext,
     failed,
     quote,
@@ -36,7 +42,19 @@ from quality_movies.dq.rules.base import (
 )
 from quality_movies.dq.rules.spec import RuleType
 
-FAMILIES = (values, completeness, uniqueness, schema, statistics, custom_sql, anomalies)
+FAMILIES = (
+    values,
+    completeness,
+    uniqueness,
+    freshness,
+    references,
+    schema,
+    statistics,
+    custom_sql,
+    references,
+    files,
+    anomalies,
+)
 
 RULE_TYPES: dict[str, RuleType] = {
     rule_type.name: rule_type for family in FAMILIES for rule_type in family.RULE_TYPES
@@ -117,6 +135,24 @@ def plan_leaf(rule: model.Rule, index: int, ctx: RuleContext, source: str = "") 
     return plan
 
 
+def as_metric_rule(analyzer: model.Rule) -> model.Rule:
+    """An analyzer (a rule without condition) as a rule whose condition any metric meets."""
+    spec = RULE_TYPES.get(analyzer.rule_type)
+    if spec is None or spec.condition != "numeric" or analyzer.condition is not None:
+        return analyzer
+    return dataclasses.replace(analyzer, condition=ANY_VALUE)
+
+
+def referenced_names(ruleset: model.Ruleset) -> list[str]:
+    """The other datasets the ruleset's rules read, by the names the rules give them, in order."""
+    names: list[str] = []
+    for rule in ruleset.leaves:
+        spec = RULE_TYPES.get(rule.rule_type)
+        if spec is not None and spec.references is not None:
+            names += [name for name in spec.references(rule) if name not in names]
+    return names
+
+
 def failed_leaf(rule: model.Rule, reason: str) -> LeafPlan:
     """A rule that cannot be evaluated: Failed with ``reason``, Skipped at row level."""
     return LeafPlan(rule=rule, row_level=False, decide=lambda values: failed(reason))
@@ -151,11 +187,14 @@ __all__ = [
     "RULE_TYPES",
     "LeafPlan",
     "LeafResult",
+    "Reference",
     "RuleContext",
     "RuleType",
+    "as_metric_rule",
     "columns_to_type",
     "failed_leaf",
     "plan_leaf",
+    "referenced_names",
     "quote",
     "sql_string",
     "validate_rule",

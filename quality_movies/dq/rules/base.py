@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from quality_movies.dq import model
+from quality_movies.dq.data_files import FileListing
 from quality_movies.dq.errors import InvalidRuleError, NeedsHistoryError, UnknownColumnError
 from quality_movies.dq.history import MetricHistory
 
@@ -25,6 +26,25 @@ BOOLEAN_PATTERN = r"^\s*(?i:true|false)\s*$"
 METRIC_DIGITS = 12
 
 
+@dataclass(frozen=True)
+class Reference:
+    """Another dataset a rule reads: a relation of text columns, typed as the crawler types them."""
+
+    name: str
+    relation: str
+    columns: Sequence[str]
+    column_types: Mapping[str, str] = field(default_factory=dict)
+
+    def column(self, name: str, rule: model.Rule) -> str:
+        by_lower = {c.lower(): c for c in self.columns}
+        if name.lower() not in by_lower:
+            raise UnknownColumnError(
+                f"Column '{name}' does not exist in the reference dataset {self.name}. "
+                f"Available columns: {', '.join(self.columns)}"
+            )
+        return by_lower[name.lower()]
+
+
 @dataclass
 class RuleContext:
     """What compiling needs to know about the data: its columns and their crawler types, the clock."""
@@ -34,6 +54,8 @@ class RuleContext:
     now: datetime
     column_types: Mapping[str, str] = field(default_factory=dict)
     history: MetricHistory | None = None
+    references: Mapping[str, Reference] = field(default_factory=dict)
+    files: FileListing | None = None
 
     def column(self, name: str, rule: model.Rule, source: str = "") -> str:
         """The data's spelling of column ``name``; UnknownColumnError (a Failed rule) when it lacks it."""

@@ -1,4 +1,6 @@
-"""The dataset's shape and types: ColumnExists, ColumnCount and ColumnDataType."""
+"""The dataset's shape and types: ColumnExists, ColumnNamesMatchPattern, ColumnCount, ColumnDataType."""
+
+import re
 
 from quality_movies.dq import model
 from quality_movies.dq.errors import InvalidRuleError
@@ -14,6 +16,7 @@ from quality_movies.dq.rules.base import (
     metric_result,
     quote,
     ratio,
+    round_metric,
     sql_string,
     typed,
     where_in_source,
@@ -79,7 +82,32 @@ def _plan_exists(rule: model.Rule, plan: LeafPlan, ctx: RuleContext, n: Names, s
     name = str(rule.parameters[0])
     exists = name.lower() in {c.lower() for c in ctx.columns}
     reason = None if exists else f"Column {name} does not exist"
-    plan.decide = lambda values: LeafResult(exists, reason, {})
+    # AWS's reference names the metric Dataset.<column>.ColumnExists.
+    metrics = {f"Dataset.{name}.ColumnExists": 1.0 if exists else 0.0}
+    plan.decide = lambda values: LeafResult(exists, reason, metrics)
+
+
+def _validate_pattern(rule: model.Rule, source: str) -> None:
+    try:
+        re.compile(str(rule.parameters[0]))
+    except re.error as error:
+        raise InvalidRuleError(
+            f"{where_in_source(rule, source)}`{rule.text}`: the pattern is not a valid regular "
+            f"expression ({error})"
+        ) from None
+
+
+def _plan_names_match(
+    rule: model.Rule, plan: LeafPlan, ctx: RuleContext, n: Names, source: str
+) -> None:
+    # AWS's reference: a column name matches when the pattern is found in it; the metric is the
+    # share of names that match, and every name must.
+    pattern = re.compile(str(rule.parameters[0]))
+    unmatched = [column for column in ctx.columns if not pattern.search(column)]
+    ratio_matched = round_metric((len(ctx.columns) - len(unmatched)) / len(ctx.columns))
+    metrics = {"Dataset.*.ColumnNamesPatternMatchRatio": ratio_matched}
+    reason = f"Columns that do not match the pattern: {', '.join(unmatched)}" if unmatched else None
+    plan.decide = lambda values: LeafResult(not unmatched, reason, metrics)
 
 
 def _plan_count(rule: model.Rule, plan: LeafPlan, ctx: RuleContext, n: Names, source: str) -> None:
@@ -115,6 +143,17 @@ RULE_TYPES = [
         row_level=False,
         where=False,
         plan=_plan_exists,
+    ),
+    RuleType(
+        "ColumnNamesMatchPattern",
+        1,
+        1,
+        "none",
+        threshold=False,
+        row_level=False,
+        where=False,
+        plan=_plan_names_match,
+        validate=_validate_pattern,
     ),
     RuleType(
         "ColumnCount",

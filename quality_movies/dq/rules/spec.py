@@ -15,7 +15,8 @@ class RuleType:
     """A DQDL rule type: its parameters, condition kind, tags, row-level behaviour and planner.
 
     ``condition`` is "none", "numeric", "values" or "type"; ``validate`` adds checks of its own at
-    load time; ``plan`` fills the leaf's SQL and decision.
+    load time; ``plan`` fills the leaf's SQL and decision; ``references`` names the other datasets a
+    rule reads.
     """
 
     name: str
@@ -27,3 +28,4 @@ class RuleType:
     plan: Planner
     where: bool = True
     validate: Validator | None = None
+    references: Callable[[model.Rule], list[str]] | None = None

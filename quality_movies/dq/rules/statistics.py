@@ -1,4 +1,4 @@
-"""Dataset-level statistics compared with a number: RowCount, Mean, Sum, StandardDeviation,
+"""Dataset-level statistics compared with a number: RowCount, Mean, Sum, StandardDeviation, Variance,
 DistinctValuesCount, Entropy, UniqueValueRatio and ColumnCorrelation."""
 
 from quality_movies.dq import model
@@ -26,6 +26,7 @@ def _plan_aggregate(
         "Mean": f"AVG(CASE WHEN {w} THEN {number} END)",
         "Sum": f"SUM(CASE WHEN {w} THEN {number} END)",
         "StandardDeviation": f"STDDEV_POP(CASE WHEN {w} THEN {number} END)",
+        "Variance": f"VAR_POP(CASE WHEN {w} THEN {number} END)",
         "DistinctValuesCount": f"COUNT(DISTINCT CASE WHEN {w} THEN {raw} END)",
     }[rt]
     plan.aggregates[f"{n.p}metric"] = aggregate
@@ -75,6 +76,7 @@ RULE_TYPES = [
     _numeric("Mean", _plan_aggregate),
     _numeric("Sum", _plan_aggregate),
     _numeric("StandardDeviation", _plan_aggregate),
+    _numeric("Variance", _plan_aggregate),
     _numeric("DistinctValuesCount", _plan_aggregate),
     _numeric("Entropy", _plan_frequencies),
     _numeric("UniqueValueRatio", _plan_frequencies),
