@@ -107,6 +107,49 @@ CASES = [
         {"Column.x.ColumnValues.Compliance": 0.666666666667},
         skipped_rules_per_row=1,
     ),
+    # Dynamic rules (DQDL reference, "Dynamic rules"; RowCount page: `RowCount > avg(last(10)) *0.8`).
+    # Earlier row counts 10, 2, 4, 6 (oldest first): last(3) = 2, 4, 6, average 4, times 0.8 = 3.2, so
+    # 6 rows pass `> avg(last(3)) * 0.8` and fail `< min(last(3))` (2). index(last(2), 1) is the second
+    # most recent value, 4: 4 + 2 = 6 rows. The expression is computed left to right like any other.
+    Case(
+        "dynamic_expressions_over_history",
+        """Rules = [
+            RowCount > avg(last(3)) * 0.8,
+            RowCount < min(last(3)),
+            RowCount = index(last(2), 1) + 2,
+            RowCount between max(last(4)) - 5 and sum(last(2)) * 1
+        ]""",
+        "id\n1\n2\n3\n4\n5\n6\n",
+        ["Passed", "Failed", "Passed", "Passed"],
+        ["Passed"] * 6,
+        {"Dataset.*.RowCount": 6.0},
+        skipped_rules_per_row=4,
+        history={"Dataset.*.RowCount": [10.0, 2.0, 4.0, 6.0]},
+    ),
+    # Mean page: `Mean "colA" between min(last(5)) - 1 and max(last(5)) + 1`. Earlier means 1, 3, 5:
+    # last(2) = 3, 5, so the range is (2, 6); the mean of 2, 4, 6 is 4: Passed.
+    Case(
+        "dynamic_column_metric_range",
+        'Rules = [ Mean "x" between min(last(2)) - 1 and max(last(2)) + 1 ]',
+        "id,x\n1,2\n2,4\n3,6\n",
+        ["Passed"],
+        ["Passed", "Passed", "Passed"],
+        {"Column.x.Mean": 4.0},
+        skipped_rules_per_row=1,
+        history={"Column.x.Mean": [1.0, 3.0, 5.0]},
+    ),
+    # Too little history: last(3) of one earlier value cannot be computed, so the rule is Failed with the
+    # reason, never Passed (issue 9: "until it exists they fail with a clear needs-history reason").
+    Case(
+        "dynamic_rule_with_too_little_history_fails",
+        "Rules = [ RowCount > avg(last(3)) ]",
+        "id\n1\n2\n",
+        ["Failed"],
+        ["Passed", "Passed"],
+        reason_contains="history",
+        skipped_rules_per_row=1,
+        history={"Dataset.*.RowCount": [1.0]},
+    ),
 ]
 
 OUTCOME_LABELS = {
