@@ -7,7 +7,7 @@ last modified) written beside the data file, whose folder the rules call ``{fold
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from quality_movies.dq.history import AnomalyVerdict
 
@@ -415,5 +415,155 @@ CASES = [
         {"Dataset.*.RowCount": 1.0},
         reason_contains="needs history",
         skipped_rules_per_row=1,
+    ),
+    # Rules against other datasets (rule type reference). RowCountMatch "reference" = 1.0: the primary
+    # dataset's rows over the reference's, here 3 of 4.
+    Case(
+        "row_count_match",
+        """DataSources = { "AdditionalDataSources": ["reference"] }
+        Rules = [ RowCountMatch "reference" >= 0.9, RowCountMatch "reference" between 0.7 and 0.8 ]""",
+        "id\n1\n2\n3\n",
+        ["Failed", "Passed"],
+        ["Passed", "Passed", "Passed"],
+        {"Dataset.reference.RowCountMatch": 0.75},
+        skipped_rules_per_row=2,
+        references={"reference": "id\n1\n2\n3\n4\n"},
+    ),
+    # ReferentialIntegrity "id" "reference.id": the share of primary values found in the reference
+    # (ids 1 and 2 of 1, 2, 3); with several columns, the pairs must be found together.
+    Case(
+        "referential_integrity",
+        """Rules = [
+            ReferentialIntegrity "id" "reference.id" = 1.0,
+            ReferentialIntegrity "primary.id" "reference.id" > 0.6,
+            ReferentialIntegrity "id,k" "reference.{id,code}" > 0.3
+        ]""",
+        "id,k\n1,a\n2,b\n3,c\n",
+        ["Failed", "Passed", "Passed"],
+        ["Passed", "Passed", "Passed"],
+        {"Column.reference.ReferentialIntegrity": 0.333333333333},
+        skipped_rules_per_row=3,
+        references={"reference": "id,code\n1,a\n2,x\n"},
+    ),
+    # DatasetMatch "reference" "id" (key) compares the other columns of rows with the same key:
+    # only id 1 matches (2 differs in x, 3 is missing); "id->ref_id" maps a key to another name.
+    Case(
+        "dataset_match",
+        """Rules = [
+            DatasetMatch "reference" "id" >= 0.9,
+            DatasetMatch "renamed" "id->ref_id" "x" between 0.3 and 0.4
+        ]""",
+        "id,x\n1,a\n2,b\n3,c\n",
+        ["Failed", "Passed"],
+        ["Passed", "Passed", "Passed"],
+        {"Dataset.reference.DatasetMatch": 0.333333333333},
+        skipped_rules_per_row=2,
+        references={
+            "reference": "id,x\n1,a\n2,B\n4,d\n",
+            "renamed": "ref_id,x\n1,a\n2,B\n4,d\n",
+        },
+    ),
+    # SchemaMatch "reference" = 1.0: the primary columns with the same name and type in the
+    # reference (typed as the crawler types them); "other" has id as text, so 1 of 2 columns.
+    Case(
+        "schema_match",
+        'Rules = [ SchemaMatch "reference" = 1.0, SchemaMatch "other" = 1.0 ]',
+        "id,x\n1,a\n2,b\n",
+        ["Passed", "Failed"],
+        ["Passed", "Passed"],
+        {"Dataset.reference.SchemaMatch": 1.0, "Dataset.other.SchemaMatch": 0.5},
+        skipped_rules_per_row=2,
+        references={"reference": "id,x,y\n7,q,z\n", "other": "id,x\nA,b\n"},
+    ),
+    # AggregateMatch "sum(amount)" "sum(reference.amount)": 30 over 40; averages 15 over 13.33.
+    Case(
+        "aggregate_match",
+        """Rules = [
+            AggregateMatch "sum(amount)" "sum(reference.amount)" >= 0.9,
+            AggregateMatch "avg(amount)" "avg(reference.amount)" between 1.12 and 1.13
+        ]""",
+        "id,amount\n1,10\n2,20\n",
+        ["Failed", "Passed"],
+        ["Passed", "Passed"],
+        {"Column.amount.AggregateMatch": 1.125},
+        skipped_rules_per_row=2,
+        references={"reference": "amount\n10\n20\n10\n"},
+    ),
+    # File rules (rule type reference) over the data file (no path) or its folder. FileSize: the share
+    # of files over 1 KB is 1 of 3 (the data file is 5 bytes, small.dat 10, big.dat 2048).
+    Case(
+        "file_size",
+        """Rules = [
+            FileSize < 1 KB,
+            FileSize "{folder}/" > 1 KB,
+            FileSize "{folder}/" > 1 KB with threshold > 0.3
+        ]""",
+        "id\n1\n",
+        ["Passed", "Failed", "Passed"],
+        ["Passed"],
+        {
+            "Dataset.*.FileSize.Compliance": 0.333333333333,
+            "Dataset.*.FileCount": 3.0,
+            "Dataset.*.MaximumFileSize": 2048.0,
+            "Dataset.*.MinimumFileSize": 5.0,
+        },
+        skipped_rules_per_row=3,
+        neighbours={
+            "big.dat": ("x" * 2048, datetime(2024, 6, 1, tzinfo=UTC)),
+            "small.dat": ("x" * 10, datetime(2024, 6, 1, tzinfo=UTC)),
+        },
+    ),
+    # FileFreshness on last-modified times (now is 2024-06-10 12:00 UTC): the data file (11:00 that
+    # day) is fresh, old.csv (June 1) is not; "9:30 AM" to "9:30 PM" is that day's window.
+    Case(
+        "file_freshness",
+        """Rules = [
+            FileFreshness > (now() - 24 hours),
+            FileFreshness "{folder}/" >= (now() - 1 days),
+            FileFreshness "{folder}/" > "2024-01-01",
+            FileFreshness "{folder}/" between "9:30 AM" and "9:30 PM" with threshold > 0.4
+        ]""",
+        "id\n1\n",
+        ["Passed", "Failed", "Passed", "Passed"],
+        ["Passed"],
+        {"Dataset.*.FileFreshness.Compliance": 0.5, "Dataset.*.FileCount": 2.0},
+        skipped_rules_per_row=4,
+        neighbours={"old.csv": ("id\n2\n", datetime(2024, 6, 1, tzinfo=UTC))},
+        data_modified=datetime(2024, 6, 10, 11, 0, tzinfo=UTC),
+    ),
+    # FileMatch with checksums (MD5 of "id\n1\n" by md5sum; SHA-256 is the default algorithm), and
+    # between files: copy.csv has the data file's bytes, other.txt not; matchFileName also compares
+    # the names, which differ.
+    Case(
+        "file_match",
+        """Rules = [
+            FileMatch in ["bc9280dfc1d4e67233f138f5bbbf0951"] with hashAlgorithm = "MD5",
+            FileMatch in ["7cde7fb64fd82bd152710cf238e017b9ab46c0592483edc067ba4f6c75fac108"],
+            FileMatch "{folder}/copy.csv" "{folder}/file_match.csv",
+            FileMatch "{folder}/other.txt" "{folder}/copy.csv",
+            FileMatch "{folder}/copy.csv" "{folder}/file_match.csv" with matchFileName = "true"
+        ]""",
+        "id\n1\n",
+        ["Passed", "Passed", "Passed", "Failed", "Failed"],
+        ["Passed"],
+        skipped_rules_per_row=5,
+        neighbours={
+            "copy.csv": ("id\n1\n", datetime(2024, 6, 1, tzinfo=UTC)),
+            "other.txt": ("something else", datetime(2024, 6, 1, tzinfo=UTC)),
+        },
+    ),
+    # FileUniqueness: the share of files whose content no other file has: only other.txt of three.
+    Case(
+        "file_uniqueness",
+        'Rules = [ FileUniqueness "{folder}/" > 0.5, FileUniqueness "{folder}/" < 0.5 ]',
+        "id\n1\n",
+        ["Failed", "Passed"],
+        ["Passed"],
+        {"Dataset.*.FileUniquenessRatio": 0.333333333333, "Dataset.*.FileCount": 3.0},
+        skipped_rules_per_row=2,
+        neighbours={
+            "copy.csv": ("id\n1\n", datetime(2024, 6, 1, tzinfo=UTC)),
+            "other.txt": ("something else", datetime(2024, 6, 1, tzinfo=UTC)),
+        },
     ),
 ]

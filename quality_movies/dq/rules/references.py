@@ -27,8 +27,11 @@ _AGGREGATE = re.compile(r"^\s*(sum|avg)\s*\(\s*(?:([\w$]+)\s*\.\s*)?([^()]+?)\s*
 
 
 def _columns(text: str) -> list[str]:
-    """``"id"`` or ``"id,name"`` or ``"{id,name}"`` as column names."""
-    return [part.strip() for part in text.strip().strip("{}").split(",") if part.strip()]
+    """``"id"``, ``"id,name"``, ``"{id,name}"`` or ``"primary.{id,name}"`` as column names."""
+    text = text.strip()
+    if text.lower().startswith(f"{PRIMARY}."):
+        text = text[len(PRIMARY) + 1 :]
+    return [part.strip() for part in text.strip("{}").split(",") if part.strip()]
 
 
 def _qualified(text: str) -> tuple[str, list[str]]:
