@@ -707,12 +707,21 @@ def parse_dqdl(text: str, source: str = "<ruleset>") -> model.Ruleset:
 
 
 def parse_ruleset(text: str, source: str = "<ruleset>") -> model.Ruleset:
-    """Parse DQDL text and check every rule against the engine's rule types (``parse_dqdl`` + that)."""
+    """Parse DQDL text and check every rule and analyzer against the engine's rule types."""
     ruleset = parse_dqdl(text, source)
-    from quality_movies.dq.rules import validate_rule
+    from quality_movies.dq.rules import as_metric_rule, validate_rule
 
     for leaf in ruleset.leaves:
         validate_rule(leaf, source)
+    for analyzer in ruleset.analyzers:
+        try:
+            validate_rule(as_metric_rule(analyzer), source)
+        except InvalidRuleError as error:
+            at = f"{source}:{analyzer.line}:{analyzer.column}: "
+            raise InvalidRuleError(
+                f"{at}analyzer `{analyzer.text}` has no metric to compute here: "
+                + str(error).removeprefix(at)
+            ) from None
     return ruleset
 
 

@@ -146,3 +146,14 @@ def test_public_api_names() -> None:
     assert issubclass(dq.DQDLSyntaxError, dq.DataQualityError)
     assert issubclass(dq.InvalidRuleError, dq.DataQualityError)
     assert issubclass(dq.UnsupportedRuleError, dq.DataQualityError)
+
+
+def test_analyzers_are_checked_against_the_engine_at_load() -> None:
+    ruleset = parse_ruleset('Analyzers = [ RowCount, Completeness "x", ColumnCorrelation a and b ]')
+    assert [a.parameters for a in ruleset.analyzers] == [(), ("x",), ("a", "b")]
+    # Completeness takes one column (rule type reference: "Exactly one column name"). The analyzer
+    # starts in column 40: 25 characters of `Rules = [ RowCount > 0 ] `, 14 of `Analyzers = [ `.
+    with pytest.raises(
+        InvalidRuleError, match=r"^<ruleset>:1:40: analyzer `Completeness \"x\" \"y\"`"
+    ):
+        parse_ruleset('Rules = [ RowCount > 0 ] Analyzers = [ Completeness "x" "y" ]')
