@@ -1,6 +1,8 @@
 """The public API other parts of the platform call: evaluate_file options, evaluate_spark, errors."""
 
 import json
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -8,6 +10,7 @@ import pytest
 
 from quality_movies.dq import (
     ROW_LEVEL_COLUMNS,
+    DataFile,
     evaluate_file,
     evaluate_spark,
     parse_ruleset,
@@ -107,3 +110,60 @@ def test_spark_and_duckdb_write_identical_files_for_tricky_text(spark, tmp_path:
         for e in outputs
     ]
     assert read[0] == read[1]
+
+
+def test_reference_as_parquet_for_a_warehouse_table(tmp_path: Path) -> None:
+    # The pipeline passes the warehouse table as a Parquet export: "no movie already loaded".
+    # Titles A and B are loaded already: 1 of 3 incoming titles is new, so the rule fails.
+    warehouse = tmp_path / "imdb_movies_rating.parquet"
+    duckdb.sql(
+        "SELECT * FROM (VALUES ('A', 8.5), ('B', 9.0)) AS t(Series_Title, imdb_rating)"
+    ).write_parquet(str(warehouse))
+    data = tmp_path / "new.csv"
+    data.write_text("series_title\nA\nB\nC\n", encoding="utf-8")
+    rules = parse_ruleset(
+        'DataSources = { "AdditionalDataSources": ["loaded"] }\n'
+        'Rules = [ ReferentialIntegrity "series_title" "loaded.series_title" = 0 ]'
+    )
+    summary = evaluate_file(rules, data, tmp_path / "out", references={"loaded": warehouse})
+    [outcome] = summary.rule_outcomes
+    assert outcome.outcome == "Failed"
+    assert outcome.evaluated_metrics == {"Column.loaded.ReferentialIntegrity": pytest.approx(2 / 3)}
+
+
+@dataclass
+class _Listing:
+    """A FileListing as the pipeline gives one: files named by their lake URI."""
+
+    files: dict[str, DataFile]
+    current_uri: str
+
+    def current(self) -> DataFile:
+        return self.files[self.current_uri]
+
+    def list(self, uri: str) -> list[DataFile]:
+        return [f for name, f in self.files.items() if name == uri or name.startswith(uri)]
+
+
+def test_file_rules_read_the_listing_the_caller_gives(tmp_path: Path) -> None:
+    # FileSize "s3://lake/input_data/" > 5 B: 1 of the 2 files under the prefix is larger.
+    data = tmp_path / "a.csv"
+    data.write_text("id\n1\n", encoding="utf-8")
+
+    def file(uri: str, size: int) -> DataFile:
+        return DataFile(uri, size, datetime(2024, 6, 10, 11), lambda: iter([b"x" * size]))
+
+    listing = _Listing(
+        {
+            "s3://lake/input_data/a.csv": file("s3://lake/input_data/a.csv", 5),
+            "s3://lake/input_data/b.csv": file("s3://lake/input_data/b.csv", 50),
+            "s3://lake/other/c.csv": file("s3://lake/other/c.csv", 500),
+        },
+        "s3://lake/input_data/a.csv",
+    )
+    rules = parse_ruleset('Rules = [ FileSize "s3://lake/input_data/" > 5 B, FileSize <= 5 B ]')
+    summary = evaluate_file(rules, data, tmp_path / "out", files=listing)
+    folder, current = summary.rule_outcomes
+    assert (folder.outcome, current.outcome) == ("Failed", "Passed")
+    assert folder.evaluated_metrics["Dataset.*.FileSize.Compliance"] == 0.5
+    assert folder.evaluated_metrics["Dataset.*.FileCount"] == 2

@@ -191,3 +191,43 @@ def test_check_with_spark_engine_matches_duckdb(
     for name in ("rule_outcomes.jsonl", "bad_records.jsonl", "good_records.jsonl"):
         spark_lines, duck_lines = (sorted_lines(tmp_path / e / name) for e in ("spark", "duck"))
         assert spark_lines == duck_lines, name
+
+
+def test_ref_gives_a_dataset_the_rules_name(tmp_path: Path, capsys) -> None:
+    # RowCountMatch "reference": 2 primary rows over 4 reference rows is 0.5.
+    rules = tmp_path / "r.dqdl"
+    rules.write_text(
+        'DataSources = { "AdditionalDataSources": ["reference"] }\n'
+        'Rules = [ RowCountMatch "reference" = 0.5 ]\n'
+        "Analyzers = [ RowCount ]",
+        encoding="utf-8",
+    )
+    data = tmp_path / "d.csv"
+    data.write_text("id\n1\n2\n", encoding="utf-8")
+    ref = tmp_path / "ref.csv"
+    ref.write_text("id\n1\n2\n3\n4\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["check", "--rules", str(rules), "--data", str(data), "--out", str(out)]
+    assert main([*args, "--ref", f"reference={ref}"]) == 0
+    printed = capsys.readouterr().out
+    assert "Dataset.reference.RowCountMatch = 0.5" in printed
+    assert "[ANALYZER] RowCount" in printed and "Dataset.*.RowCount = 2" in printed
+    analyzers = [
+        json.loads(line) for line in (out / "analyzer_results.jsonl").read_text().splitlines()
+    ]
+    assert analyzers == [{"Analyzer": "RowCount", "EvaluatedMetrics": {"Dataset.*.RowCount": 2.0}}]
+
+
+def test_unknown_reference_name_exits_2_listing_the_names(tmp_path: Path, capsys) -> None:
+    rules = tmp_path / "r.dqdl"
+    rules.write_text('Rules = [ RowCountMatch "reference" = 1.0 ]', encoding="utf-8")
+    data = tmp_path / "d.csv"
+    data.write_text("id\n1\n", encoding="utf-8")
+    ref = tmp_path / "ref.csv"
+    ref.write_text("id\n1\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["check", "--rules", str(rules), "--data", str(data), "--out", str(out)]
+    assert main([*args, "--ref", f"other={ref}", "--ref", f"third={ref}"]) == 2
+    err = capsys.readouterr().err
+    assert "'reference'" in err and "other, third" in err and "--ref reference=FILE.csv" in err
+    assert not out.exists(), "nothing written on a load error"
