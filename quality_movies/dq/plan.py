@@ -35,7 +35,13 @@ class EvaluationPlan:
     def stage_sql(self, relation: str) -> str:
         """Input rows plus, per leaf rule, its where flag ``__wN`` and row result ``__rN``."""
         where_cols = [f"{leaf.where_expr} AS __w{i}" for i, leaf in enumerate(self.leaves)]
-        inner = f"SELECT *{''.join(', ' + c for c in where_cols)} FROM {relation}"
+        joined = [(i, leaf.join) for i, leaf in enumerate(self.leaves) if leaf.join]
+        where_cols += [f"j{i}.__m{i}" for i, _ in joined]
+        joins = "".join(
+            f" LEFT JOIN ({join.relation.replace('{relation}', relation)}) AS j{i} ON {join.on}"
+            for i, join in joined
+        )
+        inner = f"SELECT {relation}.*{''.join(', ' + c for c in where_cols)} FROM {relation}{joins}"
         row_cols = [
             f"{leaf.row_expr} AS __r{i}" for i, leaf in enumerate(self.leaves) if leaf.row_level
         ]
@@ -173,11 +179,18 @@ class EvaluationPlan:
         ``error_of(sql)`` prepares ``sql`` (no rows are read) and returns the database's message or None.
         """
         for i, leaf in enumerate(self.leaves):
-            if leaf.where_expr == "TRUE":
-                continue
-            error = error_of(f"SELECT {leaf.where_expr} AS w FROM {relation} LIMIT 0")
-            if error:
-                self.leaves[i] = failed_leaf(leaf.rule, f"The where clause failed: {error}")
+            if leaf.where_expr != "TRUE":
+                error = error_of(f"SELECT {leaf.where_expr} AS w FROM {relation} LIMIT 0")
+                if error:
+                    self.leaves[i] = failed_leaf(leaf.rule, f"The where clause failed: {error}")
+                    continue
+            if leaf.join:
+                joined = leaf.join.relation.replace("{relation}", relation)
+                error = error_of(
+                    f"SELECT * FROM {relation} LEFT JOIN ({joined}) AS j{i} ON {leaf.join.on} LIMIT 0"
+                )
+                if error:
+                    self.leaves[i] = failed_leaf(leaf.rule, f"The SQL statement failed: {error}")
 
     def isolate_query_failures(self, relation: str, error_of: Callable[[str], str | None]) -> None:
         """Turn each rule whose own queries (CustomSql...) the database rejects into a Failed rule."""

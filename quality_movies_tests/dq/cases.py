@@ -566,4 +566,22 @@ CASES = [
             "other.txt": ("something else", datetime(2024, 6, 1, tzinfo=UTC)),
         },
     ),
+    # CustomSql's row-level form (rule type reference): `CustomSql "select Name from primary where
+    # Age > 18"`: the rows the query returns pass, the others fail; without a threshold every row
+    # must pass, `with threshold` sets the share. AWS's reference rejects returned columns the
+    # primary table lacks (the rule fails, no row does).
+    Case(
+        "custom_sql_row_level",
+        """Rules = [
+            CustomSql "select id from primary where age > 18",
+            CustomSql "select id from primary where age > 18" with threshold >= 0.5,
+            CustomSql "select age * 2 as double_age from primary"
+        ]""",
+        "id,age\n1,20\n2,9\n3,30\n4,\n",
+        ["Failed", "Passed", "Failed"],
+        ["Passed", "Failed", "Passed", "Failed"],
+        {"Dataset.*.CustomSQL.Compliance": 0.5},
+        reason_contains="Columns not found: double_age",
+        skipped_rules_per_row=1,
+    ),
 ]

@@ -125,6 +125,15 @@ class FirstValue:
     needed: Callable[[dict[str, Any]], bool]
 
 
+@dataclass(frozen=True)
+class Join:
+    """A relation joined to each input row (at most one match per row): ``relation`` is SQL reading
+    ``{relation}`` (the input), ``on`` the join condition against the input's columns."""
+
+    relation: str
+    on: str
+
+
 @dataclass
 class LeafPlan:
     """SQL and decision for one leaf rule; SQL names are prefixed so plans can share one query."""
@@ -136,6 +145,7 @@ class LeafPlan:
     aggregates: dict[str, str] = field(default_factory=dict)
     scalar_queries: dict[str, str] = field(default_factory=dict)
     first_values: dict[str, FirstValue] = field(default_factory=dict)
+    join: Join | None = None
     decide: Callable[[dict[str, Any]], LeafResult] = lambda values: LeafResult(True, None, {})
 
 
