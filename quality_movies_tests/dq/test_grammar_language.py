@@ -394,3 +394,14 @@ def test_a_missing_comma_between_rules_is_reported() -> None:
     with pytest.raises(InvalidRuleError, match=r"1:28: 'IsComplete' is a rule type.*comma missing"):
         parse_dqdl('Rules = [ IsPrimaryKey "a" IsComplete "b" ]')
     assert one_rule('IsPrimaryKey "a" "IsComplete"').parameters == ("a", "IsComplete")
+
+
+def test_a_parenthesised_single_rule_is_that_rule() -> None:
+    # awslabs/dqdl DQRulesetTest: `Rules = [ (Completeness "col_1" between 0.5 and 0.8) ]` is one
+    # Completeness rule.
+    [rule, nested] = parse_dqdl(
+        'Rules = [ (Completeness "col_1" between 0.5 and 0.8), ((IsComplete "a")) ]'
+    ).rules
+    assert isinstance(rule, model.Rule) and rule.rule_type == "Completeness"
+    assert rule.text == 'Completeness "col_1" between 0.5 and 0.8'
+    assert isinstance(nested, model.Rule) and nested.parameters == ("a",)
