@@ -584,4 +584,26 @@ CASES = [
         reason_contains="Columns not found: double_age",
         skipped_rules_per_row=1,
     ),
+    # ColumnDataType (rule type reference; AWS's reference for `with format`, DECIMAL(p,s) and !=):
+    # the share of non-NULL values of the type. "30/02/2024" is no date, "2024-01-01" not dd/MM/yyyy;
+    # "13-2024" has no month 13; DECIMAL(5,2) holds 3 integer digits ("1.234" rounds to 1.23);
+    # != INTEGER: none of x is an integer.
+    Case(
+        "column_data_type_format_decimal_not_equal",
+        """Rules = [
+            ColumnDataType "d" = "DATE" with format = "dd/MM/yyyy",
+            ColumnDataType "m" = "DATE" with format = "MM-yyyy",
+            ColumnDataType "x" = "DECIMAL(5,2)",
+            ColumnDataType "x" != "INTEGER"
+        ]""",
+        "id,d,m,x\n1,31/12/2024,12-2024,123.45\n2,30/02/2024,13-2024,1234.5\n"
+        "3,2024-01-01,01-1999,1.234\n4,,,abc\n",
+        ["Failed", "Failed", "Failed", "Passed"],
+        ["Passed", "Passed", "Passed", "Passed"],
+        {
+            "Column.d.ColumnDataType.Compliance": 0.5,
+            "Column.m.ColumnDataType.Compliance": 0.75,
+        },
+        skipped_rules_per_row=4,
+    ),
 ]

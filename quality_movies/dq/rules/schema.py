@@ -9,6 +9,7 @@ from quality_movies.dq.rules.base import (
     BOOLEAN_PATTERN,
     DATE_PATTERN,
     INTEGER_PATTERN,
+    NUMBER_PATTERN,
     LeafPlan,
     LeafResult,
     Names,
@@ -42,20 +43,81 @@ DATA_TYPES = {
 }
 
 
+DECIMAL_TYPE = re.compile(r"^DECIMAL\((\d+),\s*(\d+)\)$")
+# AWS's reference: the date formats ColumnDataType "col" = "DATE" accepts with `with format`; a
+# partial one is completed with day 01 or year 2000.
+DATE_FORMATS = {
+    "dd-MM-yyyy": ("-", "dmy"),
+    "MM-dd-yyyy": ("-", "mdy"),
+    "yyyy-MM-dd": ("-", "ymd"),
+    "dd/MM/yyyy": ("/", "dmy"),
+    "MM/dd/yyyy": ("/", "mdy"),
+    "yyyy/MM/dd": ("/", "ymd"),
+    "MM-yyyy": ("-", "my"),
+    "dd-MM": ("-", "dm"),
+    "MM-dd": ("-", "md"),
+    "yyyy-MM": ("-", "ym"),
+    "MM/yyyy": ("/", "my"),
+    "dd/MM": ("/", "dm"),
+    "MM/dd": ("/", "md"),
+    "yyyy/MM": ("/", "ym"),
+}
+_DIGITS = {"d": r"([0-9]{2})", "m": r"([0-9]{2})", "y": r"([0-9]{4})"}
+
+
+def _known_type(text: str) -> bool:
+    upper = text.strip().upper()
+    if upper in DATA_TYPES:
+        return True
+    found = DECIMAL_TYPE.match(upper)
+    return (
+        bool(found) and 0 < int(found.group(1)) <= 38 and int(found.group(2)) <= int(found.group(1))
+    )
+
+
 def _validate_data_type(rule: model.Rule, source: str) -> None:
     cond = rule.condition
+    at = where_in_source(rule, source)
     if (
         cond is None
-        or cond.operator not in ("=", "in")
-        or any(v.kind != model.STRING or v.text.upper() not in DATA_TYPES for v in cond.values)
+        or cond.operator not in ("=", "!=", "in", "not in")
+        or any(v.kind != model.STRING or not _known_type(v.text) for v in cond.values)
     ):
         raise InvalidRuleError(
-            f'{where_in_source(rule, source)}`{rule.text}`: write ColumnDataType "col" = "TYPE" '
-            f"with TYPE one of {', '.join(sorted(DATA_TYPES))}"
+            f'{at}`{rule.text}`: write ColumnDataType "col" = "TYPE" (or !=) with TYPE one of '
+            f"{', '.join(sorted(DATA_TYPES))} or DECIMAL(precision,scale)"
         )
+    date_format = rule.tag("format")
+    if date_format is not None:
+        if str(date_format.text) not in DATE_FORMATS:
+            raise InvalidRuleError(f"{at}`{rule.text}`: format is one of {', '.join(DATE_FORMATS)}")
+        if any(v.text.strip().upper() != "DATE" for v in cond.values):
+            raise InvalidRuleError(f"{at}`{rule.text}`: `with format` goes with the DATE type")
 
 
-def _type_check(raw: str, data_type: str) -> str:
+def _formatted_date(raw: str, date_format: str) -> str:
+    """TRUE when ``raw`` is a valid date written in ``date_format`` (same SQL on both engines)."""
+    separator, order = DATE_FORMATS[date_format]
+    pattern = "^" + re.escape(separator).join(_DIGITS[part] for part in order) + "$"
+    group = {
+        part: f"regexp_extract({raw}, {sql_string(pattern)}, {i + 1})"
+        for i, part in enumerate(order)
+    }
+    year, month, day = group.get("y", "'2000'"), group["m"], group.get("d", "'01'")
+    iso = f"CONCAT({year}, '-', {month}, '-', {day})"
+    return f"(regexp_matches({raw}, {sql_string(pattern)}) AND TRY_CAST({iso} AS DATE) IS NOT NULL)"
+
+
+def _type_check(raw: str, data_type: str, date_format: str | None = None) -> str:
+    decimal = DECIMAL_TYPE.match(data_type)
+    if decimal:
+        precision, scale = decimal.groups()
+        return (
+            f"(regexp_matches({raw}, {sql_string(NUMBER_PATTERN)}) "
+            f"AND TRY_CAST(TRIM({raw}) AS DECIMAL({precision}, {scale})) IS NOT NULL)"
+        )
+    if data_type == "DATE" and date_format:
+        return _formatted_date(raw, date_format)
     if data_type == "STRING":
         return "TRUE"
     if data_type == "BOOLEAN":
@@ -121,10 +183,17 @@ def _plan_data_type(
     col = ctx.column(rule.parameters[0], rule, source)
     raw = quote(col)
     p, w = n.p, n.w
-    checks = [_type_check(raw, v.text.upper()) for v in rule.condition.values]
+    date_format = rule.tag("format")
+    checks = [
+        _type_check(raw, v.text.strip().upper(), date_format and str(date_format.text))
+        for v in rule.condition.values
+    ]
+    of_type = " OR ".join(checks)
+    if rule.condition.operator in ("!=", "not in"):
+        of_type = f"NOT COALESCE({of_type}, FALSE)"
     plan.aggregates[f"{p}considered"] = n.considered
     plan.aggregates[f"{p}compliant"] = (
-        f"SUM(CASE WHEN {w} AND ({raw} IS NULL OR {' OR '.join(checks)}) THEN 1 ELSE 0 END)"
+        f"SUM(CASE WHEN {w} AND ({raw} IS NULL OR {of_type}) THEN 1 ELSE 0 END)"
     )
     name = f"Column.{col}.ColumnDataType.Compliance"
     threshold = rule.threshold or ALL_PASS
