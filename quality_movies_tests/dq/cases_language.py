@@ -107,6 +107,35 @@ CASES = [
         {"Column.x.ColumnValues.Compliance": 0.666666666667},
         skipped_rules_per_row=1,
     ),
+    # A list variable spliced into a list beside NULL (reference: `not in [..., NULL]` makes NULL fail):
+    # US is in the list and the empty value is NULL, so rows 1 and 3 fail; UK passes.
+    Case(
+        "list_variable_beside_null",
+        """countries = ["US", "CA"]
+        Rules = [ ColumnValues "c" not in [$countries, NULL] ]""",
+        "id,c\n1,US\n2,UK\n3,\n",
+        ["Failed"],
+        ["Failed", "Passed", "Failed"],
+    ),
+    # Analyzers compute metrics and never pass or fail (reference: "Analyzers"): beside one rule they add
+    # no rule outcome and no row result.
+    Case(
+        "analyzers_beside_rules_add_no_outcome",
+        """Rules = [ RowCount > 0 ]
+        Analyzers = [ Completeness "x", RowCount ]""",
+        "id,x\n1,a\n2,\n",
+        ["Passed"],
+        ["Passed", "Passed"],
+        skipped_rules_per_row=1,
+    ),
+    # Analyzers alone: no rule outcomes at all, and every row is Passed.
+    Case(
+        "analyzers_alone",
+        'Analyzers = [ Completeness "x" ]',
+        "id,x\n1,a\n2,\n",
+        [],
+        ["Passed", "Passed"],
+    ),
     # Dynamic rules (DQDL reference, "Dynamic rules"; RowCount page: `RowCount > avg(last(10)) *0.8`).
     # Earlier row counts 10, 2, 4, 6 (oldest first): last(3) = 2, 4, 6, average 4, times 0.8 = 3.2, so
     # 6 rows pass `> avg(last(3)) * 0.8` and fail `< min(last(3))` (2). index(last(2), 1) is the second
