@@ -1,11 +1,11 @@
-"""Rules from awslabs/dqdl's DQRuleTest ("parsing a rule and converting it back to a string yields the
-original raw rule"): each parses here and keeps its text as written.
+"""Rules from awslabs/dqdl's parser tests: DQRuleTest's ("parsing a rule and converting it back to a
+string yields the original raw rule") parse here and keep their text; InvalidDQRulesetTest's are rejected.
 """
 
 import pytest
 
-from quality_movies.dq.errors import InvalidRuleError
-from quality_movies.dq.parser import parse_dqdl
+from quality_movies.dq.errors import DataQualityError, InvalidRuleError
+from quality_movies.dq.parser import parse_dqdl, parse_ruleset
 
 RULES = [
     'IsPrimaryKey "colA" "colB"',
@@ -94,3 +94,66 @@ def test_parameters_of_reference_rules() -> None:
 def test_undocumented_functions_are_load_errors(rule: str) -> None:
     with pytest.raises(InvalidRuleError, match="average|last"):
         parse_dqdl(f"Rules = [ {rule} ]")
+
+
+INVALID_RULESETS = [
+    # awslabs/dqdl InvalidDQRulesetTest: every one must be rejected (the grammar, the language checks or
+    # the rule type's own shape).
+    "Rules = {",
+    "Rules = }",
+    "Rules = { }",
+    "Rules = [ ]",
+    "Rules = [",
+    "Rules = ]",
+    "Rules = Abcdefg123",
+    'Rules11 = [ ColumnValues "load_dt" > (now() - 1) ]',
+    'Rules = [ 11ColumnValues "load_dt" > (now() - 1) ]',
+    'Rules = [ ColumnValues "load_dt" "load_dt_2" > (now() - 1) ]',
+    'Rules = [ Completeness "col-A" ]',
+    'Rules = { Completeness "col-A" }',
+    "Rules = [ ColumnNamesMatchPattern aws_* ]",
+    'Rules = [ IsComplete "col-A" > 0.05 ]',
+    'Rules = [ IsUnique "col-A" <= 1.5 ]',
+    'Rules = [ IsPrimaryKey "col-A" between 1 and 2 ]',
+    'Rules = [ ColumnDataType "col-A" ]',
+    'Rules = [ ColumnDataType "col-A" with threshold > 0.7 ]',
+    'Rules = [ ColumnDataType "col-A" "col-B" ]',
+    'Rules = [ ColumnValues "col-A" matches ]',
+    'Rules = [ ColumnValues "col-A" now() ]',
+    'Rules = [ ColumnValues "col-A" > now() + 1 hours ]',
+    'Rules = [ ColumnValues "col-A" = (now() - 3 weeks) ]',
+    'Rules = [ Completeness "col-A" > 0.4 with threshold > 0.4]',
+    'Rules = [ ColumnValues "col-A" > 0.4 with]',
+    'Rules = [ ColumnValues "col-A" > 0.4 threshold]',
+    'Rules = [ ColumnValues "col-A" > 0.4 with threshold]',
+    'Rules = [ ColumnValues "col-A" in [1,"2"] ]',
+    'Rules = [ DataFreshness "col-A" <= 3 ]',
+    'Rules = [ DataFreshness "col-A" > 30 ]',
+    'Rules = [ DataFreshness "col-A" between 2 and 4 days ]',
+    'Rules = [ ReferentialIntegrity "col-A" "reference" "col-A1" ]',
+    'Rules = [ ReferentialIntegrity "col-A" = 0.99 ]',
+    'Rules = [ DatasetMatch "reference" = 0.99 ]',
+    'Rules = [ DatasetMatch "reference" "ID" ]',
+    'Rules = [ DatasetMatch "reference" "ID" "colA" ]',
+    'Rules = [ DatasetMatch "reference" "ID" "colA" > 0.9 with threshold > 0.9]',
+    "Rules = [ SchemaMatch with threshold between 0.2 and 0.4 ]",
+    'Rules = [ SchemaMatch "ref-1" between 0.2 and 0.4 with threshold > 0.5 ]',
+    'Rules = [ SchemaMatch "ref-1" "ref-2" ]',
+    "Rules = [ RowCountMatch > 0.1 ]",
+    'Rules = [ RowCountMatch "reference-1" "col-1" > 0.1 ]',
+    'Rules = [ RowCountMatch "reference-1" > 0.1 with threshold > 0.1 ]',
+    "Rules = [ AggregateMatch > 0.1 ]",
+    'Rules = [ AggregateMatch "sum(col-A)" > 0.1 ]',
+    'Rules = [ AggregateMatch "sum(col-A)" "sum(reference.colA)"]',
+    "Rules = [ DetectAnomalies ]",
+    'Rules = [ AllStatistics "id" > 0 ]',
+    'Rules = [ AllStatistics "id" ]',
+    # InvalidDQRulesetTest, with Monitors (a section DQDL no longer has).
+    'Rules = [ IsPrimaryKey "col-A"] Monitors = [ Completeness "colA" ]',
+]
+
+
+@pytest.mark.parametrize("text", INVALID_RULESETS)
+def test_reference_invalid_ruleset_is_rejected(text: str) -> None:
+    with pytest.raises(DataQualityError):
+        parse_ruleset(text)
