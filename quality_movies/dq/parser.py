@@ -601,17 +601,26 @@ class _Loader:
                 f"unknown function '{name}'; DQDL's are: {', '.join(expressions.FUNCTIONS)}",
             )
         if name == "last":
-            k = self.whole_number(node, arguments, "last(k) takes one whole number k >= 1")
-            return expressions.Last(k, text)
+            last = self.last(node, text)
+            if last.k != 1:
+                raise self.fail(
+                    node,
+                    f"last({last.k}) is {last.k} values, not a number: reduce them, e.g. "
+                    f"avg(last({last.k})), or take one with index(last({last.k}), 0)",
+                )
+            return last
         if name == "abs":
             if len(arguments) != 1:
                 raise self.fail(node, "abs takes one number, e.g. abs(avg(last(3)) - 5)")
             return expressions.Abs(self.expression(arguments[0]), text)
-        if not arguments or not isinstance(self.expression(arguments[0]), expressions.Last):
+        first = arguments[0] if arguments else None
+        if not (
+            isinstance(first, Tree) and first.data == "call" and str(first.children[0]) == "last"
+        ):
             raise self.fail(
                 node, f"{name} reads history: write {name}(last(k)), e.g. {name}(last(10))"
             )
-        last = self.expression(arguments[0])
+        last = self.last(first, self.span(first))
         if name == "index":
             position = self.whole_number(
                 node, arguments[1:], "index takes last(k) and a position, e.g. index(last(3), 0)", 0
@@ -625,6 +634,11 @@ class _Loader:
         if len(arguments) != 1:
             raise self.fail(node, f"{name} takes one argument, last(k)")
         return expressions.Aggregate(name, last, text)
+
+    def last(self, node: Tree, text: str) -> expressions.Last:
+        arguments = [argument for argument in node.children[1:] if argument is not None]
+        k = self.whole_number(node, arguments, "last(k) takes one whole number k >= 1")
+        return expressions.Last(k, text)
 
     def whole_number(self, node: Tree, arguments: list, problem: str, least: int = 1) -> int:
         if len(arguments) != 1 or arguments[0].data != "number":

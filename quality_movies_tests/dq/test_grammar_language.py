@@ -229,6 +229,8 @@ def test_too_little_history_raises_needs_history() -> None:
         ("last(0)", "whole number k >= 1"),
         ("last(2.5)", "whole number k >= 1"),
         ("index(last(3), 3)", "outside last"),
+        ("last(3)", r"3 values, not a number: reduce them, e.g. avg\(last\(3\)\)"),
+        ("avg(last(3)) - last(2)", "2 values"),
         ("1 / 0", "divides by zero"),
     ],
 )
