@@ -7,6 +7,7 @@ rule, lists of one type, known ``Metadata`` / ``DataSources`` keys and at least 
 
 import difflib
 import re
+from dataclasses import replace
 from datetime import datetime, time, timedelta
 from functools import cache
 from importlib import resources
@@ -339,7 +340,7 @@ class _Loader:
         rule = self.rule_tree(top)
         if labels is not None:
             own = self.label_list(labels.children[-1], self.default_labels)
-            object.__setattr__(rule, "labels", {**self.default_labels, **own})
+            rule = replace(rule, labels={**self.default_labels, **own})
         return rule
 
     def rule_tree(self, node: Tree) -> model.AnyRule:
@@ -674,8 +675,6 @@ def _trailing_labels(composite: Tree) -> Tree | None:
 
 
 def _retext(expr: expressions.Expr, text: str) -> expressions.Expr:
-    from dataclasses import replace
-
     return replace(expr, text=text)
 
 
