@@ -63,8 +63,6 @@ RULE_TYPES: dict[str, RuleType] = {
 
 def validate_rule(rule: model.Rule, source: str = "") -> None:
     """Reject, at load time, a rule type the engine cannot evaluate or a rule of the wrong shape."""
-    import sqlglot
-
     at = where_in_source(rule, source)
     spec = RULE_TYPES.get(rule.rule_type)
     if spec is None:
@@ -102,6 +100,8 @@ def validate_rule(rule: model.Rule, source: str = "") -> None:
             raise InvalidRuleError(
                 f"{at}`{rule.text}`: {rule.rule_type} does not take a where clause"
             )
+        import sqlglot
+
         try:
             sqlglot.parse_one(rule.where, read="spark")
         except sqlglot.errors.ParseError as error:
@@ -163,22 +163,29 @@ def columns_to_type(ruleset: model.Ruleset, columns: Sequence[str]) -> list[str]
 
     Only these need their crawler type, which costs a scan of the data.
     """
-    import sqlglot
+    statements = [
+        text
+        for rule in ruleset.leaves
+        for text in (
+            rule.where,
+            str(rule.parameters[0]) if rule.rule_type == "CustomSql" and rule.parameters else None,
+        )
+        if text
+    ]
+    if not statements:
+        return []
+    import sqlglot  # only when there is user SQL: DuckDB-only runs of plain rules never load it
     from sqlglot import exp
 
     named: set[str] = set()
-    for rule in ruleset.leaves:
-        sql = [rule.where] if rule.where else []
-        if rule.rule_type == "CustomSql" and rule.parameters:
-            sql.append(str(rule.parameters[0]))
-        for text in sql:
-            try:
-                tree = sqlglot.parse_one(text, read="spark")
-            except sqlglot.errors.ParseError:
-                continue
-            if any(isinstance(star.parent, exp.Select) for star in tree.find_all(exp.Star)):
-                return list(columns)
-            named.update(column.name.lower() for column in tree.find_all(exp.Column))
+    for text in statements:
+        try:
+            tree = sqlglot.parse_one(text, read="spark")
+        except sqlglot.errors.ParseError:
+            continue
+        if any(isinstance(star.parent, exp.Select) for star in tree.find_all(exp.Star)):
+            return list(columns)
+        named.update(column.name.lower() for column in tree.find_all(exp.Column))
     return [column for column in columns if column.lower() in named]
 
 

@@ -267,11 +267,11 @@ def where_sql(rule: model.Rule, ctx: RuleContext, source: str) -> str:
 
     Each column reads as its crawler type, so ``id > 1`` compares numbers as Glue does.
     """
+    if rule.where is None:
+        return "TRUE"
     import sqlglot
     from sqlglot import exp
 
-    if rule.where is None:
-        return "TRUE"
     tree = sqlglot.parse_one(rule.where, read="spark")
 
     comparisons = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
