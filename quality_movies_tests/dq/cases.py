@@ -49,6 +49,7 @@ class Case:
     references: dict[str, str] = field(default_factory=dict)
     neighbours: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     data_modified: datetime | None = None
+    analyzer_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 CASES = [
@@ -605,5 +606,34 @@ CASES = [
             "Column.m.ColumnDataType.Compliance": 0.75,
         },
         skipped_rules_per_row=4,
+    ),
+    # Analyzers (DQDL reference): metrics computed and written, never passed or failed. AllStatistics
+    # (rule type reference): RowCount, Completeness, Uniqueness; min/max for a numeric column, lengths
+    # for a text one. x: 1, 2, 2, NULL (only "1" occurs once of 3 values); t: 2 of 4 values occur once.
+    Case(
+        "analyzers",
+        """Rules = [ RowCount > 0 ]
+        Analyzers = [ AllStatistics "x", AllStatistics "t", Mean "x" ]""",
+        "id,x,t\n1,1,ab\n2,2,abc\n3,2,ab\n4,,abcd\n",
+        ["Passed"],
+        ["Passed", "Passed", "Passed", "Passed"],
+        skipped_rules_per_row=1,
+        analyzer_metrics={
+            'AllStatistics "x"': {
+                "Dataset.*.RowCount": 4.0,
+                "Column.x.Completeness": 0.75,
+                "Column.x.Uniqueness": 0.333333333333,
+                "Column.x.Minimum": 1.0,
+                "Column.x.Maximum": 2.0,
+            },
+            'AllStatistics "t"': {
+                "Dataset.*.RowCount": 4.0,
+                "Column.t.Completeness": 1.0,
+                "Column.t.Uniqueness": 0.5,
+                "Column.t.MinimumLength": 2.0,
+                "Column.t.MaximumLength": 4.0,
+            },
+            'Mean "x"': {"Column.x.Mean": 1.66666666667},
+        },
     ),
 ]

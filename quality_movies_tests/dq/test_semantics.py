@@ -49,6 +49,11 @@ def _run(case: Case, tmp_path: Path, engine: str, spark=None) -> dict:
         for name in ("rule_outcomes.jsonl", "bad_records.jsonl", "good_records.jsonl")
     }
     raw = {name: sorted_lines(out / name) for name in read}
+    analyzers = out / "analyzer_results.jsonl"
+    if analyzers.exists():
+        read["analyzer_results.jsonl"] = [
+            json.loads(line) for line in analyzers.read_text(encoding="utf-8").splitlines()
+        ]
     return {"summary": summary, "json": read, "raw": raw}
 
 
@@ -86,6 +91,13 @@ def _check(case: Case, result: dict) -> None:
         assert (row["DataQualityEvaluationResult"] == "Failed") == bool(row["DataQualityRulesFail"])
     ids = sorted(int(row["id"]) for row in rows)
     assert ids == list(range(1, len(case.row_results) + 1)), "every input row lands exactly once"
+    if case.analyzer_metrics:
+        found = {
+            a["Analyzer"]: a["EvaluatedMetrics"] for a in result["json"]["analyzer_results.jsonl"]
+        }
+        assert list(found) == list(case.analyzer_metrics)
+        for analyzer, expected in case.analyzer_metrics.items():
+            assert found[analyzer] == pytest.approx(expected, rel=1e-9), analyzer
     summary = result["summary"]
     assert summary.bad_rows == case.row_results.count("Failed")
     assert summary.good_rows == case.row_results.count("Passed")
@@ -104,6 +116,9 @@ def test_case_on_spark_writes_the_same_lines_as_duckdb(case: Case, tmp_path: Pat
     on_duckdb = _run(case, tmp_path, "duckdb")
     for name in ("bad_records.jsonl", "good_records.jsonl"):
         assert on_spark["raw"][name] == on_duckdb["raw"][name], name
+    assert on_spark["json"].get("analyzer_results.jsonl") == on_duckdb["json"].get(
+        "analyzer_results.jsonl"
+    )
     outcomes = [_engine_neutral(r["json"]["rule_outcomes.jsonl"]) for r in (on_spark, on_duckdb)]
     assert outcomes[0] == outcomes[1]
 

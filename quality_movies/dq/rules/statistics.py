@@ -1,8 +1,20 @@
 """Dataset-level statistics compared with a number: RowCount, Mean, Sum, StandardDeviation, Variance,
 DistinctValuesCount, Entropy, UniqueValueRatio and ColumnCorrelation."""
 
+from typing import Any
+
 from quality_movies.dq import model
-from quality_movies.dq.rules.base import LeafPlan, Names, RuleContext, metric_result, quote, typed
+from quality_movies.dq.rules.base import (
+    LeafPlan,
+    LeafResult,
+    Names,
+    RuleContext,
+    metric_result,
+    quote,
+    ratio,
+    round_metric,
+    typed,
+)
 from quality_movies.dq.rules.spec import RuleType
 
 
@@ -67,6 +79,48 @@ def _plan_correlation(
     plan.decide = lambda values: metric_result(values[f"{n.p}metric"], name, rule.condition, ctx)
 
 
+def _plan_all_statistics(
+    rule: model.Rule, plan: LeafPlan, ctx: RuleContext, n: Names, source: str
+) -> None:
+    # Rule type reference, AllStatistics (an analyzer): RowCount, Completeness and Uniqueness for
+    # every column; lengths for text columns, minimum and maximum for numeric ones.
+    col = ctx.column(rule.parameters[0], rule, source)
+    raw, p = quote(col), n.p
+    number = typed(raw, "number")
+    plan.aggregates.update(
+        {
+            f"{p}rows": "COUNT(*)",
+            f"{p}complete": f"COUNT({raw})",
+            f"{p}numbers": f"COUNT({number})",
+            f"{p}min_length": f"MIN(LENGTH({raw}))",
+            f"{p}max_length": f"MAX(LENGTH({raw}))",
+            f"{p}minimum": f"MIN({number})",
+            f"{p}maximum": f"MAX({number})",
+        }
+    )
+    plan.scalar_queries[f"{p}unique"] = (
+        f"SELECT COUNT(*) FROM (SELECT {raw} FROM {{relation}} WHERE {raw} IS NOT NULL "
+        f"GROUP BY {raw} HAVING COUNT(*) = 1) AS once"
+    )
+
+    def decide(values: dict[str, Any]) -> LeafResult:
+        rows, complete = values[f"{p}rows"] or 0, values[f"{p}complete"] or 0
+        metrics = {
+            "Dataset.*.RowCount": float(rows),
+            f"Column.{col}.Completeness": round_metric(ratio(complete, rows)),
+            f"Column.{col}.Uniqueness": round_metric(ratio(values[f"{p}unique"] or 0, complete)),
+        }
+        if complete and values[f"{p}numbers"] == complete:
+            metrics[f"Column.{col}.Minimum"] = float(values[f"{p}minimum"])
+            metrics[f"Column.{col}.Maximum"] = float(values[f"{p}maximum"])
+        elif complete:
+            metrics[f"Column.{col}.MinimumLength"] = float(values[f"{p}min_length"])
+            metrics[f"Column.{col}.MaximumLength"] = float(values[f"{p}max_length"])
+        return LeafResult(True, None, metrics)
+
+    plan.decide = decide
+
+
 def _numeric(name: str, planner, params: int = 1) -> RuleType:
     return RuleType(name, params, params, "numeric", threshold=False, row_level=False, plan=planner)
 
@@ -81,4 +135,7 @@ RULE_TYPES = [
     _numeric("Entropy", _plan_frequencies),
     _numeric("UniqueValueRatio", _plan_frequencies),
     _numeric("ColumnCorrelation", _plan_correlation, params=2),
+    RuleType(
+        "AllStatistics", 1, 1, "none", threshold=False, row_level=False, plan=_plan_all_statistics
+    ),
 ]
