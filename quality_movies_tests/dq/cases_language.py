@@ -51,6 +51,19 @@ CASES = [
         ["Passed"],
         ["Passed", "Passed"],
     ),
+    # A composite's outcome carries the metrics of every rule in it (AWS's reference implementation,
+    # awslabs/deequ EvaluateDataQualitySpec: "collect metrics from all nested rules in composite").
+    # (Mean > 10 and Sum > 7) or RowCount = 2: (False and True) or True passes; read as
+    # Mean > 10 and (Sum > 7 or RowCount = 2) it would fail. Mean of 2, 4 is 3; sum of 3, 5 is 8.
+    Case(
+        "composite_metrics_from_every_nested_rule",
+        'Rules = [ Mean "att2" > 10 and Sum "att3" > 7 or RowCount = 2 ]',
+        "id,att2,att3\n1,2,3\n2,4,5\n",
+        ["Passed"],
+        ["Passed", "Passed"],
+        {"Column.att2.Mean": 3.0, "Column.att3.Sum": 8.0, "Dataset.*.RowCount": 2.0},
+        skipped_rules_per_row=1,
+    ),
     # Constant expressions are computed when loading, left to right at one precedence level (the g4's
     # `number: number numberOp number`): 2 + 1 * 2 = 6, (2 + 1) * 2 = 6, 2 + (1 * 2) = 4. Six rows.
     Case(
