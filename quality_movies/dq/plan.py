@@ -298,7 +298,6 @@ def build_plan(
     leaves = [plan_leaf(leaf, i, ctx, ruleset.source) for i, leaf in enumerate(ruleset.leaves)]
     first = len(leaves)
     for i, analyzer in enumerate(ruleset.analyzers):
-        leaf = plan_leaf(as_metric_rule(analyzer), first + i, ctx, ruleset.source)
-        leaf.row_level, leaf.row_expr = False, None
-        leaves.append(leaf)
+        # An analyzer's row results (ColumnLength's...) feed its metrics, never the row lists.
+        leaves.append(plan_leaf(as_metric_rule(analyzer), first + i, ctx, ruleset.source))
     return EvaluationPlan(ruleset=ruleset, columns=list(columns), leaves=leaves)

@@ -610,10 +610,17 @@ CASES = [
     # Analyzers (DQDL reference): metrics computed and written, never passed or failed. AllStatistics
     # (rule type reference): RowCount, Completeness, Uniqueness; min/max for a numeric column, lengths
     # for a text one. x: 1, 2, 2, NULL (only "1" occurs once of 3 values); t: 2 of 4 values occur once.
+    # An analyzer's row checks (ColumnLength) never enter the rows' Pass/Fail/Skip lists.
     Case(
         "analyzers",
         """Rules = [ RowCount > 0 ]
-        Analyzers = [ AllStatistics "x", AllStatistics "t", Mean "x" ]""",
+        Analyzers = [
+            AllStatistics "x",
+            AllStatistics "t",
+            Mean "x",
+            ColumnLength "t",
+            CustomSql "select sum(x) from primary"
+        ]""",
         "id,x,t\n1,1,ab\n2,2,abc\n3,2,ab\n4,,abcd\n",
         ["Passed"],
         ["Passed", "Passed", "Passed", "Passed"],
@@ -634,6 +641,12 @@ CASES = [
                 "Column.t.MaximumLength": 4.0,
             },
             'Mean "x"': {"Column.x.Mean": 1.66666666667},
+            'ColumnLength "t"': {
+                "Column.t.ColumnLength.Compliance": 1.0,
+                "Column.t.MaximumLength": 4.0,
+                "Column.t.MinimumLength": 2.0,
+            },
+            'CustomSql "select sum(x) from primary"': {"Dataset.*.CustomSQL": 5.0},
         },
     ),
 ]

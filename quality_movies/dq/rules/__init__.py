@@ -138,7 +138,7 @@ def plan_leaf(rule: model.Rule, index: int, ctx: RuleContext, source: str = "") 
 def as_metric_rule(analyzer: model.Rule) -> model.Rule:
     """An analyzer (a rule without condition) as a rule whose condition any metric meets."""
     spec = RULE_TYPES.get(analyzer.rule_type)
-    if spec is None or spec.condition != "numeric" or analyzer.condition is not None:
+    if spec is None or spec.condition not in ("numeric", "custom") or analyzer.condition:
         return analyzer
     return dataclasses.replace(analyzer, condition=ANY_VALUE)
 
@@ -146,7 +146,7 @@ def as_metric_rule(analyzer: model.Rule) -> model.Rule:
 def referenced_names(ruleset: model.Ruleset) -> list[str]:
     """The other datasets the ruleset's rules read, by the names the rules give them, in order."""
     names: list[str] = []
-    for rule in ruleset.leaves:
+    for rule in [*ruleset.leaves, *ruleset.analyzers]:
         spec = RULE_TYPES.get(rule.rule_type)
         if spec is not None and spec.references is not None:
             names += [name for name in spec.references(rule) if name not in names]
@@ -165,7 +165,7 @@ def columns_to_type(ruleset: model.Ruleset, columns: Sequence[str]) -> list[str]
     """
     statements = [
         text
-        for rule in ruleset.leaves
+        for rule in [*ruleset.leaves, *ruleset.analyzers]
         for text in (
             rule.where,
             str(rule.parameters[0]) if rule.rule_type == "CustomSql" and rule.parameters else None,

@@ -13,7 +13,7 @@ from quality_movies.dq.rules.base import (
 )
 from quality_movies.dq.rules.spec import RuleType
 
-ANY_VALUE = model.Condition(">", (model.Value(model.NUMBER, float("-inf")),))
+ANY_VALUE = model.Condition(">=", (model.Value(model.NUMBER, -1e308),))
 
 
 def _metric_rule(rule: model.Rule) -> model.Rule:
