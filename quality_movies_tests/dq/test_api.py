@@ -167,3 +167,28 @@ def test_file_rules_read_the_listing_the_caller_gives(tmp_path: Path) -> None:
     assert (folder.outcome, current.outcome) == ("Failed", "Passed")
     assert folder.evaluated_metrics["Dataset.*.FileSize.Compliance"] == 0.5
     assert folder.evaluated_metrics["Dataset.*.FileCount"] == 2
+
+
+@pytest.mark.spark
+def test_parquet_reference_gives_the_same_outcome_on_spark(spark, tmp_path: Path) -> None:
+    # DatasetMatch on the key, comparing the rating read back from Parquet as text: "8.5" matches,
+    # "9.0" (written from 9.0) does not match "9", so 1 of the 2 rows matches.
+    warehouse = tmp_path / "loaded.parquet"
+    duckdb.sql("SELECT * FROM (VALUES ('A', 8.5), ('B', 9.0)) AS t(title, rating)").write_parquet(
+        str(warehouse)
+    )
+    data = tmp_path / "new.csv"
+    data.write_text("title,rating\nA,8.5\nB,9\n", encoding="utf-8")
+    rules = parse_ruleset('Rules = [ DatasetMatch "loaded" "title" = 0.5 ]')
+    for engine in ("duckdb", "spark"):
+        summary = evaluate_file(
+            rules,
+            data,
+            tmp_path / engine,
+            engine=engine,
+            spark=spark,
+            references={"loaded": warehouse},
+        )
+        [outcome] = summary.rule_outcomes
+        assert outcome.outcome == "Passed", (engine, outcome.failure_reason)
+        assert outcome.evaluated_metrics == {"Dataset.loaded.DatasetMatch": 0.5}
