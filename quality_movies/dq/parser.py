@@ -772,7 +772,7 @@ def load_ruleset(path: str | Path) -> model.Ruleset:
     """Read and parse a ``.dqdl`` file; raises UnreadableInputError when it cannot be read."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         raise UnreadableInputError(f"{path}: cannot read the ruleset ({error})") from None
     return parse_ruleset(text, source=str(path))

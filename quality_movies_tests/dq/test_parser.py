@@ -157,3 +157,12 @@ def test_analyzers_are_checked_against_the_engine_at_load() -> None:
         InvalidRuleError, match=r"^<ruleset>:1:40: analyzer `Completeness \"x\" \"y\"`"
     ):
         parse_ruleset('Rules = [ RowCount > 0 ] Analyzers = [ Completeness "x" "y" ]')
+
+
+def test_ruleset_file_with_byte_order_mark_and_windows_line_ends(tmp_path) -> None:
+    # Editors on Windows write a UTF-8 BOM and CRLF line ends; the ruleset is the same.
+    path = tmp_path / "rules.dqdl"
+    path.write_bytes(b'\xef\xbb\xbfRules = [\r\n    IsComplete "a",\r\n    RowCount > 0\r\n]\r\n')
+    ruleset = load_ruleset(path)
+    assert [rule.text for rule in ruleset.rules] == ['IsComplete "a"', "RowCount > 0"]
+    assert [rule.line for rule in ruleset.rules] == [2, 3]
