@@ -760,7 +760,16 @@ def _syntax_error(error: UnexpectedInput, text: str, source: str) -> DQDLSyntaxE
             getattr(error, "line", 0),
             getattr(error, "column", 0),
         )
-    return DQDLSyntaxError(source, line, column, expected, found)
+    return DQDLSyntaxError(source, line, column, expected, found, _hint(found, expected))
+
+
+def _hint(found: str, expected: list[str]) -> str:
+    """What to do about two common slips: single-quoted strings, lists in parentheses."""
+    if found == "'" * 3:
+        return 'DQDL strings are in double quotes: "..."'
+    if found == "'('" and "'['" in expected:
+        return "a list is written in square brackets: [ ... ]"
+    return ""
 
 
 def _end_position(text: str) -> tuple[int, int]:

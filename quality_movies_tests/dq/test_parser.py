@@ -1,5 +1,7 @@
 """DQDL parsing: the documented syntax, rule text kept as written, and load-time errors."""
 
+import re
+
 import pytest
 
 from quality_movies.dq import (
@@ -166,3 +168,15 @@ def test_ruleset_file_with_byte_order_mark_and_windows_line_ends(tmp_path) -> No
     ruleset = load_ruleset(path)
     assert [rule.text for rule in ruleset.rules] == ['IsComplete "a"', "RowCount > 0"]
     assert [rule.line for rule in ruleset.rules] == [2, 3]
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("Rules = [ IsComplete 'a' ]", 'DQDL strings are in double quotes: "..."'),
+        ('Rules = [ ColumnValues "a" in (1, 2) ]', "a list is written in square brackets"),
+    ],
+)
+def test_common_slips_get_a_hint(text: str, hint: str) -> None:
+    with pytest.raises(DQDLSyntaxError, match=re.escape(hint)):
+        parse_ruleset(text)
