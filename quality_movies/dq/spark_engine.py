@@ -501,6 +501,14 @@ def evaluate_spark_to_jsonl(
             values = plan.run_scalar_queries(
                 stage, lambda query: _scalar(spark, query), PySparkException
             )
+        if good_path is None and plan.failing_row_sql() == "FALSE":
+            # No row can fail and good rows are not asked for: Spark would prune the whole write
+            # (and the observed aggregates with it), so the aggregates run on their own.
+            bad_path.write_bytes(b"")
+            with _job_settings(spark):
+                aggregates = staged.sql(plan.aggregate_sql(stage, first_values_by=ROW_ID))
+                values.update(spark.sql(aggregates).collect()[0].asDict())
+            return _evaluation(spark, staged, values)
         observed, separate = _split_aggregates(staged)
         with _job_settings(spark):
             if separate:
