@@ -26,8 +26,8 @@ from quality_movies.dq.rules import (
     uniqueness,
     values,
 )
-from quality_movies.dq.rules.anomalies import ANY_VALUE
 from quality_movies.dq.rules.base import (
+    ANY_VALUE,
     LeafPlan,
     LeafResult,
     Names,
@@ -47,7 +47,6 @@ FAMILIES = (
     completeness,
     uniqueness,
     freshness,
-    references,
     schema,
     statistics,
     custom_sql,

@@ -5,6 +5,7 @@ from typing import Any
 from quality_movies.dq import model
 from quality_movies.dq.errors import InvalidRuleError
 from quality_movies.dq.rules.base import (
+    ANY_VALUE,
     LeafPlan,
     LeafResult,
     Names,
@@ -12,8 +13,6 @@ from quality_movies.dq.rules.base import (
     where_in_source,
 )
 from quality_movies.dq.rules.spec import RuleType
-
-ANY_VALUE = model.Condition(">=", (model.Value(model.NUMBER, -1e308),))
 
 
 def _metric_rule(rule: model.Rule) -> model.Rule:

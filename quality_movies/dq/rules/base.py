@@ -308,6 +308,8 @@ def ratio(numerator: Any, denominator: Any) -> float:
 
 
 ALL_PASS = model.Condition("=", (model.Value(model.NUMBER, 1.0),))
+# A condition every metric meets: the metric rule inside DetectAnomalies, and analyzers.
+ANY_VALUE = model.Condition(">=", (model.Value(model.NUMBER, -1e308),))
 
 
 def metric_reason(metric: float, name: str, condition: model.Condition) -> str:
