@@ -201,6 +201,36 @@ EXAMPLES = [
 ]
 
 
+# Features of the DQDL reference page the shared case table has no row for (see ACCEPT_TO_ENGINE.md),
+# written after the page's syntax sections (not copied verbatim) over customers.csv.
+LANGUAGE = """Metadata = { "Version": "1.0" }
+# a comment line
+Rules = [
+    // a comment inside the list
+    ColumnValues "First_Name" not matches "[0-9]+",
+    ColumnValues "Country" in [ "US", "CA", "UK", null, empty, whitespaces_only ],
+    Sum "Order_Total" > -100,
+    RowCount < -1,
+    /* 60000 minutes = 41.7 days, 5760 minutes = 4 days */
+    ColumnValues "Load_Date" > (now() - 60000 minutes),
+    ColumnValues "Load_Date" > (now() - 5760 minutes),
+]
+"""
+LANGUAGE_OUTCOMES = [
+    # No First_Name holds digits.
+    ('ColumnValues "First_Name" not matches "[0-9]+"', "Passed"),
+    # Lower-case keywords mean the same as upper-case ones (the CUSTOMERS row above).
+    ('ColumnValues "Country" in [ "US", "CA", "UK", null, empty, whitespaces_only ]', "Passed"),
+    # 8200 > -100; 12 rows are not < -1.
+    ('Sum "Order_Total" > -100', "Passed"),
+    ("RowCount < -1", "Failed"),
+    # now() - 41.7 days = 2024-04-29 20:00, older than every Load_Date; now() - 4 days = 2024-06-06 12:00,
+    # newer than row 7's 2024-05-01.
+    ('ColumnValues "Load_Date" > (now() - 60000 minutes)', "Passed"),
+    ('ColumnValues "Load_Date" > (now() - 5760 minutes)', "Failed"),
+]
+
+
 def _evaluate(example: Example, tmp_path: Path, engine: str, spark=None, **kwargs):
     ruleset = parse_ruleset(example.text(), source=f"{example.name}.dqdl")
     references = {name: HERE / file for name, file in example.references.items()}
@@ -233,6 +263,20 @@ def test_documented_rules_give_the_documented_outcome_on_spark(
 ) -> None:
     summary = _evaluate(example, tmp_path, "spark", spark)
     assert _outcomes(summary) == example.rules
+
+
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
+def test_language_features_without_a_case_table_row(engine: str, tmp_path: Path, request) -> None:
+    spark = request.getfixturevalue("spark") if engine == "spark" else None
+    summary = evaluate_file(
+        parse_ruleset(LANGUAGE, source="language.dqdl"),
+        HERE / "customers.csv",
+        tmp_path / "out",
+        engine=engine,
+        spark=spark,
+        now=NOW,
+    )
+    assert _outcomes(summary) == LANGUAGE_OUTCOMES
 
 
 def test_the_composite_example_with_a_rowcount_column_is_rejected_as_the_reference_rejects_it() -> (
@@ -283,7 +327,8 @@ def _put(root: Path, key: str, content: bytes, age: timedelta) -> None:
 FILE_JSON = b'{"ticket": 1}\n'
 
 # The files: tickets/ holds one file 2 hours old and one 30 days old; file.dat (2 MB + 1 byte) is the
-# newest file of amzn-s3-demo-bucket/; bucket/ holds a 10-byte and a 3-byte file with different bytes;
+# newest file of amzn-s3-demo-bucket/; bucket/ holds a 10-byte and a 3-byte CSV and a 7-byte .dat file, all
+# with different bytes;
 # bucket/folder/ two files with the same bytes; bucket1/ and bucket2/ the same file under the same name.
 FILE_RULES = [
     # FileFreshness page, "Checking file freshness": 2 hours old > now - 24 hours.
@@ -294,6 +339,11 @@ FILE_RULES = [
     # "with threshold": 1 of 2 files is older than 10 days: 0.5 > 0.1.
     ('FileFreshness "s3://amzn-s3-demo-bucket/artifacts/file/tickets/" < (now() - 10 days) '
      "with threshold > 0.1", "Passed"),
+    # "with time": the newest file is 2 hours old, not within 10 or 45 minutes of now.
+    ('FileFreshness "s3://amzn-s3-demo-bucket/artifacts/file/tickets/" between now() and '
+     "(now() - 45 minutes)", "Failed"),
+    ('FileFreshness "s3://amzn-s3-demo-bucket/artifacts/file/tickets/" > (now() - 10 minutes)',
+     "Failed"),
     # "specific dates": both files are from 2024.
     ('FileFreshness "s3://amzn-s3-demo-bucket/artifacts/file/tickets/" > "2020-01-01"', "Passed"),
     ('FileFreshness "s3://amzn-s3-demo-bucket/artifacts/file/tickets/" between "2023-01-01" and '
@@ -310,6 +360,8 @@ FILE_RULES = [
     # bucket/ has a 3-byte file -> not every file > 5 B; both are < 2 GB.
     ('FileSize "s3://bucket/" > 5 B', "Failed"),
     ('FileSize "s3://bucket/" < 2 GB', "Passed"),
+    # uriRegex keeps bucket/c.dat (7 bytes) only: > 5 B (b.csv's 3 bytes are not looked at).
+    ('FileSize "s3://bucket/" > 5 B with uriRegex = "\\.dat$"', "Passed"),
     # No file of amzn-s3-demo-bucket/ is between 2 GB and 1 TB.
     ('FileSize "s3://amzn-s3-demo-bucket/" between 2 GB and 1 TB with threshold > 0.7', "Failed"),
     # recentFiles = 1 keeps the newest file, file.dat (2 MB) > 5 B.
@@ -345,6 +397,7 @@ def bucket_files(tmp_path: Path) -> tuple[Path, BucketFiles]:
     _put(root, "amzn-s3-demo-bucket/file.dat", b"d" * (2 * MB + 1), timedelta(hours=1))
     _put(root, "bucket/a.csv", b"0123456789", timedelta(days=2))
     _put(root, "bucket/b.csv", b"abc", timedelta(days=2))
+    _put(root, "bucket/c.dat", b"dat-dat", timedelta(days=2))
     _put(root, "bucket/folder/x.csv", b"same\n", timedelta(days=2))
     _put(root, "bucket/folder/y.csv", b"same\n", timedelta(days=2))
     _put(root, "bucket1/f.csv", b"id\n1\n", timedelta(days=3))
@@ -437,6 +490,25 @@ def test_dynamic_examples_read_the_metric_history(
     example = Example("dynamic", "customers.csv", [(rule, outcome) for rule in DYNAMIC_RULES])
     spark = request.getfixturevalue("spark") if engine == "spark" else None
     summary = _evaluate(example, tmp_path, engine, spark, history=EarlierFiles(history))
+    assert _outcomes(summary) == example.rules
+
+
+# The other functions of dqdl.html's "Dynamic rules" over USUAL: last(3) = [11, 13, 11] (oldest first).
+DYNAMIC_FUNCTIONS = [
+    # median 11 < 12 -> Passed.
+    ("RowCount > median(last(3))", "Passed"),
+    # avg 11.67 + std 0.94 (population; 1.15 for a sample) = 12.61 (12.82): 12 is not above -> Failed.
+    ("RowCount > avg(last(3)) + std(last(3))", "Failed"),
+    # |11 - 30| = 19 > 12 -> Passed.
+    ("RowCount < abs(min(last(3)) - 30)", "Passed"),
+]
+
+
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
+def test_dynamic_functions(engine: str, tmp_path: Path, request) -> None:
+    example = Example("functions", "customers.csv", DYNAMIC_FUNCTIONS)
+    spark = request.getfixturevalue("spark") if engine == "spark" else None
+    summary = _evaluate(example, tmp_path, engine, spark, history=EarlierFiles(USUAL))
     assert _outcomes(summary) == example.rules
 
 
