@@ -12,6 +12,7 @@ Pages (AWS Glue developer guide, English):
 """
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -43,6 +44,7 @@ class Example:
     data: str
     rules: list[tuple[str, str]]
     references: dict[str, str] = field(default_factory=dict)
+    bad_ids: set[str] | None = None  # the first column of the rows that must land in bad records
 
     def text(self) -> str:
         return "Rules = [\n    " + ",\n    ".join(rule for rule, _ in self.rules) + "\n]\n"
@@ -148,8 +150,11 @@ MEASURES = [
 ]
 
 EXAMPLES = [
-    Example("customers", "customers.csv", CUSTOMERS),
-    Example("measures", "measures.csv", MEASURES),
+    # Bad rows: 3 (Age NULL: not in [..., NULL]; not returned by the row-level CustomSql), 4 (gender U
+    # with weightinkgs 9), 7 (Load_Date 2024-05-01); every other row passes every row-level rule.
+    Example("customers", "customers.csv", CUSTOMERS, bad_ids={"3", "4", "7"}),
+    # Every row is 1..22 hours old, so each fails DataFreshness between 2 and 5 days.
+    Example("measures", "measures.csv", MEASURES, bad_ids={"1", "2", "3", "4", "5", "6"}),
     # dqdl-rule-types-ReferentialIntegrity, -RowCountMatch, -SchemaMatch, all against "reference".
     Example(
         "places",
@@ -246,6 +251,16 @@ def _evaluate(example: Example, tmp_path: Path, engine: str, spark=None, **kwarg
     )
 
 
+def _check_rows(example: Example, summary, out: Path) -> None:
+    """Every input row lands once, in good or bad records; the bad ones are those derived by hand."""
+    rows = (HERE / example.data).read_text(encoding="utf-8").count("\n") - 1
+    assert summary.rows_read == rows
+    assert summary.good_rows + summary.bad_rows == rows
+    if example.bad_ids is not None:
+        lines = (out / "bad_records.jsonl").read_text(encoding="utf-8").splitlines()
+        assert {str(next(iter(json.loads(line).values()))) for line in lines} == example.bad_ids
+
+
 def _outcomes(summary) -> list[tuple[str, str]]:
     return [(outcome.rule, outcome.outcome) for outcome in summary.rule_outcomes]
 
@@ -254,6 +269,7 @@ def _outcomes(summary) -> list[tuple[str, str]]:
 def test_documented_rules_give_the_documented_outcome_on_duckdb(example: Example, tmp_path) -> None:
     summary = _evaluate(example, tmp_path, "duckdb")
     assert _outcomes(summary) == example.rules
+    _check_rows(example, summary, tmp_path / "out-duckdb")
 
 
 @pytest.mark.spark
@@ -263,6 +279,7 @@ def test_documented_rules_give_the_documented_outcome_on_spark(
 ) -> None:
     summary = _evaluate(example, tmp_path, "spark", spark)
     assert _outcomes(summary) == example.rules
+    _check_rows(example, summary, tmp_path / "out-spark")
 
 
 @pytest.mark.parametrize("engine", ["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
