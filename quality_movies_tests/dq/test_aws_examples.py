@@ -114,7 +114,9 @@ CUSTOMERS = [
 MEASURES = [
     # dqdl-rule-types-ColumnCorrelation: correlation 1.0 > 0.8.
     ('ColumnCorrelation "height" "weight" > 0.8', "Passed"),
-    # dqdl-rule-types-ColumnDataType: 5 of 6 values are integers, 0.83 is not > 0.9.
+    # dqdl-rule-types-ColumnDataType ("can be cast in Apache Spark to the provided type"): "x" cannot.
+    ('ColumnDataType "colA" = "INTEGER"', "Failed"),
+    # 5 of 6 values are integers, 0.83 is not > 0.9.
     ('ColumnDataType "colA" = "INTEGER" with threshold > 0.9', "Failed"),
     # dqdl-rule-types-ColumnExists: the column is there.
     ('ColumnExists "Middle_Name"', "Passed"),
@@ -147,6 +149,8 @@ MEASURES = [
     # dqdl-rule-types-DataFreshness: every Order_Date is 1..22 hours old.
     ('DataFreshness "Order_Date" <= 24 hours', "Passed"),
     ('DataFreshness "Order_Date" between 2 days and 5 days', "Failed"),
+    # "Null behavior": no Order_Date is NULL and all are fresh, so the first rule passes -> or: Passed.
+    ('(DataFreshness "Order_Date" <= 24 hours) OR (ColumnValues "Order_Date" = NULL)', "Passed"),
 ]
 
 EXAMPLES = [
