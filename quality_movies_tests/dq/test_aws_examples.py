@@ -95,6 +95,12 @@ CUSTOMERS = [
     # dqdl-rule-types-RowCount: 12 rows; 3 rows with Customer_ID < 10 (numbers: 5, 7, 9).
     ("RowCount between 10 and 100", "Passed"),
     ('RowCount between 1 and 50 where "Customer_ID < 10"', "Passed"),
+    # dqdl-rule-types-ColumnLength: rows with weightinkgs > 10 (numbers) hold 55..90, two digits each.
+    # (Compared as text, "9" > "10" would add rows 3 and 4, one digit.)
+    ('ColumnLength "weightinkgs" = 2 where "weightinkgs > 10"', "Passed"),
+    # dqdl-rule-types-IsPrimaryKey: Customer_ID is unique and complete, also where Customer_ID < 10.
+    ('IsPrimaryKey "Customer_ID"', "Passed"),
+    ('IsPrimaryKey "Customer_ID" where "Customer_ID < 10"', "Passed"),
     # dqdl-rule-types-ColumnCount: 14 columns.
     ("ColumnCount between 10 and 20", "Passed"),
     # dqdl-rule-types-Completeness (as quoted on the rule type reference): the 3 rows with
@@ -110,7 +116,7 @@ CUSTOMERS = [
 # measures.csv: 6 rows. height and weight rise together (exactly linear); colA 1,2,3,4,x,6; State CA, NY,
 # TX, WA; Star_Rating 2,3,4,2,3,4 (mean 3, three values equally often); test_score 80,80,80,90,90,70;
 # transaction_total 6 x 100000; email a@x.com twice; (Customer_ID, Order_ID) pairs all different;
-# Postal_Code five characters each; Order_Date 1 to 22 hours before now (2024-06-10 12:00).
+# Postal_Code five characters each but NULL on row 4; Order_Date 1 to 22 hours before now (2024-06-10 12:00).
 MEASURES = [
     # dqdl-rule-types-ColumnCorrelation: correlation 1.0 > 0.8.
     ('ColumnCorrelation "height" "weight" > 0.8', "Passed"),
@@ -120,8 +126,12 @@ MEASURES = [
     ('ColumnDataType "colA" = "INTEGER" with threshold > 0.9', "Failed"),
     # dqdl-rule-types-ColumnExists: the column is there.
     ('ColumnExists "Middle_Name"', "Passed"),
-    # dqdl-rule-types-ColumnLength: every Postal_Code has length 5.
-    ('ColumnLength "Postal_Code" = 5', "Passed"),
+    # dqdl-rule-types-ColumnLength, "NULLs as 0 length strings": row 4's Postal_Code is NULL, the
+    # others have 5 characters.
+    ('ColumnLength "Postal_Code" = 5', "Failed"),
+    ('ColumnLength "Postal_Code" > 4', "Failed"),  # the page: "this will fail"
+    ('ColumnLength "Postal_Code" < 6', "Passed"),  # the page: "this will succeed"
+    ('(ColumnLength "Postal_Code" > 4) AND (ColumnValues "Postal_Code" != NULL)', "Failed"),
     # dqdl-rule-types-ColumnNamesMatchPattern: no column name matches aws_.* -> Failed.
     ('ColumnNamesMatchPattern "aws_.*"', "Failed"),
     # dqdl-rule-types-DistinctValuesCount: 4 distinct states > 3.
