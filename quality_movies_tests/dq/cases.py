@@ -515,20 +515,22 @@ CASES = [
         },
     ),
     # FileFreshness on last-modified times (now is 2024-06-10 12:00 UTC): the data file (11:00 that
-    # day) is fresh, old.csv (June 1) is not; "9:30 AM" to "9:30 PM" is that day's window.
+    # day) is fresh, old.csv (June 1) is not; "9:30 AM" to "9:30 PM" is that day's window (UTC, or
+    # with `timeZone` in New York, 13:30 to 01:30 UTC, which 11:00 UTC is not in).
     Case(
         "file_freshness",
         """Rules = [
             FileFreshness > (now() - 24 hours),
             FileFreshness "{folder}/" >= (now() - 1 days),
             FileFreshness "{folder}/" > "2024-01-01",
+            FileFreshness between "9:30 AM" and "9:30 PM" with timeZone = "America/New_York",
             FileFreshness "{folder}/" between "9:30 AM" and "9:30 PM" with threshold > 0.4
         ]""",
         "id\n1\n",
-        ["Passed", "Failed", "Passed", "Passed"],
+        ["Passed", "Failed", "Passed", "Failed", "Passed"],
         ["Passed"],
         {"Dataset.*.FileFreshness.Compliance": 0.5, "Dataset.*.FileCount": 2.0},
-        skipped_rules_per_row=4,
+        skipped_rules_per_row=5,
         neighbours={"old.csv": ("id\n2\n", datetime(2024, 6, 1, tzinfo=UTC))},
         data_modified=datetime(2024, 6, 10, 11, 0, tzinfo=UTC),
     ),

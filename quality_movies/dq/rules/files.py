@@ -3,8 +3,9 @@ or the files a path names, as ``RuleContext.files`` lists them."""
 
 import re
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from quality_movies.dq import model
 from quality_movies.dq.data_files import HASH_ALGORITHMS, DataFile
@@ -96,13 +97,18 @@ def _plan_size(rule: model.Rule, plan: LeafPlan, ctx: RuleContext, n: Names, sou
     plan.decide = decide
 
 
-def _moment(value: model.Value, now: datetime) -> datetime:
-    """A FileFreshness operand as a UTC time: now() +/- offset, a date, or a time of day today."""
+def _moment(value: model.Value, now: datetime, zone: str | None) -> datetime:
+    """A FileFreshness operand as a UTC time: now() +/- offset, a date, or a time of day today
+    (in the ``timeZone`` tag's zone when given, else UTC)."""
     if value.kind == model.NOW:
         return now + value.offset
-    if value.clock is not None:
+    if value.clock is None:
+        return datetime.fromisoformat(str(value.text).strip())
+    if zone is None:
         return datetime.combine(now.date(), value.clock)
-    return datetime.fromisoformat(str(value.text).strip())
+    local_today = now.replace(tzinfo=UTC).astimezone(ZoneInfo(zone)).date()
+    local = datetime.combine(local_today, value.clock, tzinfo=ZoneInfo(zone))
+    return local.astimezone(UTC).replace(tzinfo=None)
 
 
 def _validate_freshness(rule: model.Rule, source: str) -> None:
@@ -110,6 +116,14 @@ def _validate_freshness(rule: model.Rule, source: str) -> None:
     how = 'write FileFreshness "path" > (now() - 24 hours), > "2024-01-01" or between "9:30 AM" and "9:30 PM"'
     if cond is None or cond.operator not in (">", ">=", "<", "<=", "=", "between", "not between"):
         raise _invalid(rule, source, how)
+    zone = rule.tag("timeZone")
+    if zone is not None:
+        try:
+            ZoneInfo(str(zone.text))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise _invalid(
+                rule, source, f"timeZone '{zone.text}' is not a time zone name"
+            ) from None
     for value in cond.values:
         if value.kind == model.NOW or value.clock is not None:
             continue
@@ -123,7 +137,8 @@ def _plan_freshness(
     rule: model.Rule, plan: LeafPlan, ctx: RuleContext, n: Names, source: str
 ) -> None:
     cond = rule.condition
-    moments = [_moment(v, ctx.now) for v in cond.values]
+    zone = rule.tag("timeZone")
+    moments = [_moment(v, ctx.now, zone and str(zone.text)) for v in cond.values]
     if cond.operator.endswith("between"):
         moments = sorted(moments)  # `between now() and (now() - 45 minutes)` is written either way
 
