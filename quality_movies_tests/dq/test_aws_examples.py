@@ -103,9 +103,14 @@ CUSTOMERS = [
     ('IsPrimaryKey "Customer_ID" where "Customer_ID < 10"', "Passed"),
     # dqdl-rule-types-ColumnCount: 14 columns.
     ("ColumnCount between 10 and 20", "Passed"),
-    # dqdl-rule-types-Completeness (as quoted on the rule type reference): the 3 rows with
-    # Customer_ID < 10 all have a First_Name -> 1.0 > 0.95.
-    ('Completeness "First_Name" > 0.95 where "Customer_ID < 10"', "Passed"),
+    # dqdl-rule-types-Completeness: every First_Name is present (also where weightinkgs > 10): 1.0.
+    ('Completeness "First_Name" > 0.95', "Passed"),
+    ('Completeness "First_Name" > 0.95 where "weightinkgs > 10"', "Passed"),
+    # dqdl-rule-types-IsUnique, -Uniqueness, -UniqueValueRatio over rows 1-3 (Customer_ID 5, 7, 9):
+    # all unique, so Uniqueness 1.0 and UniqueValueRatio 3 unique / 3 distinct = 1.0 (not < 0.9).
+    ('IsUnique "Customer_ID" where "Customer_ID < 10"', "Passed"),
+    ('Uniqueness "Customer_ID" != 1.0 where "Customer_ID < 10"', "Failed"),
+    ('UniqueValueRatio "Customer_ID" between 0 and 0.9 where "Customer_ID < 10"', "Failed"),
     # dqdl-rule-types-CustomSql: count(*) = 12, inside 10..20.
     ('CustomSql "select count(*) from primary" between 10 and 20', "Passed"),
     # Row-level form: rows the query returns pass, the others fail; row 3 (Age NULL) is not returned
@@ -154,7 +159,8 @@ MEASURES = [
     ('UniqueValueRatio "test_score" between 0 and 0.5', "Passed"),
     # dqdl-rule-types-Uniqueness: a duplicated email -> below 1.0.
     ('Uniqueness "email" = 1.0', "Failed"),
-    # dqdl-rule-types-Variance (as listed on the rule type reference): 0.67 (or 0.8) < 10.
+    # Variance (issue 9's new type; I found no page example, written like StandardDeviation's):
+    # 0.67 (or 0.8 for a sample) < 10.
     ('Variance "Star_Rating" < 10', "Passed"),
     # dqdl-rule-types-DataFreshness: every Order_Date is 1..22 hours old.
     ('DataFreshness "Order_Date" <= 24 hours', "Passed"),
