@@ -141,7 +141,7 @@ def evaluate_duckdb(
 
     def error_of(sql: str) -> str | None:
         try:
-            con.execute(sql)
+            con.execute(sql).fetchall()
         except duckdb.Error as error:
             return first_line(str(error))
         return None
@@ -176,10 +176,20 @@ def evaluate_duckdb(
                 f"CREATE OR REPLACE TEMP VIEW {base} AS SELECT rowid AS {ROW_ID}, * FROM {table}"
             )
             con.execute(f"CREATE OR REPLACE TEMP VIEW {stage} AS {plan.stage_sql(base)}")
-        values = plan.run_scalar_queries(stage, lambda query: _scalar(con, query), duckdb.Error)
-        cursor = con.execute(plan.aggregate_sql(stage))
+        try:
+            cursor = con.execute(plan.aggregate_sql(stage))
+        except duckdb.Error:
+            # A where clause or CustomSql that fails on some value (an explicit CAST...): find it,
+            # make it a Failed rule, and run the others again.
+            if not plan.isolate_runtime_failures(base, error_of):
+                raise
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {stage} AS {plan.stage_sql(base)}")
+            cursor = con.execute(plan.aggregate_sql(stage))
         names = [d[0] for d in cursor.description]
-        values.update(zip(names, cursor.fetchone(), strict=True))
+        values = dict(zip(names, cursor.fetchone(), strict=True))
+        values.update(
+            plan.run_scalar_queries(stage, lambda query: _scalar(con, query), duckdb.Error)
+        )
         order_by = ROW_ID if numbered else None
         for alias, query in plan.first_value_queries(stage, values, order_by).items():
             found = con.execute(query).fetchone()

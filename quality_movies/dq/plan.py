@@ -192,6 +192,32 @@ class EvaluationPlan:
                 if error:
                     self.leaves[i] = failed_leaf(leaf.rule, f"The SQL statement failed: {error}")
 
+    def isolate_runtime_failures(
+        self, relation: str, error_of: Callable[[str], str | None]
+    ) -> bool:
+        """After a run failed: run each rule's where clause and joined query over all of
+        ``relation`` and turn those that fail into Failed rules; True when one was found."""
+        found = False
+        for i, leaf in enumerate(self.leaves):
+            checks = []
+            if leaf.where_expr != "TRUE":
+                checks.append(
+                    (
+                        "The where clause failed",
+                        f"SELECT COUNT(*) FROM {relation} WHERE {leaf.where_expr}",
+                    )
+                )
+            if leaf.join:
+                joined = leaf.join.relation.replace("{relation}", relation)
+                checks.append(("The SQL statement failed", f"SELECT COUNT(*) FROM ({joined}) AS j"))
+            for what, sql in checks:
+                error = error_of(sql)
+                if error:
+                    self.leaves[i] = failed_leaf(leaf.rule, f"{what}: {error}")
+                    found = True
+                    break
+        return found
+
     def isolate_query_failures(self, relation: str, error_of: Callable[[str], str | None]) -> None:
         """Turn each rule whose own queries (CustomSql...) the database rejects into a Failed rule."""
         for i, leaf in enumerate(self.leaves):

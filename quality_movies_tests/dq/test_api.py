@@ -192,3 +192,19 @@ def test_parquet_reference_gives_the_same_outcome_on_spark(spark, tmp_path: Path
         [outcome] = summary.rule_outcomes
         assert outcome.outcome == "Passed", (engine, outcome.failure_reason)
         assert outcome.evaluated_metrics == {"Dataset.loaded.DatasetMatch": 0.5}
+
+
+def test_where_clause_failing_on_a_value_is_a_failed_rule(tmp_path: Path) -> None:
+    # The clause binds, then raises on row 2 while running: that rule is Failed with the database's
+    # message; the others are evaluated as if it were not there (id > 2 fails rows 1 and 2).
+    data = tmp_path / "a.csv"
+    data.write_text("id,x\n1,5\n2,abc\n3,7\n", encoding="utf-8")
+    rules = parse_ruleset(
+        "Rules = [ IsComplete \"x\" where \"CASE WHEN x = 'abc' THEN error('bad value') "
+        'ELSE TRUE END", ColumnValues "id" > 2 ]'
+    )
+    summary = evaluate_file(rules, data, tmp_path / "out")
+    broken, other = summary.rule_outcomes
+    assert broken.outcome == "Failed" and "bad value" in broken.failure_reason
+    assert broken.failure_reason.startswith("The where clause failed: ")
+    assert other.outcome == "Failed" and (summary.good_rows, summary.bad_rows) == (1, 2)
