@@ -111,6 +111,10 @@ CUSTOMERS = [
     ('IsUnique "Customer_ID" where "Customer_ID < 10"', "Passed"),
     ('Uniqueness "Customer_ID" != 1.0 where "Customer_ID < 10"', "Failed"),
     ('UniqueValueRatio "Customer_ID" between 0 and 0.9 where "Customer_ID < 10"', "Failed"),
+    # dqdl-rule-types-DistinctValuesCount, -Entropy over rows 1-3: Customer_ID 5, 7, 9 (3 < 6);
+    # First_Name Ann, Bob, Cid: ln 3 = 1.10 nats (log2 3 = 1.58 bits, the page speaks of bits) > 1.
+    ('DistinctValuesCount "Customer_ID" < 6 where "Customer_ID < 10"', "Passed"),
+    ('Entropy "First_Name" > 1 where "Customer_ID < 10"', "Passed"),
     # dqdl-rule-types-CustomSql: count(*) = 12, inside 10..20.
     ('CustomSql "select count(*) from primary" between 10 and 20', "Passed"),
     # Row-level form: rows the query returns pass, the others fail; row 3 (Age NULL) is not returned
@@ -175,6 +179,19 @@ EXAMPLES = [
     Example("customers", "customers.csv", CUSTOMERS, bad_ids={"3", "4", "7"}),
     # Every row is 1..22 hours old, so each fails DataFreshness between 2 and 5 days.
     Example("measures", "measures.csv", MEASURES, bad_ids={"1", "2", "3", "4", "5", "6"}),
+    # "Null behavior" of the Sum and StandardDeviation pages, on their own table (units.csv): NULL rows are
+    # ignored; Sum of units = 0 + 20 + 40 = 60; "The standard deviation of column units1 will not consider
+    # rows 101 and 103 and result to 16.33. The standard deviation of column units2 will result to 16."
+    # (The rules are written to check those stated results.)
+    Example(
+        "null_behavior",
+        "units.csv",
+        [
+            ('Sum "units1" = 60', "Passed"),
+            ('StandardDeviation "units1" between 16.32 and 16.34', "Passed"),
+            ('StandardDeviation "units2" between 15.99 and 16.01', "Passed"),
+        ],
+    ),
     # dqdl-rule-types-ReferentialIntegrity, -RowCountMatch, -SchemaMatch, all against "reference".
     Example(
         "places",
@@ -570,7 +587,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_cli_checks_a_documented_ruleset_with_a_reference(tmp_path: Path) -> None:
-    example = EXAMPLES[2]  # places: one rule fails
+    example = next(e for e in EXAMPLES if e.name == "places")  # one rule fails
     rules = tmp_path / "places.dqdl"
     rules.write_text(example.text(), encoding="utf-8")
     assert load_ruleset(rules).rules
