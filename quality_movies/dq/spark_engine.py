@@ -201,6 +201,17 @@ class _Staged:
     plan: EvaluationPlan
     stage: str
     shared: dict[str, str]
+    base: str = ""
+
+    def isolate_runtime_failures(self, spark: "SparkSession") -> bool:
+        """After a Spark job failed: make each rule whose SQL fails on the data a Failed rule and
+        register the stage again without them; True when one was found."""
+        if not self.base or not self.plan.isolate_runtime_failures(
+            self.base, _error_of(spark, collect=True)
+        ):
+            return False
+        spark.sql(self.sql(self.plan.stage_sql(self.base))).createOrReplaceTempView(self.stage)
+        return True
 
     def sql(self, duckdb_sql: str) -> str:
         """``duckdb_sql`` as Spark SQL reading the shared columns instead of recomputing them."""
@@ -343,14 +354,18 @@ def load_references(
     return loaded
 
 
-def _error_of(spark: "SparkSession") -> Any:
-    """``error_of(sql)`` for ``EvaluationPlan.isolate_*``: Spark analyses the SQL, reads no rows."""
+def _error_of(spark: "SparkSession", collect: bool = False) -> Any:
+    """``error_of(sql)`` for ``EvaluationPlan.isolate_*``: Spark analyses the SQL (and runs it when
+    ``collect``)."""
     import sqlglot
     from pyspark.errors import PySparkException
 
     def error_of(sql: str) -> str | None:
         try:
-            spark.sql(to_spark_sql(sql))
+            frame = spark.sql(to_spark_sql(sql))
+            if collect:
+                with _job_settings(spark):
+                    frame.collect()
         except (PySparkException, sqlglot.errors.SqlglotError) as error:
             return first_line(str(error))
         return None
@@ -405,7 +420,7 @@ def _stage(
     computed = [f"{sql} AS {name}" for sql, name in shared.items()]
     rows = df.withColumn(ROW_ID, F.monotonically_increasing_id())
     rows.selectExpr("*", *computed).createOrReplaceTempView(base)
-    staged = _Staged(plan, stage, shared)
+    staged = _Staged(plan, stage, shared, base)
     spark.sql(staged.sql(plan.stage_sql(base))).createOrReplaceTempView(stage)
     plan.isolate_query_failures(stage, _error_of(spark))
     return staged
@@ -457,11 +472,19 @@ def evaluate_spark(
         staged = _stage(ruleset, df, now, column_types, history, references, files)
         plan, stage = staged.plan, staged.stage
         with _job_settings(spark):
-            values = plan.run_scalar_queries(
-                stage, lambda query: _scalar(spark, query), PySparkException
+            try:
+                aggregates = staged.sql(plan.aggregate_sql(stage, first_values_by=ROW_ID))
+                values = spark.sql(aggregates).collect()[0].asDict()
+            except PySparkException:
+                if not staged.isolate_runtime_failures(spark):
+                    raise
+                aggregates = staged.sql(plan.aggregate_sql(stage, first_values_by=ROW_ID))
+                values = spark.sql(aggregates).collect()[0].asDict()
+            values.update(
+                plan.run_scalar_queries(
+                    stage, lambda query: _scalar(spark, query), PySparkException
+                )
             )
-            aggregates = staged.sql(plan.aggregate_sql(stage, first_values_by=ROW_ID))
-            values.update(spark.sql(aggregates).collect()[0].asDict())
     except PySparkException as error:
         raise _fail(ruleset, error) from None
     return _evaluation(spark, staged, values)
@@ -491,38 +514,53 @@ def evaluate_spark_to_jsonl(
     hold (DISTINCT aggregates) and the scalar queries (Entropy, CustomSql...) run as their own jobs.
     """
     from pyspark.errors import PySparkException
-    from pyspark.sql import Observation
 
     spark = df.sparkSession
     try:
         staged = _stage(ruleset, df, now, column_types, history, references, files)
-        plan, stage = staged.plan, staged.stage
-        with _job_settings(spark):
-            values = plan.run_scalar_queries(
-                stage, lambda query: _scalar(spark, query), PySparkException
-            )
-        if good_path is None and plan.failing_row_sql() == "FALSE":
-            # No row can fail and good rows are not asked for: Spark would prune the whole write
-            # (and the observed aggregates with it), so the aggregates run on their own.
-            bad_path.write_bytes(b"")
-            with _job_settings(spark):
-                aggregates = staged.sql(plan.aggregate_sql(stage, first_values_by=ROW_ID))
-                values.update(spark.sql(aggregates).collect()[0].asDict())
-            return _evaluation(spark, staged, values)
-        observed, separate = _split_aggregates(staged)
-        with _job_settings(spark):
-            if separate:
-                query = f"SELECT {', '.join(separate)} FROM {stage}"
-                values.update(spark.sql(query).collect()[0].asDict())
-        observation = Observation(f"dq_{uuid.uuid4().hex[:8]}")
-        observed_view = f"{stage}_observed"
-        spark.table(stage).observe(observation, *observed).createOrReplaceTempView(observed_view)
-        rows = spark.sql(to_spark_sql(plan.annotated_sql(observed_view)))
-        targets = {"Failed": bad_path, **({"Passed": good_path} if good_path else {})}
-        _write_jsonl_split(rows, targets)
-        values.update(observation.get)
+        try:
+            return _evaluate_to_jsonl(spark, staged, bad_path, good_path)
+        except PySparkException:
+            # A where clause or CustomSql failing on some value: make it a Failed rule, run again.
+            if not staged.isolate_runtime_failures(spark):
+                raise
+            return _evaluate_to_jsonl(spark, staged, bad_path, good_path)
     except PySparkException as error:
         raise _fail(ruleset, error) from None
+
+
+def _evaluate_to_jsonl(
+    spark: "SparkSession", staged: _Staged, bad_path: Path, good_path: Path | None
+) -> SparkEvaluation:
+    """The body of ``evaluate_spark_to_jsonl`` once the stage is registered."""
+    from pyspark.errors import PySparkException
+    from pyspark.sql import Observation
+
+    plan, stage = staged.plan, staged.stage
+    with _job_settings(spark):
+        values = plan.run_scalar_queries(
+            stage, lambda query: _scalar(spark, query), PySparkException
+        )
+    if good_path is None and plan.failing_row_sql() == "FALSE":
+        # No row can fail and good rows are not asked for: Spark would prune the whole write
+        # (and the observed aggregates with it), so the aggregates run on their own.
+        bad_path.write_bytes(b"")
+        with _job_settings(spark):
+            aggregates = staged.sql(plan.aggregate_sql(stage, first_values_by=ROW_ID))
+            values.update(spark.sql(aggregates).collect()[0].asDict())
+        return _evaluation(spark, staged, values)
+    observed, separate = _split_aggregates(staged)
+    with _job_settings(spark):
+        if separate:
+            query = f"SELECT {', '.join(separate)} FROM {stage}"
+            values.update(spark.sql(query).collect()[0].asDict())
+    observation = Observation(f"dq_{uuid.uuid4().hex[:8]}")
+    observed_view = f"{stage}_observed"
+    spark.table(stage).observe(observation, *observed).createOrReplaceTempView(observed_view)
+    rows = spark.sql(to_spark_sql(plan.annotated_sql(observed_view)))
+    targets = {"Failed": bad_path, **({"Passed": good_path} if good_path else {})}
+    _write_jsonl_split(rows, targets)
+    values.update(observation.get)
     return _evaluation(spark, staged, values)
 
 

@@ -651,4 +651,18 @@ CASES = [
             'CustomSql "select sum(x) from primary"': {"Dataset.*.CustomSQL": 5.0},
         },
     ),
+    # A where clause that raises on one value while running (Spark's raise_error) is a Failed rule,
+    # as one that does not compile is; the other rules are evaluated (id > 2 fails rows 1 and 2).
+    Case(
+        "where_clause_failing_while_running",
+        """Rules = [
+            IsComplete "x" where "CASE WHEN x = 'abc' THEN raise_error('bad value') ELSE TRUE END",
+            ColumnValues "id" > 2
+        ]""",
+        "id,x\n1,5\n2,abc\n3,7\n",
+        ["Failed", "Failed"],
+        ["Failed", "Failed", "Passed"],
+        reason_contains="The where clause failed: ",
+        skipped_rules_per_row=1,
+    ),
 ]
