@@ -102,7 +102,8 @@ class EvaluationPlan:
         if isinstance(rule, model.Rule):
             index = counter[0]
             counter[0] += 1
-            return f"(NOT __w{index} OR __r{index})" if self.leaves[index].row_level else None
+            leaf = self.leaves[index]
+            return f"(NOT __w{index} OR __r{index})" if leaf.row_level and leaf.listed else None
         parts = [self._rule_row_expr(child, counter) for child in rule.children]
         if any(part is None for part in parts):
             return None

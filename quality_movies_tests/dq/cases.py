@@ -665,4 +665,44 @@ CASES = [
         reason_contains="The where clause failed: ",
         skipped_rules_per_row=1,
     ),
+    # IsUnique / Uniqueness over several columns (their pages: "checks multiple columns"): the pairs
+    # (1, 08:00) ... are all unique though neither column is; Uniqueness "k" alone is 0 (every value
+    # repeats), so the single-column rule fails every row.
+    Case(
+        "uniqueness_of_several_columns",
+        """Rules = [
+            IsUnique "k" "t",
+            Uniqueness "k" "t" = 1.0,
+            Uniqueness "k" > 0.5
+        ]""",
+        "id,k,t\n1,1,08:00\n2,1,09:00\n3,2,08:00\n4,2,09:00\n",
+        ["Passed", "Passed", "Failed"],
+        ["Failed", "Failed", "Failed", "Failed"],
+        {"Multicolumn.k,t.Uniqueness": 1.0, "Column.k.Uniqueness": 0.0},
+    ),
+    # DetectAnomalies of row-checking metrics (the page: "ColumnLength as a rule name and the column
+    # name"): the metric is computed, judged against its history, and the rule stays dataset level.
+    Case(
+        "detect_anomalies_of_row_level_metrics",
+        """Rules = [
+            DetectAnomalies "ColumnLength" "x",
+            DetectAnomalies "Uniqueness" "x",
+            DetectAnomalies "CustomSQL" "select count(*) from primary"
+        ]""",
+        "id,x\n1,ab\n2,abc\n3,ab\n",
+        ["Passed", "Failed", "Passed"],
+        ["Passed", "Passed", "Passed"],
+        {
+            "Column.x.ColumnLength.Compliance": 1.0,
+            "Column.x.Uniqueness": 0.333333333333,
+            "Dataset.*.CustomSQL": 3.0,
+        },
+        reason_contains="Column.x.Uniqueness = 0.333333333333 is outside [0.5, 0.9]",
+        skipped_rules_per_row=3,
+        history={
+            "Column.x.ColumnLength.Compliance": [1.0],
+            "Column.x.Uniqueness": [0.5, 0.9],
+            "Dataset.*.CustomSQL": [2.0, 4.0],
+        },
+    ),
 ]

@@ -18,7 +18,7 @@ from quality_movies.dq.rules.spec import RuleType
 def _metric_rule(rule: model.Rule) -> model.Rule:
     """The rule computing the watched metric: ``DetectAnomalies "Completeness" "x"`` -> Completeness "x"."""
     return model.Rule(
-        rule_type=str(rule.parameters[0]),
+        rule_type=_metric_types()[str(rule.parameters[0]).lower()].name,
         parameters=rule.parameters[1:],
         condition=ANY_VALUE,
         threshold=None,
@@ -32,18 +32,27 @@ def _metric_rule(rule: model.Rule) -> model.Rule:
 def _metric_types() -> dict[str, RuleType]:
     from quality_movies.dq.rules import RULE_TYPES
 
-    return {name: spec for name, spec in RULE_TYPES.items() if spec.condition == "numeric"}
+    return {
+        name.lower(): spec
+        for name, spec in RULE_TYPES.items()
+        if spec.condition in ("numeric", "custom") and spec.references is None
+    }
 
 
 def _validate(rule: model.Rule, source: str) -> None:
     at = where_in_source(rule, source)
     metric_types = _metric_types()
     name = str(rule.parameters[0]) if rule.parameters else ""
-    spec = metric_types.get(name)
+    spec = metric_types.get(name.lower())
     if spec is None:
         raise InvalidRuleError(
             f"{at}`{rule.text}`: DetectAnomalies watches a metric rule type, one of "
-            f"{', '.join(sorted(metric_types))}"
+            f"{', '.join(sorted(s.name for s in metric_types.values()))}"
+            + (
+                " (ColumnValues' minimum and maximum are not tracked here)"
+                if name.lower() == "columnvalues"
+                else ""
+            )
         )
     if not spec.min_params <= len(rule.parameters) - 1 <= spec.max_params:
         raise InvalidRuleError(
@@ -53,10 +62,10 @@ def _validate(rule: model.Rule, source: str) -> None:
 
 def _plan(rule: model.Rule, plan: LeafPlan, ctx: RuleContext, n: Names, source: str) -> None:
     inner = _metric_rule(rule)
-    spec = _metric_types()[inner.rule_type]
+    spec = _metric_types()[inner.rule_type.lower()]
+    plan.row_level = spec.row_level
     spec.plan(inner, plan, ctx, n, source)
-    plan.row_expr = None
-    plan.row_level = False
+    plan.listed = False  # the watched metric's row checks feed the metric, never the row lists
     measure = plan.decide
 
     def decide(values: dict[str, Any]) -> LeafResult:

@@ -146,6 +146,7 @@ class LeafPlan:
     scalar_queries: dict[str, str] = field(default_factory=dict)
     first_values: dict[str, FirstValue] = field(default_factory=dict)
     join: Join | None = None
+    listed: bool = True
     decide: Callable[[dict[str, Any]], LeafResult] = lambda values: LeafResult(True, None, {})
 
 

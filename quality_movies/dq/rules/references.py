@@ -216,7 +216,7 @@ def _plan_aggregate_match(
     for i, (function, alias, column) in enumerate(sides):
         if alias.lower() == PRIMARY:
             resolved = ctx.column(column, rule, source)
-            relation = ctx.typed_relation("{relation}")
+            relation = "(SELECT * FROM {relation})"
         else:
             ref = _reference(ctx, alias)
             resolved = ref.column(column, rule)

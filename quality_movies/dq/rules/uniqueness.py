@@ -68,7 +68,7 @@ def _plan(rule: model.Rule, plan: LeafPlan, ctx: RuleContext, n: Names, source: 
 
 
 RULE_TYPES = [
-    RuleType("IsUnique", 1, 1, "none", threshold=False, row_level=True, plan=_plan),
-    RuleType("Uniqueness", 1, 1, "numeric", threshold=False, row_level=True, plan=_plan),
+    RuleType("IsUnique", 1, 16, "none", threshold=False, row_level=True, plan=_plan),
+    RuleType("Uniqueness", 1, 16, "numeric", threshold=False, row_level=True, plan=_plan),
     RuleType("IsPrimaryKey", 1, 16, "none", threshold=False, row_level=True, plan=_plan),
 ]
