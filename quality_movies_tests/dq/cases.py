@@ -476,18 +476,20 @@ CASES = [
         skipped_rules_per_row=2,
         references={"reference": "id,x,y\n7,q,z\n", "other": "id,x\nA,b\n"},
     ),
-    # AggregateMatch "sum(amount)" "sum(reference.amount)": 30 over 40; averages 15 over 13.33.
+    # AggregateMatch "sum(amount)" "sum(reference.amount)": 30 over 40; averages 15 over 13.33. Beside
+    # a SchemaMatch (which types every column), amount is still read as numbers (1 of 2 columns match).
     Case(
         "aggregate_match",
         """Rules = [
             AggregateMatch "sum(amount)" "sum(reference.amount)" >= 0.9,
-            AggregateMatch "avg(amount)" "avg(reference.amount)" between 1.12 and 1.13
+            AggregateMatch "avg(amount)" "avg(reference.amount)" between 1.12 and 1.13,
+            SchemaMatch "reference" = 0.5
         ]""",
         "id,amount\n1,10\n2,20\n",
-        ["Failed", "Passed"],
+        ["Failed", "Passed", "Passed"],
         ["Passed", "Passed"],
-        {"Column.amount.AggregateMatch": 1.125},
-        skipped_rules_per_row=2,
+        {"Column.amount.AggregateMatch": 1.125, "Dataset.reference.SchemaMatch": 0.5},
+        skipped_rules_per_row=3,
         references={"reference": "amount\n10\n20\n10\n"},
     ),
     # File rules (rule type reference) over the data file (no path) or its folder. FileSize: the share
