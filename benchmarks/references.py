@@ -53,10 +53,18 @@ ROW_RULES_SQL: dict[str, list[tuple[str, str]]] = {
         ),
     ],
 }
+MEAN_RULE = 'Mean "imdb_rating" between 7.0 and 9.5 where "released_year > 2000"'
+CUSTOM_SQL_RULE = 'CustomSql "select count(*) from primary where no_of_votes > 1000000" > 0'
 DATASET_RULES: dict[str, list[str]] = {
     "seed": [],
-    "ten": ["RowCount > 0", 'Mean "imdb_rating" between 7.0 and 9.5'],
+    "ten": ["RowCount > 0", MEAN_RULE, CUSTOM_SQL_RULE],
 }
+# The dataset rules' values in DuckDB SQL: the mean rating of rows after 2000 ("PG" is no year) and
+# the count of rows with more than a million votes.
+DATASET_SQL = (
+    "avg(TRY_CAST(imdb_rating AS DOUBLE)) FILTER (WHERE TRY_CAST(released_year AS DOUBLE) > 2000), "
+    "count_if(TRY_CAST(no_of_votes AS BIGINT) > 1000000)"
+)
 
 
 def _sql_text(text: str) -> str:
@@ -149,31 +157,32 @@ def duckdb_sql(
         ).fetchone()[0]
     good, total = written["Passed"], written["Passed"] + written["Failed"]
     if len(rules) == 1 and not skipped:
-        compliant_counts, mean_rating = [good], None
+        compliant_counts, mean_rating, many_votes = [good], None, None
     else:
         compliant = ", ".join(f"count_if({predicate})" for _, predicate in rules)
-        *compliant_counts, mean_rating = con.execute(
-            f"SELECT {compliant}, avg(TRY_CAST(imdb_rating AS DOUBLE)) FROM {source}"
+        *compliant_counts, mean_rating, many_votes = con.execute(
+            f"SELECT {compliant}, {DATASET_SQL} FROM {source}"
         ).fetchone()
     outcomes = [
         _outcome(text, count == total, {"ColumnValues.Compliance": count / total if total else 1.0})
         for (text, _), count in zip(rules, compliant_counts, strict=True)
     ]
-    outcomes += _dataset_outcomes(ruleset, total, mean_rating)
+    outcomes += _dataset_outcomes(ruleset, total, mean_rating, many_votes)
     _write_outcomes(out_dir, outcomes)
     return {"rows_read": total, "good_rows": good, "bad_rows": total - good}
 
 
-def _dataset_outcomes(ruleset: str, total: int, mean_rating: float | None) -> list[dict[str, Any]]:
+def _dataset_outcomes(
+    ruleset: str, total: int, mean_rating: float | None, many_votes: int | None
+) -> list[dict[str, Any]]:
     if ruleset != "ten":
         return []
     rating = mean_rating if mean_rating is not None else float("nan")
     return [
         _outcome("RowCount > 0", total > 0, {"Dataset.*.RowCount": float(total)}),
+        _outcome(MEAN_RULE, 7.0 < rating < 9.5, {"Column.imdb_rating.Mean": rating}),
         _outcome(
-            'Mean "imdb_rating" between 7.0 and 9.5',
-            7.0 < rating < 9.5,
-            {"Column.imdb_rating.Mean": rating},
+            CUSTOM_SQL_RULE, (many_votes or 0) > 0, {"Dataset.*.CustomSQL": float(many_votes or 0)}
         ),
     ]
 
@@ -195,7 +204,6 @@ def pandas_pandera(data_path: Path, out_dir: Path, ruleset: str) -> dict[str, in
                     float,
                     [
                         rating_check,
-                        pa.Check(lambda s: 7.0 < s.mean() < 9.5, name="mean_between_7_and_9.5"),
                     ],
                 ),
                 "no_of_votes": pa.Column(int, pa.Check.ge(100000)),
@@ -207,7 +215,23 @@ def pandas_pandera(data_path: Path, out_dir: Path, ruleset: str) -> dict[str, in
                 "runtime": pa.Column(str, pa.Check.str_matches(r"^[0-9]+ min$")),
                 "certificate": pa.Column(str, pa.Check.isin(CERTIFICATES)),
             },
-            checks=[pa.Check(lambda df: len(df) > 0, name="row_count_above_0")],
+            checks=[
+                pa.Check(lambda df: len(df) > 0, name="row_count_above_0"),
+                pa.Check(
+                    lambda df: (
+                        7.0
+                        < df["imdb_rating"][
+                            pd.to_numeric(df["released_year"], errors="coerce") > 2000
+                        ].mean()
+                        < 9.5
+                    ),
+                    name="mean_after_2000_between_7_and_9.5",
+                ),
+                pa.Check(
+                    lambda df: (df["no_of_votes"] > 1000000).sum() > 0,
+                    name="more_than_a_million_votes",
+                ),
+            ],
         )
     try:
         schema.validate(frame, lazy=True)
@@ -315,13 +339,14 @@ def pyspark_split(spark, data_path: Path, out_dir: Path, ruleset: str) -> dict[s
         F.count(F.lit(1)),
         F.count_if(all_pass),
         *[F.count_if(flag) for flag in flags],
-        F.avg(rating),
+        F.avg(F.when(F.col("released_year").try_cast("double") > 2000, rating)),
+        F.count_if(F.col("no_of_votes").try_cast("bigint") > 1000000),
     ).first()
-    total, good, *compliant_counts, mean_rating = row
+    total, good, *compliant_counts, mean_rating, many_votes = row
     outcomes = [
         _outcome(text, count == total, {"ColumnValues.Compliance": count / total if total else 1.0})
         for (text, _), count in zip(rules, compliant_counts, strict=True)
     ]
-    outcomes += _dataset_outcomes(ruleset, total, mean_rating)
+    outcomes += _dataset_outcomes(ruleset, total, mean_rating, many_votes)
     _write_outcomes(out_dir, outcomes)
     return {"rows_read": total, "good_rows": good, "bad_rows": total - good}

@@ -1,5 +1,7 @@
 """Data quality with AWS Glue semantics: DQDL rulesets evaluated on DuckDB or PySpark."""
 
+from quality_movies.dq.column_types import infer_type
+from quality_movies.dq.data_files import DataFile, FileListing, LocalFiles
 from quality_movies.dq.duckdb_engine import DuckDBEvaluation, evaluate_duckdb, read_csv_duckdb
 from quality_movies.dq.errors import (
     DataQualityError,
@@ -10,15 +12,27 @@ from quality_movies.dq.errors import (
     UnsupportedRuleError,
 )
 from quality_movies.dq.evaluate import evaluate_file, write_rule_outcomes
+from quality_movies.dq.history import AnomalyVerdict, MetricHistory
 from quality_movies.dq.model import CompositeRule, Condition, Rule, Ruleset, Value
-from quality_movies.dq.outcomes import ROW_LEVEL_COLUMNS, EvaluationSummary, RuleOutcome
+from quality_movies.dq.outcomes import (
+    ROW_LEVEL_COLUMNS,
+    AnalyzerResult,
+    EvaluationSummary,
+    RuleOutcome,
+)
 from quality_movies.dq.parser import default_ruleset_path, load_ruleset, parse_ruleset
-from quality_movies.dq.rule_types import RULE_TYPES
+from quality_movies.dq.rules import RULE_TYPES
 from quality_movies.dq.spark_engine import SparkEvaluation, evaluate_spark, read_csv_spark
 
 __all__ = [
     "RULE_TYPES",
     "ROW_LEVEL_COLUMNS",
+    "AnalyzerResult",
+    "AnomalyVerdict",
+    "DataFile",
+    "FileListing",
+    "LocalFiles",
+    "MetricHistory",
     "CompositeRule",
     "Condition",
     "DQDLSyntaxError",
@@ -38,6 +52,7 @@ __all__ = [
     "evaluate_duckdb",
     "evaluate_file",
     "evaluate_spark",
+    "infer_type",
     "load_ruleset",
     "parse_ruleset",
     "read_csv_duckdb",

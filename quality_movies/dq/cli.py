@@ -1,6 +1,8 @@
 """``quality-movies dq check``: evaluate a DQDL ruleset over a CSV file and print a readable summary.
 
-Exit codes: 0 every rule passed, 1 a rule failed, 2 unusable input (file, ruleset syntax, unknown column).
+Exit codes: 0 every rule passed, 1 a rule failed (a rule that cannot be evaluated, e.g. naming a
+column the data lacks, fails), 2 unusable input (an unreadable file, a ruleset that does not load, a
+reference dataset that was not given).
 """
 
 import argparse
@@ -22,7 +24,22 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb")
     check.add_argument("--out", type=Path, default=Path("dq_output"), help="folder for the outputs")
     check.add_argument("--good", action="store_true", help="also write good_records.jsonl")
+    check.add_argument(
+        "--ref",
+        action="append",
+        default=[],
+        type=_reference,
+        metavar="NAME=FILE",
+        help="a dataset the rules name (DataSources alias or name) as a CSV or Parquet file; repeatable",
+    )
     return parser
+
+
+def _reference(text: str) -> tuple[str, Path]:
+    name, sep, location = text.partition("=")
+    if not sep or not name.strip() or not location.strip():
+        raise argparse.ArgumentTypeError(f"'{text}' is not NAME=FILE (e.g. reference=ref.csv)")
+    return name.strip(), Path(location.strip())
 
 
 def _local_spark():
@@ -47,6 +64,10 @@ def render_summary(summary: EvaluationSummary) -> str:
             lines.append(f"      {name} = {value:g}")
         if outcome.failure_reason:
             lines.append(f"      reason: {outcome.failure_reason}")
+    for result in summary.analyzer_results:
+        lines.append(f"  [ANALYZER] {result.analyzer}")
+        for name, value in result.evaluated_metrics.items():
+            lines.append(f"      {name} = {value:g}")
     passed = sum(1 for outcome in summary.rule_outcomes if outcome.passed)
     lines.append(f"Rules: {passed} passed, {len(summary.rule_outcomes) - passed} failed")
     lines.append(f"Rows: {summary.good_rows} good, {summary.bad_rows} bad")
@@ -67,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             engine=args.engine,
             spark=spark,
             write_good_jsonl=args.good,
+            references=dict(args.ref),
         )
     except DataQualityError as error:
         print(f"error: {error}", file=sys.stderr)

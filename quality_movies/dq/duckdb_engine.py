@@ -6,18 +6,22 @@ first failing value each names, still follow input order.
 """
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
 
+from quality_movies.dq import column_types as crawler
 from quality_movies.dq import model
+from quality_movies.dq.data_files import FileListing
+from quality_movies.dq.datasets import References, is_parquet, resolve_references
 from quality_movies.dq.errors import DataQualityError, UnreadableInputError
-from quality_movies.dq.outcomes import RuleOutcome
-from quality_movies.dq.plan import ROW_ID, EvaluationPlan, build_plan
-from quality_movies.dq.rule_types import quote, sql_string
+from quality_movies.dq.history import MetricHistory
+from quality_movies.dq.outcomes import AnalyzerResult, RuleOutcome
+from quality_movies.dq.plan import ROW_ID, EvaluationPlan, build_plan, first_line
+from quality_movies.dq.rules import Reference, columns_to_type, quote, sql_string
 
 
 def normalize_column_names(names: Sequence[str], source: str) -> list[str]:
@@ -104,6 +108,7 @@ class DuckDBEvaluation:
     good_sql: str
     bad_sql: str
     rule_outcomes: list[RuleOutcome]
+    analyzer_results: list[AnalyzerResult]
     rows_read: int
     good_rows: int
     bad_rows: int
@@ -115,20 +120,50 @@ def evaluate_duckdb(
     table: str,
     *,
     now: datetime | None = None,
+    column_types: Mapping[str, str] | None = None,
+    history: MetricHistory | None = None,
+    references: References | None = None,
+    files: FileListing | None = None,
 ) -> DuckDBEvaluation:
     """Evaluate ``ruleset`` over ``table`` (string columns) in ``con``; the row SQL stays lazy.
 
     ``table`` is a table or a view yielding rows in input order. When the row SQL would lose that
     order (windows for IsUnique..., joins from subqueries), the rows are numbered instead (a view
-    is materialised first) and the first-value queries sort by that number.
+    is materialised first) and the first-value queries sort by that number. Columns that where
+    clauses and CustomSql read are typed as ``column_types`` says (e.g. the catalog's), else as the
+    Glue crawler would type them from this data. A rule whose SQL the database rejects is Failed.
+    ``references`` gives the other datasets the rules name (alias or dataset name -> CSV/Parquet).
     """
+    locations = resolve_references(ruleset, references)
     columns = [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()]
-    plan = build_plan(ruleset, columns, now=now)
     suffix = uuid.uuid4().hex[:8]
     base, stage = f"dq_base_{suffix}", f"dq_stage_{suffix}"
+
+    def error_of(sql: str) -> str | None:
+        try:
+            con.execute(sql).fetchall()
+        except duckdb.Error as error:
+            return first_line(str(error))
+        return None
+
     try:
+        types = infer_column_types(con, table, columns_to_type(ruleset, columns), column_types)
+        if any(rule.rule_type == "SchemaMatch" for rule in ruleset.leaves):
+            types = infer_column_types(con, table, columns, types)
+        loaded = load_references(con, locations, suffix)
+        plan = build_plan(
+            ruleset,
+            columns,
+            now=now,
+            column_types=types,
+            history=history,
+            references=loaded,
+            files=files,
+        )
         con.execute(f"CREATE TEMP VIEW {base} AS SELECT * FROM {table}")
+        plan.isolate_where_failures(base, error_of)
         con.execute(f"CREATE TEMP VIEW {stage} AS {plan.stage_sql(base)}")
+        plan.isolate_query_failures(stage, error_of)
         numbered = not _keeps_input_order(
             con, [plan.bad_rows_sql(stage, list_masks=True), plan.good_rows_sql(stage)]
         )
@@ -141,20 +176,26 @@ def evaluate_duckdb(
                 f"CREATE OR REPLACE TEMP VIEW {base} AS SELECT rowid AS {ROW_ID}, * FROM {table}"
             )
             con.execute(f"CREATE OR REPLACE TEMP VIEW {stage} AS {plan.stage_sql(base)}")
-        cursor = con.execute(plan.aggregate_sql(stage))
+        try:
+            cursor = con.execute(plan.aggregate_sql(stage))
+        except duckdb.Error:
+            # A where clause or CustomSql that fails on some value (an explicit CAST...): find it,
+            # make it a Failed rule, and run the others again.
+            if not plan.isolate_runtime_failures(base, error_of):
+                raise
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {stage} AS {plan.stage_sql(base)}")
+            cursor = con.execute(plan.aggregate_sql(stage))
         names = [d[0] for d in cursor.description]
         values = dict(zip(names, cursor.fetchone(), strict=True))
-        for alias, query in plan.scalar_queries(stage).items():
-            values[alias] = con.execute(query).fetchone()[0]
+        values.update(
+            plan.run_scalar_queries(stage, lambda query: _scalar(con, query), duckdb.Error)
+        )
         order_by = ROW_ID if numbered else None
         for alias, query in plan.first_value_queries(stage, values, order_by).items():
             found = con.execute(query).fetchone()
             values[alias] = found[0] if found else None
     except duckdb.Error as error:
-        raise DataQualityError(
-            f"{ruleset.source}: evaluating the rules failed: {error}. Columns are strings: cast them "
-            "in where clauses and CustomSql (TRY_CAST(col AS DOUBLE))."
-        ) from None
+        raise DataQualityError(f"{ruleset.source}: evaluating the rules failed: {error}") from None
     outcomes = plan.decide(values)
     rows_read, bad_rows = int(values["__rows_read"]), int(values["__bad_rows"] or 0)
     return DuckDBEvaluation(
@@ -162,10 +203,58 @@ def evaluate_duckdb(
         good_sql=plan.good_rows_sql(stage),
         bad_sql=plan.bad_rows_sql(stage, list_masks=True),
         rule_outcomes=outcomes,
+        analyzer_results=plan.analyzer_results(values),
         rows_read=rows_read,
         good_rows=rows_read - bad_rows,
         bad_rows=bad_rows,
     )
+
+
+def infer_column_types(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: Sequence[str],
+    known: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """``known`` types plus the crawler's type of each other column in ``columns`` (one scan)."""
+    types = dict(known or {})
+    unknown = [column for column in columns if column not in types]
+    if unknown:
+        cursor = con.execute(crawler.profile_sql(unknown, table))
+        row = dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=True))
+        types.update(crawler.types_from_profile(unknown, row))
+    return types
+
+
+def load_references(
+    con: duckdb.DuckDBPyConnection, locations: Mapping[str, str], suffix: str
+) -> dict[str, Reference]:
+    """Each reference dataset as a view of text columns (lower-cased names), with crawler types."""
+    loaded = {}
+    for i, (name, location) in enumerate(locations.items()):
+        view = f"dq_ref{i}_{suffix}"
+        if is_parquet(location):
+            scan = f"read_parquet({sql_string(location)})"
+            try:
+                header = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()]
+            except duckdb.Error as error:
+                raise UnreadableInputError(f"{location}: cannot read as Parquet: {error}") from None
+            columns = normalize_column_names(header, location)
+            select = ", ".join(
+                f"CAST({quote(o)} AS VARCHAR) AS {quote(c)}"
+                for o, c in zip(header, columns, strict=True)
+            )
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {select} FROM {scan}")
+        else:
+            columns = read_csv_duckdb(con, location, view, materialize=False)
+        types = infer_column_types(con, view, columns)
+        loaded[name] = Reference(name, view, columns, types)
+    return loaded
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, query: str) -> object:
+    row = con.execute(query).fetchone()
+    return row[0] if row else None
 
 
 def _keeps_input_order(con: duckdb.DuckDBPyConnection, queries: Sequence[str]) -> bool:

@@ -9,7 +9,13 @@ class DQDLSyntaxError(DataQualityError):
     """The ruleset text is not valid DQDL; carries where it broke and what was expected."""
 
     def __init__(
-        self, source: str, line: int, column: int, expected: list[str], found: str
+        self,
+        source: str,
+        line: int,
+        column: int,
+        expected: list[str],
+        found: str,
+        hint: str = "",
     ) -> None:
         self.source = source
         self.line = line
@@ -19,6 +25,7 @@ class DQDLSyntaxError(DataQualityError):
         wanted = ", ".join(expected) if expected else "end of ruleset"
         super().__init__(
             f"{source}:{line}:{column}: DQDL syntax error at {found}; expected one of: {wanted}"
+            + (f" ({hint})" if hint else "")
         )
 
 
@@ -36,3 +43,14 @@ class UnknownColumnError(DataQualityError):
 
 class UnreadableInputError(DataQualityError):
     """The data file is missing or cannot be parsed as CSV."""
+
+
+class InvalidVariableError(InvalidRuleError):
+    """A ``$name`` that no variable defines, or a variable used where its type does not fit."""
+
+
+class NeedsHistoryError(Exception):
+    """A dynamic expression (``avg(last(10))``...) asked for metric history that is missing or too short.
+
+    Raised while evaluating, not loading: the engine turns it into a Failed rule with this reason.
+    """

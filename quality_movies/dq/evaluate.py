@@ -3,13 +3,17 @@
 import json
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from quality_movies.dq import duckdb_engine, spark_engine
+from quality_movies.dq.data_files import FileListing, LocalFiles
+from quality_movies.dq.datasets import References
 from quality_movies.dq.errors import DataQualityError
+from quality_movies.dq.history import MetricHistory
 from quality_movies.dq.model import Ruleset
 from quality_movies.dq.outcomes import EvaluationSummary, RuleOutcome
 
@@ -17,15 +21,34 @@ RULE_OUTCOMES_FILE = "rule_outcomes.jsonl"
 BAD_RECORDS_FILE = "bad_records.jsonl"
 GOOD_RECORDS_FILE = "good_records.jsonl"
 GOOD_PARQUET_FILE = "good_records.parquet"
+ANALYZER_RESULTS_FILE = "analyzer_results.jsonl"
 
 
 def write_rule_outcomes(outcomes: Sequence[RuleOutcome], path: Path) -> None:
-    """One JSON object per rule with exactly Glue's five keys."""
+    """One JSON object per rule with Glue's keys (Rule, Outcome, FailureReason, EvaluatedMetrics,
+    EvaluatedRule, Labels)."""
+    _write_jsonl([outcome.to_glue_dict() for outcome in outcomes], path)
+
+
+def _write_jsonl(objects: Sequence[dict[str, object]], path: Path) -> None:
     with path.open("w", encoding="utf-8") as out:
-        for outcome in outcomes:
-            out.write(
-                json.dumps(outcome.to_glue_dict(), ensure_ascii=False, separators=(",", ":")) + "\n"
-            )
+        for item in objects:
+            out.write(json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n")
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What one evaluation needs besides the rules and the data file."""
+
+    write_good_jsonl: bool
+    good_parquet: bool
+    good_projection: Sequence[str] | None
+    temp_directory: str | None
+    now: datetime | None
+    column_types: Mapping[str, str] | None
+    history: MetricHistory | None
+    references: References | None
+    files: FileListing
 
 
 def evaluate_file(
@@ -41,53 +64,60 @@ def evaluate_file(
     source_name: str | None = None,
     temp_directory: str | None = None,
     now: datetime | None = None,
+    column_types: Mapping[str, str] | None = None,
+    history: MetricHistory | None = None,
+    references: References | None = None,
+    files: FileListing | None = None,
 ) -> EvaluationSummary:
     """Evaluate ``ruleset`` over the CSV at ``data_path``; write rule outcomes, bad (and good) records.
 
+    ``column_types`` (column -> bigint, double, boolean or string, e.g. from the Glue catalog) types
+    the columns where clauses and CustomSql read; without it they are typed as the crawler would.
+    ``history`` answers dynamic rules and DetectAnomalies; ``references`` maps the other datasets the
+    rules name (alias or dataset name) to CSV or Parquet files; ``files`` lists the evaluated file and
+    its neighbours for file rules (default: the data file's own folder).
     Outputs appear in ``out_dir`` only when everything succeeded; on error ``out_dir`` is left untouched.
     """
     if engine not in ("duckdb", "spark"):
         raise ValueError(f"engine must be 'duckdb' or 'spark', not {engine!r}")
+    if engine == "spark" and spark is None:
+        raise ValueError("engine='spark' needs a SparkSession (spark=...)")
     data_path, out_dir = Path(data_path), Path(out_dir)
+    run = _Run(
+        write_good_jsonl,
+        good_parquet,
+        good_projection,
+        temp_directory,
+        now,
+        column_types,
+        history,
+        references,
+        files or LocalFiles(data_path),
+    )
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         if engine == "duckdb":
-            counts, outcomes = _run_duckdb(
-                ruleset,
-                data_path,
-                staging,
-                write_good_jsonl,
-                good_parquet,
-                good_projection,
-                temp_directory,
-                now,
-            )
+            evaluation = _run_duckdb(ruleset, data_path, staging, run)
         else:
-            if spark is None:
-                raise ValueError("engine='spark' needs a SparkSession (spark=...)")
-            counts, outcomes = _run_spark(
-                ruleset,
-                data_path,
-                staging,
-                spark,
-                write_good_jsonl,
-                good_parquet,
-                good_projection,
-                now,
+            evaluation = _run_spark(ruleset, data_path, staging, spark, run)
+        write_rule_outcomes(evaluation.rule_outcomes, staging / RULE_OUTCOMES_FILE)
+        if ruleset.analyzers:
+            _write_jsonl(
+                [result.to_dict() for result in evaluation.analyzer_results],
+                staging / ANALYZER_RESULTS_FILE,
             )
-        write_rule_outcomes(outcomes, staging / RULE_OUTCOMES_FILE)
         outputs = _publish(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    rows_read, good_rows, bad_rows = counts
     return EvaluationSummary(
         source=source_name or data_path.name,
-        rows_read=rows_read,
-        good_rows=good_rows,
-        bad_rows=bad_rows,
-        rule_outcomes=outcomes,
+        rows_read=evaluation.rows_read,
+        good_rows=evaluation.good_rows,
+        bad_rows=evaluation.bad_rows,
+        rule_outcomes=evaluation.rule_outcomes,
         outputs=outputs,
+        analyzer_results=evaluation.analyzer_results,
     )
 
 
@@ -96,6 +126,7 @@ def _publish(staging: Path, out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     names = {
         "rule_outcomes": RULE_OUTCOMES_FILE,
+        "analyzer_results": ANALYZER_RESULTS_FILE,
         "bad_records": BAD_RECORDS_FILE,
         "good_records": GOOD_RECORDS_FILE,
         "good_parquet": GOOD_PARQUET_FILE,
@@ -112,58 +143,63 @@ def _publish(staging: Path, out_dir: Path) -> dict[str, Path]:
 
 
 def _run_duckdb(
-    ruleset: Ruleset,
-    data_path: Path,
-    staging: Path,
-    write_good_jsonl: bool,
-    good_parquet: bool,
-    good_projection: Sequence[str] | None,
-    temp_directory: str | None,
-    now: datetime | None,
-) -> tuple[tuple[int, int, int], list[RuleOutcome]]:
-    spill = temp_directory or str(staging / "duckdb_spill")
+    ruleset: Ruleset, data_path: Path, staging: Path, run: _Run
+) -> duckdb_engine.DuckDBEvaluation:
+    spill = run.temp_directory or str(staging / "duckdb_spill")
     con = duckdb_engine.connect(temp_directory=spill)
     try:
         columns = duckdb_engine.read_csv_duckdb(con, data_path, materialize=False)
-        evaluation = duckdb_engine.evaluate_duckdb(ruleset, con, "dq_input", now=now)
+        evaluation = duckdb_engine.evaluate_duckdb(
+            ruleset,
+            con,
+            "dq_input",
+            now=run.now,
+            column_types=run.column_types,
+            history=run.history,
+            references=run.references,
+            files=run.files,
+        )
         try:
             duckdb_engine.write_jsonl(con, evaluation.bad_sql, staging / BAD_RECORDS_FILE)
-            if write_good_jsonl:
+            if run.write_good_jsonl:
                 duckdb_engine.write_jsonl(con, evaluation.good_sql, staging / GOOD_RECORDS_FILE)
-            if good_parquet:
+            if run.good_parquet:
                 duckdb_engine.write_parquet(
-                    con, evaluation.good_sql, columns, good_projection, staging / GOOD_PARQUET_FILE
+                    con,
+                    evaluation.good_sql,
+                    columns,
+                    run.good_projection,
+                    staging / GOOD_PARQUET_FILE,
                 )
         except duckdb_engine.duckdb.Error as error:
             raise DataQualityError(f"{data_path}: writing the outputs failed: {error}") from None
     finally:
         con.close()
         shutil.rmtree(staging / "duckdb_spill", ignore_errors=True)
-    counts = (evaluation.rows_read, evaluation.good_rows, evaluation.bad_rows)
-    return counts, evaluation.rule_outcomes
+    return evaluation
 
 
 def _run_spark(
-    ruleset: Ruleset,
-    data_path: Path,
-    staging: Path,
-    spark: Any,
-    write_good_jsonl: bool,
-    good_parquet: bool,
-    good_projection: Sequence[str] | None,
-    now: datetime | None,
-) -> tuple[tuple[int, int, int], list[RuleOutcome]]:
+    ruleset: Ruleset, data_path: Path, staging: Path, spark: Any, run: _Run
+) -> spark_engine.SparkEvaluation:
     from pyspark.errors import PySparkException
 
     try:
         frame = spark_engine.read_csv_spark(spark, data_path)
-        good_path = staging / GOOD_RECORDS_FILE if write_good_jsonl else None
+        good_path = staging / GOOD_RECORDS_FILE if run.write_good_jsonl else None
         evaluation = spark_engine.evaluate_spark_to_jsonl(
-            ruleset, frame, staging / BAD_RECORDS_FILE, good_path, now=now
+            ruleset,
+            frame,
+            staging / BAD_RECORDS_FILE,
+            good_path,
+            now=run.now,
+            column_types=run.column_types,
+            history=run.history,
+            references=run.references,
+            files=run.files,
         )
-        if good_parquet:
-            spark_engine.write_parquet(evaluation, good_projection, staging / GOOD_PARQUET_FILE)
+        if run.good_parquet:
+            spark_engine.write_parquet(evaluation, run.good_projection, staging / GOOD_PARQUET_FILE)
     except PySparkException as error:
         raise DataQualityError(f"{data_path}: Spark could not evaluate the file: {error}") from None
-    counts = (evaluation.rows_read, evaluation.good_rows, evaluation.bad_rows)
-    return counts, evaluation.rule_outcomes
+    return evaluation

@@ -1,7 +1,9 @@
 """The parsed form of a DQDL ruleset: rules, conditions and values, each keeping the text it came from."""
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import time, timedelta
+
+from quality_movies.dq.expressions import Expr
 
 NUMBER = "number"
 STRING = "string"
@@ -10,19 +12,34 @@ EMPTY = "EMPTY"
 WHITESPACES_ONLY = "WHITESPACES_ONLY"
 NOW = "now"
 DURATION = "duration"
+SIZE = "size"
+EXPRESSION = "expression"
 KEYWORDS = (NULL, EMPTY, WHITESPACES_ONLY)
 
 
 @dataclass(frozen=True)
 class Value:
-    """One literal of a condition: a number, a string, a keyword, ``now()`` (+/- an offset) or a duration."""
+    """One operand of a condition or tag.
+
+    ``kind`` says which fields hold it: a number (``number``; constant arithmetic is folded into it), a
+    string (``text``), a keyword (NULL, EMPTY, WHITESPACES_ONLY), ``now()`` +/- ``offset``, a duration
+    (``offset``), a size (``number`` in bytes, KB = 1024 B; ``text`` as written, e.g. "2 MB") or a dynamic
+    expression over the metric's history (``expression``). A string that reads as a time of day ("9:30 PM",
+    "21:30") also carries it in ``clock``.
+    """
 
     kind: str
     number: float | None = None
     text: str | None = None
     offset: timedelta = timedelta(0)
+    expression: Expr | None = None
+    clock: time | None = None
 
     def __str__(self) -> str:
+        if self.kind == EXPRESSION:
+            return str(self.expression)
+        if self.kind == SIZE:
+            return str(self.text)
         if self.kind == NUMBER:
             return _number_text(self.number)
         if self.kind == STRING:
@@ -78,6 +95,7 @@ class Rule:
     line: int
     column: int
     labels: dict[str, str] = field(default_factory=dict, compare=False)
+    tags: dict[str, Value] = field(default_factory=dict, compare=False)
 
     @property
     def name(self) -> str:
@@ -87,10 +105,17 @@ class Rule:
     def leaves(self) -> tuple["Rule", ...]:
         return (self,)
 
+    def tag(self, key: str) -> Value | None:
+        """The ``with key = value`` tag, key compared case-insensitively (``ignoreCase``, ``IGNORECASE``)."""
+        for name, value in self.tags.items():
+            if name.lower() == key.lower():
+                return value
+        return None
+
 
 @dataclass(frozen=True)
 class CompositeRule:
-    """Rules joined by ``and`` or ``or``, each in parentheses."""
+    """Rules joined by ``and`` or ``or`` (``and`` binds tighter); ``labels`` are the composite's own."""
 
     operator: str
     children: tuple["Rule | CompositeRule", ...]
@@ -117,12 +142,18 @@ AnyRule = Rule | CompositeRule
 
 @dataclass(frozen=True)
 class Ruleset:
-    """The rules of one DQDL document, in the order written."""
+    """The rules and analyzers of one DQDL document, in the order written.
+
+    ``additional_sources`` maps each alias of ``DataSources``' ``AdditionalDataSources`` to its dataset
+    name; ``default_labels`` are already merged into each rule's ``labels``.
+    """
 
     rules: list[AnyRule]
     source: str = "<ruleset>"
     metadata: dict[str, object] = field(default_factory=dict)
     default_labels: dict[str, str] = field(default_factory=dict)
+    analyzers: list[Rule] = field(default_factory=list)
+    additional_sources: dict[str, str] = field(default_factory=dict)
 
     @property
     def leaves(self) -> list[Rule]:

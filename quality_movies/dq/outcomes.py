@@ -1,4 +1,4 @@
-"""Glue-shaped results: one outcome per rule, and the summary of one evaluated file."""
+"""Glue-shaped results: one outcome per rule (and per analyzer), and the summary of one evaluated file."""
 
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +20,7 @@ class RuleOutcome:
     failure_reason: str | None
     evaluated_metrics: dict[str, float]
     evaluated_rule: str
+    labels: dict[str, str] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -32,7 +33,19 @@ class RuleOutcome:
             "FailureReason": self.failure_reason,
             "EvaluatedMetrics": dict(self.evaluated_metrics),
             "EvaluatedRule": self.evaluated_rule,
+            "Labels": dict(self.labels),
         }
+
+
+@dataclass
+class AnalyzerResult:
+    """The metrics of one entry of ``Analyzers = [...]`` (computed, never passed or failed)."""
+
+    analyzer: str
+    evaluated_metrics: dict[str, float]
+
+    def to_dict(self) -> dict[str, object]:
+        return {"Analyzer": self.analyzer, "EvaluatedMetrics": dict(self.evaluated_metrics)}
 
 
 @dataclass
@@ -45,6 +58,7 @@ class EvaluationSummary:
     bad_rows: int
     rule_outcomes: list[RuleOutcome]
     outputs: dict[str, Path] = field(default_factory=dict)
+    analyzer_results: list[AnalyzerResult] = field(default_factory=list)
 
     @property
     def all_passed(self) -> bool:

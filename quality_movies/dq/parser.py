@@ -1,42 +1,125 @@
-"""DQDL text -> Ruleset, with lark; syntax errors carry line, column and the expected tokens."""
+"""DQDL text -> Ruleset, with lark (LALR, tables cached); every error names the line, column and the fix.
 
-from datetime import timedelta
+Beyond the grammar, loading enforces what the DQDL reference and awslabs/dqdl's parser enforce: variables
+defined once and used where their type fits, labels within AWS's limits, one threshold / where clause per
+rule, lists of one type, known ``Metadata`` / ``DataSources`` keys and at least one rule or analyzer.
+"""
+
+import difflib
+import re
+from dataclasses import replace
+from datetime import datetime, time, timedelta
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Tree
 from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedEOF,
     UnexpectedInput,
     UnexpectedToken,
-    VisitError,
 )
 
-from quality_movies.dq import model
-from quality_movies.dq.errors import DataQualityError, DQDLSyntaxError, UnreadableInputError
+from quality_movies.dq import expressions, model
+from quality_movies.dq.errors import (
+    DataQualityError,
+    DQDLSyntaxError,
+    InvalidRuleError,
+    InvalidVariableError,
+    UnreadableInputError,
+    UnsupportedRuleError,
+)
 
 _FRIENDLY_TERMINALS = {
     "RULE_TYPE": "a rule type (e.g. ColumnValues)",
     "STRING": 'a quoted string ("...")',
-    "SIGNED_NUMBER": "a number",
+    "NAME": "a name",
+    "VARIABLE": "a variable ($name)",
+    "NUMBER": "a number",
     "COMPARATOR": "a comparison (=, !=, >, >=, <, <=)",
+    "ARITH": "an arithmetic operator (+, -, *, /)",
+    "CONNECTOR_AND": "'and'",
     "AND": "'and'",
     "OR": "'or'",
     "NOT": "'not'",
     "BETWEEN": "'between'",
     "IN": "'in'",
     "MATCHES": "'matches'",
+    "WITH": "'with'",
+    "WHERE": "'where'",
+    "LABELS": "'labels'",
+    "OF": "'of'",
     "NULL": "NULL",
     "EMPTY": "EMPTY",
     "WHITESPACES_ONLY": "WHITESPACES_ONLY",
     "NOW": "now()",
-    "SIGN": "'+' or '-'",
     "TIME_UNIT": "days, hours or minutes",
+    "SIZE_UNIT": "B, KB, MB, GB or TB",
     "$END": "end of input",
 }
 _UNITS = {"days": timedelta(days=1), "hours": timedelta(hours=1), "minutes": timedelta(minutes=1)}
+_SIZE_UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
+METADATA_KEYS = ("Version",)
+DATA_SOURCES_KEYS = ("Primary", "AdditionalDataSources")
+MAX_LABELS = 10
+MAX_LABEL_KEY = 128
+MAX_LABEL_VALUE = 256
+# The rule types of the DQDL rule type reference (also listed in dqdl.lark's CONNECTOR_AND).
+DQDL_RULE_TYPES = frozenset(
+    [
+        "AggregateMatch",
+        "AllStatistics",
+        "ColumnCorrelation",
+        "ColumnCount",
+        "ColumnDataType",
+        "ColumnExists",
+        "ColumnLength",
+        "ColumnNamesMatchPattern",
+        "ColumnValues",
+        "Completeness",
+        "CustomSql",
+        "DataFreshness",
+        "DatasetMatch",
+        "DetectAnomalies",
+        "DistinctValuesCount",
+        "Entropy",
+        "FileFreshness",
+        "FileMatch",
+        "FileSize",
+        "FileUniqueness",
+        "IsComplete",
+        "IsPrimaryKey",
+        "IsUnique",
+        "Mean",
+        "ReferentialIntegrity",
+        "RowCount",
+        "RowCountMatch",
+        "SchemaMatch",
+        "StandardDeviation",
+        "Sum",
+        "UniqueValueRatio",
+        "Uniqueness",
+        "Variance",
+    ]
+)
+# Rule types whose result is a yes/no (rules-config.json "BOOLEAN"): they have no metric to analyze.
+BOOLEAN_RULE_TYPES = frozenset(
+    {
+        "IsComplete",
+        "IsUnique",
+        "IsPrimaryKey",
+        "ColumnExists",
+        "ColumnNamesMatchPattern",
+        "DetectAnomalies",
+        "FileMatch",
+        "FileUniqueness",
+    }
+)
+# "Monitor only" in rules-config.json: allowed in Analyzers, never in Rules.
+ANALYZER_ONLY_TYPES = frozenset({"AllStatistics"})
+_CLOCK_12 = re.compile(r"^\s*(1[0-2]|0?[1-9]):([0-5]\d)\s*([AaPp][Mm])\s*$")
+_CLOCK_24 = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*$")
 
 
 @cache
@@ -67,189 +150,591 @@ def _describe_expected(names: set[str]) -> list[str]:
     return sorted(described)
 
 
-class _ToModel(Transformer):
-    """Builds model objects from the parse tree; needs the source text to keep each rule as written."""
+def clock_of(text: str) -> time | None:
+    """A time of day written as the reference writes it ("9:30 PM", "21:30"), or None."""
+    match = _CLOCK_12.match(text)
+    if match:
+        hour = int(match.group(1)) % 12 + (12 if match.group(3).upper() == "PM" else 0)
+        return time(hour, int(match.group(2)))
+    match = _CLOCK_24.match(text)
+    if match:
+        return time(int(match.group(1)), int(match.group(2)))
+    return None
 
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self._text = text
 
-    def _slice(self, meta) -> str:
-        return self._text[meta.start_pos : meta.end_pos].strip()
+class _Loader:
+    """Turns the parse tree into model objects, enforcing the reference's load-time checks."""
 
-    def start(self, items):
-        metadata, default_labels, rules = {}, {}, []
-        for kind, payload in items:
-            if kind == "metadata":
-                metadata.update(payload)
-            elif kind == "default_labels":
-                default_labels = payload
-            elif kind == "rules":
-                rules = payload
-        return metadata, default_labels, rules
+    def __init__(self, text: str, source: str) -> None:
+        self.text = text
+        self.source = source
+        self.variables: dict[str, model.Value | list[model.Value]] = {}
+        self.default_labels: dict[str, str] = {}
 
-    def metadata(self, items):
-        return ("metadata", items[0])
+    def fail(self, node: Tree | Token, problem: str, error=InvalidRuleError) -> DataQualityError:
+        line, column = _position(node)
+        return error(f"{self.source}:{line}:{column}: {problem}")
 
-    def data_sources(self, items):
-        return ("metadata", {"DataSources": items[0]})
+    def span(self, node: Tree) -> str:
+        return self.text[node.meta.start_pos : node.meta.end_pos].strip()
 
-    def dictionary(self, items):
-        return dict(item for item in items if item is not None)
+    def load(self, tree: Tree) -> model.Ruleset:
+        metadata: dict[str, object] = {}
+        additional: dict[str, str] = {}
+        rules: list[model.AnyRule] = []
+        analyzers: list[model.Rule] = []
+        for child in tree.children:
+            if child.data == "metadata":
+                metadata.update(self.dictionary(child, METADATA_KEYS, "Metadata"))
+            elif child.data == "data_sources":
+                sources = self.dictionary(child, DATA_SOURCES_KEYS, "DataSources")
+                metadata["DataSources"] = sources
+                additional = self.additional_sources(child, sources)
+            elif child.data == "default_labels":
+                if self.default_labels:
+                    raise self.fail(child, "DefaultLabels is given twice; put them in one list")
+                self.default_labels = self.label_list(child.children[0], {})
+            elif child.data == "variable":
+                self.variable(child)
+        for child in tree.children:
+            if child.data == "rules":
+                rules = [self.rule_item(item) for item in child.children if item is not None]
+            elif child.data == "analyzers":
+                analyzers = [self.analyzer(item) for item in child.children if item is not None]
+        if not rules and not analyzers:
+            raise self.fail(
+                tree.children[-1],
+                "no rules or analyzers: write at least one rule inside Rules = [ ... ] "
+                "(DQDL rejects an empty ruleset)",
+            )
+        return model.Ruleset(
+            rules=rules,
+            source=self.source,
+            metadata=metadata,
+            default_labels=self.default_labels,
+            analyzers=analyzers,
+            additional_sources=additional,
+        )
 
-    def pair(self, items):
-        key, value = items
-        return _unquote(key), value if isinstance(value, list) else _unquote(value)
+    def dictionary(self, section: Tree, allowed: tuple[str, ...], name: str) -> dict[str, object]:
+        entries: dict[str, object] = {}
+        for pair in section.children[0].children:
+            if pair is None:
+                continue
+            key_token, value = pair.children
+            key = _unquote(key_token)
+            if key not in allowed:
+                raise self.fail(
+                    key_token,
+                    f"{name} has no key '{key}'; the keys DQDL knows are: {', '.join(allowed)}",
+                )
+            if isinstance(value, Tree):
+                entries[key] = [_unquote(item) for item in value.children if item is not None]
+            else:
+                entries[key] = _unquote(value)
+        return entries
 
-    def string_list(self, items):
-        return [_unquote(item) for item in items]
+    def additional_sources(self, section: Tree, sources: dict[str, object]) -> dict[str, str]:
+        names = sources.get("AdditionalDataSources")
+        if names is None:
+            return {}
+        if not isinstance(names, list):
+            raise self.fail(
+                section,
+                'AdditionalDataSources must be a list of names, e.g. "AdditionalDataSources": '
+                '["reference"]',
+            )
+        return {alias: alias for alias in names}
 
-    def default_labels(self, items):
-        return ("default_labels", items[0])
+    def variable(self, node: Tree) -> None:
+        name_token, value = node.children
+        name = str(name_token)
+        if name.startswith("_"):
+            raise self.fail(
+                name_token, f"variable name '{name}' cannot start with '_'", InvalidVariableError
+            )
+        if name in self.variables:
+            raise self.fail(
+                name_token,
+                f"variable '{name}' is already defined; give each variable one definition",
+                InvalidVariableError,
+            )
+        if isinstance(value, Tree) and value.data == "variable_list":
+            items = [self.text_value(item) for item in value.children if item is not None]
+            if not items:
+                raise self.fail(
+                    name_token, f"variable '{name}' is an empty list", InvalidVariableError
+                )
+            self.variables[name] = items
+        else:
+            self.variables[name] = self.text_value(value)
 
-    def rules(self, items):
-        return ("rules", [item for item in items if item is not None])
+    def resolve(self, token: Token, place: str, lists: bool) -> model.Value | list[model.Value]:
+        name = str(token)[1:]
+        if name not in self.variables:
+            known = ", ".join(f"${n}" for n in self.variables) or "none"
+            raise self.fail(
+                token,
+                f"variable '${name}' is not defined (defined: {known}); define it before Rules, "
+                f'e.g. {name} = "..."',
+                InvalidVariableError,
+            )
+        value = self.variables[name]
+        if isinstance(value, list) and not lists:
+            raise self.fail(
+                token,
+                f"variable '${name}' is a list, but {place} takes a single string",
+                InvalidVariableError,
+            )
+        if not isinstance(value, list) and value.kind != model.STRING and place != "a list":
+            raise self.fail(
+                token,
+                f"variable '${name}' is {value.kind}, but {place} takes a quoted string",
+                InvalidVariableError,
+            )
+        return value
 
-    def labels(self, items):
-        return items[0]
+    def resolve_text(self, token: Token, place: str) -> str:
+        if token.type == "STRING":
+            return _unquote(token)
+        if token.type == "NAME":
+            return str(token)
+        return self.resolve(token, place, lists=False).text
 
-    def label_list(self, items):
-        return dict(item for item in items if item is not None)
+    def label_list(self, node: Tree, defaults: dict[str, str]) -> dict[str, str]:
+        labels = [label for label in node.children if label is not None]
+        if not labels:
+            raise self.fail(
+                node, "a label list cannot be empty: give at least one label or drop it"
+            )
+        if len(defaults) + len(labels) > MAX_LABELS:
+            raise self.fail(
+                node,
+                f"too many labels: {len(defaults)} default and {len(labels)} own exceed the maximum "
+                f"of {MAX_LABELS} per rule",
+            )
+        own: dict[str, str] = {}
+        for label in labels:
+            key, value = (_unquote(token) for token in label.children)
+            if not key or not value:
+                raise self.fail(label, "a label key or value cannot be empty")
+            if len(key) > MAX_LABEL_KEY:
+                raise self.fail(
+                    label, f"label key has {len(key)} characters, the maximum is {MAX_LABEL_KEY}"
+                )
+            if len(value) > MAX_LABEL_VALUE:
+                raise self.fail(
+                    label,
+                    f"label value has {len(value)} characters, the maximum is {MAX_LABEL_VALUE}",
+                )
+            if key in own:
+                raise self.fail(label, f"label key '{key}' is given twice; keys must be unique")
+            own[key] = value
+        return own
 
-    def label(self, items):
-        return _unquote(items[0]), _unquote(items[1])
-
-    @v_args(meta=True)
-    def top_rule(self, meta, items):
-        rule = items[0]
-        if len(items) > 1:
-            object.__setattr__(rule, "labels", items[1])
+    def rule_item(self, node: Tree) -> model.AnyRule:
+        top = node.children[0]
+        labels = node.children[1] if len(node.children) > 1 else None
+        if labels is None and top.data != "dq_rule":
+            labels = _trailing_labels(top)
+        rule = self.rule_tree(top)
+        if labels is not None:
+            own = self.label_list(labels.children[-1], self.default_labels)
+            rule = replace(rule, labels={**self.default_labels, **own})
         return rule
 
-    @v_args(meta=True)
-    def and_rule(self, meta, items):
-        children = tuple(item for item in items if not isinstance(item, Token))
-        return model.CompositeRule("and", children, self._slice(meta), meta.line, meta.column)
+    def rule_tree(self, node: Tree) -> model.AnyRule:
+        if node.data == "dq_rule":
+            return self.dq_rule(node)
+        operator = "and" if node.data == "and_rule" else "or"
+        children = tuple(
+            self.rule_tree(child) for child in node.children if isinstance(child, Tree)
+        )
+        return model.CompositeRule(
+            operator,
+            children,
+            self.rule_text(node),
+            node.meta.line,
+            node.meta.column,
+            labels=dict(self.default_labels),
+        )
 
-    @v_args(meta=True)
-    def or_rule(self, meta, items):
-        children = tuple(item for item in items if not isinstance(item, Token))
-        return model.CompositeRule("or", children, self._slice(meta), meta.line, meta.column)
-
-    @v_args(meta=True)
-    def dq_rule(self, meta, items):
-        rule_type = str(items[0])
-        parameters, condition, threshold, where = [], None, None, None
-        for item in items[1:]:
-            if isinstance(item, tuple) and item[0] == "parameter":
-                parameters.append(item[1])
-            elif isinstance(item, tuple) and item[0] == "threshold":
-                if threshold is not None:
-                    raise _RuleShapeError(meta, "'with threshold' is given twice")
-                threshold = item[1]
-            elif isinstance(item, tuple) and item[0] == "where":
+    def dq_rule(self, node: Tree) -> model.Rule:
+        rule_type = self.known_type(node.children[0])
+        if rule_type in ANALYZER_ONLY_TYPES:
+            raise self.fail(
+                node,
+                f"{rule_type} only computes statistics: move it to Analyzers = [ ... ]",
+                UnsupportedRuleError,
+            )
+        parameters: list[str] = []
+        condition = threshold = where = None
+        tags: dict[str, model.Value] = {}
+        own_labels: dict[str, str] | None = None
+        for item in node.children[1:]:
+            if item.data == "parameter":
+                self.not_a_rule_type(item, rule_type, first=not parameters)
+                parameters.append(self.parameter(item))
+            elif item.data == "where_clause":
                 if where is not None:
-                    raise _RuleShapeError(meta, "'where' is given twice")
-                where = item[1]
+                    raise self.fail(item, "'where' is given twice; join the filters with AND")
+                where = self.resolve_text(item.children[1], "a where clause")
+                if not where.strip():
+                    raise self.fail(item, "the where clause is empty; write a condition or drop it")
+            elif item.data == "tag":
+                name = str(item.children[1])
+                if name.lower() == "threshold":
+                    if threshold is not None:
+                        raise self.fail(item, "'with threshold' is given twice; keep one")
+                    threshold = self.condition(item.children[2])
+                else:
+                    tags[name] = self.tag_value(item, name, tags)
+            elif item.data == "labels":
+                if own_labels is not None:
+                    raise self.fail(item, "labels are given twice; put them in one list")
+                own_labels = self.label_list(item.children[-1], self.default_labels)
             else:
-                condition = item
+                condition = self.condition(item)
         return model.Rule(
             rule_type=rule_type,
             parameters=tuple(parameters),
             condition=condition,
             threshold=threshold,
             where=where,
-            text=self._slice(meta),
-            line=meta.line,
-            column=meta.column,
+            text=self.rule_text(node),
+            line=node.meta.line,
+            column=node.meta.column,
+            labels={**self.default_labels, **(own_labels or {})},
+            tags=tags,
         )
 
-    def parameter(self, items):
-        token = items[0]
-        if token.type == "STRING":
-            return ("parameter", _unquote(token))
-        return ("parameter", float(token))
+    def rule_text(self, node: Tree) -> str:
+        """The rule as written, without labels (they travel apart, as Glue's ``Labels``)."""
+        start, end = node.meta.start_pos, node.meta.end_pos
+        pieces = []
+        for labels in sorted(node.find_data("labels"), key=lambda tree: tree.meta.start_pos):
+            if start <= labels.meta.start_pos and labels.meta.end_pos <= end:
+                pieces.append(self.text[start : labels.meta.start_pos].strip())
+                start = labels.meta.end_pos
+        pieces.append(self.text[start:end].strip())
+        text = ""
+        for piece in filter(None, pieces):
+            text += piece if not text or piece.startswith(")") else " " + piece
+        return text
 
-    def threshold(self, items):
-        return ("threshold", items[0])
+    def known_type(self, token: Token) -> str:
+        """The rule type, when DQDL has it; otherwise an error suggesting the nearest one."""
+        rule_type = str(token)
+        if rule_type not in DQDL_RULE_TYPES:
+            near = difflib.get_close_matches(rule_type, sorted(DQDL_RULE_TYPES), n=1)
+            hint = f"did you mean {near[0]}?" if near else "see docs/dqdl.md for the list"
+            raise self.fail(
+                token, f"'{rule_type}' is not a DQDL rule type; {hint}", UnsupportedRuleError
+            )
+        return rule_type
 
-    def where_clause(self, items):
-        return ("where", _unquote(items[0]))
+    def analyzer(self, node: Tree) -> model.Rule:
+        rule_type = self.known_type(node.children[0])
+        if rule_type in BOOLEAN_RULE_TYPES:
+            raise self.fail(
+                node,
+                f"{rule_type} gives a pass/fail, not a metric, so it cannot be an analyzer; "
+                "move it to Rules = [ ... ]",
+            )
+        return model.Rule(
+            rule_type=rule_type,
+            parameters=tuple(self.parameter(item) for item in node.children[1:]),
+            condition=None,
+            threshold=None,
+            where=None,
+            text=self.span(node),
+            line=node.meta.line,
+            column=node.meta.column,
+        )
 
-    def compare(self, items):
-        return model.Condition(str(items[0]), (items[1],))
+    def not_a_rule_type(self, node: Tree, rule_type: str, first: bool) -> None:
+        """An unquoted rule type name after a rule is a missing comma, except DetectAnomalies' metric."""
+        token = node.children[-1]
+        if token.type != "NAME" or str(token) not in DQDL_RULE_TYPES:
+            return
+        if rule_type == "DetectAnomalies" and first:
+            return
+        raise self.fail(
+            token,
+            f"'{token}' is a rule type, not a parameter of {rule_type}: is a comma missing before it? "
+            f'(quote it, "{token}", if it is a column)',
+        )
 
-    def between(self, items):
-        negated = len(items) == 5
-        low, high = items[-3], items[-1]
-        return model.Condition("not between" if negated else "between", (low, high))
+    def parameter(self, node: Tree) -> str:
+        return self.resolve_text(node.children[-1], "a rule parameter")
 
-    def in_set(self, items):
-        negated = isinstance(items[0], Token) and items[0].type == "NOT"
-        values = tuple(item for item in items if not isinstance(item, Token))
-        return model.Condition("not in" if negated else "in", values)
+    def tag_value(self, node: Tree, name: str, tags: dict[str, model.Value]) -> model.Value:
+        if any(key.lower() == name.lower() for key in tags):
+            raise self.fail(node, f"tag '{name}' is given twice; keep one")
+        condition_node = node.children[2]
+        condition = self.condition(condition_node)
+        if condition.operator != "=":
+            raise self.fail(
+                node,
+                f"tag '{name}' takes '=', as in with {name} = \"value\" (only threshold compares)",
+            )
+        return condition.values[0]
 
-    def matches(self, items):
-        negated = items[0].type == "NOT"
-        pattern = model.Value(model.STRING, text=_unquote(items[-1]))
-        return model.Condition("not matches" if negated else "matches", (pattern,))
+    def condition(self, node: Tree) -> model.Condition:
+        kind = node.data
+        negated = isinstance(node.children[0], Token) and node.children[0].type == "NOT"
+        prefix = "not " if negated else ""
+        if kind == "compare":
+            value = self.operand(node.children[1], "a comparison")
+            return model.Condition(str(node.children[0]), (value,))
+        if kind == "between":
+            low, high = node.children[-3], node.children[-1]
+            values = (self.operand(low, "between"), self.operand(high, "between"))
+            self.one_type(node, values)
+            return model.Condition(prefix + "between", values)
+        if kind == "in_set":
+            values = []
+            for item in node.children:
+                if isinstance(item, Token) and item.type in ("NOT", "IN"):
+                    continue
+                if isinstance(item, Tree) and item.data == "variable":
+                    resolved = self.resolve(item.children[0], "a list", lists=True)
+                    values.extend(resolved if isinstance(resolved, list) else [resolved])
+                else:
+                    values.append(self.operand(item, "a list"))
+            self.one_type(node, values)
+            return model.Condition(prefix + "in", tuple(values))
+        if kind == "in_variable":
+            resolved = self.resolve(node.children[-1], "a list", lists=True)
+            values = resolved if isinstance(resolved, list) else [resolved]
+            return model.Condition(prefix + "in", tuple(values))
+        pattern = self.resolve_text(node.children[-1], "matches")
+        return model.Condition(
+            prefix + "matches", (model.Value(model.STRING, text=pattern, clock=clock_of(pattern)),)
+        )
 
-    def number(self, items):
-        return model.Value(model.NUMBER, number=float(items[0]))
+    def one_type(self, node: Tree, values) -> None:
+        families = {_family(value) for value in values} - {None}
+        if len(families) > 1 and families != {"text", "date"}:
+            raise self.fail(
+                node,
+                "a list or range mixes types ("
+                + ", ".join(sorted(families))
+                + "); write every value of one type, e.g. all numbers or all quoted strings",
+            )
 
-    def string(self, items):
-        return model.Value(model.STRING, text=_unquote(items[0]))
+    def text_value(self, node: Tree) -> model.Value:
+        if node.data == "string":
+            text = _unquote(node.children[0])
+            return model.Value(model.STRING, text=text, clock=clock_of(text))
+        return model.Value(
+            {"null": model.NULL, "empty": model.EMPTY, "whitespaces_only": model.WHITESPACES_ONLY}[
+                node.data
+            ]
+        )
 
-    def null(self, items):
-        return model.Value(model.NULL)
+    def operand(self, node: Tree, place: str) -> model.Value:
+        kind = node.data
+        if kind in ("string", "null", "empty", "whitespaces_only"):
+            return self.text_value(node)
+        if kind == "variable":
+            return self.resolve(node.children[0], place, lists=False)
+        if kind == "now":
+            return model.Value(model.NOW)
+        if kind == "now_offset":
+            _, sign, amount, unit = node.children
+            if str(sign) not in "+-":
+                raise self.fail(sign, "now() takes + or - a duration, e.g. (now() - 3 days)")
+            offset = float(amount) * _UNITS[str(unit)]
+            return model.Value(model.NOW, offset=-offset if str(sign) == "-" else offset)
+        if kind == "duration":
+            return model.Value(
+                model.DURATION, offset=float(node.children[0]) * _UNITS[str(node.children[1])]
+            )
+        if kind == "size":
+            amount, unit = node.children
+            if "." in str(amount):
+                raise self.fail(amount, "a size is a whole number of B, KB, MB, GB or TB")
+            return model.Value(
+                model.SIZE,
+                number=float(int(amount) * _SIZE_UNITS[str(unit)]),
+                text=f"{amount} {unit}",
+            )
+        expr = self.expression(node)
+        if expr.lookback is None:
+            try:
+                number = expr.evaluate(expressions.no_history)
+            except ZeroDivisionError as error:
+                raise self.fail(node, str(error)) from None
+            return model.Value(model.NUMBER, number=number)
+        return model.Value(model.EXPRESSION, expression=expr)
 
-    def empty(self, items):
-        return model.Value(model.EMPTY)
+    def expression(self, node: Tree) -> expressions.Expr:
+        text = self.span(node)
+        kind = node.data
+        if kind == "number":
+            return expressions.Number(float(node.children[0]), text)
+        if kind == "group":
+            inner = self.expression(node.children[0])
+            return _retext(inner, text)
+        if kind == "signed":
+            sign, inner = node.children
+            if str(sign) not in "+-":
+                raise self.fail(sign, f"'{sign}' cannot start a number")
+            argument = self.expression(inner)
+            if str(sign) == "+":
+                return _retext(argument, text)
+            return expressions.Binary("-", expressions.Number(0.0, "0"), argument, text)
+        if kind == "binary":
+            left, operator, right = node.children
+            return expressions.Binary(
+                str(operator), self.expression(left), self.expression(right), text
+            )
+        return self.call(node, text)
 
-    def whitespaces_only(self, items):
-        return model.Value(model.WHITESPACES_ONLY)
+    def call(self, node: Tree, text: str) -> expressions.Expr:
+        name_token, *arguments = node.children
+        name = str(name_token)
+        arguments = [argument for argument in arguments if argument is not None]
+        if name not in expressions.FUNCTIONS:
+            raise self.fail(
+                name_token,
+                f"unknown function '{name}'; DQDL's are: {', '.join(expressions.FUNCTIONS)}",
+            )
+        if name == "last":
+            last = self.last(node, text)
+            if last.k != 1:
+                raise self.fail(
+                    node,
+                    f"last({last.k}) is {last.k} values, not a number: reduce them, e.g. "
+                    f"avg(last({last.k})), or take one with index(last({last.k}), 0)",
+                )
+            return last
+        if name == "abs":
+            if len(arguments) != 1:
+                raise self.fail(node, "abs takes one number, e.g. abs(avg(last(3)) - 5)")
+            return expressions.Abs(self.expression(arguments[0]), text)
+        first = arguments[0] if arguments else None
+        if not (
+            isinstance(first, Tree) and first.data == "call" and str(first.children[0]) == "last"
+        ):
+            raise self.fail(
+                node, f"{name} reads history: write {name}(last(k)), e.g. {name}(last(10))"
+            )
+        last = self.last(first, self.span(first))
+        if name == "index":
+            position = self.whole_number(
+                node, arguments[1:], "index takes last(k) and a position, e.g. index(last(3), 0)", 0
+            )
+            if position >= last.k:
+                raise self.fail(
+                    node,
+                    f"index {position} is outside last({last.k}); positions run 0 to {last.k - 1}",
+                )
+            return expressions.Index(last, position, text)
+        if len(arguments) != 1:
+            raise self.fail(node, f"{name} takes one argument, last(k)")
+        return expressions.Aggregate(name, last, text)
 
-    def now(self, items):
-        return model.Value(model.NOW)
+    def last(self, node: Tree, text: str) -> expressions.Last:
+        arguments = [argument for argument in node.children[1:] if argument is not None]
+        k = self.whole_number(node, arguments, "last(k) takes one whole number k >= 1")
+        return expressions.Last(k, text)
 
-    def now_offset(self, items):
-        _, sign, amount, unit = items
-        offset = float(amount) * _UNITS[str(unit)]
-        return model.Value(model.NOW, offset=-offset if str(sign) == "-" else offset)
-
-    def duration(self, items):
-        return model.Value(model.DURATION, offset=float(items[0]) * _UNITS[str(items[1])])
-
-
-class _RuleShapeError(Exception):
-    def __init__(self, meta, problem: str) -> None:
-        super().__init__(problem)
-        self.meta = meta
-        self.problem = problem
+    def whole_number(self, node: Tree, arguments: list, problem: str, least: int = 1) -> int:
+        if len(arguments) != 1 or arguments[0].data != "number":
+            raise self.fail(node, problem)
+        value = float(arguments[0].children[0])
+        if value != int(value) or value < least:
+            raise self.fail(node, problem)
+        return int(value)
 
 
-def parse_ruleset(text: str, source: str = "<ruleset>") -> model.Ruleset:
-    """Parse DQDL text; raises DQDLSyntaxError or UnsupportedRuleError/InvalidRuleError."""
-    from quality_movies.dq.rule_types import validate_rule
+def _trailing_labels(composite: Tree) -> Tree | None:
+    """Labels written after an unparenthesised composite (``A and B labels=[...]``) belong to it.
 
+    The grammar hands them to the last rule, the one they follow; they are taken back from it here.
+    """
+    last = composite.children[-1]
+    while isinstance(last, Tree) and last.data in ("and_rule", "or_rule"):
+        if last.meta.end_pos != composite.meta.end_pos:
+            return None
+        last = last.children[-1]
+    if (
+        isinstance(last, Tree)
+        and last.data == "dq_rule"
+        and last.meta.end_pos == composite.meta.end_pos
+        and isinstance(last.children[-1], Tree)
+        and last.children[-1].data == "labels"
+    ):
+        labels = last.children.pop()
+        last.meta.end_pos = labels.meta.start_pos
+        composite.meta.end_pos = labels.meta.start_pos
+        return labels
+    return None
+
+
+def _retext(expr: expressions.Expr, text: str) -> expressions.Expr:
+    return replace(expr, text=text)
+
+
+def _family(value: model.Value) -> str | None:
+    if value.kind in (model.NUMBER, model.EXPRESSION):
+        return "number"
+    if value.kind in (model.STRING, model.EMPTY, model.WHITESPACES_ONLY):
+        return "date" if value.text and _looks_like_date(value.text) else "text"
+    if value.kind == model.NOW:
+        return "date"
+    if value.kind == model.NULL:
+        return None
+    return value.kind
+
+
+def _looks_like_date(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text.strip())
+    except ValueError:
+        return False
+    return True
+
+
+def _position(node: Tree | Token) -> tuple[int, int]:
+    if isinstance(node, Token):
+        return node.line, node.column
+    if node.meta.empty:
+        return 0, 0
+    return node.meta.line, node.meta.column
+
+
+def parse_dqdl(text: str, source: str = "<ruleset>") -> model.Ruleset:
+    """Parse DQDL text with the language's own checks only, not whether this engine evaluates each rule.
+
+    Raises DQDLSyntaxError, InvalidRuleError (or InvalidVariableError) or UnsupportedRuleError, each
+    naming the line and column.
+    """
     try:
         tree = _parser().parse(text)
     except UnexpectedInput as error:
         raise _syntax_error(error, text, source) from None
-    try:
-        metadata, default_labels, rules = _ToModel(text).transform(tree)
-    except VisitError as error:
-        inner = error.orig_exc
-        if isinstance(inner, _RuleShapeError):
-            raise DQDLSyntaxError(
-                source, inner.meta.line, inner.meta.column, [], inner.problem
-            ) from None
-        raise
-    ruleset = model.Ruleset(
-        rules=rules, source=source, metadata=metadata, default_labels=default_labels
-    )
+    return _Loader(text, source).load(tree)
+
+
+def parse_ruleset(text: str, source: str = "<ruleset>") -> model.Ruleset:
+    """Parse DQDL text and check every rule and analyzer against the engine's rule types."""
+    ruleset = parse_dqdl(text, source)
+    from quality_movies.dq.rules import as_metric_rule, validate_rule
+
     for leaf in ruleset.leaves:
         validate_rule(leaf, source)
+    for analyzer in ruleset.analyzers:
+        try:
+            validate_rule(as_metric_rule(analyzer), source)
+        except InvalidRuleError as error:
+            at = f"{source}:{analyzer.line}:{analyzer.column}: "
+            raise InvalidRuleError(
+                f"{at}analyzer `{analyzer.text}` has no metric to compute here: "
+                + str(error).removeprefix(at)
+            ) from None
     return ruleset
 
 
@@ -275,7 +760,16 @@ def _syntax_error(error: UnexpectedInput, text: str, source: str) -> DQDLSyntaxE
             getattr(error, "line", 0),
             getattr(error, "column", 0),
         )
-    return DQDLSyntaxError(source, line, column, expected, found)
+    return DQDLSyntaxError(source, line, column, expected, found, _hint(found, expected))
+
+
+def _hint(found: str, expected: list[str]) -> str:
+    """What to do about two common slips: single-quoted strings, lists in parentheses."""
+    if found == "'" * 3:
+        return 'DQDL strings are in double quotes: "..."'
+    if found == "'('" and "'['" in expected:
+        return "a list is written in square brackets: [ ... ]"
+    return ""
 
 
 def _end_position(text: str) -> tuple[int, int]:
@@ -287,7 +781,7 @@ def load_ruleset(path: str | Path) -> model.Ruleset:
     """Read and parse a ``.dqdl`` file; raises UnreadableInputError when it cannot be read."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         raise UnreadableInputError(f"{path}: cannot read the ruleset ({error})") from None
     return parse_ruleset(text, source=str(path))
@@ -298,4 +792,10 @@ def default_ruleset_path() -> Path:
     return Path(str(resources.files("quality_movies.dq").joinpath("rulesets", "movies.dqdl")))
 
 
-__all__ = ["DataQualityError", "default_ruleset_path", "load_ruleset", "parse_ruleset"]
+__all__ = [
+    "DataQualityError",
+    "default_ruleset_path",
+    "load_ruleset",
+    "parse_dqdl",
+    "parse_ruleset",
+]

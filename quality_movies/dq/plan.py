@@ -1,16 +1,21 @@
 """A whole ruleset compiled against one dataset's columns: the SQL both backends run, and the decisions."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from quality_movies.dq import model
-from quality_movies.dq.outcomes import ROW_LEVEL_COLUMNS, RuleOutcome
-from quality_movies.dq.rule_types import (
+from quality_movies.dq.data_files import FileListing
+from quality_movies.dq.history import MetricHistory
+from quality_movies.dq.outcomes import ROW_LEVEL_COLUMNS, AnalyzerResult, RuleOutcome
+from quality_movies.dq.rules import (
     LeafPlan,
     LeafResult,
+    Reference,
     RuleContext,
+    as_metric_rule,
+    failed_leaf,
     plan_leaf,
     quote,
     sql_string,
@@ -30,7 +35,13 @@ class EvaluationPlan:
     def stage_sql(self, relation: str) -> str:
         """Input rows plus, per leaf rule, its where flag ``__wN`` and row result ``__rN``."""
         where_cols = [f"{leaf.where_expr} AS __w{i}" for i, leaf in enumerate(self.leaves)]
-        inner = f"SELECT *{''.join(', ' + c for c in where_cols)} FROM {relation}"
+        joined = [(i, leaf.join) for i, leaf in enumerate(self.leaves) if leaf.join]
+        where_cols += [f"j{i}.__m{i}" for i, _ in joined]
+        joins = "".join(
+            f" LEFT JOIN ({join.relation.replace('{relation}', relation)}) AS j{i} ON {join.on}"
+            for i, join in joined
+        )
+        inner = f"SELECT {relation}.*{''.join(', ' + c for c in where_cols)} FROM {relation}{joins}"
         row_cols = [
             f"{leaf.row_expr} AS __r{i}" for i, leaf in enumerate(self.leaves) if leaf.row_level
         ]
@@ -62,13 +73,6 @@ class EvaluationPlan:
         failing = [f"NOT {expr}" for _, expr in self._row_rules() if expr is not None]
         return f"({' OR '.join(failing)})" if failing else "FALSE"
 
-    def scalar_queries(self, relation: str) -> dict[str, str]:
-        return {
-            alias: sql.replace("{relation}", relation)
-            for leaf in self.leaves
-            for alias, sql in leaf.scalar_queries.items()
-        }
-
     def first_value_queries(
         self, relation: str, values: dict[str, Any], order_by: str | None = None
     ) -> dict[str, str]:
@@ -98,7 +102,8 @@ class EvaluationPlan:
         if isinstance(rule, model.Rule):
             index = counter[0]
             counter[0] += 1
-            return f"(NOT __w{index} OR __r{index})" if self.leaves[index].row_level else None
+            leaf = self.leaves[index]
+            return f"(NOT __w{index} OR __r{index})" if leaf.row_level and leaf.listed else None
         parts = [self._rule_row_expr(child, counter) for child in rule.children]
         if any(part is None for part in parts):
             return None
@@ -169,10 +174,88 @@ class EvaluationPlan:
         ]
         return f"SELECT {', '.join(columns)} FROM {relation}"
 
+    def isolate_where_failures(self, relation: str, error_of: Callable[[str], str | None]) -> None:
+        """Turn each rule whose where clause the database rejects over ``relation`` into a Failed rule.
+
+        ``error_of(sql)`` prepares ``sql`` (no rows are read) and returns the database's message or None.
+        """
+        for i, leaf in enumerate(self.leaves):
+            if leaf.where_expr != "TRUE":
+                error = error_of(f"SELECT {leaf.where_expr} AS w FROM {relation} LIMIT 0")
+                if error:
+                    self.leaves[i] = failed_leaf(leaf.rule, f"The where clause failed: {error}")
+                    continue
+            if leaf.join:
+                joined = leaf.join.relation.replace("{relation}", relation)
+                error = error_of(
+                    f"SELECT * FROM {relation} LEFT JOIN ({joined}) AS j{i} ON {leaf.join.on} LIMIT 0"
+                )
+                if error:
+                    self.leaves[i] = failed_leaf(leaf.rule, f"The SQL statement failed: {error}")
+
+    def isolate_runtime_failures(
+        self, relation: str, error_of: Callable[[str], str | None]
+    ) -> bool:
+        """After a run failed: run each rule's where clause and joined query over all of
+        ``relation`` and turn those that fail into Failed rules; True when one was found."""
+        found = False
+        for i, leaf in enumerate(self.leaves):
+            checks = []
+            if leaf.where_expr != "TRUE":
+                checks.append(
+                    (
+                        "The where clause failed",
+                        f"SELECT COUNT(*) FROM {relation} WHERE {leaf.where_expr}",
+                    )
+                )
+            if leaf.join:
+                joined = leaf.join.relation.replace("{relation}", relation)
+                checks.append(("The SQL statement failed", f"SELECT COUNT(*) FROM ({joined}) AS j"))
+            for what, sql in checks:
+                error = error_of(sql)
+                if error:
+                    self.leaves[i] = failed_leaf(leaf.rule, f"{what}: {error}")
+                    found = True
+                    break
+        return found
+
+    def isolate_query_failures(self, relation: str, error_of: Callable[[str], str | None]) -> None:
+        """Turn each rule whose own queries (CustomSql...) the database rejects into a Failed rule."""
+        for i, leaf in enumerate(self.leaves):
+            for query in leaf.scalar_queries.values():
+                error = error_of(f"SELECT * FROM ({query.replace('{relation}', relation)}) LIMIT 0")
+                if error:
+                    self.leaves[i] = failed_leaf(leaf.rule, f"The SQL statement failed: {error}")
+                    break
+
+    def run_scalar_queries(
+        self, relation: str, run: Callable[[str], Any], errors: type[Exception] | tuple
+    ) -> dict[str, Any]:
+        """Each scalar query's value through ``run``; a rule whose query fails while running
+        becomes a Failed rule naming the error."""
+        values: dict[str, Any] = {}
+        for i, leaf in enumerate(self.leaves):
+            try:
+                for alias, sql in leaf.scalar_queries.items():
+                    values[alias] = run(sql.replace("{relation}", relation))
+            except errors as error:
+                self.leaves[i] = failed_leaf(
+                    leaf.rule, f"The SQL statement failed: {first_line(str(error))}"
+                )
+        return values
+
     def decide(self, values: dict[str, Any]) -> list[RuleOutcome]:
         """Rule outcomes from the aggregate and scalar values, in ruleset order."""
-        results = iter([leaf.decide(values) for leaf in self.leaves])
+        results = iter([leaf.decide(values) for leaf in self.leaves[: len(self.ruleset.leaves)]])
         return [_outcome(rule, _combine(rule, results)) for rule in self.ruleset.rules]
+
+    def analyzer_results(self, values: dict[str, Any]) -> list[AnalyzerResult]:
+        """The metrics of each analyzer (planned after the rules), in ruleset order."""
+        analyzers = self.leaves[len(self.ruleset.leaves) :]
+        return [
+            AnalyzerResult(leaf.rule.text, dict(sorted(leaf.decide(values).metrics.items())))
+            for leaf in analyzers
+        ]
 
 
 def _list_literal(items: list[str]) -> str:
@@ -206,14 +289,42 @@ def _outcome(rule: model.AnyRule, result: LeafResult) -> RuleOutcome:
         failure_reason=result.failure_reason,
         evaluated_metrics=dict(sorted(result.metrics.items())),
         evaluated_rule=rule.text,
+        labels=dict(rule.labels),
     )
 
 
+def first_line(message: str) -> str:
+    """The first line of a database error (Spark appends a plan and a stack trace)."""
+    return message.strip().splitlines()[0] if message.strip() else message
+
+
 def build_plan(
-    ruleset: model.Ruleset, columns: Sequence[str], now: datetime | None = None, relation: str = ""
+    ruleset: model.Ruleset,
+    columns: Sequence[str],
+    now: datetime | None = None,
+    relation: str = "",
+    column_types: Mapping[str, str] | None = None,
+    history: MetricHistory | None = None,
+    references: Mapping[str, Reference] | None = None,
+    files: FileListing | None = None,
 ) -> EvaluationPlan:
-    """Compile every rule for these columns; raises UnknownColumnError naming the rule and the columns."""
+    """Compile every rule for these columns (typed as ``column_types`` says, else text).
+
+    A rule naming a column the data lacks compiles to a Failed rule that says so.
+    """
     moment = now or datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-    ctx = RuleContext(columns=list(columns), relation=relation, now=moment)
+    ctx = RuleContext(
+        columns=list(columns),
+        relation=relation,
+        now=moment,
+        column_types=column_types or {},
+        history=history,
+        references={name.lower(): ref for name, ref in (references or {}).items()},
+        files=files,
+    )
     leaves = [plan_leaf(leaf, i, ctx, ruleset.source) for i, leaf in enumerate(ruleset.leaves)]
+    first = len(leaves)
+    for i, analyzer in enumerate(ruleset.analyzers):
+        # An analyzer's row results (ColumnLength's...) feed its metrics, never the row lists.
+        leaves.append(plan_leaf(as_metric_rule(analyzer), first + i, ctx, ruleset.source))
     return EvaluationPlan(ruleset=ruleset, columns=list(columns), leaves=leaves)

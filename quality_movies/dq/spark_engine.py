@@ -3,7 +3,7 @@
 import shutil
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,12 +12,17 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from quality_movies.dq import column_types as crawler
 from quality_movies.dq import model
+from quality_movies.dq.data_files import FileListing
+from quality_movies.dq.datasets import References, is_parquet, resolve_references
 from quality_movies.dq.duckdb_engine import normalize_column_names
 from quality_movies.dq.errors import DataQualityError, UnreadableInputError
 from quality_movies.dq.files import concatenate
-from quality_movies.dq.outcomes import RuleOutcome
-from quality_movies.dq.plan import ROW_ID, EvaluationPlan, build_plan
+from quality_movies.dq.history import MetricHistory
+from quality_movies.dq.outcomes import AnalyzerResult, RuleOutcome
+from quality_movies.dq.plan import ROW_ID, EvaluationPlan, build_plan, first_line
+from quality_movies.dq.rules import Reference, columns_to_type
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -181,6 +186,7 @@ class SparkEvaluation:
     bad_rows: int
     ordered: "DataFrame"
     plan: EvaluationPlan
+    analyzer_results: list[AnalyzerResult]
 
 
 @dataclass
@@ -195,6 +201,17 @@ class _Staged:
     plan: EvaluationPlan
     stage: str
     shared: dict[str, str]
+    base: str = ""
+
+    def isolate_runtime_failures(self, spark: "SparkSession") -> bool:
+        """After a Spark job failed: make each rule whose SQL fails on the data a Failed rule and
+        register the stage again without them; True when one was found."""
+        if not self.base or not self.plan.isolate_runtime_failures(
+            self.base, _error_of(spark, collect=True)
+        ):
+            return False
+        spark.sql(self.sql(self.plan.stage_sql(self.base))).createOrReplaceTempView(self.stage)
+        return True
 
     def sql(self, duckdb_sql: str) -> str:
         """``duckdb_sql`` as Spark SQL reading the shared columns instead of recomputing them."""
@@ -295,15 +312,104 @@ def _use_shared(spark_sql: str, shared: dict[str, str]) -> str:
     return sqlglot.parse_one(spark_sql, read="spark").transform(replace).sql(dialect="spark")
 
 
-def _stage(ruleset: model.Ruleset, df: "DataFrame", now: datetime | None) -> _Staged:
+def infer_column_types(
+    spark: "SparkSession",
+    view: str,
+    columns: Sequence[str],
+    known: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """``known`` types plus the crawler's type of each other column in ``columns`` (one job)."""
+    types = dict(known or {})
+    unknown = [column for column in columns if column not in types]
+    if unknown:
+        row = spark.sql(to_spark_sql(crawler.profile_sql(unknown, view))).collect()[0].asDict()
+        types.update(crawler.types_from_profile(unknown, row))
+    return types
+
+
+def load_references(
+    spark: "SparkSession", locations: Mapping[str, str], suffix: str
+) -> dict[str, Reference]:
+    """Each reference dataset as a temp view of text columns (lower-cased names), with crawler types."""
+    from pyspark.sql import functions as F
+
+    loaded = {}
+    for i, (name, location) in enumerate(locations.items()):
+        view = f"dq_ref{i}_{suffix}"
+        if is_parquet(location):
+            frame = spark.read.parquet(str(location))
+            columns = normalize_column_names(frame.columns, location)
+            frame = frame.select(
+                *[
+                    F.col(f"`{o}`").cast("string").alias(c)
+                    for o, c in zip(frame.columns, columns, strict=True)
+                ]
+            )
+        else:
+            frame = read_csv_spark(spark, location)
+        frame.createOrReplaceTempView(view)
+        loaded[name] = Reference(
+            name, view, frame.columns, infer_column_types(spark, view, frame.columns)
+        )
+    return loaded
+
+
+def _error_of(spark: "SparkSession", collect: bool = False) -> Any:
+    """``error_of(sql)`` for ``EvaluationPlan.isolate_*``: Spark analyses the SQL (and runs it when
+    ``collect``)."""
+    import sqlglot
+    from pyspark.errors import PySparkException
+
+    def error_of(sql: str) -> str | None:
+        try:
+            frame = spark.sql(to_spark_sql(sql))
+            if collect:
+                with _job_settings(spark):
+                    frame.collect()
+        except (PySparkException, sqlglot.errors.SqlglotError) as error:
+            return first_line(str(error))
+        return None
+
+    return error_of
+
+
+def _scalar(spark: "SparkSession", query: str) -> Any:
+    rows = spark.sql(to_spark_sql(query)).take(1)
+    return rows[0][0] if rows else None
+
+
+def _stage(
+    ruleset: model.Ruleset,
+    df: "DataFrame",
+    now: datetime | None,
+    column_types: Mapping[str, str] | None = None,
+    history: MetricHistory | None = None,
+    references: References | None = None,
+    files: FileListing | None = None,
+) -> _Staged:
     """Register the input (with a row id in input order, and the shared subexpressions computed
-    once) and the row-level stage as temp views."""
+    once) and the row-level stage as temp views. Rules whose SQL Spark rejects become Failed."""
     from pyspark.sql import functions as F
 
     spark = df.sparkSession
-    plan = build_plan(ruleset, df.columns, now=now)
     suffix = uuid.uuid4().hex[:8]
-    base, stage = f"dq_base_{suffix}", f"dq_stage_{suffix}"
+    base, stage, raw = f"dq_base_{suffix}", f"dq_stage_{suffix}", f"dq_raw_{suffix}"
+    df.createOrReplaceTempView(raw)
+    with _job_settings(spark):
+        types = infer_column_types(spark, raw, columns_to_type(ruleset, df.columns), column_types)
+        if any(rule.rule_type == "SchemaMatch" for rule in ruleset.leaves):
+            types = infer_column_types(spark, raw, df.columns, types)
+        loaded = load_references(spark, resolve_references(ruleset, references), suffix)
+    plan = build_plan(
+        ruleset,
+        df.columns,
+        now=now,
+        column_types=types,
+        history=history,
+        references=loaded,
+        files=files,
+    )
+    plan.isolate_where_failures(raw, _error_of(spark))
     unshared = _Staged(plan, stage, {})
     statements = [
         to_spark_sql(plan.stage_sql(base)),
@@ -314,8 +420,9 @@ def _stage(ruleset: model.Ruleset, df: "DataFrame", now: datetime | None) -> _St
     computed = [f"{sql} AS {name}" for sql, name in shared.items()]
     rows = df.withColumn(ROW_ID, F.monotonically_increasing_id())
     rows.selectExpr("*", *computed).createOrReplaceTempView(base)
-    staged = _Staged(plan, stage, shared)
+    staged = _Staged(plan, stage, shared, base)
     spark.sql(staged.sql(plan.stage_sql(base))).createOrReplaceTempView(stage)
+    plan.isolate_query_failures(stage, _error_of(spark))
     return staged
 
 
@@ -339,24 +446,45 @@ def _evaluation(spark: "SparkSession", staged: _Staged, values: dict[str, Any]) 
         bad_rows=bad_rows,
         ordered=ordered,
         plan=plan,
+        analyzer_results=plan.analyzer_results(values),
     )
 
 
 def evaluate_spark(
-    ruleset: model.Ruleset, df: "DataFrame", *, now: datetime | None = None
+    ruleset: model.Ruleset,
+    df: "DataFrame",
+    *,
+    now: datetime | None = None,
+    column_types: Mapping[str, str] | None = None,
+    history: MetricHistory | None = None,
+    references: References | None = None,
+    files: FileListing | None = None,
 ) -> SparkEvaluation:
-    """Evaluate ``ruleset`` over ``df`` (string columns); outcomes are computed now, rows stay lazy."""
+    """Evaluate ``ruleset`` over ``df`` (string columns); outcomes are computed now, rows stay lazy.
+
+    ``column_types`` (e.g. the catalog's) types the columns where clauses and CustomSql read;
+    without it they are typed as the Glue crawler would type them from ``df``.
+    """
     from pyspark.errors import PySparkException
 
     spark = df.sparkSession
     try:
-        staged = _stage(ruleset, df, now)
+        staged = _stage(ruleset, df, now, column_types, history, references, files)
         plan, stage = staged.plan, staged.stage
-        aggregates = staged.sql(plan.aggregate_sql(stage, first_values_by=ROW_ID))
         with _job_settings(spark):
-            values: dict[str, Any] = spark.sql(aggregates).collect()[0].asDict()
-            for alias, query in plan.scalar_queries(stage).items():
-                values[alias] = spark.sql(to_spark_sql(query)).collect()[0][0]
+            try:
+                aggregates = staged.sql(plan.aggregate_sql(stage, first_values_by=ROW_ID))
+                values = spark.sql(aggregates).collect()[0].asDict()
+            except PySparkException:
+                if not staged.isolate_runtime_failures(spark):
+                    raise
+                aggregates = staged.sql(plan.aggregate_sql(stage, first_values_by=ROW_ID))
+                values = spark.sql(aggregates).collect()[0].asDict()
+            values.update(
+                plan.run_scalar_queries(
+                    stage, lambda query: _scalar(spark, query), PySparkException
+                )
+            )
     except PySparkException as error:
         raise _fail(ruleset, error) from None
     return _evaluation(spark, staged, values)
@@ -364,8 +492,7 @@ def evaluate_spark(
 
 def _fail(ruleset: model.Ruleset, error: Exception) -> DataQualityError:
     return DataQualityError(
-        f"{ruleset.source}: evaluating the rules failed: {error}. Columns are strings: cast them "
-        "in where clauses and CustomSql (TRY_CAST(col AS DOUBLE))."
+        f"{ruleset.source}: evaluating the rules failed: {first_line(str(error))}"
     )
 
 
@@ -376,6 +503,10 @@ def evaluate_spark_to_jsonl(
     good_path: Path | None = None,
     *,
     now: datetime | None = None,
+    column_types: Mapping[str, str] | None = None,
+    history: MetricHistory | None = None,
+    references: References | None = None,
+    files: FileListing | None = None,
 ) -> SparkEvaluation:
     """Evaluate ``ruleset`` over ``df`` and write bad (and good) rows as JSON lines in one pass.
 
@@ -383,29 +514,53 @@ def evaluate_spark_to_jsonl(
     hold (DISTINCT aggregates) and the scalar queries (Entropy, CustomSql...) run as their own jobs.
     """
     from pyspark.errors import PySparkException
-    from pyspark.sql import Observation
 
     spark = df.sparkSession
     try:
-        staged = _stage(ruleset, df, now)
-        plan, stage = staged.plan, staged.stage
-        observed, separate = _split_aggregates(staged)
-        values: dict[str, Any] = {}
-        with _job_settings(spark):
-            if separate:
-                query = f"SELECT {', '.join(separate)} FROM {stage}"
-                values.update(spark.sql(query).collect()[0].asDict())
-            for alias, query in plan.scalar_queries(stage).items():
-                values[alias] = spark.sql(to_spark_sql(query)).collect()[0][0]
-        observation = Observation(f"dq_{uuid.uuid4().hex[:8]}")
-        observed_view = f"{stage}_observed"
-        spark.table(stage).observe(observation, *observed).createOrReplaceTempView(observed_view)
-        rows = spark.sql(to_spark_sql(plan.annotated_sql(observed_view)))
-        targets = {"Failed": bad_path, **({"Passed": good_path} if good_path else {})}
-        _write_jsonl_split(rows, targets)
-        values.update(observation.get)
+        staged = _stage(ruleset, df, now, column_types, history, references, files)
+        try:
+            return _evaluate_to_jsonl(spark, staged, bad_path, good_path)
+        except PySparkException:
+            # A where clause or CustomSql failing on some value: make it a Failed rule, run again.
+            if not staged.isolate_runtime_failures(spark):
+                raise
+            return _evaluate_to_jsonl(spark, staged, bad_path, good_path)
     except PySparkException as error:
         raise _fail(ruleset, error) from None
+
+
+def _evaluate_to_jsonl(
+    spark: "SparkSession", staged: _Staged, bad_path: Path, good_path: Path | None
+) -> SparkEvaluation:
+    """The body of ``evaluate_spark_to_jsonl`` once the stage is registered."""
+    from pyspark.errors import PySparkException
+    from pyspark.sql import Observation
+
+    plan, stage = staged.plan, staged.stage
+    with _job_settings(spark):
+        values = plan.run_scalar_queries(
+            stage, lambda query: _scalar(spark, query), PySparkException
+        )
+    if good_path is None and plan.failing_row_sql() == "FALSE":
+        # No row can fail and good rows are not asked for: Spark would prune the whole write
+        # (and the observed aggregates with it), so the aggregates run on their own.
+        bad_path.write_bytes(b"")
+        with _job_settings(spark):
+            aggregates = staged.sql(plan.aggregate_sql(stage, first_values_by=ROW_ID))
+            values.update(spark.sql(aggregates).collect()[0].asDict())
+        return _evaluation(spark, staged, values)
+    observed, separate = _split_aggregates(staged)
+    with _job_settings(spark):
+        if separate:
+            query = f"SELECT {', '.join(separate)} FROM {stage}"
+            values.update(spark.sql(query).collect()[0].asDict())
+    observation = Observation(f"dq_{uuid.uuid4().hex[:8]}")
+    observed_view = f"{stage}_observed"
+    spark.table(stage).observe(observation, *observed).createOrReplaceTempView(observed_view)
+    rows = spark.sql(to_spark_sql(plan.annotated_sql(observed_view)))
+    targets = {"Failed": bad_path, **({"Passed": good_path} if good_path else {})}
+    _write_jsonl_split(rows, targets)
+    values.update(observation.get)
     return _evaluation(spark, staged, values)
 
 

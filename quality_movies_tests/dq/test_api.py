@@ -1,6 +1,8 @@
 """The public API other parts of the platform call: evaluate_file options, evaluate_spark, errors."""
 
 import json
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -8,7 +10,7 @@ import pytest
 
 from quality_movies.dq import (
     ROW_LEVEL_COLUMNS,
-    UnknownColumnError,
+    DataFile,
     evaluate_file,
     evaluate_spark,
     parse_ruleset,
@@ -56,12 +58,14 @@ def test_evaluate_file_writes_parquet_with_projection(tmp_path: Path) -> None:
     assert list(bad)[-4:] == list(ROW_LEVEL_COLUMNS)
 
 
-def test_unknown_column_in_where_clause_names_rule_and_columns(tmp_path: Path) -> None:
+def test_unknown_column_in_where_clause_is_a_failed_rule(tmp_path: Path) -> None:
     rules = parse_ruleset('Rules = [ ColumnValues "imdb_rating" > 1 where "year > 2000" ]')
-    with pytest.raises(UnknownColumnError, match="year") as caught:
-        evaluate_file(rules, _write(tmp_path), tmp_path / "out")
-    assert "series_title, imdb_rating, genre" in str(caught.value)
-    assert list(tmp_path.iterdir()) == [tmp_path / "tricky.csv"]
+    summary = evaluate_file(rules, _write(tmp_path), tmp_path / "out")
+    [outcome] = summary.rule_outcomes
+    assert outcome.outcome == "Failed"
+    assert "'year' does not exist" in outcome.failure_reason
+    assert "series_title, imdb_rating, genre" in outcome.failure_reason
+    assert (summary.good_rows, summary.bad_rows) == (3, 0)
 
 
 @pytest.mark.spark
@@ -106,3 +110,101 @@ def test_spark_and_duckdb_write_identical_files_for_tricky_text(spark, tmp_path:
         for e in outputs
     ]
     assert read[0] == read[1]
+
+
+def test_reference_as_parquet_for_a_warehouse_table(tmp_path: Path) -> None:
+    # The pipeline passes the warehouse table as a Parquet export: "no movie already loaded".
+    # Titles A and B are loaded already: 1 of 3 incoming titles is new, so the rule fails.
+    warehouse = tmp_path / "imdb_movies_rating.parquet"
+    duckdb.sql(
+        "SELECT * FROM (VALUES ('A', 8.5), ('B', 9.0)) AS t(Series_Title, imdb_rating)"
+    ).write_parquet(str(warehouse))
+    data = tmp_path / "new.csv"
+    data.write_text("series_title\nA\nB\nC\n", encoding="utf-8")
+    rules = parse_ruleset(
+        'DataSources = { "AdditionalDataSources": ["loaded"] }\n'
+        'Rules = [ ReferentialIntegrity "series_title" "loaded.series_title" = 0 ]'
+    )
+    summary = evaluate_file(rules, data, tmp_path / "out", references={"loaded": warehouse})
+    [outcome] = summary.rule_outcomes
+    assert outcome.outcome == "Failed"
+    assert outcome.evaluated_metrics == {"Column.loaded.ReferentialIntegrity": pytest.approx(2 / 3)}
+
+
+@dataclass
+class _Listing:
+    """A FileListing as the pipeline gives one: files named by their lake URI."""
+
+    files: dict[str, DataFile]
+    current_uri: str
+
+    def current(self) -> DataFile:
+        return self.files[self.current_uri]
+
+    def list(self, uri: str) -> list[DataFile]:
+        return [f for name, f in self.files.items() if name == uri or name.startswith(uri)]
+
+
+def test_file_rules_read_the_listing_the_caller_gives(tmp_path: Path) -> None:
+    # FileSize "s3://lake/input_data/" > 5 B: 1 of the 2 files under the prefix is larger.
+    data = tmp_path / "a.csv"
+    data.write_text("id\n1\n", encoding="utf-8")
+
+    def file(uri: str, size: int) -> DataFile:
+        return DataFile(uri, size, datetime(2024, 6, 10, 11), lambda: iter([b"x" * size]))
+
+    listing = _Listing(
+        {
+            "s3://lake/input_data/a.csv": file("s3://lake/input_data/a.csv", 5),
+            "s3://lake/input_data/b.csv": file("s3://lake/input_data/b.csv", 50),
+            "s3://lake/other/c.csv": file("s3://lake/other/c.csv", 500),
+        },
+        "s3://lake/input_data/a.csv",
+    )
+    rules = parse_ruleset('Rules = [ FileSize "s3://lake/input_data/" > 5 B, FileSize <= 5 B ]')
+    summary = evaluate_file(rules, data, tmp_path / "out", files=listing)
+    folder, current = summary.rule_outcomes
+    assert (folder.outcome, current.outcome) == ("Failed", "Passed")
+    assert folder.evaluated_metrics["Dataset.*.FileSize.Compliance"] == 0.5
+    assert folder.evaluated_metrics["Dataset.*.FileCount"] == 2
+
+
+@pytest.mark.spark
+def test_parquet_reference_gives_the_same_outcome_on_spark(spark, tmp_path: Path) -> None:
+    # DatasetMatch on the key, comparing the rating read back from Parquet as text: "8.5" matches,
+    # "9.0" (written from 9.0) does not match "9", so 1 of the 2 rows matches.
+    warehouse = tmp_path / "loaded.parquet"
+    duckdb.sql("SELECT * FROM (VALUES ('A', 8.5), ('B', 9.0)) AS t(title, rating)").write_parquet(
+        str(warehouse)
+    )
+    data = tmp_path / "new.csv"
+    data.write_text("title,rating\nA,8.5\nB,9\n", encoding="utf-8")
+    rules = parse_ruleset('Rules = [ DatasetMatch "loaded" "title" = 0.5 ]')
+    for engine in ("duckdb", "spark"):
+        summary = evaluate_file(
+            rules,
+            data,
+            tmp_path / engine,
+            engine=engine,
+            spark=spark,
+            references={"loaded": warehouse},
+        )
+        [outcome] = summary.rule_outcomes
+        assert outcome.outcome == "Passed", (engine, outcome.failure_reason)
+        assert outcome.evaluated_metrics == {"Dataset.loaded.DatasetMatch": 0.5}
+
+
+def test_where_clause_failing_on_a_value_is_a_failed_rule(tmp_path: Path) -> None:
+    # The clause binds, then raises on row 2 while running: that rule is Failed with the database's
+    # message; the others are evaluated as if it were not there (id > 2 fails rows 1 and 2).
+    data = tmp_path / "a.csv"
+    data.write_text("id,x\n1,5\n2,abc\n3,7\n", encoding="utf-8")
+    rules = parse_ruleset(
+        "Rules = [ IsComplete \"x\" where \"CASE WHEN x = 'abc' THEN error('bad value') "
+        'ELSE TRUE END", ColumnValues "id" > 2 ]'
+    )
+    summary = evaluate_file(rules, data, tmp_path / "out")
+    broken, other = summary.rule_outcomes
+    assert broken.outcome == "Failed" and "bad value" in broken.failure_reason
+    assert broken.failure_reason.startswith("The where clause failed: ")
+    assert other.outcome == "Failed" and (summary.good_rows, summary.bad_rows) == (1, 2)

@@ -145,20 +145,21 @@ def test_ruleset_syntax_error_exits_2_with_position(tmp_path: Path, capsys) -> N
     assert f"{rules}:2:42:" in err and "'and'" in err
 
 
-def test_unknown_column_exits_2_naming_rule_and_columns(tmp_path: Path, capsys) -> None:
+def test_unknown_column_is_a_failed_rule_naming_the_columns(tmp_path: Path, capsys) -> None:
+    # As AWS's reference does: a rule naming a column the data lacks is Failed with the reason;
+    # the other rules are still evaluated and the outputs written (exit 1, not 2).
     rules = tmp_path / "r.dqdl"
-    rules.write_text('Rules = [ ColumnValues "rating" > 5 ]', encoding="utf-8")
+    rules.write_text('Rules = [ ColumnValues "rating" > 5, RowCount = 1 ]', encoding="utf-8")
     data = tmp_path / "d.csv"
     data.write_text("Title,IMDB_Rating\nA,9\n", encoding="utf-8")
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "keep.txt").write_text("earlier run")
     code = main(["check", "--rules", str(rules), "--data", str(data), "--out", str(out)])
-    assert code == 2
-    err = capsys.readouterr().err
-    assert 'ColumnValues "rating" > 5' in err and "title, imdb_rating" in err
-    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"], "nothing written on error"
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
+    assert code == 1
+    printed = capsys.readouterr().out
+    assert '[FAILED] ColumnValues "rating" > 5' in printed and "[PASSED] RowCount = 1" in printed
+    assert "'rating' does not exist" in printed and "title, imdb_rating" in printed
+    bad = (out / "bad_records.jsonl").read_text(encoding="utf-8")
+    assert bad == "", "a rule that cannot be evaluated fails no row"
 
 
 @pytest.mark.parametrize("content", [b"", b"title,imdb_rating\nA,\xff\xfe\x00 9\n"])
@@ -190,3 +191,43 @@ def test_check_with_spark_engine_matches_duckdb(
     for name in ("rule_outcomes.jsonl", "bad_records.jsonl", "good_records.jsonl"):
         spark_lines, duck_lines = (sorted_lines(tmp_path / e / name) for e in ("spark", "duck"))
         assert spark_lines == duck_lines, name
+
+
+def test_ref_gives_a_dataset_the_rules_name(tmp_path: Path, capsys) -> None:
+    # RowCountMatch "reference": 2 primary rows over 4 reference rows is 0.5.
+    rules = tmp_path / "r.dqdl"
+    rules.write_text(
+        'DataSources = { "AdditionalDataSources": ["reference"] }\n'
+        'Rules = [ RowCountMatch "reference" = 0.5 ]\n'
+        "Analyzers = [ RowCount ]",
+        encoding="utf-8",
+    )
+    data = tmp_path / "d.csv"
+    data.write_text("id\n1\n2\n", encoding="utf-8")
+    ref = tmp_path / "ref.csv"
+    ref.write_text("id\n1\n2\n3\n4\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["check", "--rules", str(rules), "--data", str(data), "--out", str(out)]
+    assert main([*args, "--ref", f"reference={ref}"]) == 0
+    printed = capsys.readouterr().out
+    assert "Dataset.reference.RowCountMatch = 0.5" in printed
+    assert "[ANALYZER] RowCount" in printed and "Dataset.*.RowCount = 2" in printed
+    analyzers = [
+        json.loads(line) for line in (out / "analyzer_results.jsonl").read_text().splitlines()
+    ]
+    assert analyzers == [{"Analyzer": "RowCount", "EvaluatedMetrics": {"Dataset.*.RowCount": 2.0}}]
+
+
+def test_unknown_reference_name_exits_2_listing_the_names(tmp_path: Path, capsys) -> None:
+    rules = tmp_path / "r.dqdl"
+    rules.write_text('Rules = [ RowCountMatch "reference" = 1.0 ]', encoding="utf-8")
+    data = tmp_path / "d.csv"
+    data.write_text("id\n1\n", encoding="utf-8")
+    ref = tmp_path / "ref.csv"
+    ref.write_text("id\n1\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["check", "--rules", str(rules), "--data", str(data), "--out", str(out)]
+    assert main([*args, "--ref", f"other={ref}", "--ref", f"third={ref}"]) == 2
+    err = capsys.readouterr().err
+    assert "'reference'" in err and "other, third" in err and "--ref reference=FILE.csv" in err
+    assert not out.exists(), "nothing written on a load error"

@@ -1,5 +1,7 @@
 """DQDL parsing: the documented syntax, rule text kept as written, and load-time errors."""
 
+import re
+
 import pytest
 
 from quality_movies.dq import (
@@ -74,8 +76,10 @@ def test_documented_syntax_parses() -> None:
     assert ruleset.rules[9].condition.operator == "matches"
 
 
-def test_empty_rules_block_and_escaped_quotes() -> None:
-    assert parse_ruleset("Rules = [ ]").rules == []
+def test_empty_rules_block_is_rejected_and_quotes_escape() -> None:
+    # awslabs/dqdl DQDLParserListener: "No rules or analyzers provided." for `Rules = []`.
+    with pytest.raises(InvalidRuleError, match="no rules or analyzers"):
+        parse_ruleset("Rules = [ ]")
     rule = parse_ruleset(r'Rules = [ ColumnValues "t" = "say \"hi\"" ]').rules[0]
     assert isinstance(rule, Rule) and rule.condition.values[0].text == 'say "hi"'
 
@@ -97,14 +101,16 @@ def test_missing_closing_bracket_is_reported_at_end() -> None:
     assert "']'" in caught.value.expected
 
 
-def test_unsupported_rule_type_is_rejected_by_name_at_load() -> None:
-    with pytest.raises(UnsupportedRuleError, match="DataFreshness"):
-        parse_ruleset('Rules = [ IsComplete "a", DataFreshness "d" <= 24 hours ]')
+def test_unknown_rule_type_is_rejected_by_name_with_a_suggestion() -> None:
+    with pytest.raises(
+        UnsupportedRuleError, match=r"1:27: 'IsCompleted' is not a DQDL rule type; did"
+    ):
+        parse_ruleset('Rules = [ IsComplete "a", IsCompleted "b" ]')
 
 
-def test_unsupported_rule_inside_composite_is_rejected() -> None:
-    with pytest.raises(UnsupportedRuleError, match="ReferentialIntegrity"):
-        parse_ruleset('Rules = [ (IsComplete "a") or (ReferentialIntegrity "a" "ref.a" = 1.0) ]')
+def test_unknown_rule_type_inside_composite_is_rejected() -> None:
+    with pytest.raises(UnsupportedRuleError, match="'JobStatus' is not a DQDL rule type"):
+        parse_ruleset('Rules = [ (IsComplete "a") or (JobStatus = "SUCCEEDED") ]')
 
 
 @pytest.mark.parametrize(
@@ -123,3 +129,54 @@ def test_unsupported_rule_inside_composite_is_rejected() -> None:
 def test_rules_of_the_wrong_shape_are_rejected(rule: str) -> None:
     with pytest.raises(InvalidRuleError):
         parse_ruleset(f"Rules = [ {rule} ]")
+
+
+def test_public_api_names() -> None:
+    # Issue 9, point 7: these names are the stable Python API.
+    import quality_movies.dq as dq
+
+    for name in (
+        "parse_ruleset",
+        "load_ruleset",
+        "evaluate_file",
+        "DataQualityError",
+        "DQDLSyntaxError",
+        "InvalidRuleError",
+        "UnsupportedRuleError",
+    ):
+        assert name in dq.__all__ and hasattr(dq, name), name
+    assert issubclass(dq.DQDLSyntaxError, dq.DataQualityError)
+    assert issubclass(dq.InvalidRuleError, dq.DataQualityError)
+    assert issubclass(dq.UnsupportedRuleError, dq.DataQualityError)
+
+
+def test_analyzers_are_checked_against_the_engine_at_load() -> None:
+    ruleset = parse_ruleset('Analyzers = [ RowCount, Completeness "x", ColumnCorrelation a and b ]')
+    assert [a.parameters for a in ruleset.analyzers] == [(), ("x",), ("a", "b")]
+    # Completeness takes one column (rule type reference: "Exactly one column name"). The analyzer
+    # starts in column 40: 25 characters of `Rules = [ RowCount > 0 ] `, 14 of `Analyzers = [ `.
+    with pytest.raises(
+        InvalidRuleError, match=r"^<ruleset>:1:40: analyzer `Completeness \"x\" \"y\"`"
+    ):
+        parse_ruleset('Rules = [ RowCount > 0 ] Analyzers = [ Completeness "x" "y" ]')
+
+
+def test_ruleset_file_with_byte_order_mark_and_windows_line_ends(tmp_path) -> None:
+    # Editors on Windows write a UTF-8 BOM and CRLF line ends; the ruleset is the same.
+    path = tmp_path / "rules.dqdl"
+    path.write_bytes(b'\xef\xbb\xbfRules = [\r\n    IsComplete "a",\r\n    RowCount > 0\r\n]\r\n')
+    ruleset = load_ruleset(path)
+    assert [rule.text for rule in ruleset.rules] == ['IsComplete "a"', "RowCount > 0"]
+    assert [rule.line for rule in ruleset.rules] == [2, 3]
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("Rules = [ IsComplete 'a' ]", 'DQDL strings are in double quotes: "..."'),
+        ('Rules = [ ColumnValues "a" in (1, 2) ]', "a list is written in square brackets"),
+    ],
+)
+def test_common_slips_get_a_hint(text: str, hint: str) -> None:
+    with pytest.raises(DQDLSyntaxError, match=re.escape(hint)):
+        parse_ruleset(text)
