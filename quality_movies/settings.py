@@ -34,6 +34,7 @@ class PipelineSettings:
     sns_topic_name: str = "quality-movies-notifications"
     state_machine_name: str = "quality-movies-pipeline"
     region: str = "us-east-1"
+    metrics_namespace: str = "QualityMovies"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "PipelineSettings":
