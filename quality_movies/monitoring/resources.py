@@ -166,7 +166,10 @@ class ParquetMetricStore(MetricStore):
         rows = history_rows(entry, processed_at or entry.processed_at or now(), now())
         with tempfile.TemporaryDirectory(prefix="quality_movies_") as tmp:
             path = Path(tmp) / "metrics.parquet"
-            rows.to_parquet(path, index=False)
+            # microseconds: Spark, Athena and Redshift Spectrum refuse pandas' nanosecond timestamps
+            rows.to_parquet(
+                path, index=False, coerce_timestamps="us", allow_truncated_timestamps=True
+            )
             self.lake.upload(path, key)
 
     def forget(self, source_file: str, file_version: str) -> None:
