@@ -261,3 +261,11 @@ class CloudWatchQualityMetrics(QualityMetrics):
             batch = [{**d, "Timestamp": stamp} for d in data[start : start + self.batch_size]]
             self.client().put_metric_data(Namespace=self.namespace, MetricData=batch)
         return len(data)
+
+
+def metric_store_for(env: Any) -> MetricStore:
+    """The deployment's metric store (resource ``metric_store``), or the embedded warehouse's table."""
+    store = env.resources().get("metric_store")
+    return (
+        store if isinstance(store, MetricStore) else DuckDBMetricStore(path=str(env.warehouse_path))
+    )
