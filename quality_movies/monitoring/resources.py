@@ -98,24 +98,33 @@ class DuckDBMetricStore(MetricStore):
         with self._connect() as con:
             con.execute("BEGIN TRANSACTION")
             try:
-                first = con.execute(
-                    f"SELECT min(processed_at) FROM {self.qualified_table}"
-                    " WHERE source_file = ? AND file_version = ?",
-                    [entry.source_file, entry.file_version],
-                ).fetchone()[0]
-                processed_at = first or entry.processed_at or now()
-                rows = history_rows(entry, processed_at, now())
-                con.execute(
-                    f"DELETE FROM {self.qualified_table} WHERE source_file = ? AND file_version = ?",
-                    [entry.source_file, entry.file_version],
-                )
-                con.register("new_rows", rows)
-                con.execute(f"INSERT INTO {self.qualified_table} SELECT * FROM new_rows")
-                con.unregister("new_rows")
+                self.record_in(con, entry)
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
+
+    def record_in(self, con: duckdb.DuckDBPyConnection, entry: FileQuality) -> None:
+        """``record`` inside the caller's open transaction on the same DuckDB file (e.g. the warehouse
+        load's), so the history commits or rolls back with the file's rows."""
+        columns = ", ".join(f'"{n}" {_DUCKDB_TYPES[t]}' for n, t in HISTORY_COLUMNS)
+        con.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema_name}"')
+        con.execute(f"CREATE TABLE IF NOT EXISTS {self.qualified_table} ({columns})")
+        first = con.execute(
+            f"SELECT min(processed_at) FROM {self.qualified_table}"
+            " WHERE source_file = ? AND file_version = ?",
+            [entry.source_file, entry.file_version],
+        ).fetchone()[0]
+        rows = history_rows(entry, first or entry.processed_at or now(), now())
+        con.execute(
+            f"DELETE FROM {self.qualified_table} WHERE source_file = ? AND file_version = ?",
+            [entry.source_file, entry.file_version],
+        )
+        con.register("new_rows", rows)
+        try:
+            con.execute(f"INSERT INTO {self.qualified_table} SELECT * FROM new_rows")
+        finally:
+            con.unregister("new_rows")
 
     def forget(self, source_file: str, file_version: str) -> None:
         with self._connect() as con:

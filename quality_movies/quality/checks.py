@@ -226,3 +226,14 @@ def conservation_check_result(
         partition,
         blocking=True,
     )
+
+
+def rule_metrics_metadata(rule_outcomes: list[dict[str, Any]]) -> dict[str, float]:
+    """Each evaluated metric of a file once, as float metadata for the file's materialization (plotted
+    per partition in the UI); a metric several rules report keeps the first rule's value."""
+    metadata: dict[str, float] = {}
+    for outcome in rule_outcomes:
+        for metric, value in (outcome.get("EvaluatedMetrics") or {}).items():
+            if value is not None:
+                metadata.setdefault(metric, float(value))
+    return metadata

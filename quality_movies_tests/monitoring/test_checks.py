@@ -15,6 +15,7 @@ from quality_movies.quality.checks import (
     rule_check_names,
     rule_check_results,
     rule_check_specs,
+    rule_metrics_metadata,
 )
 
 SEED = 'ColumnValues "imdb_rating" between 8.5 and 10.3'
@@ -163,4 +164,24 @@ def test_a_run_over_several_files_records_each_files_own_results():
         ("b.csv", "columnvalues_imdb_rating_between_8_5_and_10_3"): True,
         ("a.csv", "rows_conserved"): True,
         ("b.csv", "rows_conserved"): True,
+    }
+
+
+def test_materialization_metadata_has_each_metric_once():
+    outcomes = [
+        {
+            "Rule": "RowCount > 0",
+            "Outcome": "Passed",
+            "EvaluatedMetrics": {"Dataset.*.RowCount": 300},
+        },
+        {"Rule": ANOMALY, "Outcome": "Failed", "EvaluatedMetrics": {"Dataset.*.RowCount": 300}},
+        {
+            "Rule": SEED,
+            "Outcome": "Passed",
+            "EvaluatedMetrics": {"Column.imdb_rating.ColumnValues.Compliance": 1},
+        },
+    ]
+    assert rule_metrics_metadata(outcomes) == {
+        "Dataset.*.RowCount": 300.0,
+        "Column.imdb_rating.ColumnValues.Compliance": 1.0,
     }

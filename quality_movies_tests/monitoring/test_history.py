@@ -128,3 +128,16 @@ def test_twelve_files_then_a_short_one_is_an_anomaly(store):
     assert verdict.observation == (
         "RowCount 300 is below the expected range 948-1,052 from the last 12 files"
     )
+
+
+def test_recording_inside_the_warehouse_transaction_rolls_back_with_it(tmp_path):
+    import duckdb
+
+    store = DuckDBMetricStore(path=str(tmp_path / "warehouse.duckdb"))
+    store.record(run_of("a.csv", 1000, 1))
+    con = duckdb.connect(store.path)
+    con.execute("BEGIN TRANSACTION")
+    store.record_in(con, run_of("b.csv", 300, 2))
+    con.execute("ROLLBACK")
+    con.close()
+    assert store.history("z.csv", "v1").previous(ROW_COUNT) == [1000]
