@@ -1,12 +1,19 @@
-"""The raw CSV objects and the catalog table the crawler infers over them."""
+"""The raw CSV objects and the catalog table the crawler infers over them.
+
+Both assets run over every file of a run (``context.partition_keys``, one or many) and never fail
+because of another file: an unreadable file is reported in their metadata, and fails alone.
+"""
 
 import csv
 import io
+from dataclasses import dataclass
 
 import dagster as dg
 
-from quality_movies.ingestion.resources import Catalog, Lake
+from quality_movies.ingestion.inspect import InputProblem, inspect_csv
+from quality_movies.ingestion.resources import Catalog, Lake, LakeObject
 from quality_movies.partitions import movie_files
+from quality_movies.warehouse.contract import REQUIRED_COLUMNS
 
 PREVIEW_ROWS = 5
 
@@ -33,32 +40,125 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-@dg.asset(partitions_def=movie_files, group_name="ingestion", kinds={"csv"})
-def raw_movies(context: dg.AssetExecutionContext, lake: Lake) -> dg.MaterializeResult:
-    """One CSV object under ``input_data/``: the file as it landed in the bucket."""
-    obj = lake.head(lake.input_key(context.partition_key))
-    header, preview = csv_preview(lake.read_head(obj.key))
-    return dg.MaterializeResult(
-        metadata={
-            "uri": dg.MetadataValue.path(lake.uri(obj.key)),
-            "size_bytes": obj.size,
-            "etag": obj.etag,
-            "last_modified": obj.last_modified.isoformat(),
-            "dagster/column_schema": dg.TableSchema(
-                columns=[dg.TableColumn(name, "string") for name in header]
-            ),
-            "preview": dg.MetadataValue.md(markdown_table(header, preview)),
-        }
+@dataclass
+class RawFile:
+    """One input file as raw_movies found it: its listing entry and why it is unusable, if it is."""
+
+    source_file: str
+    obj: LakeObject | None
+    problem: str | None
+
+
+def inspect_input(lake: Lake, source_file: str) -> RawFile:
+    """Stream the input object once through ``inspect_csv``; the problem names the user's file."""
+    key = lake.input_key(source_file)
+    try:
+        obj = lake.head(key)
+        with lake.open(key) as stream:
+            problem: InputProblem | None = inspect_csv(
+                stream, source_file, required_columns=REQUIRED_COLUMNS
+            )
+    except FileNotFoundError:
+        return RawFile(
+            source_file,
+            None,
+            f"{source_file}: the file is no longer in {lake.uri(lake.input_prefix)}; "
+            "upload it again to process it",
+        )
+    return RawFile(source_file, obj, problem.message if problem else None)
+
+
+def raw_file_metadata(lake: Lake, raw: RawFile) -> dict:
+    """What the UI shows for one readable file: where it is, its version, header and first rows."""
+    header, preview = csv_preview(lake.read_head(raw.obj.key))
+    return {
+        "uri": dg.MetadataValue.path(lake.uri(raw.obj.key)),
+        "size_bytes": raw.obj.size,
+        "etag": raw.obj.etag,
+        "last_modified": raw.obj.last_modified.isoformat(),
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(name, "string") for name in header]
+        ),
+        "preview": dg.MetadataValue.md(markdown_table(header, preview)),
+    }
+
+
+def files_table(files: list[RawFile]) -> dg.TableMetadataValue:
+    """The run's files for the UI: size, ETag and why a file is unusable."""
+    return dg.MetadataValue.table(
+        records=[
+            dg.TableRecord(
+                {
+                    "file": f.source_file,
+                    "size_bytes": f.obj.size if f.obj else 0,
+                    "etag": f.obj.etag if f.obj else "",
+                    "problem": f.problem or "",
+                }
+            )
+            for f in files
+        ],
+        schema=dg.TableSchema(
+            columns=[
+                dg.TableColumn("file", "string"),
+                dg.TableColumn("size_bytes", "int"),
+                dg.TableColumn("etag", "string"),
+                dg.TableColumn("problem", "string"),
+            ]
+        ),
     )
 
 
-@dg.asset(partitions_def=movie_files, group_name="ingestion", deps=[raw_movies], kinds={"glue"})
+@dg.asset(
+    partitions_def=movie_files,
+    group_name="ingestion",
+    kinds={"csv"},
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
+def raw_movies(context: dg.AssetExecutionContext, lake: Lake) -> dg.MaterializeResult:
+    """The CSV objects under ``input_data/`` of the run, each read once to check it is a usable CSV.
+
+    A file that is not fails alone: its message names it, the line and what to do. The step fails
+    only when no file of the run is usable, so a bad file never holds back the good ones.
+    """
+    files = [inspect_input(lake, source_file) for source_file in context.partition_keys]
+    unreadable = {f.source_file: f.problem for f in files if f.problem}
+    for message in unreadable.values():
+        context.log.error(message)
+    if len(unreadable) == len(files):
+        raise dg.Failure(
+            description="\n".join(unreadable.values()),
+            metadata={"failed_files": dg.MetadataValue.json(unreadable)},
+        )
+    readable = [f for f in files if not f.problem]
+    metadata = raw_file_metadata(lake, readable[0])
+    if len(files) > 1:
+        metadata = {
+            "files": files_table(files),
+            "size_bytes": sum(f.obj.size for f in readable),
+            "dagster/column_schema": metadata["dagster/column_schema"],
+        }
+    return dg.MaterializeResult(
+        metadata={**metadata, "unreadable_files": dg.MetadataValue.json(unreadable)}
+    )
+
+
+@dg.asset(
+    partitions_def=movie_files,
+    group_name="ingestion",
+    deps=[raw_movies],
+    kinds={"glue"},
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
 def movies_catalog_table(
     context: dg.AssetExecutionContext, lake: Lake, catalog: Catalog
 ) -> dg.MaterializeResult:
-    """The catalog table over ``input_data/``, re-crawled when a file arrives (columns lower-cased)."""
+    """The catalog table over ``input_data/`` (columns lower-cased), crawled once per run; the crawl
+    reads only new file versions and never fails because of a file it cannot read."""
     table = catalog.crawl(lake)
     context.log.info(f"catalog table {table.database}.{table.name}: {len(table.columns)} columns")
+    run_files = {lake.input_key(f) for f in context.partition_keys}
+    for key, message in table.unreadable.items():
+        (context.log.error if key in run_files else context.log.warning)(message)
     return dg.MaterializeResult(
         metadata={
             "dagster/table_name": f"{table.database}.{table.name}",
@@ -68,5 +168,8 @@ def movies_catalog_table(
             "location": table.location,
             "classification": table.classification,
             "files_crawled": len(table.files),
+            "unreadable_files": dg.MetadataValue.json(
+                {lake.source_file(k): m for k, m in table.unreadable.items()}
+            ),
         }
     )

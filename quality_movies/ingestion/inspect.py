@@ -8,7 +8,6 @@ again record by record with the ``csv`` module, which finds the first problem an
 
 import csv
 import dataclasses
-import functools
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from itertools import repeat
@@ -56,19 +55,6 @@ class UnreadableFile(ValueError):
     def __init__(self, problem: InputProblem) -> None:
         super().__init__(problem.message)
         self.problem = problem
-
-
-@functools.cache
-def contract_required_columns() -> tuple[str, ...]:
-    """Input columns the warehouse contract cannot do without: its non-nullable columns."""
-    from quality_movies.warehouse.contract import validated_movies_schema
-
-    schema = validated_movies_schema()
-    return tuple(
-        name
-        for name, column in schema.columns.items()
-        if not column.nullable and name != "source_file"
-    )
 
 
 def inspect_file(

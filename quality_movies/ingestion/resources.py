@@ -8,11 +8,11 @@ import tempfile
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import dagster as dg
 import duckdb
@@ -51,6 +51,10 @@ class Lake(dg.ConfigurableResource, ABC):
         """The first ``n_bytes`` of an object (for previews and headers)."""
 
     @abstractmethod
+    def open(self, key: str) -> AbstractContextManager[BinaryIO]:
+        """The object's bytes as a stream (a context manager); ``FileNotFoundError`` when missing."""
+
+    @abstractmethod
     def download(self, key: str, dest: Path) -> Path:
         """Stream an object to a local file."""
 
@@ -61,6 +65,11 @@ class Lake(dg.ConfigurableResource, ABC):
     @abstractmethod
     def delete(self, key: str) -> None:
         """Remove an object if it exists."""
+
+    @abstractmethod
+    def move(self, src_key: str, dest_key: str) -> None:
+        """Make ``src_key``'s content visible at ``dest_key`` (readers see the old or the new object,
+        never part of one), then remove ``src_key``."""
 
     @abstractmethod
     def uri(self, key: str) -> str:
@@ -94,6 +103,12 @@ class Lake(dg.ConfigurableResource, ABC):
         with tempfile.TemporaryDirectory(prefix="quality_movies_") as tmp:
             yield self.download(key, Path(tmp) / Path(key).name)
 
+    @contextmanager
+    def local_file(self, key: str) -> Iterator[Path]:
+        """A local file to read the object from (the object itself when it is local); not to modify."""
+        with self.local_copy(key) as path:
+            yield path
+
 
 def _md5(path: Path) -> str:
     digest = hashlib.md5()
@@ -103,20 +118,84 @@ def _md5(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _copy_with_md5(src: Path, dest: Path) -> str:
+    """Copy a file and return the MD5 of what was copied (one read of the source)."""
+    digest = hashlib.md5()
+    with src.open("rb") as fin, dest.open("wb") as fout:
+        for chunk in iter(lambda: fin.read(1 << 20), b""):
+            digest.update(chunk)
+            fout.write(chunk)
+    return digest.hexdigest()
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class EtagCache:
+    """ETags of local files remembered per (size, mtime, inode), so a listing reads no unchanged file.
+
+    Stored as JSON beside the bucket folder; a lost update (two writers) only costs a re-hash.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.entries: dict[str, list] = json.loads(path.read_text())
+        except (FileNotFoundError, ValueError):
+            self.entries = {}
+        self.changed = False
+
+    @staticmethod
+    def _stamp(stat: os.stat_result) -> list[int]:
+        return [stat.st_size, stat.st_mtime_ns, stat.st_ino]
+
+    def etag(self, key: str, path: Path, stat: os.stat_result) -> str:
+        stamp = self._stamp(stat)
+        entry = self.entries.get(key)
+        if entry is not None and entry[:3] == stamp:
+            return entry[3]
+        etag = _md5(path)
+        self.remember(key, stat, etag)
+        return etag
+
+    def remember(self, key: str, stat: os.stat_result, etag: str) -> None:
+        self.entries[key] = [*self._stamp(stat), etag]
+        self.changed = True
+
+    def keep_only(self, prefix: str, keys: set[str]) -> None:
+        """Forget entries under ``prefix`` whose object is gone."""
+        for key in [k for k in self.entries if k.startswith(prefix) and k not in keys]:
+            del self.entries[key]
+            self.changed = True
+
+    def save(self) -> None:
+        if self.changed:
+            _write_atomically(self.path, json.dumps(self.entries, sort_keys=True))
+            self.changed = False
+
+
 class LocalLake(Lake):
-    """The bucket as a folder ``<root>/<bucket>/``; ETags are MD5 checksums, as S3's for single-part objects."""
+    """The bucket as a folder ``<root>/<bucket>/``; ETags are MD5 checksums, as S3's for single-part
+    objects, computed once per file version (cached per size, mtime and inode)."""
 
     root: str
 
     def _path(self, key: str) -> Path:
         return Path(self.root) / self.bucket / key
 
-    def _object(self, key: str, path: Path) -> LakeObject:
+    def etag_cache(self) -> EtagCache:
+        return EtagCache(Path(self.root) / f".{self.bucket}.etags.json")
+
+    def _object(self, key: str, path: Path, cache: EtagCache) -> LakeObject:
         stat = path.stat()
         return LakeObject(
             key=key,
             size=stat.st_size,
-            etag=_md5(path),
+            etag=cache.etag(key, path, stat),
             last_modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
         )
 
@@ -125,22 +204,43 @@ class LocalLake(Lake):
         folder = base / prefix
         if not folder.exists():
             return []
+        cache = self.etag_cache()
         found = []
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             if path.name.startswith(".") or ".tmp-" in path.name:
                 continue
-            found.append(self._object(path.relative_to(base).as_posix(), path))
+            found.append(self._object(path.relative_to(base).as_posix(), path, cache))
+        cache.keep_only(prefix, {o.key for o in found})
+        cache.save()
         return found
 
     def head(self, key: str) -> LakeObject:
         path = self._path(key)
         if not path.is_file():
             raise FileNotFoundError(f"{self.uri(key)} does not exist")
-        return self._object(key, path)
+        cache = self.etag_cache()
+        obj = self._object(key, path, cache)
+        cache.save()
+        return obj
 
     def read_head(self, key: str, n_bytes: int = 65536) -> bytes:
         with self._path(key).open("rb") as f:
             return f.read(n_bytes)
+
+    @contextmanager
+    def open(self, key: str) -> Iterator[BinaryIO]:
+        path = self._path(key)
+        if not path.is_file():
+            raise FileNotFoundError(f"{self.uri(key)} does not exist")
+        with path.open("rb") as stream:
+            yield stream
+
+    @contextmanager
+    def local_file(self, key: str) -> Iterator[Path]:
+        path = self._path(key)
+        if not path.is_file():
+            raise FileNotFoundError(f"{self.uri(key)} does not exist")
+        yield path
 
     def download(self, key: str, dest: Path) -> Path:
         src = self._path(key)
@@ -153,12 +253,22 @@ class LocalLake(Lake):
         dest = self._path(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".tmp-{os.getpid()}-{dest.name}")
-        shutil.copyfile(src, tmp)
+        etag = _copy_with_md5(src, tmp)
         os.replace(tmp, dest)
-        return self._object(key, dest)
+        cache = self.etag_cache()
+        cache.remember(key, dest.stat(), etag)
+        cache.save()
+        return self._object(key, dest, cache)
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def move(self, src_key: str, dest_key: str) -> None:
+        src, dest = self._path(src_key), self._path(dest_key)
+        if not src.is_file():
+            raise FileNotFoundError(f"{self.uri(src_key)} does not exist")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, dest)
 
     def uri(self, key: str) -> str:
         return str(self._path(key))
@@ -166,7 +276,8 @@ class LocalLake(Lake):
 
 @dataclass
 class CatalogTable:
-    """A Data Catalog table as the crawler leaves it: location, classification and lower-cased columns."""
+    """A Data Catalog table as the crawler leaves it: location, classification, lower-cased columns and
+    the files it was inferred from."""
 
     database: str
     name: str
@@ -175,6 +286,8 @@ class CatalogTable:
     classification: str = "csv"
     files: list[str] = field(default_factory=list)
     updated_at: str = ""
+    unreadable: dict[str, str] = field(default_factory=dict)
+    """Input files the crawler could not read, with the reason (the local crawler only)."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -244,37 +357,85 @@ class Catalog(dg.ConfigurableResource, ABC):
         """The table as the catalog has it now, or None before the first crawl."""
 
 
+def crawl_file(path: Path, source_file: str) -> dict[str, Any]:
+    """What the crawler learns of one file version: ``{"columns": [[name, type], ...]}``, or
+    ``{"problem": message}`` naming the file (never ``path``) when it cannot be read."""
+    from quality_movies.ingestion.inspect import inspect_file
+
+    problem = inspect_file(path, source_file)
+    if problem is not None:
+        return {"problem": problem.message}
+    try:
+        columns = infer_csv_columns(path)
+    except duckdb.Error as exc:
+        reason = str(exc).splitlines()[0].replace(str(path), source_file)
+        return {"problem": f"{source_file}: the crawler could not infer its columns ({reason})"}
+    return {"columns": [list(c) for c in columns]}
+
+
 class LocalCatalog(Catalog):
-    """An embedded catalog: one JSON file per table under ``<root>/<database>/<table>.json``."""
+    """An embedded catalog: one JSON file per table under ``<root>/<database>/<table>.json``.
+
+    Like Glue's crawler set to crawl new folders only, it reads each file version (key and ETag) once:
+    what it learnt of each is kept beside the table (``<table>.files.json``). A file it cannot read is
+    left out of the table and listed in ``unreadable``; it never stops the crawl of the others.
+    """
 
     root: str
 
     def _path(self) -> Path:
         return Path(self.root) / self.database / f"{self.table}.json"
 
+    def _file_versions_path(self) -> Path:
+        return Path(self.root) / self.database / f"{self.table}.files.json"
+
+    def file_versions(self) -> dict[str, dict[str, Any]]:
+        """Per input key, the ETag last crawled and its columns or problem."""
+        try:
+            return json.loads(self._file_versions_path().read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+
     def crawl(self, lake: Lake) -> CatalogTable:
-        files = [o for o in lake.input_files() if o.key.lower().endswith(".csv")]
-        schemas = []
-        for obj in files:
-            with lake.local_copy(obj.key) as local:
-                try:
-                    schemas.append(infer_csv_columns(local))
-                except duckdb.Error as exc:
-                    raise ValueError(f"crawler could not read {lake.uri(obj.key)}: {exc}") from exc
+        known = self.file_versions()
+        current: dict[str, dict[str, Any]] = {}
+        for obj in lake.input_files():
+            if not obj.key.lower().endswith(".csv"):
+                continue
+            entry = known.get(obj.key)
+            if entry is None or entry.get("etag") != obj.etag:
+                learnt = self._crawl_object(lake, obj.key)
+                if learnt is None:
+                    continue
+                entry = {"etag": obj.etag, **learnt}
+            current[obj.key] = entry
+        _write_atomically(self._file_versions_path(), json.dumps(current, indent=1, sort_keys=True))
+        readable = [key for key, entry in current.items() if "columns" in entry]
         table = CatalogTable(
             database=self.database,
             name=self.table,
             location=lake.uri(lake.input_prefix),
-            columns=merge_columns(schemas),
-            files=[o.key for o in files],
+            columns=merge_columns([[tuple(c) for c in current[k]["columns"]] for k in readable]),
+            files=readable,
             updated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            unreadable={k: e["problem"] for k, e in current.items() if "problem" in e},
         )
-        path = self._path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(table.to_json())
-        os.replace(tmp, path)
+        _write_atomically(self._path(), table.to_json())
         return table
+
+    @staticmethod
+    def _crawl_object(lake: Lake, key: str) -> dict[str, Any] | None:
+        """``crawl_file`` of an object; None when it was removed since the listing."""
+        source_file = lake.source_file(key)
+        try:
+            with lake.local_file(key) as path:
+                return crawl_file(path, source_file)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            return {
+                "problem": f"{source_file}: the crawler could not read it ({exc.strerror or exc})"
+            }
 
     def get_table(self) -> CatalogTable | None:
         path = self._path()
@@ -393,6 +554,19 @@ class S3Lake(Lake):
         with response["Body"] as body:
             return body.read(n_bytes)
 
+    @contextmanager
+    def open(self, key: str) -> Iterator[BinaryIO]:
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.client().get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _is_missing(exc):
+                raise FileNotFoundError(f"{self.uri(key)} does not exist") from exc
+            raise
+        with closing(response["Body"]) as body:
+            yield body
+
     def download(self, key: str, dest: Path) -> Path:
         from botocore.exceptions import ClientError
 
@@ -410,6 +584,23 @@ class S3Lake(Lake):
 
     def delete(self, key: str) -> None:
         self.client().delete_object(Bucket=self.bucket, Key=key)
+
+    def move(self, src_key: str, dest_key: str) -> None:
+        """Server-side copy (multipart beyond the threshold), then delete of the source."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client().copy(
+                {"Bucket": self.bucket, "Key": src_key},
+                self.bucket,
+                dest_key,
+                Config=self.transfer_config(),
+            )
+        except ClientError as exc:
+            if _is_missing(exc):
+                raise FileNotFoundError(f"{self.uri(src_key)} does not exist") from exc
+            raise
+        self.delete(src_key)
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"

@@ -9,7 +9,6 @@ import pytest
 from quality_movies.ingestion.inspect import (
     InputProblem,
     UnreadableFile,
-    contract_required_columns,
     inspect_csv,
     inspect_file,
 )
@@ -46,7 +45,7 @@ def inspect_all_chunkings(data: bytes, **kwargs) -> InputProblem | None:
         HEADER + GODFATHER + b"\r\n\r\n" + UP + b"\r\n",
         (HEADER + good_rows(4)).rstrip(b"\r\n"),
         HEADER + b'Heat,8.3,"Crime\r\nDrama ""noir"""\r\n' + UP,
-        HEADER + b'Heat 5\'11",8.3,Crime\r\n' + good_rows(40),
+        HEADER + b"Heat 5'11\",8.3,Crime\r\n" + good_rows(40),
         HEADER + b"Am\xc3\xa9lie,8.3,Com\xc3\xa9die \xe2\x80\x94 \xf0\x9f\x8e\xac\r\n" * 30,
         HEADER,
         HEADER + b',8.3,""\r\n',
@@ -152,9 +151,7 @@ def test_one_carriage_return_only_line_end_in_the_middle():
     assert (problem.kind, problem.line) == ("cr_line_ends", 8)
 
 
-@pytest.mark.parametrize(
-    ("row", "found"), [(b"Heat,8.3,Crime,extra\r\n", 4), (b"Heat,8.3\r\n", 2)]
-)
+@pytest.mark.parametrize(("row", "found"), [(b"Heat,8.3,Crime,extra\r\n", 4), (b"Heat,8.3\r\n", 2)])
 def test_a_ragged_row_says_expected_and_found(row, found):
     data = HEADER + good_rows(100) + row + good_rows(4)
     problem = inspect_all_chunkings(data)
@@ -215,11 +212,6 @@ def test_a_semicolon_separated_file_misses_every_required_column():
 
 def test_no_required_columns_by_default():
     assert inspect_csv(io.BytesIO(b"a,b\r\n1,2\r\n"), "other.csv") is None
-
-
-def test_the_contract_requires_title_and_rating():
-    # warehouse/contract.py: series_title and imdb_rating are the only non-nullable columns.
-    assert set(contract_required_columns()) == {"series_title", "imdb_rating"}
 
 
 def test_a_5_mb_unquoted_field():
