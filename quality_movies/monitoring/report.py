@@ -22,7 +22,8 @@ from quality_movies.monitoring.anomaly import (
 )
 from quality_movies.monitoring.history import in_processing_order
 
-WIDTH, HEIGHT, PAD_X, PAD_Y = 720, 170, 56, 18
+WIDTH, HEIGHT, PAD_X, PAD_Y = 720, 180, 56, 26
+LABELLED_FILES = 8
 LATEST_FILES = 20
 PASSED, FAILED, ANOMALY = "#2e7d32", "#c62828", "#ef6c00"
 
@@ -61,6 +62,12 @@ def metric_chart(files: Sequence[str], values: Sequence[float], outcomes: Sequen
     for v in (low, high):
         parts.append(
             f'<text x="4" y="{y(v) + 4:.1f}" font-size="10" fill="#666">{escape(format_number(v))}</text>'
+        )
+    labelled = range(n) if n <= LABELLED_FILES else (0, n - 1)
+    for i in labelled:
+        parts.append(
+            f'<text x="{x(i):.1f}" y="{HEIGHT - 6}" font-size="10" fill="#666" text-anchor="middle">'
+            f"{escape(files[i][:24])}</text>"
         )
     with_band = [i for i, band in enumerate(bands) if band]
     if with_band:
