@@ -53,6 +53,9 @@ def test_aws_resources_follow_settings_and_variables(aws_environment: Environmen
         "warehouse",
         "notifier",
         "io_manager",
+        "ledger",
+        "metric_store",
+        "quality_metrics",
     }
     lake = resources["lake"]
     assert isinstance(lake, S3Lake)

@@ -10,7 +10,11 @@ import pytest
 
 from quality_movies.glue_package import SCRIPT_NAME, upload_glue_assets
 from quality_movies.ingestion.resources import S3Lake
-from quality_movies.quality.resources import GlueQualityJobRunner, QualityJobFailed
+from quality_movies.quality.resources import (
+    GlueQualityJobRunner,
+    QualityJobFailed,
+    final_outputs,
+)
 from quality_movies.settings import PipelineSettings
 from quality_movies_tests.glue.conftest import REGION, LocalGlueClient, client
 
@@ -73,7 +77,8 @@ def run_in_asset(runner, lake, source_file):
 
     @dg.asset
     def quality_run(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        captured["result"] = runner.run(context, lake, source_file)
+        outputs = final_outputs(lake, source_file)
+        captured["result"] = runner.run(context, lake, source_file, outputs)
         return dg.MaterializeResult(metadata={"rows_read": captured["result"].rows_read})
 
     dg.materialize([quality_run])
@@ -93,13 +98,15 @@ def test_glue_job_runs_through_pipes_and_writes_the_outputs(deployed):
         ('ColumnValues "imdb_rating" between 8.5 and 10.3', "Failed"),
         ('IsComplete "series_title"', "Failed"),
     ]
-    assert result.bad_records_key == "bad-records/source_file=movies_sample.csv/bad_records.jsonl"
+    assert result.outputs.bad_records == (
+        "bad-records/source_file=movies_sample.csv/bad_records.jsonl"
+    )
     assert result.extra["AWS Glue Job Name"] == JOB_NAME
 
     def body(key: str) -> bytes:
         return s3.get_object(Bucket=SETTINGS.bucket, Key=key)["Body"].read()
 
-    bad = [json.loads(line) for line in body(result.bad_records_key).decode().splitlines()]
+    bad = [json.loads(line) for line in body(result.outputs.bad_records).decode().splitlines()]
     assert [row["series_title"] for row in bad] == [
         "Edge Low",
         "Edge High",
@@ -107,9 +114,11 @@ def test_glue_job_runs_through_pipes_and_writes_the_outputs(deployed):
         None,
         "Low Rated",
     ]
-    outcomes = [json.loads(line) for line in body(result.rule_outcomes_key).decode().splitlines()]
+    outcomes = [
+        json.loads(line) for line in body(result.outputs.rule_outcomes).decode().splitlines()
+    ]
     assert outcomes == result.rule_outcomes
-    validated = pq.read_table(io.BytesIO(body(result.validated_key))).to_pylist()
+    validated = pq.read_table(io.BytesIO(body(result.outputs.validated))).to_pylist()
     assert [(r["series_title"], r["imdb_rating"]) for r in validated] == [
         ("The Shawshank Redemption", 9.3),
         ('Amélie, "Le Fabuleux"', 8.6),
@@ -126,7 +135,7 @@ def test_glue_job_runs_through_pipes_and_writes_the_outputs(deployed):
         for o in lake.list_objects(prefix)
     ]
     assert sorted(outputs) == sorted(
-        [result.bad_records_key, result.rule_outcomes_key, result.validated_key]
+        [result.outputs.bad_records, result.outputs.rule_outcomes, result.outputs.validated]
     )
 
 

@@ -14,6 +14,7 @@ from quality_movies.quality.resources import (
     QualityJobRunner,
     QualityRunResult,
     SparkQualityJobRunner,
+    final_outputs,
 )
 
 SAMPLE_CSV = Path(__file__).with_name("movies_sample.csv")
@@ -28,7 +29,8 @@ def run_quality_asset(runner: QualityJobRunner, lake: Lake) -> QualityRunResult:
     def quality_run(
         context: dg.AssetExecutionContext, quality_job: QualityJobRunner, lake: Lake
     ) -> dg.MaterializeResult:
-        captured["result"] = quality_job.run(context, lake, SOURCE_FILE)
+        outputs = final_outputs(lake, SOURCE_FILE)
+        captured["result"] = quality_job.run(context, lake, SOURCE_FILE, outputs)
         return dg.MaterializeResult()
 
     dg.materialize([quality_run], resources={"quality_job": runner, "lake": lake})
@@ -46,9 +48,9 @@ def outputs(lake: LocalLake, result: QualityRunResult) -> dict:
         return [json.loads(line) for line in Path(lake.uri(key)).read_text().splitlines() if line]
 
     return {
-        "bad_records": lines(result.bad_records_key),
-        "rule_outcomes": lines(result.rule_outcomes_key),
-        "validated": pq.read_table(lake.uri(result.validated_key)).to_pylist(),
+        "bad_records": lines(result.outputs.bad_records),
+        "rule_outcomes": lines(result.outputs.rule_outcomes),
+        "validated": pq.read_table(lake.uri(result.outputs.validated)).to_pylist(),
     }
 
 
@@ -73,8 +75,8 @@ def test_spark_runner_matches_the_embedded_runner(spark, tmp_path):
     assert written == sorted(
         [
             spark_lake.input_key(SOURCE_FILE),
-            on_spark.bad_records_key,
-            on_spark.rule_outcomes_key,
-            on_spark.validated_key,
+            on_spark.outputs.bad_records,
+            on_spark.outputs.rule_outcomes,
+            on_spark.outputs.validated,
         ]
     )
