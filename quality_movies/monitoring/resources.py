@@ -55,6 +55,26 @@ class MetricStore(dg.ConfigurableResource, ABC):
     def frame(self) -> pd.DataFrame:
         """All rows, in the order the file versions were first processed."""
 
+    @abstractmethod
+    def entry(self, source_file: str, file_version: str) -> pd.DataFrame:
+        """One file version's rows (none when it was never recorded)."""
+
+    @abstractmethod
+    def put_rows(self, source_file: str, file_version: str, rows: pd.DataFrame) -> None:
+        """Make ``rows`` the file version's whole entry, as they are (no rows: no entry)."""
+
+    @contextmanager
+    def recording(self, entry: FileQuality) -> Iterator[None]:
+        """Record ``entry`` for the duration of the block; when the block fails, the file version's
+        entry goes back to what it was (a failed re-run keeps the last good run's metrics)."""
+        before = self.entry(entry.source_file, entry.file_version)
+        self.record(entry)
+        try:
+            yield
+        except BaseException:
+            self.put_rows(entry.source_file, entry.file_version, before)
+            raise
+
     def history(self, source_file: str, file_version: str) -> StoredMetricHistory:
         """What the engine reads while judging this file version: every other file version's metrics."""
         return StoredMetricHistory.from_frame(self.frame(), exclude=(source_file, file_version))
@@ -127,11 +147,33 @@ class DuckDBMetricStore(MetricStore):
             con.unregister("new_rows")
 
     def forget(self, source_file: str, file_version: str) -> None:
+        self.put_rows(source_file, file_version, self.entry(source_file, file_version).iloc[0:0])
+
+    def entry(self, source_file: str, file_version: str) -> pd.DataFrame:
         with self._connect() as con:
-            con.execute(
-                f"DELETE FROM {self.qualified_table} WHERE source_file = ? AND file_version = ?",
+            rows = con.execute(
+                f"SELECT * FROM {self.qualified_table}"
+                " WHERE source_file = ? AND file_version = ? ORDER BY position",
                 [source_file, file_version],
-            )
+            ).df()
+        return typed(rows)
+
+    def put_rows(self, source_file: str, file_version: str, rows: pd.DataFrame) -> None:
+        with self._connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(
+                    f"DELETE FROM {self.qualified_table} WHERE source_file = ? AND file_version = ?",
+                    [source_file, file_version],
+                )
+                if len(rows):
+                    con.register("kept_rows", typed(rows))
+                    con.execute(f"INSERT INTO {self.qualified_table} SELECT * FROM kept_rows")
+                    con.unregister("kept_rows")
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
 
     def frame(self) -> pd.DataFrame:
         if not Path(self.path).exists():
@@ -172,11 +214,27 @@ class ParquetMetricStore(MetricStore):
             processed_at = typed(self._read(key))["processed_at"].min().to_pydatetime()
         except FileNotFoundError:
             processed_at = None
-        rows = history_rows(entry, processed_at or entry.processed_at or now(), now())
+        self.put_rows(
+            entry.source_file,
+            entry.file_version,
+            history_rows(entry, processed_at or entry.processed_at or now(), now()),
+        )
+
+    def entry(self, source_file: str, file_version: str) -> pd.DataFrame:
+        try:
+            return typed(self._read(self.key(source_file, file_version)))
+        except FileNotFoundError:
+            return typed(pd.DataFrame(columns=[n for n, _ in HISTORY_COLUMNS]))
+
+    def put_rows(self, source_file: str, file_version: str, rows: pd.DataFrame) -> None:
+        key = self.key(source_file, file_version)
+        if not len(rows):
+            self.lake.delete(key)
+            return
         with tempfile.TemporaryDirectory(prefix="quality_movies_") as tmp:
             path = Path(tmp) / "metrics.parquet"
             # microseconds: Spark, Athena and Redshift Spectrum refuse pandas' nanosecond timestamps
-            rows.to_parquet(
+            typed(rows).to_parquet(
                 path, index=False, coerce_timestamps="us", allow_truncated_timestamps=True
             )
             self.lake.upload(path, key)

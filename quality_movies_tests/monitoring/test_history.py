@@ -141,3 +141,19 @@ def test_recording_inside_the_warehouse_transaction_rolls_back_with_it(tmp_path)
     con.execute("ROLLBACK")
     con.close()
     assert store.history("z.csv", "v1").previous(ROW_COUNT) == [1000]
+
+
+def test_a_failed_rerun_keeps_the_last_good_entry(store):
+    store.record(run_of("a.csv", 1000, 1))
+    store.record(run_of("b.csv", 990, 2))
+    with pytest.raises(RuntimeError), store.recording(run_of("a.csv", 10, 5)):
+        assert store.history("z.csv", "v1").previous(ROW_COUNT) == [10, 990]
+        raise RuntimeError("the warehouse load failed")
+    assert store.history("z.csv", "v1").previous(ROW_COUNT) == [1000, 990]
+    assert set(store.entry("a.csv", "v1").run_id) == {"run-a.csv-1"}
+    with pytest.raises(RuntimeError), store.recording(run_of("c.csv", 5, 6)):
+        raise RuntimeError("publishing the outputs failed")
+    assert store.entry("c.csv", "v1").empty
+    with store.recording(run_of("c.csv", 1005, 7)):
+        pass
+    assert store.history("z.csv", "v1").previous(ROW_COUNT) == [1000, 990, 1005]
