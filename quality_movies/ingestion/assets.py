@@ -16,6 +16,7 @@ from quality_movies.partitions import movie_files
 from quality_movies.warehouse.contract import REQUIRED_COLUMNS
 
 PREVIEW_ROWS = 5
+LISTED_FILES = 20
 
 
 def csv_preview(head: bytes, rows: int = PREVIEW_ROWS) -> tuple[list[str], list[list[str]]]:
@@ -46,7 +47,16 @@ class RawFile:
 
     source_file: str
     obj: LakeObject | None
-    problem: str | None
+    inspection: InputProblem | None
+
+    @property
+    def problem(self) -> str | None:
+        return self.inspection.message if self.inspection else None
+
+    @property
+    def readable_csv(self) -> bool:
+        """Whether any reader (the crawler too) can read it, even if the warehouse cannot load it."""
+        return self.inspection is None or self.inspection.kind == "missing_column"
 
 
 def inspect_input(lake: Lake, source_file: str) -> RawFile:
@@ -55,17 +65,16 @@ def inspect_input(lake: Lake, source_file: str) -> RawFile:
     try:
         obj = lake.head(key)
         with lake.open(key) as stream:
-            problem: InputProblem | None = inspect_csv(
-                stream, source_file, required_columns=REQUIRED_COLUMNS
-            )
+            problem = inspect_csv(stream, source_file, required_columns=REQUIRED_COLUMNS)
     except FileNotFoundError:
-        return RawFile(
-            source_file,
-            None,
-            f"{source_file}: the file is no longer in {lake.uri(lake.input_prefix)}; "
-            "upload it again to process it",
+        gone = InputProblem(
+            kind="missing_file",
+            source_file=source_file,
+            detail=f"the file is no longer in {lake.uri(lake.input_prefix)}",
+            action="upload it again to process it",
         )
-    return RawFile(source_file, obj, problem.message if problem else None)
+        return RawFile(source_file, None, gone)
+    return RawFile(source_file, obj, problem)
 
 
 def raw_file_metadata(lake: Lake, raw: RawFile) -> dict:
@@ -83,29 +92,10 @@ def raw_file_metadata(lake: Lake, raw: RawFile) -> dict:
     }
 
 
-def files_table(files: list[RawFile]) -> dg.TableMetadataValue:
-    """The run's files for the UI: size, ETag and why a file is unusable."""
-    return dg.MetadataValue.table(
-        records=[
-            dg.TableRecord(
-                {
-                    "file": f.source_file,
-                    "size_bytes": f.obj.size if f.obj else 0,
-                    "etag": f.obj.etag if f.obj else "",
-                    "problem": f.problem or "",
-                }
-            )
-            for f in files
-        ],
-        schema=dg.TableSchema(
-            columns=[
-                dg.TableColumn("file", "string"),
-                dg.TableColumn("size_bytes", "int"),
-                dg.TableColumn("etag", "string"),
-                dg.TableColumn("problem", "string"),
-            ]
-        ),
-    )
+def first_listed(messages: dict[str, str]) -> dict[str, str]:
+    """At most ``LISTED_FILES`` entries: a batch's metadata is copied to each of its partitions, so
+    it must not grow with the batch (the log has every message)."""
+    return dict(list(messages.items())[:LISTED_FILES])
 
 
 @dg.asset(
@@ -114,13 +104,19 @@ def files_table(files: list[RawFile]) -> dg.TableMetadataValue:
     kinds={"csv"},
     backfill_policy=dg.BackfillPolicy.single_run(),
 )
-def raw_movies(context: dg.AssetExecutionContext, lake: Lake) -> dg.MaterializeResult:
+def raw_movies(
+    context: dg.AssetExecutionContext, lake: Lake, catalog: Catalog
+) -> dg.MaterializeResult:
     """The CSV objects under ``input_data/`` of the run, each read once to check it is a usable CSV.
 
     A file that is not fails alone: its message names it, the line and what to do. The step fails
-    only when no file of the run is usable, so a bad file never holds back the good ones.
+    only when no file of the run is usable, so a bad file never holds back the good ones. What the
+    inspection found is handed to the catalog, whose crawl then does not inspect those files again.
     """
     files = [inspect_input(lake, source_file) for source_file in context.partition_keys]
+    catalog.remember_inspections(
+        {f.obj.key: (f.obj.etag, None if f.readable_csv else f.problem) for f in files if f.obj}
+    )
     unreadable = {f.source_file: f.problem for f in files if f.problem}
     for message in unreadable.values():
         context.log.error(message)
@@ -133,12 +129,16 @@ def raw_movies(context: dg.AssetExecutionContext, lake: Lake) -> dg.MaterializeR
     metadata = raw_file_metadata(lake, readable[0])
     if len(files) > 1:
         metadata = {
-            "files": files_table(files),
+            "files": len(files),
             "size_bytes": sum(f.obj.size for f in readable),
             "dagster/column_schema": metadata["dagster/column_schema"],
         }
     return dg.MaterializeResult(
-        metadata={**metadata, "unreadable_files": dg.MetadataValue.json(unreadable)}
+        metadata={
+            **metadata,
+            "unreadable_count": len(unreadable),
+            "unreadable_files": dg.MetadataValue.json(first_listed(unreadable)),
+        }
     )
 
 
@@ -168,8 +168,9 @@ def movies_catalog_table(
             "location": table.location,
             "classification": table.classification,
             "files_crawled": len(table.files),
+            "unreadable_count": len(table.unreadable),
             "unreadable_files": dg.MetadataValue.json(
-                {lake.source_file(k): m for k, m in table.unreadable.items()}
+                first_listed({lake.source_file(k): m for k, m in table.unreadable.items()})
             ),
         }
     )

@@ -356,13 +356,20 @@ class Catalog(dg.ConfigurableResource, ABC):
     def get_table(self) -> CatalogTable | None:
         """The table as the catalog has it now, or None before the first crawl."""
 
+    def remember_inspections(self, inspected: dict[str, tuple[str, str | None]]) -> None:
+        """Keep what the input inspection found per file version (key -> ETag and problem or None),
+        so that a crawl here does not read those files again; nothing to keep for a remote crawler."""
 
-def crawl_file(path: Path, source_file: str) -> dict[str, Any]:
+
+def crawl_file(path: Path, source_file: str, *, inspect: bool = True) -> dict[str, Any]:
     """What the crawler learns of one file version: ``{"columns": [[name, type], ...]}``, or
-    ``{"problem": message}`` naming the file (never ``path``) when it cannot be read."""
+    ``{"problem": message}`` naming the file (never ``path``) when it cannot be read.
+
+    ``inspect=False`` skips the input inspection when it already passed for this version.
+    """
     from quality_movies.ingestion.inspect import inspect_file
 
-    problem = inspect_file(path, source_file)
+    problem = inspect_file(path, source_file) if inspect else None
     if problem is not None:
         return {"problem": problem.message}
     try:
@@ -377,8 +384,9 @@ class LocalCatalog(Catalog):
     """An embedded catalog: one JSON file per table under ``<root>/<database>/<table>.json``.
 
     Like Glue's crawler set to crawl new folders only, it reads each file version (key and ETag) once:
-    what it learnt of each is kept beside the table (``<table>.files.json``). A file it cannot read is
-    left out of the table and listed in ``unreadable``; it never stops the crawl of the others.
+    what it learnt of each is kept beside the table (``<table>.files.json``), with what raw_movies'
+    inspection found, so that an inspected file is not inspected again. A file it cannot read is left
+    out of the table and listed in ``unreadable``; it never stops the crawl of the others.
     """
 
     root: str
@@ -402,9 +410,10 @@ class LocalCatalog(Catalog):
         for obj in lake.input_files():
             if not obj.key.lower().endswith(".csv"):
                 continue
-            entry = known.get(obj.key)
-            if entry is None or entry.get("etag") != obj.etag:
-                learnt = self._crawl_object(lake, obj.key)
+            entry = known.get(obj.key) or {}
+            if entry.get("etag") != obj.etag or not ("columns" in entry or "problem" in entry):
+                inspected = entry.get("etag") == obj.etag and entry.get("inspected", False)
+                learnt = self._crawl_object(lake, obj.key, inspect=not inspected)
                 if learnt is None:
                     continue
                 entry = {"etag": obj.etag, **learnt}
@@ -423,13 +432,25 @@ class LocalCatalog(Catalog):
         _write_atomically(self._path(), table.to_json())
         return table
 
+    def remember_inspections(self, inspected: dict[str, tuple[str, str | None]]) -> None:
+        versions = self.file_versions()
+        for key, (etag, problem) in inspected.items():
+            entry = versions.get(key, {})
+            if entry.get("etag") == etag and ("columns" in entry or "problem" in entry):
+                continue
+            versions[key] = {"etag": etag, "problem": problem} if problem else {"etag": etag}
+            versions[key]["inspected"] = True
+        _write_atomically(
+            self._file_versions_path(), json.dumps(versions, indent=1, sort_keys=True)
+        )
+
     @staticmethod
-    def _crawl_object(lake: Lake, key: str) -> dict[str, Any] | None:
+    def _crawl_object(lake: Lake, key: str, *, inspect: bool = True) -> dict[str, Any] | None:
         """``crawl_file`` of an object; None when it was removed since the listing."""
         source_file = lake.source_file(key)
         try:
             with lake.local_file(key) as path:
-                return crawl_file(path, source_file)
+                return crawl_file(path, source_file, inspect=inspect)
         except FileNotFoundError:
             return None
         except OSError as exc:

@@ -27,9 +27,9 @@ def crawled(monkeypatch) -> list[str]:
     calls: list[str] = []
     crawl_file = resources.crawl_file
 
-    def counting_crawl_file(path, source_file):
+    def counting_crawl_file(path, source_file, **options):
         calls.append(source_file)
-        return crawl_file(path, source_file)
+        return crawl_file(path, source_file, **options)
 
     monkeypatch.setattr(resources, "crawl_file", counting_crawl_file)
     return calls
@@ -130,3 +130,31 @@ def test_a_table_written_before_unreadable_existed_still_loads(catalog):
         '"files": [], "location": "/x", "name": "t", "updated_at": ""}'
     )
     assert catalog.get_table().unreadable == {}
+
+
+def test_what_the_inspection_found_is_not_read_again(lake, catalog, crawled, monkeypatch):
+    drop(lake, "a.csv", GOOD)
+    drop(lake, "bad.csv", b"Series_Title,IMDB_Rating\nHeat,8.3,x\n")
+    a, bad = lake.head("input_data/a.csv"), lake.head("input_data/bad.csv")
+    catalog.remember_inspections(
+        {a.key: (a.etag, None), bad.key: (bad.etag, "bad.csv, line 2: told by the inspection")}
+    )
+    inspections: list[str] = []
+    monkeypatch.setattr(
+        "quality_movies.ingestion.inspect.inspect_file",
+        lambda path, source_file, **_: inspections.append(source_file),
+    )
+    table = catalog.crawl(lake)
+    assert crawled == ["a.csv"]
+    assert inspections == []
+    assert table.files == ["input_data/a.csv"]
+    assert table.unreadable == {"input_data/bad.csv": "bad.csv, line 2: told by the inspection"}
+
+
+def test_an_inspection_of_an_older_version_is_not_trusted(lake, catalog, crawled):
+    drop(lake, "a.csv", GOOD)
+    catalog.remember_inspections({"input_data/a.csv": ("etag-of-an-older-version", None)})
+    drop(lake, "a.csv", b"Series_Title,IMDB_Rating\nHeat,8.3,x\n")
+    table = catalog.crawl(lake)
+    assert crawled == ["a.csv"]
+    assert list(table.unreadable) == ["input_data/a.csv"]
