@@ -168,6 +168,18 @@ class StoredMetricHistory:
         """From the store's rows (a DuckDB table, Parquet read by pandas or Spark's ``toPandas()``)."""
         return cls(metric_series(typed(frame), exclude), **judging)
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able form, for handing the history to a job running elsewhere (Glue)."""
+        return {
+            "series": self._series,
+            "min_history": self.min_history,
+            "threshold": self.threshold,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "StoredMetricHistory":
+        return cls(data["series"], data["min_history"], data["threshold"])
+
     def previous(self, metric: str, k: int | None = None) -> list[float]:
         values = self._series.get(metric, [])
         if k is None:

@@ -157,3 +157,38 @@ def test_a_failed_rerun_keeps_the_last_good_entry(store):
     with store.recording(run_of("c.csv", 1005, 7)):
         pass
     assert store.history("z.csv", "v1").previous(ROW_COUNT) == [1000, 990, 1005]
+
+
+def test_history_travels_as_json_to_a_remote_job():
+    import json
+
+    history = StoredMetricHistory({ROW_COUNT: [1000.0, 1010.0, 990.0]})
+    again = StoredMetricHistory.from_dict(json.loads(json.dumps(history.to_dict())))
+    assert again.previous(ROW_COUNT, 2) == [1010.0, 990.0]
+    assert again.detect_anomaly(ROW_COUNT, 300) == history.detect_anomaly(ROW_COUNT, 300)
+
+
+def test_done_when_numbers_at_the_engine_seam(store):
+    """What the engine will ask, file after file, for the issue's ruleset: `RowCount > avg(last(3)) * 0.5`
+    reads previous(RowCount, 3); `DetectAnomalies "RowCount"` calls detect_anomaly. Twelve files of about
+    1,000 rows pass both from the sixth on; a thirteenth of 300 rows fails both, with an observation."""
+    sizes = [1000, 1012, 987, 1003, 995, 1020, 979, 1008, 992, 1001, 1015, 990, 300]
+    for i, rows in enumerate(sizes):
+        history = store.history(f"movies_{i + 1:02}.csv", "v1")
+        last3 = history.previous(ROW_COUNT, 3)
+        dynamic_passed = rows > sum(last3) / len(last3) * 0.5 if last3 else None
+        verdict = history.detect_anomaly(ROW_COUNT, rows)
+        if 5 <= i < 12:
+            assert dynamic_passed and not verdict.anomalous, (i, verdict.observation)
+        store.record(run_of(f"movies_{i + 1:02}.csv", rows, i))
+    # last three before the 13th: 1001, 1015 and 990 -> avg 1002 -> 300 > 501 is false
+    assert last3 == [1001, 1015, 990] and not dynamic_passed
+    # twelve earlier sizes: median (1000 + 1001) / 2 = 1000.5; |deviations| sorted
+    # 0.5 0.5 2.5 5.5 7.5 8.5 10.5 11.5 13.5 14.5 19.5 21.5 -> MAD (8.5 + 10.5) / 2 = 9.5,
+    # below the floor 1% of 1000.5 = 10.005 -> half width 3.5 * 10.005 / 0.6745 = 51.92
+    # -> 948.58 .. 1,052.42
+    assert verdict.anomalous
+    assert verdict.lower == pytest.approx(948.58, abs=0.01)
+    assert verdict.observation == (
+        "RowCount 300 is below the expected range 949-1,052 from the last 12 files"
+    )
