@@ -6,6 +6,7 @@ from quality_movies.environment import Environment
 from quality_movies.ingestion.assets import movies_catalog_table, raw_movies
 from quality_movies.ingestion.sensors import build_new_files_sensor
 from quality_movies.jobs import INGEST_JOB, ingest_movie_file, refresh_year_aggregated
+from quality_movies.monitoring.assets import quality_report
 from quality_movies.notifications.sensors import build_notification_sensors
 from quality_movies.quality.assets import build_quality_gate
 from quality_movies.quality.resources import QualityJobRunner
@@ -23,9 +24,12 @@ def build_definitions(env: Environment | None = None) -> dg.Definitions:
             raw_movies,
             movies_catalog_table,
             build_quality_gate(quality_job.ruleset().rules),
-            year_aggregated.map_asset_specs(
-                lambda spec: spec.replace_attributes(automation_condition=REFRESH_AFTER_LOAD)
-            ),
+            *[
+                view.map_asset_specs(
+                    lambda spec: spec.replace_attributes(automation_condition=REFRESH_AFTER_LOAD)
+                )
+                for view in (year_aggregated, quality_report)
+            ],
         ],
         jobs=[ingest_movie_file, refresh_year_aggregated],
         sensors=[

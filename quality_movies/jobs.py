@@ -16,7 +16,7 @@ ingest_movie_file = dg.define_asset_job(
 
 refresh_year_aggregated = dg.define_asset_job(
     name=REFRESH_JOB,
-    selection=dg.AssetSelection.assets("year_aggregated"),
+    selection=dg.AssetSelection.assets("year_aggregated", "quality_report"),
     executor_def=dg.in_process_executor,
-    description="Recompute movies per released_year and genre.",
+    description="Recompute movies per released_year and genre, and the quality report.",
 )

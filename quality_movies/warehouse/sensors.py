@@ -1,8 +1,9 @@
-"""The yearly view refreshes itself by declarative automation after files land in the warehouse."""
+"""The views over all files (the yearly view, the quality report) refresh themselves by declarative
+automation after files land in the warehouse."""
 
 import dagster as dg
 
-YEAR_AGGREGATED = dg.AssetKey("year_aggregated")
+VIEWS = [dg.AssetKey("year_aggregated"), dg.AssetKey("quality_report")]
 
 # Eager, except that a missing upstream partition (a file that failed) must not hold the view back.
 REFRESH_AFTER_LOAD = (
@@ -13,11 +14,11 @@ REFRESH_AFTER_LOAD = (
 
 
 def build_refresh_sensor() -> dg.AutomationConditionSensorDefinition:
-    """Evaluates the view's automation condition under the daemon (every 30 s)."""
+    """Evaluates the views' automation condition under the daemon (every 30 s)."""
     return dg.AutomationConditionSensorDefinition(
         name="refresh_views",
-        target=dg.AssetSelection.assets(YEAR_AGGREGATED),
+        target=dg.AssetSelection.assets(*VIEWS),
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=30,
-        description="Refreshes year_aggregated once the files of a run are in the warehouse.",
+        description="Refreshes year_aggregated and quality_report once a run's files are loaded.",
     )
