@@ -6,7 +6,9 @@ D. Hoaglin, "How to Detect and Handle Outliers", ASQC, 1993). Median and MAD ign
 being wild, so a few noisy files do not make every later file anomalous. The MAD is floored at 1 % of |m|
 (and at a tiny absolute value), so a history of identical values still has a band around it instead of
 calling every different value an anomaly. Nothing is judged before ``MIN_HISTORY`` earlier values exist:
-AWS's anomaly detection, too, needs at least three data points before it scores a run.
+AWS's anomaly detection, too, needs at least three published data points before it scores a run (Amazon
+EMR Management Guide, "Data quality: troubleshooting"; Glue's DetectAnomalies page says only "when there
+is enough data gathered").
 """
 
 import statistics

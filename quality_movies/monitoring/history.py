@@ -188,3 +188,21 @@ class StoredMetricHistory:
 
     def detect_anomaly(self, metric: str, value: float) -> AnomalyVerdict:
         return judge(metric, value, self.previous(metric), self.min_history, self.threshold)
+
+
+_EXTERNAL_TYPES = {
+    "string": "string",
+    "timestamp": "timestamp",
+    "int": "bigint",
+    "double": "double",
+}
+
+
+def external_table_ddl(location: str, table: str = "dq_metrics.rule_metrics") -> str:
+    """Athena / Redshift Spectrum ``CREATE EXTERNAL TABLE`` over the store's Parquet folder
+    (``location`` like ``s3://bucket/dq_metrics/``)."""
+    columns = ",\n  ".join(f"{name} {_EXTERNAL_TYPES[kind]}" for name, kind in HISTORY_COLUMNS)
+    return (
+        f"CREATE EXTERNAL TABLE IF NOT EXISTS {table} (\n  {columns}\n)\n"
+        f"STORED AS PARQUET\nLOCATION '{location}'"
+    )

@@ -201,7 +201,10 @@ class ParquetMetricStore(MetricStore):
     prefix: str = "dq_metrics/"
 
     def key(self, source_file: str, file_version: str) -> str:
-        return f"{self.prefix}{quote(source_file, safe='')}/{quote(file_version, safe='') or '_'}.parquet"
+        """``dq_metrics/<file>=<version>.parquet``, both URL-quoted (``=`` is always quoted inside them),
+        all in one folder: Athena, Redshift Spectrum and Spark read the folder as one table."""
+        file, version = quote(source_file, safe=""), quote(file_version, safe="")
+        return f"{self.prefix}{file}={version}.parquet"
 
     def _read(self, key: str) -> pd.DataFrame:
         with self.lake.local_copy(key) as path:

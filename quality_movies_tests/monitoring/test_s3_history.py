@@ -39,9 +39,9 @@ def test_history_on_s3_is_one_parquet_object_per_file_version(
 
     keys = [o.key for o in lake.list_objects("dq_metrics/")]
     assert keys == [
-        "dq_metrics/a%20b.csv/%220123abcd%22.parquet",
-        "dq_metrics/b.csv/%220123abcd%22.parquet",
-        "dq_metrics/c.csv/%220123abcd%22.parquet",
+        "dq_metrics/a%20b.csv=%220123abcd%22.parquet",
+        "dq_metrics/b.csv=%220123abcd%22.parquet",
+        "dq_metrics/c.csv=%220123abcd%22.parquet",
     ]
     assert store.history("d.csv", '"0123abcd"').previous(ROW_COUNT) == [700, 1010, 990]
     assert store.history("c.csv", '"0123abcd"').previous(ROW_COUNT, 10) == [700, 1010]
@@ -56,7 +56,20 @@ def test_spark_reads_the_same_history(spark, tmp_path) -> None:
     for name, rows, minute in [("b.csv", 1000, 1), ("a.csv", 1010, 2), ("c.csv", 990, 3)]:
         store.record(run_of(name, rows, minute))
     folder = lake.uri("dq_metrics/")
-    rows = spark.read.option("recursiveFileLookup", "true").parquet(folder).toPandas()
+    rows = spark.read.parquet(folder).toPandas()
     history = StoredMetricHistory.from_frame(rows, exclude=("c.csv", '"0123abcd"'))
     assert history.previous(ROW_COUNT) == [1000, 1010]
     assert history.previous(ROW_COUNT) == store.history("c.csv", '"0123abcd"').previous(ROW_COUNT)
+
+
+def test_the_folder_is_one_external_table_for_athena() -> None:
+    import sqlglot
+    from sqlglot import exp
+
+    from quality_movies.monitoring.history import COLUMN_NAMES, external_table_ddl
+
+    ddl = external_table_ddl("s3://quality-movie-bucket/dq_metrics/")
+    create = sqlglot.parse_one(ddl, read="athena")
+    assert isinstance(create, exp.Create)
+    assert [c.name for c in create.find_all(exp.ColumnDef)] == COLUMN_NAMES
+    assert "LOCATION 's3://quality-movie-bucket/dq_metrics/'" in create.sql(dialect="athena")
