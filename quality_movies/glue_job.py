@@ -47,6 +47,7 @@ JOB_OPTIONS = (
     "rule_outcomes_key",
     "validated_key",
     "ruleset_uri",
+    "report_key",
     "TempDir",
     "JOB_NAME",
 )
@@ -88,6 +89,7 @@ class JobArguments:
     temp_dir: str
     ruleset_uri: str
     job_name: str
+    report_key: str = ""
 
     @property
     def source_file(self) -> str:
@@ -162,8 +164,19 @@ def resolve_job_arguments(options: Mapping[str, str]) -> JobArguments:
         or f"{merged['validated_prefix']}{partition}/validated_movies.parquet",
         temp_dir=merged.get("TempDir", ""),
         ruleset_uri=merged.get("ruleset_uri", ""),
+        report_key=merged.get("report_key", ""),
         job_name=merged.get("JOB_NAME", ""),
     )
+
+
+def write_report(arguments: JobArguments, report: dict[str, Any], s3_client: Any = None) -> None:
+    """Leave the run's counts and rule outcomes at ``--report_key`` for whoever started the job."""
+    if arguments.report_key:
+        _s3(s3_client).put_object(
+            Bucket=arguments.bucket,
+            Key=arguments.report_key,
+            Body=json.dumps(report).encode("utf-8"),
+        )
 
 
 def check_input_exists(arguments: JobArguments, s3_client: Any = None) -> None:

@@ -24,6 +24,7 @@ from quality_movies.quality.checks import (
     conservation_check_spec,
     rule_check_results,
     rule_check_specs,
+    rule_metrics_metadata,
 )
 from quality_movies.quality.resources import (
     FileOutputs,
@@ -109,21 +110,10 @@ class PublishedFile:
     validated: ValidatedTable
 
 
-def move_object(lake: Lake, src_key: str, dest_key: str) -> None:
-    """Replace ``dest_key`` with ``src_key``'s content whole, then remove ``src_key``."""
-    move = getattr(lake, "move", None)
-    if callable(move):
-        move(src_key, dest_key)
-        return
-    with lake.local_copy(src_key) as path:
-        lake.upload(path, dest_key)
-    lake.delete(src_key)
-
-
 def publish_outputs(lake: Lake, staged: FileOutputs, final: FileOutputs) -> None:
     """Move the staged outputs to their final keys (each replaced whole: old or new, never partial)."""
     for name, key in staged.keys().items():
-        move_object(lake, key, final.keys()[name])
+        lake.move(key, final.keys()[name])
 
 
 def remove_staged(lake: Lake, staged: FileOutputs) -> None:
@@ -141,12 +131,13 @@ def gate_file(
     metric_store: MetricStore,
 ) -> PublishedFile:
     """Stage, load, then publish one file: its metric history entry and warehouse rows are written,
-    then its lake outputs are moved into place. On a failure before that, what was staged and recorded
-    is removed and the file's published outputs and warehouse rows stay as they were."""
+    then its lake outputs are moved into place. On a failure, what was staged is removed, the metric
+    history entry is put back, and the file's published outputs and warehouse rows stay as they were
+    (a failure while moving the outputs, after the warehouse commit, is repaired by running the file
+    again: every step replaces the file's earlier outputs)."""
     staged = staged_outputs(lake, source_file, staging_token())
     final = final_outputs(lake, source_file)
     file_version = lake.head(lake.input_key(source_file)).etag
-    recorded = False
     try:
         history = metric_store.history(source_file, file_version)
         result = quality_job.run(
@@ -157,25 +148,21 @@ def gate_file(
                 f"{source_file}: {result.rows_read} rows read but {result.validated_rows} validated "
                 f"+ {result.bad_rows} bad; nothing was loaded, report this with the file"
             )
-        metric_store.record(
-            FileQuality(
-                source_file=source_file,
-                file_version=file_version,
-                run_id=context.run.run_id,
-                ruleset_fingerprint=ruleset_fingerprint(quality_job.ruleset_text()),
-                rule_outcomes=result.rule_outcomes,
-                rules=list(quality_job.ruleset().rules),
+        entry = FileQuality(
+            source_file=source_file,
+            file_version=file_version,
+            run_id=context.run.run_id,
+            ruleset_fingerprint=ruleset_fingerprint(quality_job.ruleset_text()),
+            rule_outcomes=result.rule_outcomes,
+            rules=list(quality_job.ruleset().rules),
+        )
+        with metric_store.recording(entry):
+            loaded = warehouse.load_file(
+                ValidatedTable(source_file, lake.uri(staged.validated), result.validated_rows)
             )
-        )
-        recorded = True
-        loaded = warehouse.load_file(
-            ValidatedTable(source_file, lake.uri(staged.validated), result.validated_rows)
-        )
-        publish_outputs(lake, staged, final)
+            publish_outputs(lake, staged, final)
     except BaseException:
         remove_staged(lake, staged)
-        if recorded:
-            metric_store.forget(source_file, file_version)
         raise
     validated = ValidatedTable(source_file, lake.uri(final.validated), result.validated_rows)
     return PublishedFile(result=result, rows_loaded=loaded, outputs=final, validated=validated)
@@ -226,6 +213,7 @@ def file_materializations(
             "rules_failed": sum(o["Outcome"] != "Passed" for o in result.rule_outcomes),
             "rule_outcomes": rule_outcomes_table(result.rule_outcomes),
             "rule_outcomes_json": dg.MetadataValue.json(result.rule_outcomes),
+            **rule_metrics_metadata(result.rule_outcomes),
         },
     )
     yield dg.AssetMaterialization(

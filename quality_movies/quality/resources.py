@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import tempfile
+import time
 import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -239,6 +240,33 @@ class EmbeddedQualityJobRunner(QualityJobRunner):
 
     work_dir: str
 
+    def _evaluate(
+        self,
+        ruleset: Ruleset,
+        raw_csv: Path,
+        work: Path,
+        source_file: str,
+        engine_options: dict[str, Any] | None,
+    ):
+        """Inspect the file, then run the engine over it in place; errors name the user's file."""
+        problem = _inspection_problem(raw_csv, source_file)
+        if problem:
+            raise QualityJobFailed(problem)
+        try:
+            return evaluate_file(
+                ruleset,
+                raw_csv,
+                work / "out",
+                engine="duckdb",
+                good_parquet=True,
+                good_projection=["*"],
+                source_name=source_file,
+                temp_directory=str(work / "spill"),
+                **_supported_options(engine_options),
+            )
+        except DataQualityError as error:
+            raise QualityJobFailed(_users_words(str(error), [raw_csv, work], source_file)) from None
+
     def sweep(self, lake: Lake) -> list[str]:
         return [*sweep_work_dir(self.work_dir), *sweep_staged_outputs(lake)]
 
@@ -253,26 +281,8 @@ class EmbeddedQualityJobRunner(QualityJobRunner):
         ruleset = self.ruleset()
         work = work_folder(self.work_dir, "quality-run")
         try:
-            raw_csv = lake.download(lake.input_key(source_file), work / "input.csv")
-            problem = _inspection_problem(raw_csv, source_file)
-            if problem:
-                raise QualityJobFailed(problem)
-            try:
-                summary = evaluate_file(
-                    ruleset,
-                    raw_csv,
-                    work / "out",
-                    engine="duckdb",
-                    good_parquet=True,
-                    good_projection=["*"],
-                    source_name=source_file,
-                    temp_directory=str(work / "spill"),
-                    **_supported_options(engine_options),
-                )
-            except DataQualityError as error:
-                raise QualityJobFailed(
-                    _users_words(str(error), [raw_csv, work], source_file)
-                ) from None
+            with lake.local_file(lake.input_key(source_file)) as raw_csv:
+                summary = self._evaluate(ruleset, raw_csv, work, source_file, engine_options)
             bad_records = Path(summary.outputs["bad_records"])
             validated = work / "validated_movies.parquet"
             rejected = work / "contract_rejected.jsonl"
@@ -332,15 +342,17 @@ def _quality_run_result(
 
 
 class GlueQualityJobRunner(QualityJobRunner):
-    """The Glue job ``job_name`` started through Dagster Pipes: context and messages go through S3
-    (``s3://<pipes_bucket>/<pipes_prefix>``) and the job reports its counts and rule outcomes back."""
+    """The Glue job ``job_name``: started with the file's input and staged output keys, the ruleset in
+    force (staged next to the outputs) and a report key, where the job leaves its counts and rule
+    outcomes. The Dagster process waits for the run and reads the report; the rows stay in S3."""
 
     job_name: str
     region_name: str = "us-east-1"
     endpoint_url: str = ""
-    pipes_bucket: str
+    pipes_bucket: str = ""
     pipes_prefix: str = "dagster-pipes/"
     poll_interval_seconds: float = 5.0
+    timeout_seconds: float = 6 * 3600.0
 
     def glue_client(self) -> Any:
         import boto3
@@ -349,30 +361,16 @@ class GlueQualityJobRunner(QualityJobRunner):
             "glue", region_name=self.region_name, endpoint_url=self.endpoint_url or None
         )
 
-    def s3_client(self) -> Any:
-        import boto3
-
-        return boto3.client(
-            "s3", region_name=self.region_name, endpoint_url=self.endpoint_url or None
-        )
-
-    def pipes_client(self) -> Any:
-        """A PipesGlueClient whose context and messages travel through the pipes bucket."""
-        from dagster_aws.pipes import PipesGlueClient, PipesS3ContextInjector, PipesS3MessageReader
-
-        s3 = self.s3_client()
-        return PipesGlueClient(
-            client=self.glue_client(),
-            context_injector=PipesS3ContextInjector(
-                bucket=self.pipes_bucket, client=s3, key_prefix=self.pipes_prefix
-            ),
-            message_reader=PipesS3MessageReader(
-                bucket=self.pipes_bucket, client=s3, interval=self.poll_interval_seconds
-            ),
-        )
+    @staticmethod
+    def exchange_keys(outputs: FileOutputs) -> tuple[str, str]:
+        """(ruleset key, report key) of one run, staged beside its outputs."""
+        folder = outputs.validated.rsplit("/", 1)[0]
+        return f"{folder}/ruleset.dqdl", f"{folder}/quality_run.json"
 
     def job_arguments(self, lake: Lake, source_file: str, outputs: FileOutputs) -> dict[str, str]:
-        """The Glue job arguments naming the input object and the three (staged) output keys."""
+        """The Glue job arguments naming the input object, the three (staged) output keys, the
+        staged ruleset and the report key."""
+        ruleset_key, report_key = self.exchange_keys(outputs)
         return {
             "--source_bucket": lake.bucket,
             "--source_key": lake.input_key(source_file),
@@ -381,6 +379,8 @@ class GlueQualityJobRunner(QualityJobRunner):
             "--bad_records_key": outputs.bad_records,
             "--rule_outcomes_key": outputs.rule_outcomes,
             "--validated_key": outputs.validated,
+            "--ruleset_uri": lake.uri(ruleset_key),
+            "--report_key": report_key,
         }
 
     def run(
@@ -391,34 +391,51 @@ class GlueQualityJobRunner(QualityJobRunner):
         outputs: FileOutputs,
         engine_options: dict[str, Any] | None = None,
     ) -> QualityRunResult:
-        ruleset_path = self.resolved_ruleset_path()
+        arguments = self.job_arguments(lake, source_file, outputs)
+        ruleset_key, report_key = self.exchange_keys(outputs)
+        work = Path(tempfile.mkdtemp(prefix="glue-quality-run-"))
         try:
-            invocation = self.pipes_client().run(
-                context=context,
-                start_job_run_params={
-                    "JobName": self.job_name,
-                    "Arguments": self.job_arguments(lake, source_file, outputs),
-                },
-                extras={"ruleset_text": ruleset_path.read_text(encoding="utf-8")},
-            )
-        except RuntimeError as exc:
-            raise QualityJobFailed(
-                f"{source_file}: Glue job {self.job_name} failed on "
-                f"{lake.uri(lake.input_key(source_file))}: {exc}"
-            ) from exc
-        reports = [
-            m["quality_run"]
-            for m in invocation.get_custom_messages()
-            if isinstance(m, dict) and "quality_run" in m
-        ]
-        if not reports:
-            raise QualityJobFailed(
-                f"{source_file}: Glue job {self.job_name} succeeded but reported no counts: check "
-                f"that its --extra-py-files / --additional-python-modules carry this version of "
-                f"quality_movies and that it can write to s3://{self.pipes_bucket}/"
-            )
-        extra = {str(k): getattr(v, "value", v) for k, v in invocation.metadata.items()}
-        return _quality_run_result(reports[-1], source_file, outputs, "glue", extra)
+            (work / "ruleset.dqdl").write_text(self.ruleset_text(), encoding="utf-8")
+            lake.upload(work / "ruleset.dqdl", ruleset_key)
+            glue = self.glue_client()
+            run_id = glue.start_job_run(JobName=self.job_name, Arguments=arguments)["JobRunId"]
+            context.log.info(f"{source_file}: Glue job {self.job_name} run {run_id} started")
+            job_run = self._wait(glue, run_id, source_file)
+            if job_run["JobRunState"] != "SUCCEEDED":
+                raise QualityJobFailed(
+                    f"{source_file}: Glue job {self.job_name} failed on "
+                    f"{lake.uri(lake.input_key(source_file))} (run {run_id} "
+                    f"{job_run['JobRunState']}): {job_run.get('ErrorMessage', 'no error message')}"
+                )
+            try:
+                report = json.loads(lake.download(report_key, work / "report.json").read_text())
+            except FileNotFoundError:
+                raise QualityJobFailed(
+                    f"{source_file}: Glue job {self.job_name} run {run_id} succeeded but left no "
+                    f"report at {lake.uri(report_key)}: check that its --extra-py-files / "
+                    "--additional-python-modules carry this version of quality_movies"
+                ) from None
+        finally:
+            lake.delete(ruleset_key)
+            lake.delete(report_key)
+            shutil.rmtree(work, ignore_errors=True)
+        extra = {"AWS Glue Job Name": self.job_name, "AWS Glue Job Run ID": run_id}
+        return _quality_run_result(report, source_file, outputs, "glue", extra)
+
+    def _wait(self, glue: Any, run_id: str, source_file: str) -> dict[str, Any]:
+        """Poll the job run until it ends; stop it and raise past ``timeout_seconds``."""
+        deadline = time.monotonic() + self.timeout_seconds
+        while True:
+            job_run = glue.get_job_run(JobName=self.job_name, RunId=run_id)["JobRun"]
+            if job_run["JobRunState"] not in {"STARTING", "RUNNING", "STOPPING", "WAITING"}:
+                return job_run
+            if time.monotonic() > deadline:
+                glue.batch_stop_job_run(JobName=self.job_name, JobRunIds=[run_id])
+                raise QualityJobFailed(
+                    f"{source_file}: Glue job {self.job_name} run {run_id} still "
+                    f"{job_run['JobRunState']} after {self.timeout_seconds:g} s and was stopped"
+                )
+            time.sleep(self.poll_interval_seconds)
 
 
 class SparkQualityJobRunner(QualityJobRunner):

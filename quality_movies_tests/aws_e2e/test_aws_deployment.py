@@ -1,11 +1,12 @@
 """One materialisation of the whole graph with QUALITY_MOVIES_ENV=aws, against a moto server.
 
-The seed file goes through the crawler, the real Glue script (local Spark, through Pipes), the outputs
+The seed file goes through the crawler, the real Glue script (local Spark, reporting through S3), the outputs
 in S3, the Redshift load and the SNS notification; then each failure path (crawler, Glue job, Redshift
 statement) ends in a failed run and a notification naming the cause.
 """
 
 import csv
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -104,6 +105,15 @@ def job_runs(deployment: Deployment) -> list[dict[str, Any]]:
     return glue.get_job_runs(JobName=deployment.settings.glue_job_name)["JobRuns"]
 
 
+def staged_keys(deployment: Deployment) -> list[str]:
+    s3, s = deployment.client("s3"), deployment.settings
+    keys = []
+    for prefix in (s.bad_records_prefix, s.rule_outcomes_prefix, s.validated_prefix):
+        listing = s3.list_objects_v2(Bucket=s.bucket, Prefix=f"{prefix}_staging/")
+        keys += [o["Key"] for o in listing.get("Contents", [])]
+    return keys
+
+
 def output_keys(deployment: Deployment, source_file: str) -> list[str]:
     s3, s = deployment.client("s3"), deployment.settings
     keys = []
@@ -163,12 +173,11 @@ def test_the_resources_are_those_aws_resources_builds(
         assert resources[key].endpoint_url == deployment.endpoint
     assert resources["warehouse"].workgroup_name == WORKGROUP
     assert resources["notifier"].topic_arn == deployment.topic_arn
-    pickled = deployment.client("s3").list_objects_v2(
+    stored = deployment.client("s3").list_objects_v2(
         Bucket=deployment.settings.bucket, Prefix=deployment.settings.io_manager_prefix
     )
-    assert any(
-        o["Key"].endswith(f"validated_movies/{SEED_FILE}") for o in pickled.get("Contents", [])
-    )
+    # The rows stay in the lake: nothing of validated_movies goes through the IO manager.
+    assert not any("validated_movies" in o["Key"] for o in stored.get("Contents", []))
 
 
 def test_the_crawler_runs_and_the_catalog_asset_reports_its_table(
@@ -197,7 +206,7 @@ def test_the_real_glue_script_writes_bad_records_and_rule_outcomes_to_s3(
         for r in job_runs(deployment)
         if r["Arguments"].get("--source_key") == f"input_data/{SEED_FILE}"
     ]
-    assert "--dagster-pipes-context" in run["Arguments"]
+    assert run["Arguments"]["--report_key"].startswith("validated_movies/_staging/")
     gate = metadata(seed_run.ingest, "quality_gate", "validated_movies")
     expected = seed_run.expected
     assert gate["engine"] == "glue"
@@ -229,7 +238,10 @@ def test_the_real_glue_script_writes_bad_records_and_rule_outcomes_to_s3(
 def test_the_validated_parquet_is_loaded_into_redshift_in_one_batch(
     deployment: Deployment, seed_run: SeedRun
 ) -> None:
-    staged_uri = f"s3://quality-movie-bucket/validated_movies/source_file={SEED_FILE}/validated_movies.parquet"
+    staged_uri = re.compile(
+        rf"s3://quality-movie-bucket/validated_movies/_staging/[^/]+/source_file={SEED_FILE}/"
+        "validated_movies.parquet"
+    )
     [load] = [
         b for b in seed_run.redshift.batches() if any(s.startswith("COPY") for s in b["Sqls"])
     ]
@@ -239,7 +251,7 @@ def test_the_validated_parquet_is_loaded_into_redshift_in_one_batch(
     assert (load["WorkgroupName"], load["Database"]) == (WORKGROUP, "dev")
     assert load["Parameters"] == [{"name": "source_file", "value": SEED_FILE}]
     [copy] = [s for s in sqls if s.startswith("COPY")]
-    assert f"FROM '{staged_uri}'" in copy
+    assert staged_uri.search(copy), copy
     assert f"IAM_ROLE '{COPY_ROLE_ARN}'" in copy
     assert copy.endswith("FORMAT AS PARQUET")
     assert "DELETE FROM movies.imdb_movies_rating WHERE source_file = :source_file" in sqls
@@ -250,6 +262,16 @@ def test_the_validated_parquet_is_loaded_into_redshift_in_one_batch(
     loaded = metadata(seed_run.ingest, "imdb_movies_rating")
     assert loaded["rows_loaded"] == seed_run.expected.good_rows
     assert loaded["dagster/table_name"] == "movies.imdb_movies_rating"
+
+    # Loaded from the staged copy, then published: the final keys hold the outputs, no staging is left.
+    s = deployment.settings
+    assert sorted(output_keys(deployment, SEED_FILE)) == sorted(
+        [s.bad_records_key(SEED_FILE), s.rule_outcomes_key(SEED_FILE), s.validated_key(SEED_FILE)]
+    )
+    assert staged_keys(deployment) == []
+    reference = metadata(seed_run.ingest, "quality_gate", "validated_movies")["reference"]
+    assert reference["uri"] == f"s3://quality-movie-bucket/{s.validated_key(SEED_FILE)}"
+    assert reference["row_count"] == seed_run.expected.good_rows
 
     assert "REFRESH MATERIALIZED VIEW movies.year_aggregated" in seed_run.redshift.sql_statements()
     assert metadata(seed_run.refresh, "year_aggregated")["movies"] == seed_run.expected.good_rows
@@ -308,7 +330,7 @@ def test_a_failed_crawl_fails_the_run_and_is_notified(
 
 def test_a_failed_glue_job_run_fails_the_run_and_is_notified(deployment: Deployment) -> None:
     source_file = "broken.csv"
-    deployment.upload_input(source_file, b"Series_Title,IMDB_Rating,No_of_Votes\nFilm,9.0,many\n")
+    deployment.upload_input(source_file, b"Series_Title,No_of_Votes\nFilm,12\n")
     deployment.redshift = RedshiftDataApi(deployment.client("s3"))
     queue_url = deployment.subscribe_queue("job-failure-notifications")
     defs = deployment.definitions()
@@ -329,7 +351,31 @@ def test_a_failed_glue_job_run_fails_the_run_and_is_notified(deployment: Deploym
     error = sent["message"]["error"]
     assert sent["subject"] == f"quality_movies FAILED: {source_file}"
     assert "Glue job quality-movies-dq-job failed" in error
-    assert "no_of_votes" in error and "'many'" in error
+    assert source_file in error and "imdb_rating" in error
+    assert staged_keys(deployment) == []
+
+
+def test_a_value_the_contract_rejects_is_a_bad_record_on_glue(deployment: Deployment) -> None:
+    source_file = "votes.csv"
+    deployment.upload_input(
+        source_file,
+        b"Series_Title,IMDB_Rating,No_of_Votes\nFilm,9.0,many\nOther,9.1,12\n",
+    )
+    deployment.redshift = RedshiftDataApi(deployment.client("s3"))
+    defs = deployment.definitions()
+
+    result = deployment.run_ingest(defs, source_file)
+
+    assert result.success, failed_steps(result)
+    gate = metadata(result, "quality_gate", "validated_movies")
+    # By hand: both ratings pass the rules; 'many' is not a BIGINT, so one row is a bad record.
+    assert (gate["rows_read"], gate["good_rows"], gate["bad_rows"]) == (2, 1, 1)
+    bad = read_jsonl(deployment.object_text(deployment.settings.bad_records_key(source_file)))
+    assert [(r["series_title"], r["DataQualityRulesFail"]) for r in bad] == [
+        ("Film", ["Contract: no_of_votes 'many' is not a BIGINT"])
+    ]
+    assert metadata(result, "imdb_movies_rating")["rows_loaded"] == 1
+    assert staged_keys(deployment) == []
 
 
 def test_a_failed_redshift_statement_fails_the_load_and_is_notified(
@@ -338,7 +384,8 @@ def test_a_failed_redshift_statement_fails_the_load_and_is_notified(
     deployment.redshift = RedshiftDataApi(
         deployment.client("s3"), fail_statement="COPY", error=COPY_ERROR
     )
-    runs_before = len(job_runs(deployment))
+    s = deployment.settings
+    published = {key: deployment.object_text(key) for key in output_keys(deployment, SEED_FILE)}
     queue_url = deployment.subscribe_queue("load-failure-notifications")
     defs = deployment.definitions()
 
@@ -348,8 +395,17 @@ def test_a_failed_redshift_statement_fails_the_load_and_is_notified(
     deployment.notify(defs, result)
 
     assert not result.success
-    assert list(failed_steps(result)) == ["imdb_movies_rating"]
-    assert len(job_runs(deployment)) == runs_before
+    assert list(failed_steps(result)) == ["quality_gate"]
+    # Nothing of this attempt is published: the outputs of the last good run stay, staging is gone.
+    assert {key: deployment.object_text(key) for key in output_keys(deployment, SEED_FILE)} == (
+        published
+    )
+    assert set(published) == {
+        s.bad_records_key(SEED_FILE),
+        s.rule_outcomes_key(SEED_FILE),
+        s.validated_key(SEED_FILE),
+    }
+    assert staged_keys(deployment) == []
     [load] = [
         s
         for s in deployment.redshift.statements.values()

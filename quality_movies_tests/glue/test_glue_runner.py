@@ -1,4 +1,4 @@
-"""GlueQualityJobRunner through Dagster Pipes: the real Glue script runs as a subprocess against moto."""
+"""GlueQualityJobRunner: the real Glue script runs as a subprocess against moto, reporting through S3."""
 
 import io
 import json
@@ -21,7 +21,7 @@ from quality_movies_tests.glue.conftest import REGION, LocalGlueClient, client
 SAMPLE_CSV = Path(__file__).with_name("movies_sample.csv")
 SETTINGS = PipelineSettings(bucket="quality-movie-bucket")
 JOB_NAME = SETTINGS.glue_job_name
-# Not the packaged ruleset: the job must evaluate the runner's ruleset, sent through Pipes extras.
+# Not the packaged ruleset: the job must evaluate the runner's ruleset, staged beside the outputs.
 RULESET = """Rules = [
     IsComplete "director",
     ColumnValues "imdb_rating" between 8.5 and 10.3,
@@ -64,8 +64,6 @@ def deployed(aws_env, glue_assets, tmp_path):
         job_name=JOB_NAME,
         region_name=REGION,
         endpoint_url=aws_env,
-        pipes_bucket=SETTINGS.bucket,
-        pipes_prefix="dagster-pipes/",
         poll_interval_seconds=0.5,
     )
     return s3, lake, runner
@@ -87,7 +85,7 @@ def run_in_asset(runner, lake, source_file):
 
 @pytest.mark.server
 @pytest.mark.spark
-def test_glue_job_runs_through_pipes_and_writes_the_outputs(deployed):
+def test_glue_job_runs_and_reports_its_counts_through_s3(deployed):
     s3, lake, runner = deployed
     result = run_in_asset(runner, lake, "movies_sample.csv")
 
@@ -102,6 +100,9 @@ def test_glue_job_runs_through_pipes_and_writes_the_outputs(deployed):
         "bad-records/source_file=movies_sample.csv/bad_records.jsonl"
     )
     assert result.extra["AWS Glue Job Name"] == JOB_NAME
+    # The staged ruleset and the report are removed once read.
+    ruleset_key, report_key = runner.exchange_keys(result.outputs)
+    assert lake.list_objects(ruleset_key) == [] and lake.list_objects(report_key) == []
 
     def body(key: str) -> bytes:
         return s3.get_object(Bucket=SETTINGS.bucket, Key=key)["Body"].read()
