@@ -15,7 +15,6 @@ import pandas as pd
 
 from quality_movies.dq.history import AnomalyVerdict
 from quality_movies.monitoring.anomaly import MIN_HISTORY, THRESHOLD, judge
-from quality_movies.quality.checks import RuleLike, rule_check_names
 
 HISTORY_COLUMNS = [
     ("source_file", "string"),
@@ -51,12 +50,17 @@ class FileQuality:
     ruleset_fingerprint: str
     rule_outcomes: Sequence[Mapping[str, Any]]
     analyzer_metrics: Mapping[str, float] = field(default_factory=dict)
-    rules: Sequence[RuleLike] | None = None
+    rules: Sequence[Any] | None = (
+        None  # the ruleset's rule objects (or texts): labels name the checks
+    )
     processed_at: datetime | None = None
 
 
 def history_rows(entry: FileQuality, processed_at: datetime, recorded_at: datetime) -> pd.DataFrame:
     """The rows of one file version, in ruleset order, then its analyzer metrics."""
+    # imported here: the Glue job reads histories through this module without Dagster installed
+    from quality_movies.quality.checks import rule_check_names
+
     texts = [o["Rule"] for o in entry.rule_outcomes]
     names_by_text: dict[str, str] = {}
     if entry.rules is not None:

@@ -192,3 +192,17 @@ def test_done_when_numbers_at_the_engine_seam(store):
     assert verdict.observation == (
         "RowCount 300 is below the expected range 949-1,052 from the last 12 files"
     )
+
+
+def test_reading_a_history_needs_no_dagster():
+    """The Glue job rebuilds the history from JSON; Glue does not install Dagster."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from quality_movies.monitoring.history import StoredMetricHistory; "
+        "h = StoredMetricHistory.from_dict({'series': {'m': [1.0, 1.0, 1.0]}, 'min_history': 3, "
+        "'threshold': 3.5}); assert h.detect_anomaly('m', 5.0).anomalous; "
+        "assert 'dagster' not in sys.modules, 'dagster imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
