@@ -3,9 +3,9 @@
 import dagster as dg
 import pytest
 
-from quality_movies.ingestion import resources
 from quality_movies.ingestion.assets import movies_catalog_table, raw_movies
 from quality_movies.ingestion.resources import LocalCatalog, LocalLake
+from quality_movies.ingestion.resources import local as resources
 from quality_movies.partitions import movie_files
 
 GOOD = b"Series_Title,IMDB_Rating,Meta_score\r\nHeat,8.3,76\r\nUp,8.2,\r\n"

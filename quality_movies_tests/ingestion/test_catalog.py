@@ -4,8 +4,8 @@ import gzip
 
 import pytest
 
-from quality_movies.ingestion import resources
 from quality_movies.ingestion.resources import LocalCatalog, LocalLake
+from quality_movies.ingestion.resources import local as resources
 
 GOOD = b"Series_Title,IMDB_Rating,Meta_score\nHeat,8.3,76\nUp,8.2,\n"
 MORE = b'Series_Title,IMDB_Rating,Gross\nAlien,8.4,"78,900,000"\n'
