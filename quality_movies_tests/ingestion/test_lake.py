@@ -53,6 +53,22 @@ def test_listing_again_reads_no_unchanged_file(lake, hashes):
     assert again == first
 
 
+def test_another_process_reads_the_etags_already_computed(lake, hashes):
+    for i in range(5):
+        drop(lake, f"input_data/f{i}.csv", f"x,{i}\n".encode())
+    lake.input_files()
+    hashes.clear()
+    other = LocalLake(root=lake.root, bucket=lake.bucket)
+    assert other.input_files() == lake.input_files()
+    assert hashes == []
+
+
+def test_outputs_are_hashed_without_being_cached(lake):
+    drop(lake, "bad-records/source_file=a.csv/bad_records.jsonl", b"abc")
+    assert lake.list_objects("bad-records/")[0].etag == ABC_MD5
+    assert lake.etag_cache().entries == {}
+
+
 def test_a_changed_file_is_hashed_again(lake, hashes):
     drop(lake, "input_data/a.csv", b"abc")
     lake.input_files()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import duckdb
+from pydantic import PrivateAttr
 
 from quality_movies.ingestion.resources.base import (
     Catalog,
@@ -92,22 +93,31 @@ class EtagCache:
 
 class LocalLake(Lake):
     """The bucket as a folder ``<root>/<bucket>/``; ETags are MD5 checksums, as S3's for single-part
-    objects, computed once per file version (cached per size, mtime and inode)."""
+    objects. Input files' ETags are computed once per file version (cached per size, mtime, inode),
+    so the sensor's listing reads no unchanged file."""
 
     root: str
+    _etags: Any = PrivateAttr(default=None)
 
     def _path(self, key: str) -> Path:
         return Path(self.root) / self.bucket / key
 
     def etag_cache(self) -> EtagCache:
-        return EtagCache(Path(self.root) / f".{self.bucket}.etags.json")
+        """The input files' ETag cache, loaded once per resource instance."""
+        if self._etags is None:
+            self._etags = EtagCache(Path(self.root) / f".{self.bucket}.etags.json")
+        return self._etags
 
-    def _object(self, key: str, path: Path, cache: EtagCache) -> LakeObject:
+    def _object(self, key: str, path: Path) -> LakeObject:
         stat = path.stat()
+        if key.startswith(self.input_prefix):
+            etag = self.etag_cache().etag(key, path, stat)
+        else:
+            etag = _md5(path)
         return LakeObject(
             key=key,
             size=stat.st_size,
-            etag=cache.etag(key, path, stat),
+            etag=etag,
             last_modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
         )
 
@@ -116,12 +126,12 @@ class LocalLake(Lake):
         folder = base / prefix
         if not folder.exists():
             return []
-        cache = self.etag_cache()
         found = []
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             if path.name.startswith(".") or ".tmp-" in path.name:
                 continue
-            found.append(self._object(path.relative_to(base).as_posix(), path, cache))
+            found.append(self._object(path.relative_to(base).as_posix(), path))
+        cache = self.etag_cache()
         cache.keep_only(prefix, {o.key for o in found})
         cache.save()
         return found
@@ -130,9 +140,8 @@ class LocalLake(Lake):
         path = self._path(key)
         if not path.is_file():
             raise FileNotFoundError(f"{self.uri(key)} does not exist")
-        cache = self.etag_cache()
-        obj = self._object(key, path, cache)
-        cache.save()
+        obj = self._object(key, path)
+        self.etag_cache().save()
         return obj
 
     def read_head(self, key: str, n_bytes: int = 65536) -> bytes:
@@ -167,10 +176,16 @@ class LocalLake(Lake):
         tmp = dest.with_name(f".tmp-{os.getpid()}-{dest.name}")
         etag = _copy_with_md5(src, tmp)
         os.replace(tmp, dest)
-        cache = self.etag_cache()
-        cache.remember(key, dest.stat(), etag)
-        cache.save()
-        return self._object(key, dest, cache)
+        stat = dest.stat()
+        if key.startswith(self.input_prefix):
+            self.etag_cache().remember(key, stat, etag)
+            self.etag_cache().save()
+        return LakeObject(
+            key=key,
+            size=stat.st_size,
+            etag=etag,
+            last_modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
+        )
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
