@@ -117,7 +117,7 @@ def aws_resources(env: Environment) -> dict[str, Any]:
     from quality_movies.ingestion.resources import GlueCrawlerCatalog, S3Lake
     from quality_movies.monitoring.resources import CloudWatchQualityMetrics, ParquetMetricStore
     from quality_movies.notifications.resources import SnsNotifier
-    from quality_movies.runs.resources import SqliteLedger
+    from quality_movies.runs.resources import S3Ledger
     from quality_movies.warehouse.resources import RedshiftDataWarehouse
 
     environ = env.environ
@@ -200,7 +200,7 @@ def aws_resources(env: Environment) -> dict[str, Any]:
             region_name=s.region,
             endpoint_url=endpoint_url,
         ),
-        "ledger": SqliteLedger(path=str(env.ledger_path)),
+        "ledger": S3Ledger(bucket=s.bucket, region_name=s.region, endpoint_url=endpoint_url),
         "metric_store": ParquetMetricStore(lake=lake),
         "quality_metrics": CloudWatchQualityMetrics(
             namespace=s.metrics_namespace, region_name=s.region, endpoint_url=endpoint_url

@@ -1,9 +1,13 @@
 """The ledger of file versions: one record per input key and ETag, claimed, processed or failed.
 
+Locally a SQLite file under the home; on AWS JSON objects in the bucket written with S3's
+conditional writes.
+
 The CLI, the new-files sensor and the run-status sensors all consult and update it, so each file
 version is processed and announced once, however the pipeline is driven.
 """
 
+import json
 import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
@@ -11,9 +15,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import dagster as dg
+from botocore.exceptions import ClientError
+from pydantic import PrivateAttr
 
 State = Literal["claimed", "processed", "failed"]
 
@@ -184,3 +190,138 @@ class SqliteLedger(Ledger):
                 " FROM file_versions ORDER BY input_key, rowid"
             ).fetchall()
         return [FileVersion(*row[:7], announced=bool(row[7])) for row in rows]
+
+
+class S3Ledger(Ledger):
+    """The ledger in the bucket: one JSON object per input key under ``prefix`` (its latest version).
+
+    Every change is a conditional write (``If-None-Match: *`` to create, ``If-Match: <ETag>`` to
+    replace), so two writers racing for a version never both win; the loser re-reads and decides
+    again. Reachable from every host that can reach the bucket (the CLI, a Dagster deployment).
+    """
+
+    bucket: str
+    prefix: str = "_ledger/"
+    region_name: str = "us-east-1"
+    endpoint_url: str = ""
+    _client: Any = PrivateAttr(default=None)
+
+    def client(self) -> Any:
+        if self._client is None:
+            from quality_movies.ingestion.resources import aws_client
+
+            self._client = aws_client(
+                "s3", self.region_name, self.endpoint_url, path_style=bool(self.endpoint_url)
+            )
+        return self._client
+
+    def _key(self, input_key: str) -> str:
+        return f"{self.prefix}{input_key}.json"
+
+    def _read(self, input_key: str) -> tuple[dict | None, str | None]:
+        """The record and its object's ETag, or (None, None) when the key has none."""
+        try:
+            response = self.client().get_object(Bucket=self.bucket, Key=self._key(input_key))
+        except self.client().exceptions.NoSuchKey:
+            return None, None
+        return json.loads(response["Body"].read()), response["ETag"]
+
+    def _write(self, input_key: str, record: dict, expected_etag: str | None) -> bool:
+        """Create (when ``expected_etag`` is None) or replace the record; False when raced."""
+        condition = {"IfMatch": expected_etag} if expected_etag else {"IfNoneMatch": "*"}
+        try:
+            self.client().put_object(
+                Bucket=self.bucket,
+                Key=self._key(input_key),
+                Body=json.dumps(record, sort_keys=True).encode(),
+                ContentType="application/json",
+                **condition,
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in (
+                "PreconditionFailed",
+                "ConditionalRequestConflict",
+            ):
+                return False
+            raise
+        return True
+
+    def claim(self, versions: Iterable[tuple[str, str]], owner: str) -> list[tuple[str, str]]:
+        claimed = []
+        for input_key, etag in versions:
+            record, object_etag = self._read(input_key)
+            if record is not None and (record["etag"] == etag or record["state"] == "claimed"):
+                continue
+            fresh = _record(etag, "claimed", owner)
+            if self._write(input_key, fresh, object_etag):
+                claimed.append((input_key, etag))
+        return claimed
+
+    def finish(
+        self, input_key: str, etag: str, state: State, run_id: str, reason: str = ""
+    ) -> bool:
+        for _ in range(5):
+            record, object_etag = self._read(input_key)
+            if record is not None and record["etag"] == etag and record["announced"]:
+                return False
+            owner = record["owner"] if record is not None and record["etag"] == etag else "run"
+            done = {**_record(etag, state, owner, run_id, reason), "announced": True}
+            if self._write(input_key, done, object_etag):
+                return True
+        raise RuntimeError(f"ledger entry of {input_key} keeps changing: try again")
+
+    def release(self, versions: Iterable[tuple[str, str]], owner: str) -> int:
+        released = 0
+        for input_key, etag in versions:
+            record, _ = self._read(input_key)
+            if record and (record["etag"], record["state"], record["owner"]) == (
+                etag,
+                "claimed",
+                owner,
+            ):
+                self.client().delete_object(Bucket=self.bucket, Key=self._key(input_key))
+                released += 1
+        return released
+
+    def forget(self, input_key: str, states: Iterable[State] = ("failed",)) -> int:
+        record, _ = self._read(input_key)
+        if record is None or record["state"] not in set(states):
+            return 0
+        self.client().delete_object(Bucket=self.bucket, Key=self._key(input_key))
+        return 1
+
+    def versions(self) -> list[FileVersion]:
+        found = []
+        paginator = self.client().get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+            for entry in page.get("Contents", []):
+                input_key = entry["Key"][len(self.prefix) : -len(".json")]
+                record, _ = self._read(input_key)
+                if record is not None:
+                    found.append(_version(input_key, record))
+        return sorted(found, key=lambda v: v.input_key)
+
+
+def _record(etag: str, state: State, owner: str, run_id: str = "", reason: str = "") -> dict:
+    return {
+        "etag": etag,
+        "state": state,
+        "owner": owner,
+        "run_id": run_id,
+        "reason": reason,
+        "updated_at": _now(),
+        "announced": False,
+    }
+
+
+def _version(input_key: str, record: dict) -> FileVersion:
+    return FileVersion(
+        input_key=input_key,
+        etag=record["etag"],
+        state=record["state"],
+        owner=record["owner"],
+        run_id=record["run_id"],
+        reason=record["reason"],
+        updated_at=record["updated_at"],
+        announced=bool(record["announced"]),
+    )

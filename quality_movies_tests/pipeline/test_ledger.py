@@ -1,17 +1,41 @@
 """The ledger of file versions: claims, exactly-once outcomes, changed files, retries, concurrent claims."""
 
 import multiprocessing
-import sys
+import uuid
 
-from quality_movies.runs.resources import SqliteLedger
+import pytest
+
+from quality_movies.runs.resources import Ledger, S3Ledger, SqliteLedger
+from quality_movies_tests.aws.conftest import seaweedfs  # noqa: F401  (a real S3 server)
 
 
-def ledger(tmp_path) -> SqliteLedger:
-    return SqliteLedger(path=str(tmp_path / "ledger.sqlite3"))
+@pytest.fixture(params=["sqlite", pytest.param("s3", marks=pytest.mark.server)])
+def make_ledger(request, tmp_path):
+    """A factory of handles on one ledger: SQLite under the home, or objects in a SeaweedFS bucket."""
+    if request.param == "sqlite":
+        path = str(tmp_path / "ledger.sqlite3")
+        return lambda: SqliteLedger(path=path)
+    server = request.getfixturevalue("seaweedfs")
+    bucket = f"ledger-{uuid.uuid4().hex[:12]}"
+    server.client().create_bucket(Bucket=bucket)
+    request.addfinalizer(lambda: empty_bucket(server.client(), bucket))
+    request.getfixturevalue("monkeypatch").setenv("AWS_ACCESS_KEY_ID", server.access_key)
+    request.getfixturevalue("monkeypatch").setenv("AWS_SECRET_ACCESS_KEY", server.secret_key)
+    return lambda: S3Ledger(bucket=bucket, endpoint_url=server.endpoint_url)
 
 
-def test_a_version_is_claimed_once_and_announced_once(tmp_path):
-    book = ledger(tmp_path)
+def empty_bucket(client, bucket: str) -> None:
+    for entry in client.list_objects_v2(Bucket=bucket).get("Contents", []):
+        client.delete_object(Bucket=bucket, Key=entry["Key"])
+    client.delete_bucket(Bucket=bucket)
+
+
+@pytest.fixture
+def book(make_ledger) -> Ledger:
+    return make_ledger()
+
+
+def test_a_version_is_claimed_once_and_announced_once(book):
     assert book.claim([("input_data/a.csv", "e1"), ("input_data/b.csv", "e2")], "cli:1") == [
         ("input_data/a.csv", "e1"),
         ("input_data/b.csv", "e2"),
@@ -29,8 +53,7 @@ def test_a_version_is_claimed_once_and_announced_once(tmp_path):
     assert book.claim([("input_data/a.csv", "e1"), ("input_data/b.csv", "e2")], "cli:2") == []
 
 
-def test_a_changed_file_is_claimed_again_even_back_to_an_older_content(tmp_path):
-    book = ledger(tmp_path)
+def test_a_changed_file_is_claimed_again_even_back_to_an_older_content(book):
     book.claim([("input_data/a.csv", "A")], "cli:1")
     book.finish("input_data/a.csv", "A", "processed", "r1")
     assert book.claim([("input_data/a.csv", "B")], "cli:1") == [("input_data/a.csv", "B")]
@@ -41,8 +64,7 @@ def test_a_changed_file_is_claimed_again_even_back_to_an_older_content(tmp_path)
     assert book.latest()["input_data/a.csv"].etag == "A"
 
 
-def test_release_and_retry(tmp_path):
-    book = ledger(tmp_path)
+def test_release_and_retry(book):
     book.claim([("input_data/a.csv", "e1"), ("input_data/b.csv", "e2")], "cli:1")
     assert book.release([("input_data/a.csv", "e1")], "cli:other") == 0
     assert book.release([("input_data/a.csv", "e1")], "cli:1") == 1
@@ -52,23 +74,23 @@ def test_release_and_retry(tmp_path):
     assert book.claim([("input_data/b.csv", "e2")], "cli:2") == [("input_data/b.csv", "e2")]
 
 
-def test_a_materialization_nobody_claimed_is_recorded_and_announced_once(tmp_path):
-    book = ledger(tmp_path)
+def test_a_materialization_nobody_claimed_is_recorded_and_announced_once(book):
     assert book.finish("input_data/c.csv", "e3", "processed", "manual") is True
     assert book.finish("input_data/c.csv", "e3", "processed", "sensor") is False
     assert book.latest()["input_data/c.csv"].state == "processed"
 
 
-def _claim_all(path: str, owner: str, queue) -> None:
+def _claim_all(make_ledger, owner: str, queue) -> None:
     versions = [(f"input_data/f{i}.csv", f"e{i}") for i in range(40)]
-    queue.put(SqliteLedger(path=path).claim(versions, owner))
+    queue.put(make_ledger().claim(versions, owner))
 
 
-def test_concurrent_claims_from_processes_never_share_a_version(tmp_path):
-    path = str(tmp_path / "ledger.sqlite3")
-    context = multiprocessing.get_context("spawn" if sys.platform == "darwin" else "fork")
+def test_concurrent_claims_from_processes_never_share_a_version(make_ledger):
+    context = multiprocessing.get_context("fork")
     queue = context.Queue()
-    workers = [context.Process(target=_claim_all, args=(path, f"cli:{n}", queue)) for n in range(4)]
+    workers = [
+        context.Process(target=_claim_all, args=(make_ledger, f"cli:{n}", queue)) for n in range(4)
+    ]
     for worker in workers:
         worker.start()
     results = [queue.get(timeout=120) for _ in workers]

@@ -116,3 +116,24 @@ def test_sensor_leaves_files_the_cli_has_claimed(tmp_path):
         result = evaluate(build_new_files_sensor(INGEST_JOB), resources, instance)
     assert result.run_requests == []
     assert result.dynamic_partitions_requests == []
+
+
+def test_stale_claims_are_released_or_settled_from_their_run(tmp_path, monkeypatch):
+    import quality_movies.ingestion.sensors as sensors
+
+    lake = LocalLake(root=str(tmp_path / "lake"))
+    ledger = SqliteLedger(path=str(tmp_path / "ledger.sqlite3"))
+    notifier = LocalNotifier(outbox_path=str(tmp_path / "outbox.jsonl"))
+    write(tmp_path / "lake", "input_data/lost.csv", "a,b\n1,2\n", time.time())
+    etag = lake.head("input_data/lost.csv").etag
+    ledger.claim([("input_data/lost.csv", etag)], "sensor:never-launched")
+    resources = {"lake": lake, "ledger": ledger, "notifier": notifier}
+    sensor = build_new_files_sensor(INGEST_JOB)
+    with dg.instance_for_test() as instance:
+        assert evaluate(sensor, resources, instance).run_requests == []  # a fresh claim waits
+        monkeypatch.setattr(sensors, "STALE_CLAIM_AFTER", sensors.timedelta(0))
+        # No run carries that claim: it is released and the file is requested again.
+        [request] = evaluate(sensor, resources, instance).run_requests
+        assert request.tags[PARTITION_TAG] == "lost.csv"
+        assert ledger.latest()["input_data/lost.csv"].owner == request.tags[CLAIM_TAG]
+    assert notifier.messages() == []
