@@ -29,10 +29,10 @@ def inspected_by_crawl(monkeypatch) -> list[str]:
     calls: list[str] = []
     crawl_file = resources.crawl_file
 
-    def recording_crawl_file(path, source_file, *, inspect=True):
+    def recording_crawl_file(path, source_file, *, inspect=True, **options):
         if inspect:
             calls.append(source_file)
-        return crawl_file(path, source_file, inspect=inspect)
+        return crawl_file(path, source_file, inspect=inspect, **options)
 
     monkeypatch.setattr(resources, "crawl_file", recording_crawl_file)
     return calls

@@ -160,9 +160,15 @@ def merge_columns(schemas: list[list[tuple[str, str]]]) -> list[tuple[str, str]]
     return list(merged.items())
 
 
-def infer_csv_columns(path: Path) -> list[tuple[str, str]]:
-    """Column names (trimmed, lower-cased) and Glue types of a CSV file, sniffed over the whole file."""
-    con = duckdb.connect()
+def infer_csv_columns(
+    path: Path, con: duckdb.DuckDBPyConnection | None = None
+) -> list[tuple[str, str]]:
+    """Column names (trimmed, lower-cased) and Glue types of a CSV file, sniffed over the whole file.
+
+    ``con`` is a DuckDB connection to reuse across files (opening one costs tens of milliseconds).
+    """
+    own = con is None
+    con = duckdb.connect() if own else con
     try:
         rows = con.execute(
             "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_csv(?, header=true, "
@@ -170,7 +176,8 @@ def infer_csv_columns(path: Path) -> list[tuple[str, str]]:
             [str(path)],
         ).fetchall()
     finally:
-        con.close()
+        if own:
+            con.close()
     return [(name.strip().lower(), glue_type(type_)) for name, type_ in rows]
 
 

@@ -201,11 +201,18 @@ class LocalLake(Lake):
         return str(self._path(key))
 
 
-def crawl_file(path: Path, source_file: str, *, inspect: bool = True) -> dict[str, Any]:
+def crawl_file(
+    path: Path,
+    source_file: str,
+    *,
+    inspect: bool = True,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> dict[str, Any]:
     """What the crawler learns of one file version: ``{"columns": [[name, type], ...]}``, or
     ``{"problem": message}`` naming the file (never ``path``) when it cannot be read.
 
-    ``inspect=False`` skips the input inspection when it already passed for this version.
+    ``inspect=False`` skips the input inspection when it already passed for this version; ``con``
+    is the DuckDB connection of the crawl.
     """
     from quality_movies.ingestion.inspect import inspect_file
 
@@ -213,7 +220,7 @@ def crawl_file(path: Path, source_file: str, *, inspect: bool = True) -> dict[st
     if problem is not None:
         return {"problem": problem.message}
     try:
-        columns = infer_csv_columns(path)
+        columns = infer_csv_columns(path, con)
     except duckdb.Error as exc:
         reason = str(exc).splitlines()[0].replace(str(path), source_file)
         return {"problem": f"{source_file}: the crawler could not infer its columns ({reason})"}
@@ -247,17 +254,21 @@ class LocalCatalog(Catalog):
     def crawl(self, lake: Lake) -> CatalogTable:
         known = self.file_versions()
         current: dict[str, dict[str, Any]] = {}
-        for obj in lake.input_files():
-            if not obj.key.lower().endswith(".csv"):
-                continue
-            entry = known.get(obj.key) or {}
-            if entry.get("etag") != obj.etag or not ("columns" in entry or "problem" in entry):
-                inspected = entry.get("etag") == obj.etag and entry.get("inspected", False)
-                learnt = self._crawl_object(lake, obj.key, inspect=not inspected)
-                if learnt is None:
+        con = duckdb.connect()
+        try:
+            for obj in lake.input_files():
+                if not obj.key.lower().endswith(".csv"):
                     continue
-                entry = {"etag": obj.etag, **learnt}
-            current[obj.key] = entry
+                entry = known.get(obj.key) or {}
+                if entry.get("etag") != obj.etag or not ("columns" in entry or "problem" in entry):
+                    inspected = entry.get("etag") == obj.etag and entry.get("inspected", False)
+                    learnt = self._crawl_object(lake, obj.key, inspect=not inspected, con=con)
+                    if learnt is None:
+                        continue
+                    entry = {"etag": obj.etag, **learnt}
+                current[obj.key] = entry
+        finally:
+            con.close()
         _write_atomically(self._file_versions_path(), json.dumps(current, indent=1, sort_keys=True))
         readable = [key for key, entry in current.items() if "columns" in entry]
         table = CatalogTable(
@@ -285,12 +296,14 @@ class LocalCatalog(Catalog):
         )
 
     @staticmethod
-    def _crawl_object(lake: Lake, key: str, *, inspect: bool = True) -> dict[str, Any] | None:
+    def _crawl_object(
+        lake: Lake, key: str, *, inspect: bool, con: duckdb.DuckDBPyConnection
+    ) -> dict[str, Any] | None:
         """``crawl_file`` of an object; None when it was removed since the listing."""
         source_file = lake.source_file(key)
         try:
             with lake.local_file(key) as path:
-                return crawl_file(path, source_file, inspect=inspect)
+                return crawl_file(path, source_file, inspect=inspect, con=con)
         except FileNotFoundError:
             return None
         except OSError as exc:
