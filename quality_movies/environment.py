@@ -149,8 +149,6 @@ def aws_resources(env: Environment) -> dict[str, Any]:
             job_name=s.glue_job_name,
             region_name=s.region,
             endpoint_url=endpoint_url,
-            pipes_bucket=s.bucket,
-            pipes_prefix=s.pipes_prefix,
         )
     else:
         from dagster_pyspark import PySparkResource
