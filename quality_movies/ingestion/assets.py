@@ -53,11 +53,6 @@ class RawFile:
     def problem(self) -> str | None:
         return self.inspection.message if self.inspection else None
 
-    @property
-    def readable_csv(self) -> bool:
-        """Whether any reader (the crawler too) can read it, even if the warehouse cannot load it."""
-        return self.inspection is None or self.inspection.kind == "missing_column"
-
 
 def inspect_input(lake: Lake, source_file: str) -> RawFile:
     """Stream the input object once through ``inspect_csv``; the problem names the user's file."""
@@ -114,9 +109,7 @@ def raw_movies(
     inspection found is handed to the catalog, whose crawl then does not inspect those files again.
     """
     files = [inspect_input(lake, source_file) for source_file in context.partition_keys]
-    catalog.remember_inspections(
-        {f.obj.key: (f.obj.etag, None if f.readable_csv else f.problem) for f in files if f.obj}
-    )
+    catalog.remember_inspections({f.obj.key: (f.obj.etag, f.inspection) for f in files if f.obj})
     unreadable = {f.source_file: f.problem for f in files if f.problem}
     for message in unreadable.values():
         context.log.error(message)

@@ -4,6 +4,7 @@ import gzip
 
 import pytest
 
+from quality_movies.ingestion.inspect import InputProblem
 from quality_movies.ingestion.resources import LocalCatalog, LocalLake
 from quality_movies.ingestion.resources import local as resources
 
@@ -136,9 +137,8 @@ def test_what_the_inspection_found_is_not_read_again(lake, catalog, crawled, mon
     drop(lake, "a.csv", GOOD)
     drop(lake, "bad.csv", b"Series_Title,IMDB_Rating\nHeat,8.3,x\n")
     a, bad = lake.head("input_data/a.csv"), lake.head("input_data/bad.csv")
-    catalog.remember_inspections(
-        {a.key: (a.etag, None), bad.key: (bad.etag, "bad.csv, line 2: told by the inspection")}
-    )
+    told = InputProblem("ragged_row", "bad.csv", "told by the inspection", "fix it", line=2)
+    catalog.remember_inspections({a.key: (a.etag, None), bad.key: (bad.etag, told)})
     inspections: list[str] = []
     monkeypatch.setattr(
         "quality_movies.ingestion.inspect.inspect_file",
@@ -148,7 +148,10 @@ def test_what_the_inspection_found_is_not_read_again(lake, catalog, crawled, mon
     assert crawled == ["a.csv"]
     assert inspections == []
     assert table.files == ["input_data/a.csv"]
-    assert table.unreadable == {"input_data/bad.csv": "bad.csv, line 2: told by the inspection"}
+    assert table.unreadable == {"input_data/bad.csv": told.message}
+    assert catalog.inspection(a.key, a.etag) == (True, None)
+    assert catalog.inspection(bad.key, bad.etag) == (True, told.message)
+    assert catalog.inspection(a.key, "another-etag") == (False, None)
 
 
 def test_an_inspection_of_an_older_version_is_not_trusted(lake, catalog, crawled):
@@ -158,3 +161,21 @@ def test_an_inspection_of_an_older_version_is_not_trusted(lake, catalog, crawled
     table = catalog.crawl(lake)
     assert crawled == ["a.csv"]
     assert list(table.unreadable) == ["input_data/a.csv"]
+
+
+def test_a_file_missing_a_required_column_is_unusable_but_crawled(lake, catalog, crawled):
+    drop(lake, "a.csv", b"Title,IMDB_Rating\nHeat,8.3\n")
+    a = lake.head("input_data/a.csv")
+    missing = InputProblem("missing_column", "a.csv", "the header has no series_title", "add it")
+    catalog.remember_inspections({a.key: (a.etag, missing)})
+    table = catalog.crawl(lake)
+    assert table.columns == [("title", "string"), ("imdb_rating", "double")]
+    assert table.unreadable == {}
+    assert catalog.inspection(a.key, a.etag) == (True, missing.message)
+
+
+def test_the_crawl_does_not_tell_the_gate_what_only_the_inspection_knows(lake, catalog):
+    drop(lake, "a.csv", GOOD)
+    catalog.crawl(lake)
+    a = lake.head("input_data/a.csv")
+    assert catalog.inspection(a.key, a.etag) == (False, None)

@@ -136,3 +136,13 @@ def test_s3_open_and_move(seaweedfs, s3_bucket, tmp_path):
         lake.open("input_data/nope.csv").__enter__()
     with pytest.raises(FileNotFoundError, match="_staging/t/abc.csv"):
         lake.move("_staging/t/abc.csv", "input_data/other.csv")
+
+
+def test_a_rewrite_with_the_same_size_and_mtime_is_hashed_again(lake):
+    drop(lake, "input_data/a.csv", b"abc")
+    path = lake._path("input_data/a.csv")
+    stat = path.stat()
+    lake.input_files()
+    path.write_bytes(b"abd")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert lake.input_files()[0].etag == hashlib.md5(b"abd").hexdigest()

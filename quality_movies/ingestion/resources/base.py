@@ -14,6 +14,8 @@ from typing import BinaryIO
 import dagster as dg
 import duckdb
 
+from quality_movies.ingestion.inspect import InputProblem
+
 
 @dataclass(frozen=True)
 class LakeObject:
@@ -195,6 +197,14 @@ class Catalog(dg.ConfigurableResource, ABC):
     def get_table(self) -> CatalogTable | None:
         """The table as the catalog has it now, or None before the first crawl."""
 
-    def remember_inspections(self, inspected: dict[str, tuple[str, str | None]]) -> None:
+    def remember_inspections(self, inspected: dict[str, tuple[str, InputProblem | None]]) -> None:
         """Keep what the input inspection found per file version (key -> ETag and problem or None),
-        so that a crawl here does not read those files again; nothing to keep for a remote crawler."""
+        so that a crawl here does not read those files again; nothing to keep for a remote crawler.
+
+        A file missing a required column is still a readable CSV: the crawl takes its columns.
+        """
+
+    def inspection(self, key: str, etag: str) -> tuple[bool, str | None]:
+        """Whether the input inspection of this file version is known here, and its message if the
+        file is unusable (None when usable); ``(False, None)`` when it must be inspected again."""
+        return False, None

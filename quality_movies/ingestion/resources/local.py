@@ -13,6 +13,7 @@ from typing import Any, BinaryIO
 import duckdb
 from pydantic import PrivateAttr
 
+from quality_movies.ingestion.inspect import InputProblem
 from quality_movies.ingestion.resources.base import (
     Catalog,
     CatalogTable,
@@ -49,7 +50,8 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 class EtagCache:
-    """ETags of local files remembered per (size, mtime, inode), so a listing reads no unchanged file.
+    """ETags of local files remembered per (size, mtime, ctime, inode), so a listing reads no unchanged
+    file.
 
     Stored as JSON beside the bucket folder; a lost update (two writers) only costs a re-hash.
     """
@@ -64,13 +66,14 @@ class EtagCache:
 
     @staticmethod
     def _stamp(stat: os.stat_result) -> list[int]:
-        return [stat.st_size, stat.st_mtime_ns, stat.st_ino]
+        """What changes when the file does: ctime too, which a write moves and utime cannot set."""
+        return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
 
     def etag(self, key: str, path: Path, stat: os.stat_result) -> str:
         stamp = self._stamp(stat)
         entry = self.entries.get(key)
-        if entry is not None and entry[:3] == stamp:
-            return entry[3]
+        if entry is not None and entry[:-1] == stamp:
+            return entry[-1]
         etag = _md5(path)
         self.remember(key, stat, etag)
         return etag
@@ -93,7 +96,7 @@ class EtagCache:
 
 class LocalLake(Lake):
     """The bucket as a folder ``<root>/<bucket>/``; ETags are MD5 checksums, as S3's for single-part
-    objects. Input files' ETags are computed once per file version (cached per size, mtime, inode),
+    objects. Input files' ETags are computed once per file version (cached per size, mtime, ctime, inode),
     so the sensor's listing reads no unchanged file."""
 
     root: str
@@ -232,7 +235,7 @@ class LocalCatalog(Catalog):
 
     Like Glue's crawler set to crawl new folders only, it reads each file version (key and ETag) once:
     what it learnt of each is kept beside the table (``<table>.files.json``), with what raw_movies'
-    inspection found, so that an inspected file is not inspected again. A file it cannot read is left
+    inspection found (``inspection``), so that an inspected file is not inspected again. A file it cannot read is left
     out of the table and listed in ``unreadable``; it never stops the crawl of the others.
     """
 
@@ -259,13 +262,15 @@ class LocalCatalog(Catalog):
             for obj in lake.input_files():
                 if not obj.key.lower().endswith(".csv"):
                     continue
-                entry = known.get(obj.key) or {}
-                if entry.get("etag") != obj.etag or not ("columns" in entry or "problem" in entry):
-                    inspected = entry.get("etag") == obj.etag and entry.get("inspected", False)
-                    learnt = self._crawl_object(lake, obj.key, inspect=not inspected, con=con)
+                entry = known.get(obj.key, {})
+                if entry.get("etag") != obj.etag:
+                    entry = {"etag": obj.etag}
+                if not ("columns" in entry or "problem" in entry):
+                    inspect = "inspection" not in entry
+                    learnt = self._crawl_object(lake, obj.key, inspect=inspect, con=con)
                     if learnt is None:
                         continue
-                    entry = {"etag": obj.etag, **learnt}
+                    entry = {**entry, **learnt}
                 current[obj.key] = entry
         finally:
             con.close()
@@ -283,17 +288,26 @@ class LocalCatalog(Catalog):
         _write_atomically(self._path(), table.to_json())
         return table
 
-    def remember_inspections(self, inspected: dict[str, tuple[str, str | None]]) -> None:
+    def remember_inspections(self, inspected: dict[str, tuple[str, InputProblem | None]]) -> None:
         versions = self.file_versions()
         for key, (etag, problem) in inspected.items():
             entry = versions.get(key, {})
-            if entry.get("etag") == etag and ("columns" in entry or "problem" in entry):
-                continue
-            versions[key] = {"etag": etag, "problem": problem} if problem else {"etag": etag}
-            versions[key]["inspected"] = True
+            if entry.get("etag") != etag:
+                entry = {"etag": etag}
+            entry["inspection"] = problem.message if problem else None
+            if problem is not None and problem.kind != "missing_column":
+                entry.pop("columns", None)
+                entry["problem"] = problem.message
+            versions[key] = entry
         _write_atomically(
             self._file_versions_path(), json.dumps(versions, indent=1, sort_keys=True)
         )
+
+    def inspection(self, key: str, etag: str) -> tuple[bool, str | None]:
+        entry = self.file_versions().get(key, {})
+        if entry.get("etag") == etag and "inspection" in entry:
+            return True, entry["inspection"]
+        return False, None
 
     @staticmethod
     def _crawl_object(
