@@ -211,6 +211,9 @@ class _Scan:
                 return self.slow(_chain(pending, iter([chunk])))
             pending += chunk
             if self.header is None:
+                blank = len(pending) - len(pending.lstrip("\r\n"))
+                self.line += pending.count("\n", 0, blank)
+                pending = pending[blank:]
                 end = _first_record_end(pending)
                 if end < 0:
                     if len(pending) > self.max_record_bytes:

@@ -2,6 +2,7 @@
 
 import gzip
 import io
+import random
 import tracemalloc
 
 import pytest
@@ -49,6 +50,7 @@ def inspect_all_chunkings(data: bytes, **kwargs) -> InputProblem | None:
         HEADER + b"Am\xc3\xa9lie,8.3,Com\xc3\xa9die \xe2\x80\x94 \xf0\x9f\x8e\xac\r\n" * 30,
         HEADER,
         HEADER + b',8.3,""\r\n',
+        b"\r\n\r\n" + HEADER + good_rows(4),
     ],
     ids=[
         "crlf",
@@ -61,6 +63,7 @@ def inspect_all_chunkings(data: bytes, **kwargs) -> InputProblem | None:
         "multibyte-utf8",
         "header-only",
         "empty-values",
+        "blank-lines-before-the-header",
     ],
 )
 def test_a_usable_csv_has_no_problem(data):
@@ -71,6 +74,15 @@ def test_an_empty_file():
     problem = inspect(b"", "empty.csv")
     assert problem.kind == "empty"
     assert problem.message.startswith("empty.csv: the file is empty")
+
+
+def test_blank_lines_only():
+    assert inspect(b"\r\n\n\r\n").kind == "empty"
+
+
+def test_lines_are_counted_from_the_first_line_even_above_the_header():
+    problem = inspect_all_chunkings(b"\n\n" + HEADER + UP + b"Heat,8.3\r\n")
+    assert (problem.kind, problem.line) == ("ragged_row", 5)
 
 
 def test_a_gzip_file_is_named_as_such():
@@ -266,3 +278,31 @@ def test_inspect_file_names_the_user_file_not_the_path(tmp_path):
     assert problem.message.startswith("2026/movies.csv, line 2: expected 3 fields")
     assert str(tmp_path) not in problem.message
     assert str(UnreadableFile(problem)) == problem.message
+
+
+def read_record_by_record(data: bytes) -> InputProblem | None:
+    """The reference: the whole text through the csv-module reader, no block shortcut."""
+    from quality_movies.ingestion.inspect import _not_text, _Scan
+
+    problem = _not_text(data, "movies.csv")
+    if problem:
+        return problem
+    scan = _Scan("movies.csv", REQUIRED, 2_000_000)
+    return scan.slow(iter([data.decode("utf-8")]))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_block_shortcut_finds_what_the_record_reader_finds(seed):
+    rng = random.Random(seed)
+    pieces = ["Heat", "8.3", '"Crime, Drama"', '"say ""hi"""', '"two\r\nlines"', "", 'x"y', "Up"]
+    rows = []
+    for _ in range(rng.randint(1, 400)):
+        fields = [rng.choice(pieces) for _ in range(rng.choice([3] * 300 + [2, 4]))]
+        end = rng.choice(["\r\n"] * 200 + ["\n", "\r"])
+        rows.append(",".join(fields) + end)
+    if rng.random() < 0.2:
+        rows.insert(rng.randrange(len(rows) + 1), 'Heat,"8.3,x\r\n')
+    data = (HEADER.decode() + "".join(rows)).encode()
+    expected = read_record_by_record(data)
+    found = inspect_all_chunkings(data)
+    assert (found and (found.kind, found.line)) == (expected and (expected.kind, expected.line))
