@@ -158,7 +158,11 @@ class Home:
         work = self.path / "work"
         left = [p for p in work.rglob("*") if p.is_file()] if work.is_dir() else []
         if self.bucket.is_dir():
-            left += [p for p in self.bucket.rglob("*") if p.is_file() and ".tmp-" in p.name]
+            left += [
+                p
+                for p in self.bucket.rglob("*")
+                if p.is_file() and (".tmp-" in p.name or "_staging" in p.parts)
+            ]
         return left
 
 
@@ -171,10 +175,16 @@ def output_of(done: subprocess.CompletedProcess) -> str:
     return f"{done.stdout}\n{done.stderr}"
 
 
+def brief(done: subprocess.CompletedProcess) -> str:
+    """The command, its exit code and the end of its output, for assertion messages."""
+    text = output_of(done)
+    return f"$ {' '.join(done.args[2:])} -> exit {done.returncode}\n{text[-3000:]}"
+
+
 def assert_no_traceback(done: subprocess.CompletedProcess) -> None:
     text = output_of(done)
-    assert "Traceback" not in text, text
-    assert DAGSTER_WRAPPER not in text, text
+    assert "Traceback" not in text, brief(done)
+    assert DAGSTER_WRAPPER not in text, brief(done)
 
 
 def assert_rows_accounted(home: Home, source_file: str, rows_read: int, good: int) -> None:
@@ -194,7 +204,7 @@ def assert_failure_told(
 ) -> str:
     """The run failed, the user's file is named with ``words`` in the CLI output and in the one
     failure notification, in at most two lines and without a traceback; returns the message."""
-    assert done.returncode != 0, output_of(done)
+    assert done.returncode != 0, brief(done)
     assert_no_traceback(done)
     [note] = home.notifications_for(source_file)
     assert "FAILED" in note["subject"], note
@@ -203,6 +213,6 @@ def assert_failure_told(
     assert len(error.strip().splitlines()) <= 2, error
     for word in words:
         assert word.lower() in error.lower(), (word, error)
-    assert error.strip().splitlines()[0] in output_of(done), (error, output_of(done))
+    assert error.strip().splitlines()[0] in output_of(done), (error, brief(done))
     assert "quality-run-" not in error and "/work/" not in error, error
     return error
