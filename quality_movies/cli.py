@@ -86,15 +86,15 @@ def run(env: "Environment") -> int:
     Holds the home lock, claims the files in the ledger, runs each contiguous range of new
     partitions as one run, and records and announces each file once.
     """
-    from quality_movies.ingestion.sensors import CLAIM_TAG, plan_input_files
+    from quality_movies.ingestion.sensors import CLAIM_TAG, plan_input_files, release_dead_claims
+    from quality_movies.pipeline_runs import cli_owner
     from quality_movies.runs.lock import home_lock
 
     with home_lock(env.home, "run"):
         instance = use_dagster_home(env)
         resources = env.resources()
         lake, notifier, ledger = resources["lake"], resources["notifier"], resources["ledger"]
-        for stale in {v.owner for v in ledger.claims_by("cli:")}:
-            ledger.release([(v.input_key, v.etag) for v in ledger.claims_by(stale)], stale)
+        release_dead_claims(ledger)
         latest = {k: v.etag for k, v in ledger.latest().items()}
         plan = plan_input_files(lake.input_files(), latest)
         for key in plan.ignored:
@@ -105,7 +105,7 @@ def run(env: "Environment") -> int:
         problem = ruleset_problem(env, resources)
         if problem:
             return refuse_run(problem, [lake.source_file(o.key) for o in plan.to_process], notifier)
-        owner = f"cli:{os.getpid()}"
+        owner = cli_owner()
         claimed = set(ledger.claim([(o.key, o.etag) for o in plan.to_process], owner))
         for obj in plan.to_process:
             if (obj.key, obj.etag) not in claimed:

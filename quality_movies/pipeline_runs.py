@@ -6,6 +6,7 @@ Shared by the CLI and the sensors, so that both drive the same ledger in the sam
 import hashlib
 import os
 import re
+import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,26 @@ def run_key(versions: Iterable[tuple[str, str]]) -> str:
     """A stable key for a run over these (input key, ETag) versions."""
     text = "\n".join(f"{k}@{e}" for k, e in sorted(versions))
     return "files-" + hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def cli_owner() -> str:
+    """The ledger owner of this CLI process: ``cli:<host>:<pid>``."""
+    return f"cli:{socket.gethostname()}:{os.getpid()}"
+
+
+def dead_cli_owner(owner: str) -> bool:
+    """Whether ``owner`` is a CLI process of this host that no longer runs (killed mid-run)."""
+    kind, _, rest = owner.partition(":")
+    host, _, pid = rest.rpartition(":")
+    if kind != "cli" or host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def run_url(run_id: str) -> str:

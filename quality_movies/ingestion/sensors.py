@@ -9,6 +9,7 @@ from quality_movies.ingestion.resources import Lake, LakeObject
 from quality_movies.notifications.resources import Notifier
 from quality_movies.partitions import movie_files
 from quality_movies.pipeline_runs import (
+    dead_cli_owner,
     partition_ranges,
     range_tags,
     run_key,
@@ -65,10 +66,24 @@ def batch_run_requests(
     return new_partitions, requests
 
 
+def release_dead_claims(ledger: Ledger) -> int:
+    """Give back the claims of CLI runs of this host that were killed before settling them."""
+    released = 0
+    for owner in {v.owner for v in ledger.claims_by("cli:")}:
+        if dead_cli_owner(owner):
+            released += ledger.release(
+                [(v.input_key, v.etag) for v in ledger.claims_by(owner)], owner
+            )
+    return released
+
+
 def reconcile_claims(
     context: dg.SensorEvaluationContext, ledger: Ledger, lake: Lake, notifier: Notifier
 ) -> None:
-    """Settle or release this sensor's old claims whose run ended unseen or never started."""
+    """Settle or release this sensor's old claims whose run ended unseen or never started, and the
+    claims of killed CLI runs."""
+    if release_dead_claims(ledger):
+        context.log.warning("released the files of a killed quality-movies run")
     now = datetime.now(UTC)
     for owner in {v.owner for v in ledger.claims_by("sensor:")}:
         claims = ledger.claims_by(owner)

@@ -137,3 +137,27 @@ def test_stale_claims_are_released_or_settled_from_their_run(tmp_path, monkeypat
         assert request.tags[PARTITION_TAG] == "lost.csv"
         assert ledger.latest()["input_data/lost.csv"].owner == request.tags[CLAIM_TAG]
     assert notifier.messages() == []
+
+
+def test_claims_of_a_killed_cli_run_are_given_back_and_a_live_ones_kept(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    lake = LocalLake(root=str(tmp_path / "lake"))
+    ledger = SqliteLedger(path=str(tmp_path / "ledger.sqlite3"))
+    write(tmp_path / "lake", "input_data/killed.csv", "a,b\n1,2\n", time.time())
+    write(tmp_path / "lake", "input_data/running.csv", "a,b\n3,4\n", time.time())
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)  # fmt: skip
+    host = socket.gethostname()
+    ledger.claim([("input_data/killed.csv", lake.head("input_data/killed.csv").etag)], f"cli:{host}:{finished.stdout.strip()}")  # fmt: skip
+    ledger.claim([("input_data/running.csv", lake.head("input_data/running.csv").etag)], f"cli:{host}:{os.getpid()}")  # fmt: skip
+    resources = {
+        "lake": lake,
+        "ledger": ledger,
+        "notifier": LocalNotifier(outbox_path=str(tmp_path / "outbox.jsonl")),
+    }
+    with dg.instance_for_test() as instance:
+        [request] = evaluate(build_new_files_sensor(INGEST_JOB), resources, instance).run_requests
+    assert request.tags[PARTITION_TAG] == "killed.csv"
+    assert ledger.latest()["input_data/running.csv"].owner == f"cli:{host}:{os.getpid()}"
