@@ -6,6 +6,7 @@ warehouse mapping plus ``source_file``). Outputs are staged first and copied to 
 all three exist, so a failed run leaves the final keys as they were. URIs are local paths or ``s3://``.
 """
 
+import inspect
 import json
 import os
 import shutil
@@ -48,6 +49,7 @@ JOB_OPTIONS = (
     "validated_key",
     "ruleset_uri",
     "report_key",
+    "history_uri",
     "TempDir",
     "JOB_NAME",
 )
@@ -90,6 +92,7 @@ class JobArguments:
     ruleset_uri: str
     job_name: str
     report_key: str = ""
+    history_uri: str = ""
 
     @property
     def source_file(self) -> str:
@@ -165,6 +168,7 @@ def resolve_job_arguments(options: Mapping[str, str]) -> JobArguments:
         temp_dir=merged.get("TempDir", ""),
         ruleset_uri=merged.get("ruleset_uri", ""),
         report_key=merged.get("report_key", ""),
+        history_uri=merged.get("history_uri", ""),
         job_name=merged.get("JOB_NAME", ""),
     )
 
@@ -368,6 +372,7 @@ def run_quality_job(
     staging_uri: str | None = None,
     ruleset_source: str = "<ruleset>",
     s3_client: Any = None,
+    history: Any = None,
 ) -> dict[str, Any]:
     """Evaluate ``ruleset_text`` over the CSV at ``input_uri`` and publish the three outputs.
 
@@ -381,7 +386,9 @@ def run_quality_job(
 
     ruleset = parse_ruleset(ruleset_text, source=ruleset_source)
     raw = read_csv_spark(spark, input_uri)
-    evaluation = evaluate_spark(ruleset, raw)
+    accepted = inspect.signature(evaluate_spark).parameters
+    options = {"history": history} if history is not None and "history" in accepted else {}
+    evaluation = evaluate_spark(ruleset, raw, **options)
     passed = (
         evaluation.ordered.filter(F.col("DataQualityEvaluationResult") == "Passed")
         .coalesce(1)
@@ -480,7 +487,15 @@ def run_job(
             else packaged_ruleset_text()
         )
     outputs = arguments.output_uris()
+    history = None
+    if arguments.history_uri:
+        from quality_movies.monitoring.history import StoredMetricHistory
+
+        history = StoredMetricHistory.from_dict(
+            json.loads(read_text_uri(arguments.history_uri, s3))
+        )
     common: dict[str, Any] = {
+        "history": history,
         "source_file": arguments.source_file,
         "ruleset_text": ruleset_text,
         "ruleset_source": arguments.ruleset_uri or ruleset_source,

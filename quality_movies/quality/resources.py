@@ -362,15 +362,15 @@ class GlueQualityJobRunner(QualityJobRunner):
         )
 
     @staticmethod
-    def exchange_keys(outputs: FileOutputs) -> tuple[str, str]:
-        """(ruleset key, report key) of one run, staged beside its outputs."""
+    def exchange_keys(outputs: FileOutputs) -> tuple[str, str, str]:
+        """(ruleset key, metric history key, report key) of one run, staged beside its outputs."""
         folder = outputs.validated.rsplit("/", 1)[0]
-        return f"{folder}/ruleset.dqdl", f"{folder}/quality_run.json"
+        return f"{folder}/ruleset.dqdl", f"{folder}/history.json", f"{folder}/quality_run.json"
 
     def job_arguments(self, lake: Lake, source_file: str, outputs: FileOutputs) -> dict[str, str]:
         """The Glue job arguments naming the input object, the three (staged) output keys, the
         staged ruleset and the report key."""
-        ruleset_key, report_key = self.exchange_keys(outputs)
+        ruleset_key, history_key, report_key = self.exchange_keys(outputs)
         return {
             "--source_bucket": lake.bucket,
             "--source_key": lake.input_key(source_file),
@@ -380,6 +380,7 @@ class GlueQualityJobRunner(QualityJobRunner):
             "--rule_outcomes_key": outputs.rule_outcomes,
             "--validated_key": outputs.validated,
             "--ruleset_uri": lake.uri(ruleset_key),
+            "--history_uri": lake.uri(history_key),
             "--report_key": report_key,
         }
 
@@ -392,11 +393,17 @@ class GlueQualityJobRunner(QualityJobRunner):
         engine_options: dict[str, Any] | None = None,
     ) -> QualityRunResult:
         arguments = self.job_arguments(lake, source_file, outputs)
-        ruleset_key, report_key = self.exchange_keys(outputs)
+        ruleset_key, history_key, report_key = self.exchange_keys(outputs)
+        history = (engine_options or {}).get("history")
         work = Path(tempfile.mkdtemp(prefix="glue-quality-run-"))
         try:
             (work / "ruleset.dqdl").write_text(self.ruleset_text(), encoding="utf-8")
             lake.upload(work / "ruleset.dqdl", ruleset_key)
+            if history is None:
+                del arguments["--history_uri"]
+            else:
+                (work / "history.json").write_text(json.dumps(history.to_dict()), encoding="utf-8")
+                lake.upload(work / "history.json", history_key)
             glue = self.glue_client()
             run_id = glue.start_job_run(JobName=self.job_name, Arguments=arguments)["JobRunId"]
             context.log.info(f"{source_file}: Glue job {self.job_name} run {run_id} started")
@@ -416,8 +423,8 @@ class GlueQualityJobRunner(QualityJobRunner):
                     "--additional-python-modules carry this version of quality_movies"
                 ) from None
         finally:
-            lake.delete(ruleset_key)
-            lake.delete(report_key)
+            for key in (ruleset_key, history_key, report_key):
+                lake.delete(key)
             shutil.rmtree(work, ignore_errors=True)
         extra = {"AWS Glue Job Name": self.job_name, "AWS Glue Job Run ID": run_id}
         return _quality_run_result(report, source_file, outputs, "glue", extra)

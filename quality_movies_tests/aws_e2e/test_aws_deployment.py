@@ -30,6 +30,7 @@ from quality_movies_tests.aws_e2e.conftest import (
     LocalGlueQualityJobRunner,
 )
 from quality_movies_tests.aws_e2e.redshift_data_api import RedshiftDataApi
+from quality_movies_tests.glue.conftest import LocalGlueClient
 
 pytestmark = [pytest.mark.server, pytest.mark.spark, pytest.mark.xdist_group("aws_e2e")]
 
@@ -259,7 +260,7 @@ def test_the_validated_parquet_is_loaded_into_redshift_in_one_batch(
     assert insert.startswith("INSERT INTO movies.imdb_movies_rating (")
     assert ":source_file" in insert
     assert verbs.index("COPY") < verbs.index("DELETE") < verbs.index("INSERT")
-    loaded = metadata(seed_run.ingest, "imdb_movies_rating")
+    loaded = metadata(seed_run.ingest, "quality_gate", "imdb_movies_rating")
     assert loaded["rows_loaded"] == seed_run.expected.good_rows
     assert loaded["dagster/table_name"] == "movies.imdb_movies_rating"
 
@@ -328,11 +329,21 @@ def test_a_failed_crawl_fails_the_run_and_is_notified(
     assert message in sent["message"]["error"]
 
 
-def test_a_failed_glue_job_run_fails_the_run_and_is_notified(deployment: Deployment) -> None:
+def test_a_failed_glue_job_run_fails_the_run_and_is_notified(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
     source_file = "broken.csv"
-    deployment.upload_input(source_file, b"Series_Title,No_of_Votes\nFilm,12\n")
+    deployment.upload_input(source_file, b"Series_Title,IMDB_Rating\nFilm,9.0\n")
     deployment.redshift = RedshiftDataApi(deployment.client("s3"))
     queue_url = deployment.subscribe_queue("job-failure-notifications")
+    # The job's role cannot read the input (as when its policy misses the input prefix).
+    start_job_run = LocalGlueClient.start_job_run
+
+    def start_without_read_access(self, JobName, Arguments=None, **kwargs):  # noqa: N803
+        arguments = {**(Arguments or {}), "--source_key": "input_data/denied/broken.csv"}
+        return start_job_run(self, JobName=JobName, Arguments=arguments, **kwargs)
+
+    monkeypatch.setattr(LocalGlueClient, "start_job_run", start_without_read_access)
     defs = deployment.definitions()
 
     result = deployment.run_ingest(defs, source_file)
@@ -342,17 +353,15 @@ def test_a_failed_glue_job_run_fails_the_run_and_is_notified(deployment: Deploym
     failures = failed_steps(result)
     assert list(failures) == ["quality_gate"]
     assert "FAILED" in failures["quality_gate"]
-    assert [r["Arguments"]["--source_key"] for r in job_runs(deployment)].count(
-        f"input_data/{source_file}"
-    ) == 1
     assert output_keys(deployment, source_file) == []
+    assert staged_keys(deployment) == []
     assert deployment.redshift.calls == []
     [sent] = deployment.notifications(queue_url)
     error = sent["message"]["error"]
     assert sent["subject"] == f"quality_movies FAILED: {source_file}"
+    assert error.startswith(source_file)
     assert "Glue job quality-movies-dq-job failed" in error
-    assert source_file in error and "imdb_rating" in error
-    assert staged_keys(deployment) == []
+    assert "input_data/denied/broken.csv cannot be read" in error
 
 
 def test_a_value_the_contract_rejects_is_a_bad_record_on_glue(deployment: Deployment) -> None:
@@ -374,37 +383,31 @@ def test_a_value_the_contract_rejects_is_a_bad_record_on_glue(deployment: Deploy
     assert [(r["series_title"], r["DataQualityRulesFail"]) for r in bad] == [
         ("Film", ["Contract: no_of_votes 'many' is not a BIGINT"])
     ]
-    assert metadata(result, "imdb_movies_rating")["rows_loaded"] == 1
+    assert metadata(result, "quality_gate", "imdb_movies_rating")["rows_loaded"] == 1
     assert staged_keys(deployment) == []
 
 
 def test_a_failed_redshift_statement_fails_the_load_and_is_notified(
     deployment: Deployment, seed_run: SeedRun
 ) -> None:
+    source_file = "load_fails.csv"
+    deployment.upload_input(source_file, b"Series_Title,IMDB_Rating\nFilm,9.0\nOther,8.0\n")
     deployment.redshift = RedshiftDataApi(
         deployment.client("s3"), fail_statement="COPY", error=COPY_ERROR
     )
-    s = deployment.settings
-    published = {key: deployment.object_text(key) for key in output_keys(deployment, SEED_FILE)}
+    runs_before = len(job_runs(deployment))
     queue_url = deployment.subscribe_queue("load-failure-notifications")
     defs = deployment.definitions()
 
-    result = deployment.run_ingest(
-        defs, SEED_FILE, asset_selection=[dg.AssetKey("imdb_movies_rating")]
-    )
+    result = deployment.run_ingest(defs, source_file)
     deployment.notify(defs, result)
 
     assert not result.success
     assert list(failed_steps(result)) == ["quality_gate"]
-    # Nothing of this attempt is published: the outputs of the last good run stay, staging is gone.
-    assert {key: deployment.object_text(key) for key in output_keys(deployment, SEED_FILE)} == (
-        published
-    )
-    assert set(published) == {
-        s.bad_records_key(SEED_FILE),
-        s.rule_outcomes_key(SEED_FILE),
-        s.validated_key(SEED_FILE),
-    }
+    assert len(job_runs(deployment)) == runs_before + 1
+    # The quality job ran and staged its outputs, the load failed: nothing is published, nothing
+    # staged is left.
+    assert output_keys(deployment, source_file) == []
     assert staged_keys(deployment) == []
     [load] = [
         s
@@ -415,6 +418,6 @@ def test_a_failed_redshift_statement_fails_the_load_and_is_notified(
     assert deployment.redshift.rows_by_file == {}
     [sent] = deployment.notifications(queue_url)
     error = sent["message"]["error"]
-    assert sent["subject"] == f"quality_movies FAILED: {SEED_FILE}"
+    assert sent["subject"] == f"quality_movies FAILED: {source_file}"
     assert COPY_ERROR in error
     assert "FAILED" in error and "COPY staged_movies FROM" in error

@@ -100,9 +100,9 @@ def test_glue_job_runs_and_reports_its_counts_through_s3(deployed):
         "bad-records/source_file=movies_sample.csv/bad_records.jsonl"
     )
     assert result.extra["AWS Glue Job Name"] == JOB_NAME
-    # The staged ruleset and the report are removed once read.
-    ruleset_key, report_key = runner.exchange_keys(result.outputs)
-    assert lake.list_objects(ruleset_key) == [] and lake.list_objects(report_key) == []
+    # The staged ruleset, metric history and report are removed once read.
+    for key in runner.exchange_keys(result.outputs):
+        assert lake.list_objects(key) == []
 
     def body(key: str) -> bytes:
         return s3.get_object(Bucket=SETTINGS.bucket, Key=key)["Body"].read()
