@@ -114,6 +114,32 @@ def test_kill_between_upload_and_load_publishes_nothing_and_the_next_run_loads_o
     assert marker.exists()
     assert_nothing_published(home, movies.name)
     assert home.notifications_for(movies.name) == []
+    assert home.leftovers() != []  # the outputs were uploaded (staged) when the process died
+
+    again = home.cli("run")
+    assert again.returncode == 0, brief(again)
+    assert_no_traceback(again)
+    assert_rows_accounted(home, movies.name, movies.rows, movies.good)
+    assert home.warehouse_titles(movies.name) == sorted(movies.good_titles)
+    assert home.leftovers() == []
+    assert [n["subject"] for n in home.notifications_for(movies.name)] == [
+        f"quality_movies succeeded: {movies.name}"
+    ]
+
+
+# Moving the staged outputs into place, after the warehouse load committed.
+PUBLISH = "quality_movies.quality.assets:publish_outputs"
+
+
+def test_kill_between_load_and_publish_is_repaired_by_the_next_run(home: Home):
+    movies = good_file("movies.csv")
+    home.drop({movies.name: movies.content})
+
+    killed, marker = home.cli_killed_before(PUBLISH, "run")
+    assert killed.returncode == -9, brief(killed)
+    assert marker.exists()
+    assert home.published(movies.name) == set()
+    assert home.notifications_for(movies.name) == []
 
     again = home.cli("run")
     assert again.returncode == 0, brief(again)
