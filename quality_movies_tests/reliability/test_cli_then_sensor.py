@@ -12,7 +12,7 @@ from quality_movies.environment import Environment
 from quality_movies_tests.reliability.conftest import Home, brief
 from quality_movies_tests.reliability.inputs import good_file
 
-pytestmark = pytest.mark.xdist_group("reliability")
+pytestmark = [pytest.mark.reliability, pytest.mark.xdist_group("reliability")]
 
 PARTITION_TAGS = (
     "dagster/partition",

@@ -14,7 +14,7 @@ from quality_movies_tests.reliability.conftest import (
 )
 from quality_movies_tests.reliability.inputs import good_file
 
-pytestmark = pytest.mark.xdist_group("reliability")
+pytestmark = [pytest.mark.reliability, pytest.mark.xdist_group("reliability")]
 
 
 def run_twice_at_once(home: Home) -> list:

@@ -14,7 +14,7 @@ from quality_movies_tests.reliability.conftest import (
 )
 from quality_movies_tests.reliability.inputs import contract_breaking_file
 
-pytestmark = pytest.mark.xdist_group("reliability")
+pytestmark = [pytest.mark.reliability, pytest.mark.xdist_group("reliability")]
 
 
 def bad_record_of(records: list[dict], title: str) -> dict:

@@ -20,7 +20,7 @@ from quality_movies_tests.reliability.conftest import (
 )
 from quality_movies_tests.reliability.inputs import good_file, unreadable_files
 
-pytestmark = pytest.mark.xdist_group("reliability")
+pytestmark = [pytest.mark.reliability, pytest.mark.xdist_group("reliability")]
 
 UNREADABLE = unreadable_files()
 

@@ -21,7 +21,7 @@ from quality_movies_tests.reliability.conftest import (
 )
 from quality_movies_tests.reliability.inputs import good_file
 
-pytestmark = pytest.mark.xdist_group("reliability")
+pytestmark = [pytest.mark.reliability, pytest.mark.xdist_group("reliability")]
 
 HOLD_LOCK = """
 import sys, time, duckdb
