@@ -21,6 +21,8 @@ MAX_RECORD_BYTES = 2_000_000
 
 CLOSE_QUOTE = 'close the quote, and write a quote inside a quoted field as two quotes ("")'
 _UTF8_BOM = b"\xef\xbb\xbf"
+_TEXT_START_BYTES = 16
+"""A byte that is not UTF-8 this early is a binary file's signature rather than a Latin-1 letter."""
 _FIELD_START = {"", ",", "\n"}
 _FIELD_END = {"", ",", "\n", "\r"}
 _last_char = itemgetter(slice(-1, None))
@@ -123,6 +125,13 @@ def _not_text(head: bytes, source_file: str) -> InputProblem | None:
             "the file is a ZIP archive (an Excel .xlsx workbook is one), not CSV text",
             "export the sheet as CSV (UTF-8) and upload that file",
         )
+    if head.startswith(b"%PDF-"):
+        return _problem(
+            "binary",
+            source_file,
+            "the file is a PDF document, not CSV text",
+            "upload the CSV export of the data, not this file",
+        )
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return _problem(
             "utf16",
@@ -172,6 +181,16 @@ def _decoded(
                 yield valid[: exc.start].decode("utf-8")
                 position = start + exc.start
                 line = lines_before + raw.count(b"\n", 0, exc.start) + 1
+                if position < _TEXT_START_BYTES:
+                    yield _problem(
+                        "binary",
+                        source_file,
+                        f"byte 0x{raw[exc.start]:02X} at byte offset {position}: the file does not "
+                        "start as text; this is a binary file (an image, PDF or workbook?), not CSV",
+                        "upload the CSV export of the data, not this file",
+                        line=line,
+                    )
+                    return
                 yield _problem(
                     "encoding",
                     source_file,

@@ -101,6 +101,18 @@ def test_a_binary_file_names_the_first_nul_byte():
     assert "byte offset 8" in problem.message
 
 
+@pytest.mark.parametrize(
+    "data",
+    [b"\xff\xd8\xff\xe0\x00\x10JFIF", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", b"\xd0\xcf\x11\xe0\xa1"],
+    ids=["jpeg", "pdf", "xls"],
+)
+def test_a_file_that_does_not_start_as_text_is_binary(data):
+    problem = inspect(data, "poster.csv")
+    assert problem.kind == "binary"
+    assert problem.message.startswith("poster.csv")
+    assert "not CSV" in problem.message
+
+
 def test_an_excel_workbook_is_a_zip_archive():
     problem = inspect(b"PK\x03\x04\x14\x00\x06\x00" + b"\x00" * 20, "movies.xlsx")
     assert problem.kind == "binary"
