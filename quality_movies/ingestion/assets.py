@@ -54,22 +54,37 @@ class RawFile:
         return self.inspection.message if self.inspection else None
 
 
-def inspect_input(lake: Lake, source_file: str) -> RawFile:
-    """Stream the input object once through ``inspect_csv``; the problem names the user's file."""
+def inspect_input(lake: Lake, source_file: str, attempts: int = 3) -> RawFile:
+    """Stream the input object once through ``inspect_csv``; the problem names the user's file.
+
+    The object's ETag is read before and after, so the verdict is that of the version it names.
+    """
     key = lake.input_key(source_file)
     try:
-        obj = lake.head(key)
-        with lake.open(key) as stream:
-            problem = inspect_csv(stream, source_file, required_columns=REQUIRED_COLUMNS)
+        for _ in range(attempts):
+            obj = lake.head(key)
+            with lake.open(key) as stream:
+                problem = inspect_csv(stream, source_file, required_columns=REQUIRED_COLUMNS)
+            if lake.head(key).etag == obj.etag:
+                return RawFile(source_file, obj, problem)
     except FileNotFoundError:
-        gone = InputProblem(
-            kind="missing_file",
-            source_file=source_file,
-            detail=f"the file is no longer in {lake.uri(lake.input_prefix)}",
-            action="upload it again to process it",
+        return RawFile(
+            source_file,
+            None,
+            InputProblem(
+                kind="missing_file",
+                source_file=source_file,
+                detail=f"the file is no longer in {lake.uri(lake.input_prefix)}",
+                action="upload it again to process it",
+            ),
         )
-        return RawFile(source_file, None, gone)
-    return RawFile(source_file, obj, problem)
+    changing = InputProblem(
+        kind="changing_file",
+        source_file=source_file,
+        detail=f"the file changed while it was read, {attempts} times",
+        action="upload it once, wait until the upload is complete, and run again",
+    )
+    return RawFile(source_file, None, changing)
 
 
 def raw_file_metadata(lake: Lake, raw: RawFile) -> dict:

@@ -3,7 +3,7 @@
 import dagster as dg
 import pytest
 
-from quality_movies.ingestion.assets import movies_catalog_table, raw_movies
+from quality_movies.ingestion.assets import inspect_input, movies_catalog_table, raw_movies
 from quality_movies.ingestion.resources import LocalCatalog, LocalLake
 from quality_movies.ingestion.resources import local as resources
 from quality_movies.partitions import movie_files
@@ -144,3 +144,30 @@ def test_a_run_of_one_good_file_shows_its_header_and_preview(lake, tmp_path):
         "imdb_rating",
         "meta_score",
     ]
+
+
+def test_the_verdict_is_that_of_the_version_it_names(lake):
+    path = lake._path(lake.input_key("a.csv"))
+    path.parent.mkdir(parents=True)
+    path.write_bytes(LATIN1)
+    opened = []
+    open_object = LocalLake.open
+
+    def open_then_replace(self, key):
+        opened.append(key)
+        if len(opened) == 1:
+            path.write_bytes(GOOD + b"Alien,8.4,89\r\n")  # an upload lands during the read
+        return open_object(self, key)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(LocalLake, "open", open_then_replace)
+        raw = inspect_input(lake, "a.csv")
+    assert len(opened) == 2
+    assert raw.inspection is None
+    assert raw.obj.etag == lake.head("input_data/a.csv").etag
+
+
+def test_a_file_removed_before_its_run_is_told_so(lake):
+    raw = inspect_input(lake, "gone.csv")
+    assert raw.problem.startswith("gone.csv: the file is no longer in ")
+    assert raw.problem.endswith("upload it again to process it")
