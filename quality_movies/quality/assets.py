@@ -15,7 +15,7 @@ from typing import Any
 import dagster as dg
 
 from quality_movies.ingestion.assets import movies_catalog_table
-from quality_movies.ingestion.resources import Lake
+from quality_movies.ingestion.resources import Catalog, Lake
 from quality_movies.monitoring.history import FileQuality, ruleset_fingerprint
 from quality_movies.monitoring.resources import MetricStore, QualityMetrics
 from quality_movies.partitions import movie_files
@@ -28,6 +28,7 @@ from quality_movies.quality.checks import (
 )
 from quality_movies.quality.resources import (
     FileOutputs,
+    QualityJobFailed,
     QualityJobRunner,
     QualityRunResult,
     final_outputs,
@@ -122,35 +123,75 @@ def remove_staged(lake: Lake, staged: FileOutputs) -> None:
         lake.delete(key)
 
 
-def gate_file(
+@dataclass(frozen=True)
+class StagedFile:
+    """One file whose outputs are staged, waiting to be loaded and published."""
+
+    file_version: str
+    staged: FileOutputs
+    result: QualityRunResult
+
+    @property
+    def source_file(self) -> str:
+        return self.result.source_file
+
+
+def stage_file(
     context: dg.AssetExecutionContext,
     source_file: str,
     lake: Lake,
+    catalog: Catalog,
     quality_job: QualityJobRunner,
-    warehouse: Warehouse,
     metric_store: MetricStore,
-) -> PublishedFile:
-    """Stage, load, then publish one file: its metric history entry and warehouse rows are written,
-    then its lake outputs are moved into place. On a failure, what was staged is removed, the metric
-    history entry is put back, and the file's published outputs and warehouse rows stay as they were
-    (a failure while moving the outputs, after the warehouse commit, is repaired by running the file
-    again: every step replaces the file's earlier outputs)."""
+) -> StagedFile:
+    """Run the ruleset and the contract over one file into staged outputs; every row must be
+    accounted for. On failure nothing of the attempt is left."""
     staged = staged_outputs(lake, source_file, staging_token())
-    final = final_outputs(lake, source_file)
-    file_version = lake.head(lake.input_key(source_file)).etag
+    input_key = lake.input_key(source_file)
+    file_version = lake.head(input_key).etag
+    known, problem = catalog.inspection(input_key, file_version)
+    if problem:
+        raise QualityJobFailed(problem)
     try:
-        history = metric_store.history(source_file, file_version)
         result = quality_job.run(
-            context, lake, source_file, staged, engine_options={"history": history}
+            context,
+            lake,
+            source_file,
+            staged,
+            engine_options={"history": metric_store.history(source_file, file_version)},
+            inspected=known,
         )
         if not result.rows_conserved:
             raise RowsNotConserved(
                 f"{source_file}: {result.rows_read} rows read but {result.validated_rows} validated "
                 f"+ {result.bad_rows} bad; nothing was loaded, report this with the file"
             )
+    except BaseException:
+        remove_staged(lake, staged)
+        raise
+    return StagedFile(file_version=file_version, staged=staged, result=result)
+
+
+def load_and_publish(
+    context: dg.AssetExecutionContext,
+    staged_file: StagedFile,
+    lake: Lake,
+    quality_job: QualityJobRunner,
+    warehouse: Warehouse,
+    metric_store: MetricStore,
+) -> PublishedFile:
+    """Write the file's metric history entry and warehouse rows, then move its lake outputs into
+    place. On a failure, what was staged is removed, the metric history entry is put back, and the
+    file's published outputs and warehouse rows stay as they were (a failure while moving the outputs,
+    after the warehouse commit, is repaired by running the file again: every step replaces the file's
+    earlier outputs)."""
+    result, staged = staged_file.result, staged_file.staged
+    source_file = result.source_file
+    final = final_outputs(lake, source_file)
+    try:
         entry = FileQuality(
             source_file=source_file,
-            file_version=file_version,
+            file_version=staged_file.file_version,
             run_id=context.run.run_id,
             ruleset_fingerprint=ruleset_fingerprint(quality_job.ruleset_text()),
             rule_outcomes=result.rule_outcomes,
@@ -168,7 +209,7 @@ def gate_file(
     return PublishedFile(result=result, rows_loaded=loaded, outputs=final, validated=validated)
 
 
-def failure_message(source_file: str, error: BaseException) -> str:
+def failure_message(source_file: str, error: BaseException | str) -> str:
     """One or two lines naming the user's file and what went wrong (no traceback)."""
     text = " ".join(str(error).split()) or type(error).__name__
     return text if source_file in text else f"{source_file}: {text}"
@@ -299,32 +340,60 @@ def build_quality_gate(rules: Sequence[Any]) -> dg.AssetsDefinition:
     def quality_gate(
         context: dg.AssetExecutionContext,
         lake: Lake,
+        catalog: Catalog,
         quality_job: QualityJobRunner,
         warehouse: Warehouse,
         metric_store: MetricStore,
         quality_metrics: QualityMetrics,
     ) -> Iterator:
-        """Per file: ruleset and contract, warehouse load from the lake, then the outputs together."""
+        """Per file: ruleset and contract into staged outputs; the contract checked over all staged
+        files at once; then per file, warehouse load from the lake and the outputs together."""
         swept = quality_job.sweep(lake)
         if swept:
             context.log.info(f"removed {len(swept)} leftovers of interrupted runs")
         failed: dict[str, str] = {}
-        for source_file in context.partition_keys:
-            try:
-                published = gate_file(
-                    context, source_file, lake, quality_job, warehouse, metric_store
+
+        def fail(source_file: str, error: BaseException | str) -> None:
+            failed[source_file] = failure_message(source_file, error)
+            context.log.error(failed[source_file])
+
+        staged_files: list[StagedFile] = []
+        try:
+            for source_file in context.partition_keys:
+                try:
+                    staged_files.append(
+                        stage_file(context, source_file, lake, catalog, quality_job, metric_store)
+                    )
+                except Exception as error:
+                    fail(source_file, error)
+            broken = quality_job.check_contract(lake, [f.result for f in staged_files])
+            while staged_files:
+                staged_file = staged_files.pop(0)
+                source_file = staged_file.source_file
+                if source_file in broken:
+                    remove_staged(lake, staged_file.staged)
+                    fail(source_file, broken[source_file])
+                    continue
+                try:
+                    published = load_and_publish(
+                        context, staged_file, lake, quality_job, warehouse, metric_store
+                    )
+                except Exception as error:
+                    fail(source_file, error)
+                    continue
+                result = published.result
+                quality_metrics.publish(source_file, result.rule_outcomes)
+                yield from file_materializations(lake, warehouse, published)
+                yield from rule_check_results(rules, result.rule_outcomes, partition=source_file)
+                yield conservation_check_result(
+                    result.rows_read,
+                    result.validated_rows,
+                    result.bad_rows,
+                    partition=source_file,
                 )
-            except Exception as error:
-                failed[source_file] = failure_message(source_file, error)
-                context.log.error(failed[source_file])
-                continue
-            result = published.result
-            quality_metrics.publish(source_file, result.rule_outcomes)
-            yield from file_materializations(lake, warehouse, published)
-            yield from rule_check_results(rules, result.rule_outcomes, partition=source_file)
-            yield conservation_check_result(
-                result.rows_read, result.validated_rows, result.bad_rows, partition=source_file
-            )
+        finally:
+            for staged_file in staged_files:
+                remove_staged(lake, staged_file.staged)
         if failed:
             raise dg.Failure(
                 description="\n".join(failed.values()),

@@ -188,6 +188,11 @@ class QualityJobRunner(dg.ConfigurableResource, ABC):
         """Remove what killed attempts left behind (staged outputs, temporary folders)."""
         return sweep_staged_outputs(lake)
 
+    def check_contract(self, lake: Lake, results: list[QualityRunResult]) -> dict[str, str]:
+        """Check the staged validated rows against the warehouse contract where they are; returns a
+        message per file that breaks it. Spark and Glue check inside the job (pandera.pyspark)."""
+        return {}
+
     @abstractmethod
     def run(
         self,
@@ -196,11 +201,13 @@ class QualityJobRunner(dg.ConfigurableResource, ABC):
         source_file: str,
         outputs: FileOutputs,
         engine_options: dict[str, Any] | None = None,
+        inspected: bool = False,
     ) -> QualityRunResult:
         """Evaluate one file into ``outputs``; raises with the reason when the run cannot complete.
 
         ``engine_options`` are extra keyword arguments for the engine that it accepts (``history=``,
-        ``references=``); options the engine does not know yet are left out.
+        ``references=``); options the engine does not know yet are left out. ``inspected`` says the
+        file version was already found a usable CSV (by raw_movies), so it is not read for that again.
         """
 
 
@@ -247,9 +254,11 @@ class EmbeddedQualityJobRunner(QualityJobRunner):
         work: Path,
         source_file: str,
         engine_options: dict[str, Any] | None,
+        inspected: bool,
     ):
-        """Inspect the file, then run the engine over it in place; errors name the user's file."""
-        problem = _inspection_problem(raw_csv, source_file)
+        """Inspect the file (unless already done), then run the engine over it in place; errors name
+        the user's file."""
+        problem = None if inspected else _inspection_problem(raw_csv, source_file)
         if problem:
             raise QualityJobFailed(problem)
         try:
@@ -270,6 +279,12 @@ class EmbeddedQualityJobRunner(QualityJobRunner):
     def sweep(self, lake: Lake) -> list[str]:
         return [*sweep_work_dir(self.work_dir), *sweep_staged_outputs(lake)]
 
+    def check_contract(self, lake: Lake, results: list[QualityRunResult]) -> dict[str, str]:
+        """pandera's Ibis backend over DuckDB, on the staged Parquet of every file at once."""
+        return check_contract_in_duckdb(
+            {r.source_file: lake.uri(r.outputs.validated) for r in results}
+        )
+
     def run(
         self,
         context: dg.AssetExecutionContext,
@@ -277,12 +292,15 @@ class EmbeddedQualityJobRunner(QualityJobRunner):
         source_file: str,
         outputs: FileOutputs,
         engine_options: dict[str, Any] | None = None,
+        inspected: bool = False,
     ) -> QualityRunResult:
         ruleset = self.ruleset()
         work = work_folder(self.work_dir, "quality-run")
         try:
             with lake.local_file(lake.input_key(source_file)) as raw_csv:
-                summary = self._evaluate(ruleset, raw_csv, work, source_file, engine_options)
+                summary = self._evaluate(
+                    ruleset, raw_csv, work, source_file, engine_options, inspected
+                )
             bad_records = Path(summary.outputs["bad_records"])
             validated = work / "validated_movies.parquet"
             rejected = work / "contract_rejected.jsonl"
@@ -293,7 +311,6 @@ class EmbeddedQualityJobRunner(QualityJobRunner):
                 source_file,
                 temp_directory=str(work / "spill"),
             )
-            check_contract_in_duckdb(str(validated), source_file)
             _append(bad_records, rejected)
             lake.upload(bad_records, outputs.bad_records)
             lake.upload(Path(summary.outputs["rule_outcomes"]), outputs.rule_outcomes)
@@ -391,6 +408,7 @@ class GlueQualityJobRunner(QualityJobRunner):
         source_file: str,
         outputs: FileOutputs,
         engine_options: dict[str, Any] | None = None,
+        inspected: bool = False,
     ) -> QualityRunResult:
         arguments = self.job_arguments(lake, source_file, outputs)
         ruleset_key, history_key, report_key = self.exchange_keys(outputs)
@@ -468,6 +486,7 @@ class SparkQualityJobRunner(QualityJobRunner):
         source_file: str,
         outputs: FileOutputs,
         engine_options: dict[str, Any] | None = None,
+        inspected: bool = False,
     ) -> QualityRunResult:
         from quality_movies.glue_job import QualityJobError, run_quality_job
 

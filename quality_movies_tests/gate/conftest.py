@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from quality_movies.ingestion.resources import LocalLake
+from quality_movies.ingestion.resources import LocalCatalog, LocalLake
 from quality_movies.monitoring.resources import DuckDBMetricStore, LocalQualityMetrics
 from quality_movies.partitions import movie_files
 from quality_movies.quality.assets import build_quality_gate
@@ -65,6 +65,7 @@ class Gate:
             raise_on_error=False,
             resources={
                 "lake": self.lake,
+                "catalog": LocalCatalog(root=str(self.home / "catalog")),
                 "quality_job": self.runner,
                 "warehouse": self.warehouse,
                 "metric_store": self.metric_store,
