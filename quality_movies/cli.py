@@ -75,7 +75,7 @@ def ruleset_problem(env: "Environment", resources: dict) -> str | None:
     except Exception as exc:  # any reason the rules cannot be read is the user's to fix
         from quality_movies.pipeline_runs import one_line
 
-        where = env.ruleset_path or "the default ruleset"
+        where = resources["quality_job"].resolved_ruleset_path()
         return f"the ruleset {where} does not load: {one_line(str(exc))}"
     return None
 
