@@ -366,8 +366,6 @@ class GlueQualityJobRunner(QualityJobRunner):
     job_name: str
     region_name: str = "us-east-1"
     endpoint_url: str = ""
-    pipes_bucket: str = ""
-    pipes_prefix: str = "dagster-pipes/"
     poll_interval_seconds: float = 5.0
     timeout_seconds: float = 6 * 3600.0
 
