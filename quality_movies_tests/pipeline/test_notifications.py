@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from quality_movies.ingestion.assets import raw_movies
 from quality_movies.notifications.resources import LocalNotifier
 from quality_movies.notifications.sensors import build_notification_sensors
 from quality_movies.sample import write_sample
@@ -74,3 +75,20 @@ def test_failure_names_the_file_and_the_cause_without_dagsters_wrapper(platform,
     assert "broken.csv" in error and "line 1" in error
     assert "Error occurred while executing" not in error and "Traceback" not in error
     assert platform.ledger.latest()[platform.lake.input_key(source)].state == "failed"
+
+
+def test_a_run_of_upstream_assets_only_decides_nothing(platform, tmp_path):
+    stats = write_sample(tmp_path / "movies.csv", rows=20, seed=4)
+    source = platform.ingest(stats.path)
+    platform.instance.add_dynamic_partitions("movie_files", [source])
+    result = dg.materialize(
+        [raw_movies],
+        partition_key=source,
+        instance=platform.instance,
+        resources=platform.env.resources(),
+    )
+    assert result.success
+    notifier = LocalNotifier(outbox_path=str(tmp_path / "outbox.jsonl"))
+    settle(platform, result, notifier, "success")
+    assert notifier.messages() == []
+    assert platform.lake.input_key(source) not in platform.ledger.latest()
