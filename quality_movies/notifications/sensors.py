@@ -32,6 +32,7 @@ def build_notification_sensors() -> list[dg.SensorDefinition]:
     @dg.run_status_sensor(
         name="notify_on_success",
         run_status=dg.DagsterRunStatus.SUCCESS,
+        minimum_interval_seconds=5,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Records each file of a successful run in the ledger and announces it once.",
     )
@@ -42,6 +43,7 @@ def build_notification_sensors() -> list[dg.SensorDefinition]:
 
     @dg.run_failure_sensor(
         name="notify_on_failure",
+        minimum_interval_seconds=5,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Records each file of a failed run (processed or failed) and announces it once.",
     )
