@@ -495,7 +495,9 @@ class SparkQualityJobRunner(QualityJobRunner):
             "source_file": source_file,
             "ruleset_text": ruleset_text,
             "ruleset_source": str(self.resolved_ruleset_path()),
+            "history": (engine_options or {}).get("history"),
         }
+        temp_paths: list[Path] = []
         try:
             if self.direct_io:
                 client = getattr(lake, "client", None)
@@ -511,8 +513,10 @@ class SparkQualityJobRunner(QualityJobRunner):
                 )
                 return _quality_run_result(report, source_file, outputs, "spark", {})
             work = work_folder(self.work_dir, "spark-quality-run")
+            raw_csv = work / "input.csv"
+            temp_paths += [raw_csv, work]
             try:
-                raw_csv = lake.download(lake.input_key(source_file), work / "input.csv")
+                lake.download(lake.input_key(source_file), raw_csv)
                 local = {name: work / "out" / Path(key).name for name, key in keys.items()}
                 report = run_quality_job(
                     spark,
@@ -528,5 +532,8 @@ class SparkQualityJobRunner(QualityJobRunner):
             finally:
                 shutil.rmtree(work, ignore_errors=True)
         except (QualityJobError, DataQualityError, ContractViolation) as error:
-            raise QualityJobFailed(f"{source_file}: {error}") from None
+            message = _users_words(str(error), temp_paths, source_file)
+            if not message.startswith(source_file):
+                message = f"{source_file}: {message}"
+            raise QualityJobFailed(message) from None
         return _quality_run_result(report, source_file, outputs, "spark", {})

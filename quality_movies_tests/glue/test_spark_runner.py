@@ -11,6 +11,7 @@ from dagster_pyspark import PySparkResource
 from quality_movies.ingestion.resources import Lake, LocalLake
 from quality_movies.quality.resources import (
     EmbeddedQualityJobRunner,
+    QualityJobFailed,
     QualityJobRunner,
     QualityRunResult,
     SparkQualityJobRunner,
@@ -80,3 +81,30 @@ def test_spark_runner_matches_the_embedded_runner(spark, tmp_path):
             on_spark.outputs.validated,
         ]
     )
+
+
+@pytest.mark.spark
+def test_spark_runner_names_the_users_file_not_its_copy(spark, tmp_path):
+    lake = LocalLake(root=str(tmp_path / "lake"))
+    csv = tmp_path / "no_rating.csv"
+    csv.write_text("Series_Title,Meta_score\nFilm,80\n")
+    lake.upload(csv, lake.input_key("no_rating.csv"))
+    runner = SparkQualityJobRunner(
+        pyspark=PySparkResource(spark_config={"spark.master": "local[2]"}),
+        work_dir=str(tmp_path / "work"),
+        ruleset_path=str(_ruleset(tmp_path, 'Rules = [ IsComplete "series_title" ]')),
+    )
+    outputs = final_outputs(lake, "no_rating.csv")
+    with pytest.raises(QualityJobFailed) as failure:
+        runner.run(dg.build_asset_context(), lake, "no_rating.csv", outputs)
+    message = str(failure.value)
+    assert message.startswith("no_rating.csv: required column imdb_rating is missing")
+    assert "input.csv" not in message and str(tmp_path / "work") not in message
+    assert list((tmp_path / "work").iterdir()) == []
+    assert [o.key for o in lake.list_objects("")] == [lake.input_key("no_rating.csv")]
+
+
+def _ruleset(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "rules.dqdl"
+    path.write_text(text)
+    return path
