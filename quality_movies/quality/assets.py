@@ -69,7 +69,6 @@ ROW_LEVEL_COLUMNS = [
     "DataQualityRulesSkip",
     "DataQualityEvaluationResult",
 ]
-GATE_OUTPUTS = ("validated_movies", "bad_records", "rule_outcomes", "imdb_movies_rating")
 
 
 class RowsNotConserved(RuntimeError):
