@@ -1,9 +1,12 @@
 """The quality job on Spark, as the Glue job runs it: one input file in, three single-object outputs out.
 
-``run_quality_job`` reads the file with the engine's Spark reader, evaluates the ruleset and publishes bad
-records (JSON Lines), rule outcomes (JSON Lines, Glue's five keys) and the validated movies (Parquet, the
-warehouse mapping plus ``source_file``). Outputs are staged first and copied to their final keys only once
-all three exist, so a failed run leaves the final keys as they were. URIs are local paths or ``s3://``.
+``run_quality_job`` reads the file with the engine's Spark reader, evaluates the ruleset, splits the rows
+that pass it by the warehouse contract (a value that is not its column's type or is out of range makes
+the row a bad record, the reason in ``DataQualityRulesFail``), checks the validated rows with pandera's
+PySpark backend and publishes bad records (JSON Lines, input order), rule outcomes (JSON Lines, Glue's
+five keys) and the validated movies (Parquet, the warehouse mapping plus ``source_file``). Outputs are
+staged first and copied to the keys given only once all three exist, so a failed run leaves those keys as
+they were. URIs are local paths or ``s3://``.
 """
 
 import inspect
