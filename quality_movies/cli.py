@@ -21,6 +21,18 @@ TOOL_COMMANDS = {
 }
 
 
+# A queued run starts within a second of its request (the daemon's default checks every 5 s).
+DAGSTER_YAML = """\
+telemetry:
+  enabled: false
+run_coordinator:
+  module: dagster
+  class: QueuedRunCoordinator
+  config:
+    dequeue_interval_seconds: 1
+"""
+
+
 def use_dagster_home(env: "Environment"):
     """The Dagster instance under ``QUALITY_MOVIES_HOME/dagster`` (unless DAGSTER_HOME is set).
 
@@ -37,7 +49,7 @@ def use_dagster_home(env: "Environment"):
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+        config.write_text(DAGSTER_YAML)
     instance = dg.DagsterInstance.get()
     instance.get_runs(limit=1)
     instance.get_dynamic_partitions(movie_files.name)

@@ -104,7 +104,7 @@ def build_new_files_sensor(job_name: str) -> dg.SensorDefinition:
     @dg.sensor(
         name="new_movie_files",
         job_name=job_name,
-        minimum_interval_seconds=5,
+        minimum_interval_seconds=2,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Claims new or changed CSVs under input_data/ and runs them in batches.",
     )
