@@ -13,7 +13,10 @@ from typing import Any
 
 import dagster as dg
 
+from quality_movies.ingestion.resources import Lake
+from quality_movies.notifications.resources import Notifier
 from quality_movies.partitions import movie_files
+from quality_movies.runs.resources import Ledger
 
 WAREHOUSE_ASSET = dg.AssetKey("imdb_movies_rating")
 PARTITION_TAG = "dagster/partition"
@@ -300,9 +303,9 @@ class Settled:
 def settle_run(
     instance: dg.DagsterInstance,
     run: dg.DagsterRun,
-    ledger: Any,
-    lake: Any,
-    notifier: Any,
+    ledger: Ledger,
+    lake: Lake,
+    notifier: Notifier,
     run_url: str,
     files: list[str] | None = None,
 ) -> list[Settled]:
