@@ -280,7 +280,7 @@ def split_by_contract(
     source_file: str,
     *,
     temp_directory: str | None = None,
-    memory_limit: str = "1GB",
+    memory_limit: str = "512MB",
 ) -> ContractSplit:
     """Rows of ``good_parquet`` (text columns, plus the engine's row-level columns when present) that
     keep the contract go to ``validated_parquet`` in the warehouse types with ``source_file``; the others
@@ -291,6 +291,8 @@ def split_by_contract(
     con = duckdb.connect(":memory:")
     try:
         con.execute(f"SET memory_limit = {_literal(memory_limit)}")
+        # Outputs come in no particular order (as the engine's): an ordered writer buffers more.
+        con.execute("SET preserve_insertion_order = false")
         if temp_directory:
             con.execute(f"SET temp_directory = {_literal(temp_directory)}")
         con.execute(

@@ -69,7 +69,7 @@ class DuckDBWarehouse(Warehouse):
     """An embedded DuckDB file holding schema ``movies``."""
 
     path: str
-    memory_limit: str = "1GB"
+    memory_limit: str = "512MB"
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -91,6 +91,8 @@ class DuckDBWarehouse(Warehouse):
                 "aside and run again to reload every file"
             ) from None
         con.execute(f"SET memory_limit = '{self.memory_limit}'")
+        # Rows of a file have no order in the table; keeping it would buffer the whole load.
+        con.execute("SET preserve_insertion_order = false")
         con.execute(warehouse_ddl("duckdb"))
         return con
 
