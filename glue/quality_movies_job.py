@@ -2,8 +2,8 @@
 
 On Glue (``awsglue`` importable) it runs in a GlueContext with ``Job.init``/``Job.commit``; elsewhere on a
 plain local SparkSession, reading and writing S3 through boto3 (``AWS_ENDPOINT_URL`` is honoured). When
-started by Dagster (``--dagster-pipes-context`` present) it reports the counts and rule outcomes as a Pipes
-custom message; started by Step Functions it just runs.
+started with ``--report_key`` it leaves the counts and rule outcomes there as JSON (how the pipeline's
+Glue runner reads them); with ``--dagster-pipes-context`` it also reports them as a Pipes custom message.
 """
 
 import json
@@ -19,6 +19,7 @@ from quality_movies.glue_job import (
     present_options,
     resolve_job_arguments,
     run_job,
+    write_report,
 )
 
 PIPES_CONTEXT_ARGUMENT = "--dagster-pipes-context"
@@ -67,6 +68,7 @@ def run(
     finally:
         if job is None:
             spark.stop()
+    write_report(arguments, report, s3)
     if job is not None:
         job.commit()
     return report

@@ -17,12 +17,31 @@ TOOL_COMMANDS = {
     "dq": "quality_movies.dq.cli",
     "export-infra": "quality_movies.infra.export",
     "glue-package": "quality_movies.glue_package",
+    "report": "quality_movies.monitoring.report",
 }
 
 
+# A queued run starts within a second of its request (the daemon's default checks every 5 s).
+DAGSTER_YAML = """\
+telemetry:
+  enabled: false
+run_coordinator:
+  module: dagster
+  class: QueuedRunCoordinator
+  config:
+    dequeue_interval_seconds: 1
+"""
+
+
 def use_dagster_home(env: "Environment"):
-    """The Dagster instance under ``QUALITY_MOVIES_HOME/dagster`` (unless DAGSTER_HOME is set)."""
+    """The Dagster instance under ``QUALITY_MOVIES_HOME/dagster`` (unless DAGSTER_HOME is set).
+
+    Call it holding the home lock: creating the instance's SQLite storage from two processes at
+    once corrupts it.
+    """
     import dagster as dg
+
+    from quality_movies.partitions import movie_files
 
     if not os.environ.get("DAGSTER_HOME"):
         os.environ["DAGSTER_HOME"] = str(env.dagster_home)
@@ -30,13 +49,21 @@ def use_dagster_home(env: "Environment"):
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
-    return dg.DagsterInstance.get()
+        config.write_text(DAGSTER_YAML)
+    instance = dg.DagsterInstance.get()
+    instance.get_runs(limit=1)
+    instance.get_dynamic_partitions(movie_files.name)
+    instance.all_instigator_state()
+    return instance
 
 
 def quiet_console() -> dict:
-    """Run config keeping Dagster's console log to ``QUALITY_MOVIES_LOG_LEVEL`` (default WARNING)."""
-    level = os.environ.get("QUALITY_MOVIES_LOG_LEVEL", "WARNING").upper()
+    """Run config keeping Dagster's console log to ``QUALITY_MOVIES_LOG_LEVEL``.
+
+    The default is CRITICAL: the CLI prints each file's outcome itself, in a line or two, and
+    Dagster's own error events would add tracebacks (``--debug`` sets DEBUG).
+    """
+    level = os.environ.get("QUALITY_MOVIES_LOG_LEVEL", "CRITICAL").upper()
     return {"loggers": {"console": {"config": {"log_level": level}}}}
 
 
@@ -53,67 +80,199 @@ def ingest(env: "Environment", files: list[str]) -> int:
     return 0
 
 
-def run(env: "Environment") -> int:
-    """Process every new or changed input file through the ingest job, then refresh the view."""
-    from quality_movies.definitions import build_definitions
-    from quality_movies.ingestion.sensors import plan_input_files
-    from quality_movies.jobs import INGEST_JOB, REFRESH_JOB
-    from quality_movies.notifications.sensors import NOTIFIED_TAG, run_message
-    from quality_movies.partitions import ETAG_TAG, movie_files
-    from quality_movies.pipeline_runs import failure_reason, processed_etags, summary_lines
+def ruleset_problem(env: "Environment", resources: dict) -> str | None:
+    """Why the ruleset in force does not load, or None when it does."""
+    try:
+        resources["quality_job"].ruleset()
+    except Exception as exc:  # any reason the rules cannot be read is the user's to fix
+        from quality_movies.pipeline_runs import one_line
 
-    instance = use_dagster_home(env)
-    defs = build_definitions(env)
+        where = resources["quality_job"].resolved_ruleset_path()
+        return f"the ruleset {where} does not load: {one_line(str(exc))}"
+    return None
+
+
+def run(env: "Environment") -> int:
+    """Process every new or changed input file in batches, then refresh the view.
+
+    Holds the home lock, claims the files in the ledger, runs each contiguous range of new
+    partitions as one run, and records and announces each file once.
+    """
+    from quality_movies.ingestion.sensors import CLAIM_TAG, plan_input_files, release_dead_claims
+    from quality_movies.pipeline_runs import cli_owner
+    from quality_movies.runs.lock import home_lock
+
+    with home_lock(env.home, "run"):
+        instance = use_dagster_home(env)
+        resources = env.resources()
+        lake, notifier, ledger = resources["lake"], resources["notifier"], resources["ledger"]
+        release_dead_claims(ledger)
+        latest = {k: v.etag for k, v in ledger.latest().items()}
+        plan = plan_input_files(lake.input_files(), latest)
+        for key in plan.ignored:
+            print(f"ignored {lake.uri(key)}: only .csv files are ingested")
+        if not plan.to_process:
+            print(f"nothing to do: no new or changed CSV files under {lake.uri(lake.input_prefix)}")
+            return 0
+        problem = ruleset_problem(env, resources)
+        if problem:
+            return refuse_run(problem, [lake.source_file(o.key) for o in plan.to_process], notifier)
+        owner = cli_owner()
+        claimed = set(ledger.claim([(o.key, o.etag) for o in plan.to_process], owner))
+        for obj in plan.to_process:
+            if (obj.key, obj.etag) not in claimed:
+                print(f"skipped {lake.source_file(obj.key)}: another run (the UI's sensor) has it")
+        files = [lake.source_file(o.key) for o in plan.to_process if (o.key, o.etag) in claimed]
+        try:
+            failed = run_batches(env, instance, files, {CLAIM_TAG: owner})
+        finally:  # files a crash left unsettled go back to pending
+            ledger.release([(v.input_key, v.etag) for v in ledger.claims_by(owner)], owner)
+        failed += refresh_view(env, instance)
+        counts = resources["warehouse"].row_counts()
+        print(f"warehouse {resources['warehouse'].qualified_table}: {sum(counts.values())} rows")
+        if failed:
+            print(
+                "a failed file is not retried by itself: fix it and ingest it again, or fix the "
+                "cause and run `quality-movies retry FILE`",
+                file=sys.stderr,
+            )
+        return 1 if failed else 0
+
+
+def refuse_run(problem: str, pending: list[str], notifier) -> int:
+    """Stop before any file: say why once, list what is left pending, notify once."""
+    print(f"error: {problem}", file=sys.stderr)
+    print(
+        f"no file was processed; {len(pending)} file(s) left pending: {', '.join(pending)}. "
+        "Fix the ruleset (QUALITY_MOVIES_RULESET) and run again.",
+        file=sys.stderr,
+    )
+    notifier.notify(
+        "quality_movies FAILED: the ruleset does not load",
+        {"status": "FAILED", "error": problem, "pending_files": pending},
+    )
+    return 1
+
+
+def run_batches(env: "Environment", instance, files: list[str], tags: dict[str, str]) -> int:
+    """One run per contiguous range of ``files``' partitions; the number of files that failed."""
+    from quality_movies.definitions import build_definitions
+    from quality_movies.jobs import INGEST_JOB
+    from quality_movies.notifications.sensors import LAUNCHED_BY_TAG
+    from quality_movies.partitions import movie_files
+    from quality_movies.pipeline_runs import (
+        describe_exception,
+        partition_ranges,
+        range_tags,
+        run_url,
+        settle_run,
+        summary_lines,
+    )
+
     resources = env.resources()
-    lake, notifier = resources["lake"], resources["notifier"]
-    plan = plan_input_files(lake.input_files(), processed_etags(instance, lake.input_prefix))
-    for key in plan.ignored:
-        print(f"ignored {lake.uri(key)}: only .csv files are ingested")
-    if not plan.to_process:
-        print(f"nothing to do: no new or changed CSV files under {lake.uri(lake.input_prefix)}")
-        return 0
-    partitions = [lake.source_file(o.key) for o in plan.to_process]
-    known = set(instance.get_dynamic_partitions(movie_files.name))
-    instance.add_dynamic_partitions(movie_files.name, [p for p in partitions if p not in known])
-    ingest_job = defs.resolve_job_def(INGEST_JOB)
+    lake, notifier, ledger = resources["lake"], resources["notifier"], resources["ledger"]
+    known = instance.get_dynamic_partitions(movie_files.name)
+    new = [f for f in dict.fromkeys(files) if f not in set(known)]
+    if new:
+        instance.add_dynamic_partitions(movie_files.name, new)
+    ordered = [*known, *new]
+    job = build_definitions(env).resolve_job_def(INGEST_JOB)
     failed = 0
-    for obj, partition in zip(plan.to_process, partitions, strict=True):
-        result = ingest_job.execute_in_process(
-            partition_key=partition,
+    for first, last in partition_ranges(ordered, files):
+        span = ordered[ordered.index(first) : ordered.index(last) + 1]
+        run_tags = {**tags, LAUNCHED_BY_TAG: "cli"}
+        single = first == last
+        if not single:
+            run_tags.update(range_tags(first, last))
+        try:
+            result = job.execute_in_process(
+                partition_key=first if single else None,
+                instance=instance,
+                tags=run_tags,
+                run_config=quiet_console(),
+                raise_on_error=False,
+            )
+        except Exception as exc:  # the run could not start: every file of the range failed
+            reason = describe_exception(exc)
+            for source_file in span:
+                etag = lake.head(lake.input_key(source_file)).etag
+                ledger.finish(lake.input_key(source_file), etag, "failed", "", reason)
+                notifier.notify(
+                    f"quality_movies FAILED: {source_file}"[:100],
+                    {"status": "FAILED", "file": source_file, "error": reason},
+                )
+                print(f"== {source_file}: FAILED\n   error: {reason}")
+            failed += len(span)
+            continue
+        run = instance.get_run_by_id(result.run_id)
+        for settled in settle_run(
+            instance, run, ledger, lake, notifier, run_url(run.run_id), files=span
+        ):
+            print("\n".join(summary_lines(settled.outcome.source_file, settled.message)))
+            failed += not settled.outcome.processed
+    return failed
+
+
+def refresh_view(env: "Environment", instance) -> int:
+    """Recompute year_aggregated; 1 when that failed."""
+    from quality_movies.definitions import build_definitions
+    from quality_movies.jobs import REFRESH_JOB
+    from quality_movies.notifications.sensors import LAUNCHED_BY_TAG
+    from quality_movies.pipeline_runs import run_failure_message
+
+    refresh = (
+        build_definitions(env)
+        .resolve_job_def(REFRESH_JOB)
+        .execute_in_process(
             instance=instance,
-            tags={ETAG_TAG: obj.etag, NOTIFIED_TAG: "cli"},
+            tags={LAUNCHED_BY_TAG: "cli"},
             run_config=quiet_console(),
             raise_on_error=False,
         )
-        run = instance.get_run_by_id(result.run_id)
-        error = None if result.success else failure_reason(result)
-        subject, message = run_message(instance, run, result.success, error)
-        notifier.notify(subject, message)
-        print("\n".join(summary_lines(partition, message)))
-        failed += not result.success
-    refresh = defs.resolve_job_def(REFRESH_JOB).execute_in_process(
-        instance=instance,
-        tags={NOTIFIED_TAG: "cli"},
-        run_config=quiet_console(),
-        raise_on_error=False,
     )
-    if not refresh.success:
-        print(f"refresh of year_aggregated FAILED: {failure_reason(refresh)}", file=sys.stderr)
-        failed += 1
-    counts = resources["warehouse"].row_counts()
-    print(f"warehouse {resources['warehouse'].qualified_table}: {sum(counts.values())} rows")
-    return 1 if failed else 0
+    if refresh.success:
+        return 0
+    reason = run_failure_message(instance, refresh.run_id)
+    print(f"refresh of year_aggregated FAILED: {reason}", file=sys.stderr)
+    return 1
+
+
+def retry(env: "Environment", files: list[str]) -> int:
+    """Let failed files (default: all) be processed again by the next run, once the cause is fixed."""
+    resources = env.resources()
+    lake, ledger = resources["lake"], resources["ledger"]
+    failed = [v for v in ledger.latest().values() if v.state == "failed"]
+    names = [Path(f).name for f in files] or [lake.source_file(v.input_key) for v in failed]
+    if not names:
+        print("nothing to retry: no file has failed")
+        return 0
+    status = 0
+    for source_file in names:
+        if ledger.forget(lake.input_key(source_file)):
+            print(f"{source_file} will be processed again by the next run")
+        else:
+            print(f"error: {source_file} has no failed version to retry", file=sys.stderr)
+            status = 2
+    return status
 
 
 def status(env: "Environment") -> int:
-    """What is in the lake, the catalog and the warehouse."""
+    """What is in the lake, the ledger, the catalog and the warehouse."""
     resources = env.resources()
     lake, catalog, warehouse = resources["lake"], resources["catalog"], resources["warehouse"]
     print(f"deployment: {env.deployment}   home: {env.home}")
     files = lake.input_files()
+    latest = resources["ledger"].latest()
     print(f"lake {lake.uri(lake.input_prefix)}: {len(files)} file(s)")
     for obj in files:
-        print(f"  {obj.key}  {obj.size} bytes  etag {obj.etag}")
+        record = latest.get(obj.key)
+        if not obj.key.lower().endswith(".csv"):
+            state = "ignored (not .csv)"
+        elif record is None or record.etag != obj.etag:
+            state = "pending"
+        else:
+            state = record.state + (f": {record.reason}" if record.reason else "")
+        print(f"  {obj.key}  {obj.size} bytes  etag {obj.etag}  {state}")
     for prefix in (lake.bad_records_prefix, lake.rule_outcomes_prefix, lake.validated_prefix):
         print(f"lake {lake.uri(prefix)}: {len(lake.list_objects(prefix))} object(s)")
     table = catalog.get_table()
@@ -131,7 +290,10 @@ def status(env: "Environment") -> int:
 
 def ui(env: "Environment", port: int) -> int:
     """Start the Dagster UI and daemon on 127.0.0.1 with this deployment's home."""
-    use_dagster_home(env)
+    from quality_movies.runs.lock import home_lock
+
+    with home_lock(env.home, "ui"):
+        use_dagster_home(env)
     command = [
         sys.executable, "-m", "dagster", "dev", "-m", "quality_movies.definitions",
         "-h", "127.0.0.1", "-p", str(port),
@@ -146,12 +308,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="Quality-gated movie ingestion. State lives under QUALITY_MOVIES_HOME "
         "(default ./.quality_movies); QUALITY_MOVIES_ENV=local|aws picks the deployment.",
     )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the Python traceback of an unexpected error"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("sample", help="write a synthetic movie CSV (see: quality-movies sample -h)")
     ingest_cmd = sub.add_parser("ingest", help="put files into input_data/")
     ingest_cmd.add_argument("files", nargs="+")
     sub.add_parser("run", help="process every new or changed input file now")
-    sub.add_parser("status", help="show the lake, the catalog and the warehouse")
+    retry_cmd = sub.add_parser(
+        "retry", help="process failed files again at the next run (after fixing the cause)"
+    )
+    retry_cmd.add_argument(
+        "files", nargs="*", help="input file names, e.g. movies.csv (default: every failed file)"
+    )
+    sub.add_parser("status", help="show the lake, the ledger, the catalog and the warehouse")
     ui_cmd = sub.add_parser("ui", help="open the Dagster UI (dagster dev on 127.0.0.1)")
     ui_cmd.add_argument("--port", type=int, default=3000)
     sub.add_parser(
@@ -162,9 +333,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+COMMANDS = {
+    "ingest": lambda env, args: ingest(env, args.files),
+    "run": lambda env, args: run(env),
+    "retry": lambda env, args: retry(env, args.files),
+    "status": lambda env, args: status(env),
+    "ui": lambda env, args: ui(env, args.port),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    warnings.filterwarnings("ignore", message=".*is currently in beta.*")
+    debug = "--debug" in argv
+    if debug:
+        argv = [a for a in argv if a != "--debug"]
+        os.environ.setdefault("QUALITY_MOVIES_LOG_LEVEL", "DEBUG")
+    else:
+        warnings.filterwarnings("ignore")
     if argv and argv[0] in TOOL_COMMANDS:
         return importlib.import_module(TOOL_COMMANDS[argv[0]]).main(argv[1:])
     args = build_parser().parse_args(argv)
@@ -172,18 +357,18 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         env = Environment.from_env()
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.command == "ingest":
-        return ingest(env, args.files)
-    if args.command == "run":
-        return run(env)
-    if args.command == "status":
-        return status(env)
-    if args.command == "ui":
-        return ui(env, args.port)
-    return 2
+        return COMMANDS[args.command](env, args)
+    except KeyboardInterrupt:
+        print("interrupted: files left pending are processed by the next run", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if debug:
+            raise
+        from quality_movies.pipeline_runs import describe_exception
+
+        print(f"error: {describe_exception(exc)}", file=sys.stderr)
+        print("(run again with --debug to see where it happened)", file=sys.stderr)
+        return 2 if isinstance(exc, ValueError) else 1
 
 
 if __name__ == "__main__":

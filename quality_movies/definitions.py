@@ -5,12 +5,13 @@ import dagster as dg
 from quality_movies.environment import Environment
 from quality_movies.ingestion.assets import movies_catalog_table, raw_movies
 from quality_movies.ingestion.sensors import build_new_files_sensor
-from quality_movies.jobs import ingest_movie_file, refresh_year_aggregated
+from quality_movies.jobs import INGEST_JOB, ingest_movie_file, refresh_year_aggregated
+from quality_movies.monitoring.assets import quality_report
 from quality_movies.notifications.sensors import build_notification_sensors
 from quality_movies.quality.assets import build_quality_gate
 from quality_movies.quality.resources import QualityJobRunner
-from quality_movies.warehouse.assets import imdb_movies_rating, year_aggregated
-from quality_movies.warehouse.sensors import build_refresh_sensor
+from quality_movies.warehouse.assets import year_aggregated
+from quality_movies.warehouse.sensors import REFRESH_AFTER_LOAD, build_refresh_sensor
 
 
 def build_definitions(env: Environment | None = None) -> dg.Definitions:
@@ -22,15 +23,19 @@ def build_definitions(env: Environment | None = None) -> dg.Definitions:
         assets=[
             raw_movies,
             movies_catalog_table,
-            build_quality_gate(quality_job.ruleset_rules()),
-            imdb_movies_rating,
-            year_aggregated,
+            build_quality_gate(quality_job.ruleset().rules),
+            *[
+                view.map_asset_specs(
+                    lambda spec: spec.replace_attributes(automation_condition=REFRESH_AFTER_LOAD)
+                )
+                for view in (year_aggregated, quality_report)
+            ],
         ],
         jobs=[ingest_movie_file, refresh_year_aggregated],
         sensors=[
-            build_new_files_sensor(ingest_movie_file),
-            build_refresh_sensor(ingest_movie_file, refresh_year_aggregated),
-            *build_notification_sensors(ingest_movie_file),
+            build_new_files_sensor(INGEST_JOB),
+            build_refresh_sensor(),
+            *build_notification_sensors(),
         ],
         resources=resources,
     )

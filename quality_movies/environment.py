@@ -58,6 +58,10 @@ class Environment:
     def outbox_path(self) -> Path:
         return self.home / "outbox.jsonl"
 
+    @property
+    def ledger_path(self) -> Path:
+        return self.home / "ledger.sqlite3"
+
     def resources(self) -> dict[str, Any]:
         """The resources of this deployment, keyed as the assets ask for them."""
         return local_resources(self) if self.deployment == "local" else aws_resources(self)
@@ -66,8 +70,10 @@ class Environment:
 def local_resources(env: Environment) -> dict[str, Any]:
     """Embedded defaults: a folder as the bucket, a JSON catalog, DuckDB engine and warehouse."""
     from quality_movies.ingestion.resources import LocalCatalog, LocalLake
+    from quality_movies.monitoring.resources import DuckDBMetricStore, LocalQualityMetrics
     from quality_movies.notifications.resources import LocalNotifier
     from quality_movies.quality.resources import EmbeddedQualityJobRunner
+    from quality_movies.runs.resources import SqliteLedger
     from quality_movies.warehouse.resources import DuckDBWarehouse
 
     s = env.settings
@@ -93,6 +99,9 @@ def local_resources(env: Environment) -> dict[str, Any]:
             view=s.warehouse_view,
         ),
         "notifier": LocalNotifier(outbox_path=str(env.outbox_path)),
+        "ledger": SqliteLedger(path=str(env.ledger_path)),
+        "metric_store": DuckDBMetricStore(path=str(env.warehouse_path)),
+        "quality_metrics": LocalQualityMetrics(path=str(env.home / "quality_metrics.jsonl")),
         "io_manager": dg.FilesystemIOManager(base_dir=str(env.home / "storage")),
     }
 
@@ -106,7 +115,9 @@ def aws_resources(env: Environment) -> dict[str, Any]:
     from dagster_aws.s3 import S3PickleIOManager, S3Resource
 
     from quality_movies.ingestion.resources import GlueCrawlerCatalog, S3Lake
+    from quality_movies.monitoring.resources import CloudWatchQualityMetrics, ParquetMetricStore
     from quality_movies.notifications.resources import SnsNotifier
+    from quality_movies.runs.resources import S3Ledger
     from quality_movies.warehouse.resources import RedshiftDataWarehouse
 
     environ = env.environ
@@ -138,8 +149,6 @@ def aws_resources(env: Environment) -> dict[str, Any]:
             job_name=s.glue_job_name,
             region_name=s.region,
             endpoint_url=endpoint_url,
-            pipes_bucket=s.bucket,
-            pipes_prefix=s.pipes_prefix,
         )
     else:
         from dagster_pyspark import PySparkResource
@@ -152,16 +161,17 @@ def aws_resources(env: Environment) -> dict[str, Any]:
             work_dir=str(env.home / "work"),
         )
     secret_arn_var = "QUALITY_MOVIES_REDSHIFT_SECRET_ARN"
+    lake = S3Lake(
+        bucket=s.bucket,
+        input_prefix=s.input_prefix,
+        bad_records_prefix=s.bad_records_prefix,
+        rule_outcomes_prefix=s.rule_outcomes_prefix,
+        validated_prefix=s.validated_prefix,
+        region_name=s.region,
+        endpoint_url=endpoint_url,
+    )
     return {
-        "lake": S3Lake(
-            bucket=s.bucket,
-            input_prefix=s.input_prefix,
-            bad_records_prefix=s.bad_records_prefix,
-            rule_outcomes_prefix=s.rule_outcomes_prefix,
-            validated_prefix=s.validated_prefix,
-            region_name=s.region,
-            endpoint_url=endpoint_url,
-        ),
+        "lake": lake,
         "catalog": GlueCrawlerCatalog(
             database=s.glue_database,
             table=s.glue_table,
@@ -187,6 +197,11 @@ def aws_resources(env: Environment) -> dict[str, Any]:
             topic_arn=environ["QUALITY_MOVIES_SNS_TOPIC_ARN"],
             region_name=s.region,
             endpoint_url=endpoint_url,
+        ),
+        "ledger": S3Ledger(bucket=s.bucket, region_name=s.region, endpoint_url=endpoint_url),
+        "metric_store": ParquetMetricStore(lake=lake),
+        "quality_metrics": CloudWatchQualityMetrics(
+            namespace=s.metrics_namespace, region_name=s.region, endpoint_url=endpoint_url
         ),
         "io_manager": S3PickleIOManager(
             s3_resource=S3Resource(region_name=s.region, endpoint_url=endpoint_url or None),

@@ -1,11 +1,15 @@
 """The quality job on Spark, as the Glue job runs it: one input file in, three single-object outputs out.
 
-``run_quality_job`` reads the file with the engine's Spark reader, evaluates the ruleset and publishes bad
-records (JSON Lines), rule outcomes (JSON Lines, Glue's five keys) and the validated movies (Parquet, the
-warehouse mapping plus ``source_file``). Outputs are staged first and copied to their final keys only once
-all three exist, so a failed run leaves the final keys as they were. URIs are local paths or ``s3://``.
+``run_quality_job`` reads the file with the engine's Spark reader, evaluates the ruleset, splits the rows
+that pass it by the warehouse contract (a value that is not its column's type or is out of range makes
+the row a bad record, the reason in ``DataQualityRulesFail``), checks the validated rows with pandera's
+PySpark backend and publishes bad records (JSON Lines, input order), rule outcomes (JSON Lines, Glue's
+five keys) and the validated movies (Parquet, the warehouse mapping plus ``source_file``). Outputs are
+staged first and copied to the keys given only once all three exist, so a failed run leaves those keys as
+they were. URIs are local paths or ``s3://``.
 """
 
+import inspect
 import json
 import os
 import shutil
@@ -20,8 +24,17 @@ from typing import Any
 
 import sqlglot
 
+from quality_movies.dq.outcomes import ROW_LEVEL_COLUMNS as ROW_LEVEL
 from quality_movies.dq.parser import parse_ruleset
-from quality_movies.warehouse.contract import ContractViolation, mapping_select, typed_columns
+from quality_movies.warehouse.contract import (
+    REQUIRED_COLUMNS,
+    SOURCE_FILE_COLUMN,
+    ContractViolation,
+    mapping_select,
+    rejected_condition,
+    rejection_reasons_sql,
+    validated_movies_pyspark_schema,
+)
 
 OUTPUTS = ("bad_records", "rule_outcomes", "validated")
 
@@ -38,6 +51,8 @@ JOB_OPTIONS = (
     "rule_outcomes_key",
     "validated_key",
     "ruleset_uri",
+    "report_key",
+    "history_uri",
     "TempDir",
     "JOB_NAME",
 )
@@ -79,6 +94,8 @@ class JobArguments:
     temp_dir: str
     ruleset_uri: str
     job_name: str
+    report_key: str = ""
+    history_uri: str = ""
 
     @property
     def source_file(self) -> str:
@@ -153,8 +170,20 @@ def resolve_job_arguments(options: Mapping[str, str]) -> JobArguments:
         or f"{merged['validated_prefix']}{partition}/validated_movies.parquet",
         temp_dir=merged.get("TempDir", ""),
         ruleset_uri=merged.get("ruleset_uri", ""),
+        report_key=merged.get("report_key", ""),
+        history_uri=merged.get("history_uri", ""),
         job_name=merged.get("JOB_NAME", ""),
     )
+
+
+def write_report(arguments: JobArguments, report: dict[str, Any], s3_client: Any = None) -> None:
+    """Leave the run's counts and rule outcomes at ``--report_key`` for whoever started the job."""
+    if arguments.report_key:
+        _s3(s3_client).put_object(
+            Bucket=arguments.bucket,
+            Key=arguments.report_key,
+            Body=json.dumps(report).encode("utf-8"),
+        )
 
 
 def check_input_exists(arguments: JobArguments, s3_client: Any = None) -> None:
@@ -191,47 +220,54 @@ def _s3(s3_client: Any) -> Any:
 
 def spark_mapping_select(source_columns: Sequence[str]) -> list[str]:
     """The warehouse mapping (DuckDB dialect in the contract) as Spark SQL expressions."""
-    return [
-        sqlglot.transpile(expr, read="duckdb", write="spark")[0]
-        for expr in mapping_select(list(source_columns))
-    ]
+    return [_spark_sql(expr) for expr in mapping_select(list(source_columns))]
 
 
-def check_contract(good: Any, source_file: str) -> None:
-    """Raise ContractViolation for the first good value the warehouse type cannot take (one Spark job)."""
+def split_by_contract_spark(good: Any, source_columns: Sequence[str], source_file: str) -> tuple:
+    """(validated, rejected) rows of the rule-passing ``good`` rows: validated in the warehouse types
+    plus ``source_file``; rejected as bad records whose ``DataQualityRulesFail`` gives the contract's
+    reasons (the same SQL as the embedded engine's, transpiled to Spark). Other columns of ``good``
+    (a row id) are kept on the rejected rows."""
     from pyspark.sql import functions as F
 
-    probes = []
-    for column, sql_type in typed_columns():
-        if column not in good.columns:
-            continue
-        spark_type = sqlglot.exp.DataType.build(sql_type, dialect="duckdb").sql(dialect="spark")
-        unconvertible = (
-            F.col(column).isNotNull()
-            & (F.trim(F.col(column)) != F.lit(""))
-            & F.expr(f"try_cast(trim(`{column}`) AS {spark_type})").isNull()
+    missing = [name for name in REQUIRED_COLUMNS if name not in source_columns]
+    if missing:
+        raise ContractViolation(
+            f"{source_file}: required column {', '.join(missing)} is missing from the header; add "
+            "it and upload the file again"
         )
-        probes.append((column, sql_type, F.first(F.when(unconvertible, F.col(column)), True)))
-    if not probes:
-        return
-    found = good.agg(*[probe.alias(column) for column, _, probe in probes]).collect()[0]
-    for column, sql_type, _ in probes:
-        if found[column] is not None:
-            raise ContractViolation(
-                f"{source_file}, column {column}: {found[column]!r} is not a {sql_type}; fix the "
-                "value or add a rule to the ruleset that sends such rows to bad records"
-            )
-
-
-def validated_movies(good: Any, source_columns: Sequence[str], source_file: str) -> Any:
-    """Good rows mapped to the warehouse types, plus the ``source_file`` column."""
-    from pyspark.sql import functions as F
-
-    rows = good.select(*source_columns)
-    check_contract(rows, source_file)
-    return rows.selectExpr(*spark_mapping_select(source_columns)).withColumn(
-        "source_file", F.lit(source_file)
+    rejected_if = F.expr(_spark_sql(rejected_condition(list(source_columns))))
+    extra = [c for c in good.columns if c not in source_columns and c not in ROW_LEVEL]
+    rejected = good.filter(rejected_if).select(
+        *extra,
+        *source_columns,
+        "DataQualityRulesPass",
+        F.expr(rejection_reasons_sql(list(source_columns), dialect="spark")).alias(
+            "DataQualityRulesFail"
+        ),
+        "DataQualityRulesSkip",
+        F.lit("Failed").alias("DataQualityEvaluationResult"),
     )
+    validated = (
+        good.filter(~rejected_if)
+        .selectExpr(*spark_mapping_select(source_columns))
+        .withColumn(SOURCE_FILE_COLUMN, F.lit(source_file))
+    )
+    return validated, rejected
+
+
+def _spark_sql(duckdb_sql: str) -> str:
+    return sqlglot.transpile(duckdb_sql, read="duckdb", write="spark")[0]
+
+
+def check_contract_spark(validated: Any, source_file: str) -> None:
+    """Validate the validated rows with pandera's PySpark backend; raise ContractViolation on errors."""
+    errors = validated_movies_pyspark_schema().validate(validated).pandera.errors
+    if errors:
+        raise ContractViolation(
+            f"{source_file}: the validated rows break the warehouse contract ({json.dumps(errors)}); "
+            "report this, the contract's split should have sent them to bad records"
+        )
 
 
 class JobFiles:
@@ -339,21 +375,33 @@ def run_quality_job(
     staging_uri: str | None = None,
     ruleset_source: str = "<ruleset>",
     s3_client: Any = None,
+    history: Any = None,
 ) -> dict[str, Any]:
     """Evaluate ``ruleset_text`` over the CSV at ``input_uri`` and publish the three outputs.
 
     ``staging_uri`` is where Spark writes before the outputs are copied to their final URIs (required
     when the outputs are on S3, e.g. the job's ``--TempDir``). Returns counts, rule outcomes and URIs.
     """
+    from pyspark.sql import functions as F
+
     from quality_movies.dq import evaluate_spark, read_csv_spark
+    from quality_movies.dq.plan import ROW_ID
 
     ruleset = parse_ruleset(ruleset_text, source=ruleset_source)
     raw = read_csv_spark(spark, input_uri)
-    evaluation = evaluate_spark(ruleset, raw)
-    bad = _in_input_order(evaluation.ordered, "Failed")
-    validated = validated_movies(
-        _in_input_order(evaluation.ordered, "Passed"), raw.columns, source_file
+    accepted = inspect.signature(evaluate_spark).parameters
+    options = {"history": history} if history is not None and "history" in accepted else {}
+    evaluation = evaluate_spark(ruleset, raw, **options)
+    passed = (
+        evaluation.ordered.filter(F.col("DataQualityEvaluationResult") == "Passed")
+        .coalesce(1)
+        .sortWithinPartitions(ROW_ID)
     )
+    validated, rejected = split_by_contract_spark(passed, raw.columns, source_file)
+    check_contract_spark(validated, source_file)
+    failed = evaluation.ordered.filter(F.col("DataQualityEvaluationResult") == "Failed")
+    bad = _in_input_order(failed.unionByName(rejected.select(*failed.columns)))
+    contract_rejected = rejected.count()
     rule_outcomes = [outcome.to_glue_dict() for outcome in evaluation.rule_outcomes]
     files = JobFiles(s3_client)
     finals = {
@@ -379,20 +427,18 @@ def run_quality_job(
         "source_file": source_file,
         "rows_read": int(evaluation.rows_read),
         "good_rows": int(evaluation.good_rows),
-        "bad_rows": int(evaluation.bad_rows),
-        "validated_rows": int(evaluation.good_rows),
+        "bad_rows": int(evaluation.bad_rows) + contract_rejected,
+        "validated_rows": int(evaluation.good_rows) - contract_rejected,
+        "contract_rejected": contract_rejected,
         "rule_outcomes": rule_outcomes,
         "outputs": finals,
     }
 
 
-def _in_input_order(ordered: Any, result: str) -> Any:
-    """Rows of one DataQualityEvaluationResult in one partition, in the input file's order."""
-    from pyspark.sql import functions as F
-
+def _in_input_order(rows: Any) -> Any:
+    """Rows in one partition, in the input file's order."""
     from quality_movies.dq.plan import ROW_ID
 
-    rows = ordered.filter(F.col("DataQualityEvaluationResult") == result)
     return rows.coalesce(1).sortWithinPartitions(ROW_ID).drop(ROW_ID)
 
 
@@ -444,7 +490,15 @@ def run_job(
             else packaged_ruleset_text()
         )
     outputs = arguments.output_uris()
+    history = None
+    if arguments.history_uri:
+        from quality_movies.monitoring.history import StoredMetricHistory
+
+        history = StoredMetricHistory.from_dict(
+            json.loads(read_text_uri(arguments.history_uri, s3))
+        )
     common: dict[str, Any] = {
+        "history": history,
         "source_file": arguments.source_file,
         "ruleset_text": ruleset_text,
         "ruleset_source": arguments.ruleset_uri or ruleset_source,

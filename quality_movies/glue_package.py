@@ -25,8 +25,9 @@ PACKAGE_ZIP = "quality_movies.zip"
 DISTRIBUTION = "quality_movies"
 PACKAGE_DATA_SUFFIXES = (".py", ".dqdl", ".lark", ".sql")
 JOB_MODULE = "quality_movies.glue_job"
-# Imported by the entrypoint script itself rather than by the job module.
-SCRIPT_REQUIREMENTS = ("dagster-pipes",)
+# Imported by the entrypoint script, or by the job only while it runs (pandera checks the validated
+# rows against the warehouse contract), rather than when the job module is imported.
+SCRIPT_REQUIREMENTS = ("dagster-pipes", "pandera")
 
 # Distributions that every Glue 4.0/5.0 Spark job already has (AWS "Python modules already provided").
 GLUE_PROVIDED = frozenset(

@@ -1,50 +1,275 @@
-"""What the command line needs to know about Dagster runs: processed files, failures, summaries."""
+"""How runs over input files are planned, launched and settled: ranges of partitions, per-file outcomes.
 
+Shared by the CLI and the sensors, so that both drive the same ledger in the same way.
+"""
+
+import hashlib
+import os
+import re
+import socket
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
 
-from quality_movies.notifications.sensors import describe_error
+from quality_movies.ingestion.resources import Lake
+from quality_movies.notifications.resources import Notifier
+from quality_movies.partitions import movie_files
+from quality_movies.runs.resources import Ledger
 
 WAREHOUSE_ASSET = dg.AssetKey("imdb_movies_rating")
+PARTITION_TAG = "dagster/partition"
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+FAILED_FILES = "failed_files"
+WRAPPER_PREFIXES = ("Error occurred while executing", "Error occurred during the execution")
 
 
-def processed_etags(instance: dg.DagsterInstance, input_prefix: str) -> dict[str, str]:
-    """Input key -> ETag of the content last loaded into the warehouse, per file."""
-    seen: dict[str, str] = {}
-    for record in _all_materializations(instance, WAREHOUSE_ASSET):
-        materialization = record.asset_materialization
-        if materialization is None or materialization.partition is None:
+def partition_ranges(ordered: Sequence[str], wanted: Iterable[str]) -> list[tuple[str, str]]:
+    """The fewest contiguous (first, last) ranges of ``ordered`` covering exactly ``wanted``."""
+    wanted = set(wanted)
+    ranges: list[tuple[str, str]] = []
+    start = previous = None
+    for key in ordered:
+        if key in wanted:
+            start = start if start is not None else key
+            previous = key
+        elif start is not None:
+            ranges.append((start, previous))
+            start = None
+    if start is not None:
+        ranges.append((start, previous))
+    return ranges
+
+
+def range_tags(first: str, last: str) -> dict[str, str]:
+    """Run tags selecting one partition, or a range of partitions for a single-run batch."""
+    if first == last:
+        return {PARTITION_TAG: first}
+    return {RANGE_START_TAG: first, RANGE_END_TAG: last}
+
+
+def run_key(versions: Iterable[tuple[str, str]]) -> str:
+    """A stable key for a run over these (input key, ETag) versions."""
+    text = "\n".join(f"{k}@{e}" for k, e in sorted(versions))
+    return "files-" + hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def cli_owner() -> str:
+    """The ledger owner of this CLI process: ``cli:<host>:<pid>``."""
+    return f"cli:{socket.gethostname()}:{os.getpid()}"
+
+
+def dead_cli_owner(owner: str) -> bool:
+    """Whether ``owner`` is a CLI process of this host that no longer runs (killed mid-run)."""
+    kind, _, rest = owner.partition(":")
+    host, _, pid = rest.rpartition(":")
+    if kind != "cli" or host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def run_url(run_id: str) -> str:
+    """The run's page in the Dagster UI (QUALITY_MOVIES_DAGSTER_URL, default the local ``ui``)."""
+    base = os.environ.get("QUALITY_MOVIES_DAGSTER_URL", "http://127.0.0.1:3000").rstrip("/")
+    return f"{base}/runs/{run_id}"
+
+
+def run_partitions(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[str]:
+    """The movie files a run covered: its partition, or every key of its partition range."""
+    if run.tags.get(PARTITION_TAG):
+        return [run.tags[PARTITION_TAG]]
+    first, last = run.tags.get(RANGE_START_TAG), run.tags.get(RANGE_END_TAG)
+    if not first or not last:
+        return []
+    ordered = instance.get_dynamic_partitions(movie_files.name)
+    if first not in ordered or last not in ordered:
+        return []
+    return ordered[ordered.index(first) : ordered.index(last) + 1]
+
+
+def touches_files(run: dg.DagsterRun) -> bool:
+    """Whether a run loads files into the warehouse (the ingest job, or a materialization of
+    ``imdb_movies_rating`` started by hand); a run of upstream assets only decides nothing."""
+    if run.job_name == "ingest_movie_file" and not run.asset_selection:
+        return True
+    return WAREHOUSE_ASSET in (run.asset_selection or set())
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+CLASS_PREFIX = re.compile(r"^(?:[A-Za-z_][\w]*\.)*[A-Z]\w*(?:Error|Exception|Failure|Warning): ")
+
+
+def _strip_class(message: str) -> str:
+    """``pkg.module.SomeError: what happened`` -> ``what happened``."""
+    return CLASS_PREFIX.sub("", message, count=1)
+
+
+def describe_error(error: Any) -> str:
+    """A user's error without Dagster's wrappers: the first real message, and its root cause."""
+    parts = []
+    while error is not None:
+        message = _strip_class(one_line(error.message or ""))
+        if message and not message.startswith(WRAPPER_PREFIXES) and message not in parts:
+            parts.append(message)
+        error = error.cause
+    if not parts:
+        return "unknown error"
+    if len(parts) > 1 and parts[-1] not in parts[0]:
+        return f"{parts[0]} (cause: {parts[-1]})"
+    return parts[0]
+
+
+def describe_exception(exc: BaseException) -> str:
+    """An exception as one line: its message, and its root cause when that says more."""
+    message = one_line(str(exc)) or type(exc).__name__
+    root = exc
+    while root.__cause__ is not None or root.__context__ is not None:
+        root = root.__cause__ or root.__context__
+    cause = one_line(str(root))
+    if root is not exc and cause and cause not in message:
+        return f"{message} (cause: {cause})"
+    return message
+
+
+@dataclass
+class FileOutcome:
+    """How one file of a run ended, with what the run recorded about it."""
+
+    source_file: str
+    processed: bool
+    reason: str = ""
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def _value(metadata: dict, name: str) -> Any:
+    entry = metadata.get(name)
+    return getattr(entry, "value", entry)
+
+
+def _summaries(instance: dg.DagsterInstance, run_id: str, files: list[str]) -> dict[str, dict]:
+    """Per file: counts, URIs and rule outcomes from the run's materializations."""
+    summaries: dict[str, dict] = {f: {} for f in files}
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
+        materialization = entry.asset_materialization
+        if materialization is None:
             continue
-        key = f"{input_prefix}{materialization.partition}"
-        etag = materialization.metadata.get("source_etag")
-        if key not in seen and etag is not None:
-            seen[key] = str(getattr(etag, "value", etag))
-    return seen
+        targets = [materialization.partition] if materialization.partition else files
+        metadata = dict(materialization.metadata)
+        name = materialization.asset_key.to_user_string()
+        for source_file in targets:
+            summary = summaries.setdefault(source_file, {})
+            if name == "validated_movies":
+                for key in ("rows_read", "good_rows", "bad_rows"):
+                    summary[key] = _value(metadata, key)
+                summary["validated_uri"] = str(_value(metadata, "uri"))
+            elif name == "bad_records":
+                summary["bad_records_uri"] = str(_value(metadata, "uri"))
+            elif name == "rule_outcomes":
+                summary["rule_outcomes_uri"] = str(_value(metadata, "uri"))
+                summary["rule_outcomes"] = [
+                    {
+                        "rule": o["Rule"],
+                        "outcome": o["Outcome"],
+                        "failure_reason": o.get("FailureReason"),
+                    }
+                    for o in _value(metadata, "rule_outcomes_json") or []
+                ]
+            elif name == WAREHOUSE_ASSET.to_user_string():
+                summary["rows_loaded"] = _value(metadata, "rows_loaded")
+                summary["loaded"] = True
+    return summaries
 
 
-def _all_materializations(instance: dg.DagsterInstance, key: dg.AssetKey):
-    """Every materialization record of ``key``, newest first, fetched page by page."""
-    cursor = None
-    while True:
-        page = instance.fetch_materializations(key, limit=1000, cursor=cursor)
-        yield from page.records
-        if not page.has_more:
-            return
-        cursor = page.cursor
+def _failures(instance: dg.DagsterInstance, run_id: str) -> tuple[dict[str, str], str]:
+    """Per-file reasons a step reported (``failed_files``), and the first step's own error."""
+    per_file: dict[str, str] = {}
+    first_error = ""
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
+        event = entry.dagster_event
+        data = event.step_failure_data if event is not None else None
+        if data is None:
+            continue
+        user = data.user_failure_data
+        failed = _value(dict(user.metadata), FAILED_FILES) if user is not None else None
+        if isinstance(failed, dict):
+            per_file.update({str(k): one_line(str(v)) for k, v in failed.items()})
+        elif not first_error:
+            if user is not None and user.description:
+                first_error = one_line(user.description)
+            elif data.error is not None:
+                first_error = describe_error(data.error)
+    return per_file, first_error
 
 
-def failure_reason(result: dg.ExecuteInProcessResult) -> str:
-    """The first step failure of a run, as ``step: message``."""
-    for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data is not None:
-            return f"{event.step_key}: {describe_error(event.step_failure_data.error)}"
+def run_failure_message(instance: dg.DagsterInstance, run_id: str) -> str:
+    """Why a run failed, for runs that are not about files (e.g. the refresh of the view)."""
+    per_file, first_error = _failures(instance, run_id)
+    if first_error:
+        return first_error
+    if per_file:
+        return "; ".join(f"{f}: {r}" for f, r in per_file.items())
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE):
+        if entry.dagster_event is not None and entry.dagster_event.message:
+            return one_line(entry.dagster_event.message)
     return "the run failed before any step ran"
 
 
+def file_outcomes(
+    instance: dg.DagsterInstance, run: dg.DagsterRun, files: list[str] | None = None
+) -> list[FileOutcome]:
+    """Each file of a finished run: processed when its warehouse partition materialized, else why not."""
+    files = files if files is not None else run_partitions(instance, run)
+    summaries = _summaries(instance, run.run_id, files)
+    per_file, first_error = _failures(instance, run.run_id)
+    if not first_error and run.status == dg.DagsterRunStatus.FAILURE:
+        first_error = run_failure_message(instance, run.run_id)
+    outcomes = []
+    for source_file in files:
+        summary = summaries.get(source_file, {})
+        if source_file in per_file:
+            outcomes.append(FileOutcome(source_file, False, per_file[source_file], summary))
+        elif summary.pop("loaded", False):
+            outcomes.append(FileOutcome(source_file, True, "", summary))
+        else:
+            reason = first_error or (
+                "the run was canceled" if run.status == dg.DagsterRunStatus.CANCELED else ""
+            )
+            outcomes.append(
+                FileOutcome(source_file, False, reason or "the file was not loaded", summary)
+            )
+    return outcomes
+
+
+def file_message(run: dg.DagsterRun, outcome: FileOutcome, run_url: str) -> tuple[str, dict]:
+    """Subject and body of the one notification about one file."""
+    status = "succeeded" if outcome.processed else "FAILED"
+    message: dict[str, Any] = {
+        "status": status,
+        "run_id": run.run_id,
+        "job": run.job_name,
+        "file": outcome.source_file,
+        "run_url": run_url,
+        **outcome.summary,
+    }
+    if not outcome.processed:
+        message["error"] = outcome.reason
+    return f"quality_movies {status}: {outcome.source_file}"[:100], message
+
+
 def summary_lines(source_file: str, message: dict[str, Any]) -> list[str]:
-    """A short human summary of one file's run."""
-    lines = [f"== {source_file}: run {message['status']} ({message['run_id']})"]
+    """A short human summary of one file's outcome."""
+    lines = [f"== {source_file}: {message['status']} (run {message['run_id']})"]
     if "rows_read" in message:
         lines.append(
             f"   rows read {message['rows_read']}, good {message['good_rows']}, "
@@ -53,13 +278,63 @@ def summary_lines(source_file: str, message: dict[str, Any]) -> list[str]:
     for outcome in message.get("rule_outcomes", []):
         reason = f" - {outcome['failure_reason']}" if outcome.get("failure_reason") else ""
         lines.append(f"   [{outcome['outcome']}] {outcome['rule']}{reason}")
-    for label, field in (
+    for label, key in (
         ("bad records", "bad_records_uri"),
         ("rule outcomes", "rule_outcomes_uri"),
         ("validated", "validated_uri"),
     ):
-        if field in message:
-            lines.append(f"   {label}: {message[field]}")
+        if key in message:
+            lines.append(f"   {label}: {message[key]}")
     if message.get("error"):
         lines.append(f"   error: {message['error']}")
     return lines
+
+
+@dataclass
+class Settled:
+    """A file outcome and whether this caller announced it (the ledger lets one caller do so)."""
+
+    outcome: FileOutcome
+    subject: str
+    message: dict[str, Any]
+    announced: bool
+
+
+def settle_run(
+    instance: dg.DagsterInstance,
+    run: dg.DagsterRun,
+    ledger: Ledger,
+    lake: Lake,
+    notifier: Notifier,
+    run_url: str,
+    files: list[str] | None = None,
+) -> list[Settled]:
+    """Record each file of a finished run in the ledger and announce the ones recorded first here.
+
+    The ETag recorded is the one claimed for the file, or the input's current one when nobody
+    claimed it (a materialization started by hand in the UI).
+    """
+    latest = ledger.latest()
+    settled = []
+    for outcome in file_outcomes(instance, run, files):
+        input_key = lake.input_key(outcome.source_file)
+        record = latest.get(input_key)
+        if record is not None and record.state == "claimed":
+            etag = record.etag
+        else:
+            try:
+                etag = lake.head(input_key).etag
+            except Exception:  # the input was deleted meanwhile: record what the run saw
+                etag = record.etag if record is not None else "unknown"
+        subject, message = file_message(run, outcome, run_url)
+        first = ledger.finish(
+            input_key,
+            etag,
+            "processed" if outcome.processed else "failed",
+            run.run_id,
+            outcome.reason,
+        )
+        if first:
+            notifier.notify(subject, message)
+        settled.append(Settled(outcome, subject, message, first))
+    return settled

@@ -1,13 +1,26 @@
-"""A sensor that starts one run per new or changed CSV under ``input_data/``."""
+"""A sensor that claims new or changed CSVs under ``input_data/`` in the ledger and runs them in batches."""
 
-import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from quality_movies.ingestion.resources import Lake, LakeObject
-from quality_movies.partitions import ETAG_TAG, movie_files
+from quality_movies.notifications.resources import Notifier
+from quality_movies.partitions import movie_files
+from quality_movies.pipeline_runs import (
+    dead_cli_owner,
+    partition_ranges,
+    range_tags,
+    run_key,
+    run_url,
+    settle_run,
+)
+from quality_movies.runs.resources import Ledger
+
+CLAIM_TAG = "quality_movies/claim"
+STALE_CLAIM_AFTER = timedelta(minutes=10)
+FINISHED = (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
 
 
 @dataclass
@@ -16,60 +29,105 @@ class FilePlan:
 
     to_process: list[LakeObject] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
-    seen: dict[str, str] = field(default_factory=dict)
 
 
-def plan_input_files(objects: list[LakeObject], seen: dict[str, str]) -> FilePlan:
-    """Pick the CSV objects whose ETag differs from the one already seen; report the rest.
+def plan_input_files(objects: list[LakeObject], latest: dict[str, str]) -> FilePlan:
+    """Pick the CSV objects whose ETag differs from the latest one the ledger holds for their key.
 
     Keyed by object key and ETag (never by LastModified, whose 1 s resolution hides files written in
     the same second), so a changed file is processed again and an unchanged one never is.
     """
-    plan = FilePlan(seen=dict(seen))
+    plan = FilePlan()
     for obj in sorted(objects, key=lambda o: o.key):
         if not obj.key.lower().endswith(".csv"):
             plan.ignored.append(obj.key)
-            continue
-        if seen.get(obj.key) != obj.etag:
+        elif latest.get(obj.key) != obj.etag:
             plan.to_process.append(obj)
-            plan.seen[obj.key] = obj.etag
     return plan
 
 
-def run_request(lake: Lake, obj: LakeObject) -> dg.RunRequest:
-    source_file = lake.source_file(obj.key)
-    return dg.RunRequest(
-        run_key=f"{obj.key}@{obj.etag}",
-        partition_key=source_file,
-        tags={ETAG_TAG: obj.etag},
-    )
+def batch_run_requests(
+    lake: Lake, known: list[str], claimed: list[LakeObject], owner: str
+) -> tuple[list[str], list[dg.RunRequest]]:
+    """New partitions to add, and one run request per contiguous range of the claimed files."""
+    files = [lake.source_file(o.key) for o in claimed]
+    new_partitions = [f for f in dict.fromkeys(files) if f not in set(known)]
+    ordered = [*known, *new_partitions]
+    by_file = {lake.source_file(o.key): o for o in claimed}
+    requests = []
+    for first, last in partition_ranges(ordered, files):
+        span = ordered[ordered.index(first) : ordered.index(last) + 1]
+        requests.append(
+            dg.RunRequest(
+                run_key=run_key((by_file[f].key, by_file[f].etag) for f in span),
+                tags={**range_tags(first, last), CLAIM_TAG: owner},
+            )
+        )
+    return new_partitions, requests
 
 
-def build_new_files_sensor(job: UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
-    """The sensor over the lake's input prefix, requesting ``job`` for each new or changed file."""
+def release_dead_claims(ledger: Ledger) -> int:
+    """Give back the claims of CLI runs of this host that were killed before settling them."""
+    released = 0
+    for owner in {v.owner for v in ledger.claims_by("cli:")}:
+        if dead_cli_owner(owner):
+            released += ledger.release(
+                [(v.input_key, v.etag) for v in ledger.claims_by(owner)], owner
+            )
+    return released
+
+
+def reconcile_claims(
+    context: dg.SensorEvaluationContext, ledger: Ledger, lake: Lake, notifier: Notifier
+) -> None:
+    """Settle or release this sensor's old claims whose run ended unseen or never started, and the
+    claims of killed CLI runs."""
+    if release_dead_claims(ledger):
+        context.log.warning("released the files of a killed quality-movies run")
+    now = datetime.now(UTC)
+    for owner in {v.owner for v in ledger.claims_by("sensor:")}:
+        claims = ledger.claims_by(owner)
+        if all(now - datetime.fromisoformat(v.updated_at) < STALE_CLAIM_AFTER for v in claims):
+            continue
+        runs = context.instance.get_runs(filters=dg.RunsFilter(tags={CLAIM_TAG: owner}))
+        if not runs:
+            ledger.release([(v.input_key, v.etag) for v in claims], owner)
+            context.log.warning(f"released {len(claims)} file(s) whose run never started")
+        for run in runs:
+            if run.status in FINISHED:
+                settle_run(context.instance, run, ledger, lake, notifier, run_url(run.run_id))
+
+
+def build_new_files_sensor(job_name: str) -> dg.SensorDefinition:
+    """The sensor over the lake's input prefix, requesting ``job_name`` for the new or changed files."""
 
     @dg.sensor(
         name="new_movie_files",
-        job=job,
-        minimum_interval_seconds=30,
+        job_name=job_name,
+        minimum_interval_seconds=2,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Starts one run per new or changed CSV under input_data/.",
+        description="Claims new or changed CSVs under input_data/ and runs them in batches.",
     )
-    def new_movie_files(context: dg.SensorEvaluationContext, lake: Lake) -> dg.SensorResult:
-        seen = json.loads(context.cursor) if context.cursor else {}
-        plan = plan_input_files(lake.input_files(), seen)
+    def new_movie_files(
+        context: dg.SensorEvaluationContext, lake: Lake, ledger: Ledger, notifier: Notifier
+    ) -> dg.SensorResult:
+        reconcile_claims(context, ledger, lake, notifier)
+        latest = {k: v.etag for k, v in ledger.latest().items()}
+        plan = plan_input_files(lake.input_files(), latest)
         for key in plan.ignored:
             context.log.warning(f"ignored {lake.uri(key)}: only .csv files are ingested")
-        known = set(context.instance.get_dynamic_partitions(movie_files.name))
-        new_partitions = sorted({lake.source_file(o.key) for o in plan.to_process} - known)
+        owner = "sensor:" + run_key((o.key, o.etag) for o in plan.to_process)
+        claimed_versions = set(ledger.claim([(o.key, o.etag) for o in plan.to_process], owner))
+        claimed = [o for o in plan.to_process if (o.key, o.etag) in claimed_versions]
+        known = context.instance.get_dynamic_partitions(movie_files.name)
+        new_partitions, requests = batch_run_requests(lake, known, claimed, owner)
         return dg.SensorResult(
-            run_requests=[run_request(lake, obj) for obj in plan.to_process],
+            run_requests=requests,
             dynamic_partitions_requests=(
                 [movie_files.build_add_request(new_partitions)] if new_partitions else []
             ),
-            cursor=json.dumps(plan.seen, sort_keys=True),
             skip_reason=None
-            if plan.to_process
+            if requests
             else f"no new or changed CSV files ({len(plan.ignored)} other keys ignored)",
         )
 

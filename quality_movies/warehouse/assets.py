@@ -1,48 +1,20 @@
-"""The warehouse table of good movies and the yearly analytic view."""
+"""The yearly analytic view over the warehouse table.
+
+``movies.imdb_movies_rating`` itself is loaded, per file, by the quality gate (quality/assets.py): the
+load is one step with the file's other outputs, so they are published together or not at all.
+"""
 
 import dagster as dg
-import pandas as pd
 
 from quality_movies.ingestion.assets import markdown_table
-from quality_movies.ingestion.resources import Lake
-from quality_movies.partitions import ETAG_TAG, movie_files
-from quality_movies.quality.assets import VALIDATED_COLUMN_SCHEMA
 from quality_movies.warehouse.resources import Warehouse
 
-
-@dg.asset(
-    partitions_def=movie_files,
-    group_name="warehouse",
-    kinds={"sql"},
-    metadata={"dagster/column_schema": VALIDATED_COLUMN_SCHEMA},
-)
-def imdb_movies_rating(
-    context: dg.AssetExecutionContext,
-    validated_movies: pd.DataFrame,
-    lake: Lake,
-    warehouse: Warehouse,
-) -> dg.MaterializeResult:
-    """``movies.imdb_movies_rating``: the file's good rows; loading a file again replaces its rows."""
-    source_file = context.partition_key
-    etag = context.run.tags.get(ETAG_TAG) or lake.head(lake.input_key(source_file)).etag
-    loaded = warehouse.load_file(
-        source_file, validated_movies, lake.uri(lake.validated_key(source_file))
-    )
-    counts = warehouse.row_counts()
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/table_name": warehouse.qualified_table,
-            "rows_loaded": loaded,
-            "dagster/row_count": sum(counts.values()),
-            "source_files_in_table": len(counts),
-            "source_etag": etag,
-        }
-    )
+IMDB_MOVIES_RATING = dg.AssetKey("imdb_movies_rating")
 
 
 @dg.asset(
     group_name="warehouse",
-    deps=[imdb_movies_rating],
+    deps=[IMDB_MOVIES_RATING],
     kinds={"sql"},
     metadata={
         "dagster/column_schema": dg.TableSchema(

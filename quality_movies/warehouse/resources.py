@@ -13,7 +13,7 @@ import duckdb
 import pandas as pd
 from pydantic import PrivateAttr
 
-from quality_movies.warehouse.contract import WAREHOUSE_COLUMNS
+from quality_movies.warehouse.contract import WAREHOUSE_COLUMNS, ValidatedTable
 
 YEAR_AGGREGATED_SELECT = (
     "SELECT released_year, genre, COUNT(*) AS movie_count, AVG(imdb_rating) AS avg_imdb_rating "
@@ -42,10 +42,10 @@ class Warehouse(dg.ConfigurableResource, ABC):
         return f"{self.schema_name}.{self.view}"
 
     @abstractmethod
-    def load_file(self, source_file: str, movies: pd.DataFrame, staged_uri: str) -> int:
-        """Replace the rows of ``source_file`` with ``movies`` in one transaction; returns rows loaded.
-
-        ``staged_uri`` is where the same rows sit in the lake (a bulk COPY may read them from there).
+    def load_file(self, validated: ValidatedTable) -> int:
+        """Replace the rows of ``validated.source_file`` with the Parquet at ``validated.uri``, in one
+        transaction that commits only when the table then holds ``validated.row_count`` rows of that
+        file; returns the rows loaded. The rows go from the lake to the warehouse, never through here.
         """
 
     @abstractmethod
@@ -57,41 +57,80 @@ class Warehouse(dg.ConfigurableResource, ABC):
         """Rows in the table per source file."""
 
 
+class WarehouseUnavailable(RuntimeError):
+    """The warehouse cannot be opened or written (locked by another program, corrupt, full)."""
+
+
+class LoadMismatch(RuntimeError):
+    """The warehouse would hold a different number of a file's rows than were validated."""
+
+
 class DuckDBWarehouse(Warehouse):
     """An embedded DuckDB file holding schema ``movies``."""
 
     path: str
+    memory_limit: str = "512MB"
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(self.path)
+        try:
+            con = duckdb.connect(self.path)
+        except duckdb.IOException as error:
+            if "lock" in str(error).lower():
+                raise WarehouseUnavailable(
+                    f"the warehouse {self.path} is locked by another program ({error}); close it "
+                    "(e.g. a DuckDB shell or notebook) and run again"
+                ) from None
+            raise WarehouseUnavailable(
+                f"the warehouse {self.path} cannot be opened ({error}); if it is corrupt, move it "
+                "aside and run again to reload every file"
+            ) from None
+        except duckdb.Error as error:
+            raise WarehouseUnavailable(
+                f"the warehouse {self.path} cannot be opened ({error}); if it is corrupt, move it "
+                "aside and run again to reload every file"
+            ) from None
+        con.execute(f"SET memory_limit = '{self.memory_limit}'")
+        # Rows of a file have no order in the table; keeping it would buffer the whole load.
+        con.execute("SET preserve_insertion_order = false")
         con.execute(warehouse_ddl("duckdb"))
         return con
 
-    def load_file(self, source_file: str, movies: pd.DataFrame, staged_uri: str) -> int:
-        columns = [name for name, _ in WAREHOUSE_COLUMNS]
+    def load_file(self, validated: ValidatedTable) -> int:
+        columns = ", ".join(name for name, _ in WAREHOUSE_COLUMNS)
         loaded_at = datetime.now(UTC).replace(tzinfo=None)
+        source_file = validated.source_file
         con = self._connect()
         try:
-            con.register("incoming_movies", movies)
             con.execute("BEGIN TRANSACTION")
             try:
                 con.execute(
                     f"DELETE FROM {self.qualified_table} WHERE source_file = ?", [source_file]
                 )
                 con.execute(
-                    f"INSERT INTO {self.qualified_table} ({', '.join(columns)}, source_file, loaded_at) "
-                    f"SELECT {', '.join(columns)}, ?, ? FROM incoming_movies",
-                    [source_file, loaded_at],
+                    f"INSERT INTO {self.qualified_table} ({columns}, source_file, loaded_at) "
+                    f"SELECT {columns}, ?, ? FROM read_parquet(?)",
+                    [source_file, loaded_at, validated.uri],
                 )
+                (count,) = con.execute(
+                    f"SELECT COUNT(*) FROM {self.qualified_table} WHERE source_file = ?",
+                    [source_file],
+                ).fetchone()
+                if count != validated.row_count:
+                    raise LoadMismatch(
+                        f"{source_file}: {count} rows would be in the warehouse but "
+                        f"{validated.row_count} were validated; nothing was loaded, run it again"
+                    )
                 con.execute("COMMIT")
             except Exception:
                 con.execute("ROLLBACK")
                 raise
-            (count,) = con.execute(
-                f"SELECT COUNT(*) FROM {self.qualified_table} WHERE source_file = ?", [source_file]
-            ).fetchone()
             return int(count)
+        except duckdb.Error as error:
+            raise WarehouseUnavailable(
+                f"{source_file}: loading into the warehouse {self.path} failed ({error}); nothing "
+                "was loaded, fix the cause and run again"
+            ) from None
         finally:
             con.close()
 
@@ -350,8 +389,9 @@ class RedshiftDataWarehouse(Warehouse):
                     raise
         self._ready = True
 
-    def load_file(self, source_file: str, movies: pd.DataFrame, staged_uri: str) -> int:
+    def load_file(self, validated: ValidatedTable) -> int:
         self.ensure_tables()
+        source_file, staged_uri = validated.source_file, validated.uri
         sqls = load_file_statements(self.qualified_table, staged_uri, self.iam_role_arn)
         statement = self.execute_batch(sqls, {"source_file": source_file})
         insert = next(
@@ -365,13 +405,13 @@ class RedshiftDataWarehouse(Warehouse):
         loaded = int(insert.get("ResultRows", -1))
         if loaded < 0:
             loaded = self.row_counts().get(source_file, 0)
-        if loaded != len(movies):
+        if loaded != validated.row_count:
             dg.get_dagster_logger().warning(
-                "%s: %d rows loaded from %s but the validated frame has %d rows",
+                "%s: %d rows loaded from %s but %d rows were validated",
                 source_file,
                 loaded,
                 staged_uri,
-                len(movies),
+                validated.row_count,
             )
         return loaded
 

@@ -53,6 +53,9 @@ def test_aws_resources_follow_settings_and_variables(aws_environment: Environmen
         "warehouse",
         "notifier",
         "io_manager",
+        "ledger",
+        "metric_store",
+        "quality_metrics",
     }
     lake = resources["lake"]
     assert isinstance(lake, S3Lake)
@@ -71,10 +74,9 @@ def test_aws_resources_follow_settings_and_variables(aws_environment: Environmen
     )
     job = resources["quality_job"]
     assert isinstance(job, GlueQualityJobRunner)
-    assert (job.job_name, job.pipes_bucket, job.pipes_prefix, job.endpoint_url) == (
+    assert (job.job_name, job.region_name, job.endpoint_url) == (
         "quality-movies-dq-job",
-        "films-bucket",
-        "dagster-pipes/",
+        "eu-west-1",
         "http://127.0.0.1:4566",
     )
     warehouse = resources["warehouse"]

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from botocore.stub import Stubber
 
-from quality_movies.warehouse.contract import write_validated_movies
+from quality_movies.warehouse.contract import ValidatedTable, split_by_contract
 from quality_movies.warehouse.resources import (
     RedshiftDataWarehouse,
     RedshiftStatementError,
@@ -133,8 +133,9 @@ def make_warehouse(**fields: Any) -> RedshiftDataWarehouse:
     )
 
 
-def movies_frame(n: int) -> pd.DataFrame:
-    return pd.DataFrame({"series_title": [f"film {i}" for i in range(n)]})
+def staged_table(source_file: str, rows: int) -> ValidatedTable:
+    """The reference the gate passes: the staged Parquet in the lake and its row count."""
+    return ValidatedTable(source_file=source_file, uri=STAGED_URI, row_count=rows)
 
 
 def test_load_statements_replace_one_files_rows_in_one_transaction() -> None:
@@ -166,7 +167,10 @@ def test_staging_table_has_the_validated_parquet_columns_in_order(tmp_path: Path
     good = tmp_path / "good.parquet"
     pd.read_csv(raw_csv, dtype=str).to_parquet(good)
     validated = tmp_path / "validated.parquet"
-    write_validated_movies(str(good), str(validated), "raw.csv", str(raw_csv))
+    split = split_by_contract(
+        str(good), str(validated), str(tmp_path / "rejected.jsonl"), "raw.csv"
+    )
+    assert (split.validated_rows, split.rejected_rows) == (1, 0)
 
     create = load_file_statements("movies.imdb_movies_rating", STAGED_URI, ROLE_ARN)[0]
     staging = re.findall(r"(\w+) (?:VARCHAR|DOUBLE|BIGINT)", create)
@@ -272,7 +276,7 @@ def test_load_file_is_one_batch_with_the_source_file_bound(data_api: DataApi) ->
         },
     )
 
-    loaded = make_warehouse().load_file("o'brien.csv", movies_frame(3), STAGED_URI)
+    loaded = make_warehouse().load_file(staged_table("o'brien.csv", 3))
 
     assert loaded == 3
     ddl_batch, load_batch = data_api.params("BatchExecuteStatement")
@@ -316,7 +320,7 @@ def test_a_failed_copy_raises_redshifts_error(data_api: DataApi) -> None:
     )
 
     with pytest.raises(RedshiftStatementError) as failure:
-        make_warehouse().load_file("imdb_movies_rating.csv", movies_frame(3), STAGED_URI)
+        make_warehouse().load_file(staged_table("imdb_movies_rating.csv", 3))
 
     assert error in str(failure.value)
     assert f"{batch}:2" in str(failure.value)

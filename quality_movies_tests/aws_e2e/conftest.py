@@ -93,6 +93,10 @@ class Deployment:
             Bucket=self.settings.bucket, Key=self.settings.input_key(source_file), Body=body
         )
 
+    def object_bytes(self, key: str) -> bytes:
+        s3 = self.client("s3")
+        return s3.get_object(Bucket=self.settings.bucket, Key=key)["Body"].read()
+
     def object_text(self, key: str) -> str:
         s3 = self.client("s3")
         return s3.get_object(Bucket=self.settings.bucket, Key=key)["Body"].read().decode("utf-8")
@@ -134,7 +138,7 @@ class Deployment:
             dagster_instance=self.instance,
             dagster_run=result.dagster_run,
             dagster_event=event,
-            resources={"notifier": self.resources["notifier"]},
+            resources={key: self.resources[key] for key in ("notifier", "lake", "ledger")},
         )
         defs.resolve_sensor_def(name)(context if succeeded else context.for_run_failure())
 

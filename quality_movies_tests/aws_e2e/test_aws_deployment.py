@@ -1,11 +1,12 @@
 """One materialisation of the whole graph with QUALITY_MOVIES_ENV=aws, against a moto server.
 
-The seed file goes through the crawler, the real Glue script (local Spark, through Pipes), the outputs
+The seed file goes through the crawler, the real Glue script (local Spark, reporting through S3), the outputs
 in S3, the Redshift load and the SNS notification; then each failure path (crawler, Glue job, Redshift
 statement) ends in a failed run and a notification naming the cause.
 """
 
 import csv
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -29,6 +30,7 @@ from quality_movies_tests.aws_e2e.conftest import (
     LocalGlueQualityJobRunner,
 )
 from quality_movies_tests.aws_e2e.redshift_data_api import RedshiftDataApi
+from quality_movies_tests.glue.conftest import LocalGlueClient
 
 pytestmark = [pytest.mark.server, pytest.mark.spark, pytest.mark.xdist_group("aws_e2e")]
 
@@ -104,6 +106,15 @@ def job_runs(deployment: Deployment) -> list[dict[str, Any]]:
     return glue.get_job_runs(JobName=deployment.settings.glue_job_name)["JobRuns"]
 
 
+def staged_keys(deployment: Deployment) -> list[str]:
+    s3, s = deployment.client("s3"), deployment.settings
+    keys = []
+    for prefix in (s.bad_records_prefix, s.rule_outcomes_prefix, s.validated_prefix):
+        listing = s3.list_objects_v2(Bucket=s.bucket, Prefix=f"{prefix}_staging/")
+        keys += [o["Key"] for o in listing.get("Contents", [])]
+    return keys
+
+
 def output_keys(deployment: Deployment, source_file: str) -> list[str]:
     s3, s = deployment.client("s3"), deployment.settings
     keys = []
@@ -163,12 +174,11 @@ def test_the_resources_are_those_aws_resources_builds(
         assert resources[key].endpoint_url == deployment.endpoint
     assert resources["warehouse"].workgroup_name == WORKGROUP
     assert resources["notifier"].topic_arn == deployment.topic_arn
-    pickled = deployment.client("s3").list_objects_v2(
+    stored = deployment.client("s3").list_objects_v2(
         Bucket=deployment.settings.bucket, Prefix=deployment.settings.io_manager_prefix
     )
-    assert any(
-        o["Key"].endswith(f"validated_movies/{SEED_FILE}") for o in pickled.get("Contents", [])
-    )
+    # The rows stay in the lake: nothing of validated_movies goes through the IO manager.
+    assert not any("validated_movies" in o["Key"] for o in stored.get("Contents", []))
 
 
 def test_the_crawler_runs_and_the_catalog_asset_reports_its_table(
@@ -197,7 +207,7 @@ def test_the_real_glue_script_writes_bad_records_and_rule_outcomes_to_s3(
         for r in job_runs(deployment)
         if r["Arguments"].get("--source_key") == f"input_data/{SEED_FILE}"
     ]
-    assert "--dagster-pipes-context" in run["Arguments"]
+    assert run["Arguments"]["--report_key"].startswith("validated_movies/_staging/")
     gate = metadata(seed_run.ingest, "quality_gate", "validated_movies")
     expected = seed_run.expected
     assert gate["engine"] == "glue"
@@ -229,7 +239,10 @@ def test_the_real_glue_script_writes_bad_records_and_rule_outcomes_to_s3(
 def test_the_validated_parquet_is_loaded_into_redshift_in_one_batch(
     deployment: Deployment, seed_run: SeedRun
 ) -> None:
-    staged_uri = f"s3://quality-movie-bucket/validated_movies/source_file={SEED_FILE}/validated_movies.parquet"
+    staged_uri = re.compile(
+        rf"s3://quality-movie-bucket/validated_movies/_staging/[^/]+/source_file={SEED_FILE}/"
+        "validated_movies.parquet"
+    )
     [load] = [
         b for b in seed_run.redshift.batches() if any(s.startswith("COPY") for s in b["Sqls"])
     ]
@@ -239,7 +252,7 @@ def test_the_validated_parquet_is_loaded_into_redshift_in_one_batch(
     assert (load["WorkgroupName"], load["Database"]) == (WORKGROUP, "dev")
     assert load["Parameters"] == [{"name": "source_file", "value": SEED_FILE}]
     [copy] = [s for s in sqls if s.startswith("COPY")]
-    assert f"FROM '{staged_uri}'" in copy
+    assert staged_uri.search(copy), copy
     assert f"IAM_ROLE '{COPY_ROLE_ARN}'" in copy
     assert copy.endswith("FORMAT AS PARQUET")
     assert "DELETE FROM movies.imdb_movies_rating WHERE source_file = :source_file" in sqls
@@ -247,9 +260,19 @@ def test_the_validated_parquet_is_loaded_into_redshift_in_one_batch(
     assert insert.startswith("INSERT INTO movies.imdb_movies_rating (")
     assert ":source_file" in insert
     assert verbs.index("COPY") < verbs.index("DELETE") < verbs.index("INSERT")
-    loaded = metadata(seed_run.ingest, "imdb_movies_rating")
+    loaded = metadata(seed_run.ingest, "quality_gate", "imdb_movies_rating")
     assert loaded["rows_loaded"] == seed_run.expected.good_rows
     assert loaded["dagster/table_name"] == "movies.imdb_movies_rating"
+
+    # Loaded from the staged copy, then published: the final keys hold the outputs, no staging is left.
+    s = deployment.settings
+    assert sorted(output_keys(deployment, SEED_FILE)) == sorted(
+        [s.bad_records_key(SEED_FILE), s.rule_outcomes_key(SEED_FILE), s.validated_key(SEED_FILE)]
+    )
+    assert staged_keys(deployment) == []
+    reference = metadata(seed_run.ingest, "quality_gate", "validated_movies")["reference"]
+    assert reference["uri"] == f"s3://quality-movie-bucket/{s.validated_key(SEED_FILE)}"
+    assert reference["row_count"] == seed_run.expected.good_rows
 
     assert "REFRESH MATERIALIZED VIEW movies.year_aggregated" in seed_run.redshift.sql_statements()
     assert metadata(seed_run.refresh, "year_aggregated")["movies"] == seed_run.expected.good_rows
@@ -306,11 +329,21 @@ def test_a_failed_crawl_fails_the_run_and_is_notified(
     assert message in sent["message"]["error"]
 
 
-def test_a_failed_glue_job_run_fails_the_run_and_is_notified(deployment: Deployment) -> None:
+def test_a_failed_glue_job_run_fails_the_run_and_is_notified(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
     source_file = "broken.csv"
-    deployment.upload_input(source_file, b"Series_Title,IMDB_Rating,No_of_Votes\nFilm,9.0,many\n")
+    deployment.upload_input(source_file, b"Series_Title,IMDB_Rating\nFilm,9.0\n")
     deployment.redshift = RedshiftDataApi(deployment.client("s3"))
     queue_url = deployment.subscribe_queue("job-failure-notifications")
+    # The job's role cannot read the input (as when its policy misses the input prefix).
+    start_job_run = LocalGlueClient.start_job_run
+
+    def start_without_read_access(self, JobName, Arguments=None, **kwargs):  # noqa: N803
+        arguments = {**(Arguments or {}), "--source_key": "input_data/denied/broken.csv"}
+        return start_job_run(self, JobName=JobName, Arguments=arguments, **kwargs)
+
+    monkeypatch.setattr(LocalGlueClient, "start_job_run", start_without_read_access)
     defs = deployment.definitions()
 
     result = deployment.run_ingest(defs, source_file)
@@ -320,21 +353,45 @@ def test_a_failed_glue_job_run_fails_the_run_and_is_notified(deployment: Deploym
     failures = failed_steps(result)
     assert list(failures) == ["quality_gate"]
     assert "FAILED" in failures["quality_gate"]
-    assert [r["Arguments"]["--source_key"] for r in job_runs(deployment)].count(
-        f"input_data/{source_file}"
-    ) == 1
     assert output_keys(deployment, source_file) == []
+    assert staged_keys(deployment) == []
     assert deployment.redshift.calls == []
     [sent] = deployment.notifications(queue_url)
     error = sent["message"]["error"]
     assert sent["subject"] == f"quality_movies FAILED: {source_file}"
+    assert error.startswith(source_file)
     assert "Glue job quality-movies-dq-job failed" in error
-    assert "no_of_votes" in error and "'many'" in error
+    assert "input_data/denied/broken.csv cannot be read" in error
+
+
+def test_a_value_the_contract_rejects_is_a_bad_record_on_glue(deployment: Deployment) -> None:
+    source_file = "votes.csv"
+    deployment.upload_input(
+        source_file,
+        b"Series_Title,IMDB_Rating,No_of_Votes\nFilm,9.0,many\nOther,9.1,12\n",
+    )
+    deployment.redshift = RedshiftDataApi(deployment.client("s3"))
+    defs = deployment.definitions()
+
+    result = deployment.run_ingest(defs, source_file)
+
+    assert result.success, failed_steps(result)
+    gate = metadata(result, "quality_gate", "validated_movies")
+    # By hand: both ratings pass the rules; 'many' is not a BIGINT, so one row is a bad record.
+    assert (gate["rows_read"], gate["good_rows"], gate["bad_rows"]) == (2, 1, 1)
+    bad = read_jsonl(deployment.object_text(deployment.settings.bad_records_key(source_file)))
+    assert [(r["series_title"], r["DataQualityRulesFail"]) for r in bad] == [
+        ("Film", ["Contract: no_of_votes 'many' is not a BIGINT"])
+    ]
+    assert metadata(result, "quality_gate", "imdb_movies_rating")["rows_loaded"] == 1
+    assert staged_keys(deployment) == []
 
 
 def test_a_failed_redshift_statement_fails_the_load_and_is_notified(
     deployment: Deployment, seed_run: SeedRun
 ) -> None:
+    source_file = "load_fails.csv"
+    deployment.upload_input(source_file, b"Series_Title,IMDB_Rating\nFilm,9.0\nOther,8.0\n")
     deployment.redshift = RedshiftDataApi(
         deployment.client("s3"), fail_statement="COPY", error=COPY_ERROR
     )
@@ -342,14 +399,16 @@ def test_a_failed_redshift_statement_fails_the_load_and_is_notified(
     queue_url = deployment.subscribe_queue("load-failure-notifications")
     defs = deployment.definitions()
 
-    result = deployment.run_ingest(
-        defs, SEED_FILE, asset_selection=[dg.AssetKey("imdb_movies_rating")]
-    )
+    result = deployment.run_ingest(defs, source_file)
     deployment.notify(defs, result)
 
     assert not result.success
-    assert list(failed_steps(result)) == ["imdb_movies_rating"]
-    assert len(job_runs(deployment)) == runs_before
+    assert list(failed_steps(result)) == ["quality_gate"]
+    assert len(job_runs(deployment)) == runs_before + 1
+    # The quality job ran and staged its outputs, the load failed: nothing is published, nothing
+    # staged is left.
+    assert output_keys(deployment, source_file) == []
+    assert staged_keys(deployment) == []
     [load] = [
         s
         for s in deployment.redshift.statements.values()
@@ -359,6 +418,6 @@ def test_a_failed_redshift_statement_fails_the_load_and_is_notified(
     assert deployment.redshift.rows_by_file == {}
     [sent] = deployment.notifications(queue_url)
     error = sent["message"]["error"]
-    assert sent["subject"] == f"quality_movies FAILED: {SEED_FILE}"
+    assert sent["subject"] == f"quality_movies FAILED: {source_file}"
     assert COPY_ERROR in error
     assert "FAILED" in error and "COPY staged_movies FROM" in error

@@ -7,13 +7,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from quality_movies.dq import default_ruleset_path, evaluate_file, load_ruleset
+from quality_movies.dq.model import Ruleset
+from quality_movies.dq.parser import parse_ruleset
 from quality_movies.glue_job import (
     QualityJobError,
     parse_cli_options,
     resolve_job_arguments,
     run_quality_job,
 )
-from quality_movies.warehouse.contract import ContractViolation, write_validated_movies
+from quality_movies.warehouse.contract import split_by_contract
 
 SAMPLE_CSV = Path(__file__).with_name("movies_sample.csv")
 SOURCE_FILE = "movies_sample.csv"
@@ -38,28 +40,35 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
+def run_embedded(ruleset: Ruleset, csv: Path, source_file: str, out: Path) -> dict:
+    """What the embedded runner does: the DuckDB engine, then the contract's split."""
+    summary = evaluate_file(
+        ruleset,
+        csv,
+        out / "dq",
+        engine="duckdb",
+        good_parquet=True,
+        good_projection=["*"],
+        source_name=source_file,
+    )
+    validated = out / "validated_movies.parquet"
+    rejected = out / "contract_rejected.jsonl"
+    split_by_contract(
+        str(summary.outputs["good_parquet"]), str(validated), str(rejected), source_file
+    )
+    return {
+        "summary": summary,
+        "bad_records": read_jsonl(summary.outputs["bad_records"]) + read_jsonl(rejected),
+        "rule_outcomes": read_jsonl(summary.outputs["rule_outcomes"]),
+        "validated": pq.read_table(validated),
+    }
+
+
 @pytest.fixture(scope="module")
 def embedded(tmp_path_factory) -> dict:
     """The embedded backend's outputs on the sample file."""
     out = tmp_path_factory.mktemp("embedded")
-    summary = evaluate_file(
-        load_ruleset(default_ruleset_path()),
-        SAMPLE_CSV,
-        out / "dq",
-        engine="duckdb",
-        good_parquet=True,
-        source_name=SOURCE_FILE,
-    )
-    validated = out / "validated_movies.parquet"
-    write_validated_movies(
-        str(summary.outputs["good_parquet"]), str(validated), SOURCE_FILE, str(SAMPLE_CSV)
-    )
-    return {
-        "summary": summary,
-        "bad_records": read_jsonl(summary.outputs["bad_records"]),
-        "rule_outcomes": read_jsonl(summary.outputs["rule_outcomes"]),
-        "validated": pq.read_table(validated),
-    }
+    return run_embedded(load_ruleset(default_ruleset_path()), SAMPLE_CSV, SOURCE_FILE, out)
 
 
 @pytest.fixture(scope="module")
@@ -137,23 +146,42 @@ def test_outputs_are_single_objects_and_no_staging_is_left(spark_run):
 
 
 @pytest.mark.spark
-def test_contract_violation_publishes_nothing(spark, tmp_path):
+def test_contract_rejects_become_bad_records_as_on_the_embedded_backend(spark, tmp_path):
     csv = tmp_path / "votes.csv"
-    csv.write_text("Series_Title,IMDB_Rating,No_of_Votes\nGood,9.1,12\nOdd,9.2,many\n")
+    csv.write_text(
+        "Series_Title,IMDB_Rating,No_of_Votes\nGood,9.1,12\nOdd,9.2,many\nLow,8.0,3\nNeg,9.3,-5\n"
+    )
+    rule = 'ColumnValues "imdb_rating" > 9'
+    out = tmp_path / "out"
     finals = {
-        "bad_records_uri": str(tmp_path / "out" / "bad.jsonl"),
-        "rule_outcomes_uri": str(tmp_path / "out" / "outcomes.jsonl"),
-        "validated_uri": str(tmp_path / "out" / "validated.parquet"),
+        "bad_records_uri": str(out / "bad.jsonl"),
+        "rule_outcomes_uri": str(out / "outcomes.jsonl"),
+        "validated_uri": str(out / "validated.parquet"),
     }
-    with pytest.raises(ContractViolation, match=r"votes\.csv, column no_of_votes: 'many'"):
-        run_quality_job(
-            spark,
-            input_uri=str(csv),
-            source_file="votes.csv",
-            ruleset_text='Rules = [ ColumnValues "imdb_rating" > 9 ]',
-            **finals,
-        )
-    assert [p for p in (tmp_path / "out").rglob("*") if p.is_file()] == []
+    report = run_quality_job(
+        spark,
+        input_uri=str(csv),
+        source_file="votes.csv",
+        ruleset_text=f"Rules = [ {rule} ]",
+        **finals,
+    )
+    # By hand: Low fails the rule; Odd and Neg pass it but no_of_votes must be a BIGINT >= 0.
+    assert (report["rows_read"], report["good_rows"]) == (4, 3)
+    assert (report["validated_rows"], report["bad_rows"], report["contract_rejected"]) == (1, 3, 2)
+    bad = read_jsonl(Path(finals["bad_records_uri"]))
+    assert [(r["series_title"], r["DataQualityRulesFail"]) for r in bad] == [
+        ("Odd", ["Contract: no_of_votes 'many' is not a BIGINT"]),
+        ("Low", [rule]),
+        ("Neg", ["Contract: no_of_votes -5 is below 0"]),
+    ]
+    assert bad[0]["DataQualityRulesPass"] == [rule]
+    assert bad[0]["no_of_votes"] == "many"
+    validated = pq.read_table(finals["validated_uri"]).to_pylist()
+    assert [(r["series_title"], r["no_of_votes"]) for r in validated] == [("Good", 12)]
+    embedded = run_embedded(parse_ruleset(f"Rules = [ {rule} ]"), csv, "votes.csv", tmp_path / "e")
+    key = lambda r: r["series_title"]  # noqa: E731
+    assert sorted(bad, key=key) == sorted(embedded["bad_records"], key=key)
+    assert validated == embedded["validated"].to_pylist()
 
 
 def test_job_arguments_default_to_the_lake_layout():

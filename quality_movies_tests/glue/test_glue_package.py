@@ -46,8 +46,9 @@ def test_script_is_the_glue_entrypoint(glue_assets):
 
 def test_wheel_declares_what_glue_must_install(glue_assets):
     modules = {m.split("==")[0].lower() for m in glue_assets.additional_python_modules}
-    # The parser needs lark, the SQL plans sqlglot, the script dagster-pipes; Glue ships pyspark/boto3.
-    assert {"lark", "sqlglot", "dagster-pipes"} <= modules
+    # The parser needs lark, the SQL plans sqlglot, the script dagster-pipes, the contract check
+    # pandera; Glue ships pyspark/boto3.
+    assert {"lark", "sqlglot", "dagster-pipes", "pandera"} <= modules
     assert not modules & {"pyspark", "boto3", "quality_movies"}
     with zipfile.ZipFile(glue_assets.wheel) as wheel:
         metadata = wheel.read(f"{wheel_name()[: -len('-py3-none-any.whl')]}.dist-info/METADATA")

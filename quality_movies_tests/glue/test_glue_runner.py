@@ -1,4 +1,4 @@
-"""GlueQualityJobRunner through Dagster Pipes: the real Glue script runs as a subprocess against moto."""
+"""GlueQualityJobRunner: the real Glue script runs as a subprocess against moto, reporting through S3."""
 
 import io
 import json
@@ -10,14 +10,18 @@ import pytest
 
 from quality_movies.glue_package import SCRIPT_NAME, upload_glue_assets
 from quality_movies.ingestion.resources import S3Lake
-from quality_movies.quality.resources import GlueQualityJobRunner, QualityJobFailed
+from quality_movies.quality.resources import (
+    GlueQualityJobRunner,
+    QualityJobFailed,
+    final_outputs,
+)
 from quality_movies.settings import PipelineSettings
 from quality_movies_tests.glue.conftest import REGION, LocalGlueClient, client
 
 SAMPLE_CSV = Path(__file__).with_name("movies_sample.csv")
 SETTINGS = PipelineSettings(bucket="quality-movie-bucket")
 JOB_NAME = SETTINGS.glue_job_name
-# Not the packaged ruleset: the job must evaluate the runner's ruleset, sent through Pipes extras.
+# Not the packaged ruleset: the job must evaluate the runner's ruleset, staged beside the outputs.
 RULESET = """Rules = [
     IsComplete "director",
     ColumnValues "imdb_rating" between 8.5 and 10.3,
@@ -60,8 +64,6 @@ def deployed(aws_env, glue_assets, tmp_path):
         job_name=JOB_NAME,
         region_name=REGION,
         endpoint_url=aws_env,
-        pipes_bucket=SETTINGS.bucket,
-        pipes_prefix="dagster-pipes/",
         poll_interval_seconds=0.5,
     )
     return s3, lake, runner
@@ -73,7 +75,8 @@ def run_in_asset(runner, lake, source_file):
 
     @dg.asset
     def quality_run(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        captured["result"] = runner.run(context, lake, source_file)
+        outputs = final_outputs(lake, source_file)
+        captured["result"] = runner.run(context, lake, source_file, outputs)
         return dg.MaterializeResult(metadata={"rows_read": captured["result"].rows_read})
 
     dg.materialize([quality_run])
@@ -82,7 +85,7 @@ def run_in_asset(runner, lake, source_file):
 
 @pytest.mark.server
 @pytest.mark.spark
-def test_glue_job_runs_through_pipes_and_writes_the_outputs(deployed):
+def test_glue_job_runs_and_reports_its_counts_through_s3(deployed):
     s3, lake, runner = deployed
     result = run_in_asset(runner, lake, "movies_sample.csv")
 
@@ -93,13 +96,18 @@ def test_glue_job_runs_through_pipes_and_writes_the_outputs(deployed):
         ('ColumnValues "imdb_rating" between 8.5 and 10.3', "Failed"),
         ('IsComplete "series_title"', "Failed"),
     ]
-    assert result.bad_records_key == "bad-records/source_file=movies_sample.csv/bad_records.jsonl"
+    assert result.outputs.bad_records == (
+        "bad-records/source_file=movies_sample.csv/bad_records.jsonl"
+    )
     assert result.extra["AWS Glue Job Name"] == JOB_NAME
+    # The staged ruleset, metric history and report are removed once read.
+    for key in runner.exchange_keys(result.outputs):
+        assert lake.list_objects(key) == []
 
     def body(key: str) -> bytes:
         return s3.get_object(Bucket=SETTINGS.bucket, Key=key)["Body"].read()
 
-    bad = [json.loads(line) for line in body(result.bad_records_key).decode().splitlines()]
+    bad = [json.loads(line) for line in body(result.outputs.bad_records).decode().splitlines()]
     assert [row["series_title"] for row in bad] == [
         "Edge Low",
         "Edge High",
@@ -107,9 +115,11 @@ def test_glue_job_runs_through_pipes_and_writes_the_outputs(deployed):
         None,
         "Low Rated",
     ]
-    outcomes = [json.loads(line) for line in body(result.rule_outcomes_key).decode().splitlines()]
+    outcomes = [
+        json.loads(line) for line in body(result.outputs.rule_outcomes).decode().splitlines()
+    ]
     assert outcomes == result.rule_outcomes
-    validated = pq.read_table(io.BytesIO(body(result.validated_key))).to_pylist()
+    validated = pq.read_table(io.BytesIO(body(result.outputs.validated))).to_pylist()
     assert [(r["series_title"], r["imdb_rating"]) for r in validated] == [
         ("The Shawshank Redemption", 9.3),
         ('Amélie, "Le Fabuleux"', 8.6),
@@ -126,7 +136,7 @@ def test_glue_job_runs_through_pipes_and_writes_the_outputs(deployed):
         for o in lake.list_objects(prefix)
     ]
     assert sorted(outputs) == sorted(
-        [result.bad_records_key, result.rule_outcomes_key, result.validated_key]
+        [result.outputs.bad_records, result.outputs.rule_outcomes, result.outputs.validated]
     )
 
 

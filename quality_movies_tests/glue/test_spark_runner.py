@@ -11,9 +11,11 @@ from dagster_pyspark import PySparkResource
 from quality_movies.ingestion.resources import Lake, LocalLake
 from quality_movies.quality.resources import (
     EmbeddedQualityJobRunner,
+    QualityJobFailed,
     QualityJobRunner,
     QualityRunResult,
     SparkQualityJobRunner,
+    final_outputs,
 )
 
 SAMPLE_CSV = Path(__file__).with_name("movies_sample.csv")
@@ -28,7 +30,8 @@ def run_quality_asset(runner: QualityJobRunner, lake: Lake) -> QualityRunResult:
     def quality_run(
         context: dg.AssetExecutionContext, quality_job: QualityJobRunner, lake: Lake
     ) -> dg.MaterializeResult:
-        captured["result"] = quality_job.run(context, lake, SOURCE_FILE)
+        outputs = final_outputs(lake, SOURCE_FILE)
+        captured["result"] = quality_job.run(context, lake, SOURCE_FILE, outputs)
         return dg.MaterializeResult()
 
     dg.materialize([quality_run], resources={"quality_job": runner, "lake": lake})
@@ -46,9 +49,9 @@ def outputs(lake: LocalLake, result: QualityRunResult) -> dict:
         return [json.loads(line) for line in Path(lake.uri(key)).read_text().splitlines() if line]
 
     return {
-        "bad_records": lines(result.bad_records_key),
-        "rule_outcomes": lines(result.rule_outcomes_key),
-        "validated": pq.read_table(lake.uri(result.validated_key)).to_pylist(),
+        "bad_records": lines(result.outputs.bad_records),
+        "rule_outcomes": lines(result.outputs.rule_outcomes),
+        "validated": pq.read_table(lake.uri(result.outputs.validated)).to_pylist(),
     }
 
 
@@ -73,8 +76,35 @@ def test_spark_runner_matches_the_embedded_runner(spark, tmp_path):
     assert written == sorted(
         [
             spark_lake.input_key(SOURCE_FILE),
-            on_spark.bad_records_key,
-            on_spark.rule_outcomes_key,
-            on_spark.validated_key,
+            on_spark.outputs.bad_records,
+            on_spark.outputs.rule_outcomes,
+            on_spark.outputs.validated,
         ]
     )
+
+
+@pytest.mark.spark
+def test_spark_runner_names_the_users_file_not_its_copy(spark, tmp_path):
+    lake = LocalLake(root=str(tmp_path / "lake"))
+    csv = tmp_path / "no_rating.csv"
+    csv.write_text("Series_Title,Meta_score\nFilm,80\n")
+    lake.upload(csv, lake.input_key("no_rating.csv"))
+    runner = SparkQualityJobRunner(
+        pyspark=PySparkResource(spark_config={"spark.master": "local[2]"}),
+        work_dir=str(tmp_path / "work"),
+        ruleset_path=str(_ruleset(tmp_path, 'Rules = [ IsComplete "series_title" ]')),
+    )
+    outputs = final_outputs(lake, "no_rating.csv")
+    with pytest.raises(QualityJobFailed) as failure:
+        runner.run(dg.build_asset_context(), lake, "no_rating.csv", outputs)
+    message = str(failure.value)
+    assert message.startswith("no_rating.csv: required column imdb_rating is missing")
+    assert "input.csv" not in message and str(tmp_path / "work") not in message
+    assert list((tmp_path / "work").iterdir()) == []
+    assert [o.key for o in lake.list_objects("")] == [lake.input_key("no_rating.csv")]
+
+
+def _ruleset(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "rules.dqdl"
+    path.write_text(text)
+    return path

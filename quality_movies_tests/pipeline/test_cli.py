@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from decimal import Decimal
@@ -13,9 +14,12 @@ import pytest
 pytestmark = pytest.mark.xdist_group("cli")
 
 
-def quality_movies(home: Path, *args: str) -> subprocess.CompletedProcess:
+def quality_movies(
+    home: Path, *args: str, extra_env: dict | None = None
+) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
     env["QUALITY_MOVIES_HOME"] = str(home)
+    env.update(extra_env or {})
     return subprocess.run(
         [sys.executable, "-m", "quality_movies.cli", *args],
         env=env,
@@ -69,26 +73,125 @@ def test_sample_ingest_run_status_and_rerun(tmp_path):
     assert status.returncode == 0
     assert f"movies.csv: {good} rows" in status.stdout
     assert "catalog imdb-movies.input_data (1 files): poster_link string" in status.stdout
+    assert "input_data/movies.csv" in status.stdout and "processed" in status.stdout
 
 
-def test_failed_run_exits_non_zero_with_the_reason_and_notifies(tmp_path):
+def ledger_states(home: Path) -> dict[str, str]:
+    with sqlite3.connect(home / "ledger.sqlite3") as db:
+        rows = db.execute("SELECT input_key, state FROM file_versions").fetchall()
+    return dict(rows)
+
+
+def test_a_bad_file_fails_alone_is_announced_once_and_can_be_retried(tmp_path):
     home = tmp_path / "home"
-    broken = tmp_path / "broken.csv"
-    broken.write_text(
-        'Series_Title,IMDB_Rating,Meta_score\n"Good, Film",9.1,eighty\nWeak Film,7.0,50\n'
+    good = tmp_path / "good.csv"
+    assert (
+        quality_movies(home, "sample", "--rows", "40", "--seed", "2", "--out", str(good)).returncode
+        == 0
     )
+    twice = tmp_path / "twice.csv"
+    twice.write_text("Series_Title,IMDB_Rating,Series_Title\nFilm,9.1,Film\n")
     notes = tmp_path / "notes.txt"
     notes.write_text("not a CSV")
-    assert quality_movies(home, "ingest", str(broken), str(notes)).returncode == 0
+    assert quality_movies(home, "ingest", str(good), str(twice), str(notes)).returncode == 0
 
     run = quality_movies(home, "run")
     assert run.returncode == 1
+    assert "Traceback" not in run.stdout + run.stderr
     assert "ignored" in run.stdout and "notes.txt" in run.stdout
-    assert "run FAILED" in run.stdout
-    assert "broken.csv, line 2, column meta_score: 'eighty' is not a BIGINT" in run.stdout
+    assert "== good.csv: succeeded" in run.stdout
+    assert "== twice.csv: FAILED" in run.stdout
+    assert "twice.csv, line 1, column 3" in run.stdout
+    assert "quality-movies retry FILE" in run.stderr
+    messages = {m["subject"]: m["message"] for m in outbox(home)}
+    assert set(messages) == {
+        "quality_movies succeeded: good.csv",
+        "quality_movies FAILED: twice.csv",
+    }
+    assert "twice.csv, line 1, column 3" in messages["quality_movies FAILED: twice.csv"]["error"]
+    assert ledger_states(home) == {
+        "input_data/good.csv": "processed",
+        "input_data/twice.csv": "failed",
+    }
+
+    again = quality_movies(home, "run")  # a failed version waits for a fix or a retry
+    assert again.returncode == 0 and "nothing to do" in again.stdout
+    status = quality_movies(home, "status")
+    assert "input_data/twice.csv" in status.stdout and "failed: twice.csv, line 1" in status.stdout
+
+    retry = quality_movies(home, "retry", "twice.csv")
+    assert retry.returncode == 0 and "twice.csv will be processed again" in retry.stdout
+    assert quality_movies(home, "run").returncode == 1  # still broken: failed and announced again
+    assert len(outbox(home)) == 3
+
+    twice.write_text("Series_Title,IMDB_Rating\nFilm,9.1\n")  # fixed: a new version
+    assert quality_movies(home, "ingest", str(twice)).returncode == 0
+    fixed = quality_movies(home, "run")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert "== twice.csv: succeeded" in fixed.stdout
+    assert [m["subject"] for m in outbox(home)][-1] == "quality_movies succeeded: twice.csv"
+
+
+def test_a_ruleset_that_does_not_load_stops_the_run_before_any_file(tmp_path):
+    home = tmp_path / "home"
+    sample = tmp_path / "movies.csv"
+    quality_movies(home, "sample", "--rows", "20", "--seed", "1", "--out", str(sample))
+    quality_movies(home, "ingest", str(sample))
+    ruleset = tmp_path / "rules.dqdl"
+    ruleset.write_text(
+        'Rules = [\n    IsComplete "series_title",\n    ColumnValues "imdb_rating" >\n]\n'
+    )
+    run = quality_movies(home, "run", extra_env={"QUALITY_MOVIES_RULESET": str(ruleset)})
+    assert run.returncode == 1
+    assert "Traceback" not in run.stdout + run.stderr
+    [problem] = [line for line in run.stderr.splitlines() if "does not load" in line]
+    assert f"{ruleset}:4:1:" in problem  # the "]" where a value was due
+    assert "1 file(s) left pending: movies.csv" in run.stderr
     [message] = outbox(home)
-    assert message["subject"] == "quality_movies FAILED: broken.csv"
-    assert "meta_score" in message["message"]["error"]
+    assert message["message"]["pending_files"] == ["movies.csv"]
+    assert not (home / "ledger.sqlite3").exists() or ledger_states(home) == {}
+    assert quality_movies(home, "run").returncode == 0  # the default ruleset loads
+
+
+def test_concurrent_runs_on_a_new_home_process_each_file_once(tmp_path):
+    home = tmp_path / "home"
+    for seed in (1, 2):
+        path = tmp_path / f"m{seed}.csv"
+        quality_movies(home, "sample", "--rows", "30", "--seed", str(seed), "--out", str(path))
+        quality_movies(home, "ingest", str(path))
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    env["QUALITY_MOVIES_HOME"] = str(home)
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "quality_movies.cli", "run"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    outputs = [r.communicate(timeout=300) for r in runs]
+    assert [r.returncode for r in runs] == [0, 0], outputs
+    assert all("alembic" not in out + err and "Traceback" not in err for out, err in outputs)
+    assert sorted(m["subject"] for m in outbox(home)) == [
+        "quality_movies succeeded: m1.csv",
+        "quality_movies succeeded: m2.csv",
+    ]
+    status = quality_movies(home, "status")
+    assert status.returncode == 0 and "m1.csv: " in status.stdout and "m2.csv: " in status.stdout
+
+
+def test_errors_are_one_line_without_traceback_unless_debug(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "warehouse.duckdb").write_bytes(b"this is not a DuckDB database" * 100)
+    status = quality_movies(home, "status")
+    assert status.returncode == 1
+    assert "Traceback" not in status.stderr
+    assert status.stderr.startswith("error: ") and "--debug" in status.stderr
+    debug = quality_movies(home, "--debug", "status")
+    assert "Traceback" in debug.stderr
 
 
 def test_usage_errors(tmp_path):

@@ -22,6 +22,9 @@ def asset_graph(definitions: dg.Definitions) -> dict:
             "deps": sorted(k.to_user_string() for k in node.parent_keys),
             "partitioned": node.partitions_def is not None,
             "checks": sorted(c.name for c in node.check_keys),
+            "automation": node.automation_condition.get_label()
+            if node.automation_condition
+            else None,
         }
     return nodes
 
@@ -35,7 +38,7 @@ def test_definitions_load_from_the_module(tmp_path, monkeypatch):
     }
     assert {s.name for s in loaded.sensors} == {
         "new_movie_files",
-        "refresh_after_load",
+        "refresh_views",
         "notify_on_success",
         "notify_on_failure",
     }

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from quality_movies.pipeline_runs import file_outcomes
 from quality_movies.sample import write_sample
 
 SEED_HEADER_LOWER = [
@@ -58,7 +59,9 @@ def test_sample_file_travels_the_whole_lineage(platform, tmp_path):
 
     checks = check_results(result)
     assert checks["rows_conserved"].passed
-    assert checks["rule_1_columnvalues_imdb_rating"].passed is False  # the sample has bad ratings
+    assert (
+        checks["columnvalues_imdb_rating_between_8_5_and_10_3"].passed is False
+    )  # the sample has bad ratings
 
     table = platform.env.resources()["catalog"].get_table()
     assert (table.database, table.name) == ("imdb-movies", "input_data")
@@ -125,29 +128,35 @@ def test_seed_file_splits_exactly_as_glue_would(platform, seed_csv):
     assert all(Decimal(r["imdb_rating"]) <= Decimal("8.5") for r in bad)
 
 
-def test_a_value_the_warehouse_cannot_type_fails_the_run_naming_line_and_column(platform, tmp_path):
-    stats = write_sample(tmp_path / "movies.csv", rows=30, seed=2)
-    rows = list(csv.reader(stats.path.open(newline="", encoding="utf-8")))
-    header = rows[0]
-    rating, meta = header.index("IMDB_Rating"), header.index("Meta_score")
-    target = next(
-        i
-        for i, row in enumerate(rows[1:], start=1)
-        if Decimal("8.5") < Decimal(row[rating]) < Decimal("10.3")
-    )
-    rows[target][meta] = "eighty"
-    broken = tmp_path / "broken.csv"
-    with broken.open("w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerows(rows)
-    source = platform.ingest(broken)
+def test_one_run_over_many_files_keeps_per_file_outcomes_and_a_bad_file_fails_alone(
+    platform, tmp_path
+):
+    first = write_sample(tmp_path / "first.csv", rows=80, seed=21)
+    last = write_sample(tmp_path / "last.csv", rows=60, seed=22)
+    twice = tmp_path / "twice.csv"
+    twice.write_text("Series_Title,IMDB_Rating,Series_Title\nFilm,9.1,Film\n")
+    files = [platform.ingest(first.path), platform.ingest(twice), platform.ingest(last.path)]
 
-    result = platform.run_file(source)
-    assert not result.success
-    failure = next(e for e in result.all_events if e.is_step_failure)
-    error = failure.step_failure_data.error
-    message = error.message + (error.cause.message if error.cause else "")
-    assert f"line {target + 1}" in message and "meta_score" in message and "eighty" in message
-    assert platform.warehouse.row_counts() == {}
-    lake = platform.lake
-    assert lake.list_objects(lake.bad_records_prefix) == []
-    assert lake.list_objects(lake.rule_outcomes_prefix) == []
+    result = platform.run_files(files)
+    assert not result.success  # the run says a file failed
+    outcomes = {o.source_file: o for o in file_outcomes(platform.instance, result.dagster_run)}
+    assert [outcomes[f].processed for f in files] == [True, False, True]
+    assert outcomes["twice.csv"].reason.startswith("twice.csv, line 1, column 3")
+    assert outcomes["first.csv"].summary["rows_loaded"] == first.expected_good
+    assert outcomes["last.csv"].summary["bad_rows"] == last.expected_bad
+    assert platform.warehouse.row_counts() == {
+        "first.csv": first.expected_good,
+        "last.csv": last.expected_good,
+    }
+    loaded = {
+        e.materialization.partition
+        for e in result.get_asset_materialization_events()
+        if e.materialization.asset_key == dg.AssetKey("imdb_movies_rating")
+    }
+    assert loaded == {"first.csv", "last.csv"}
+    conserved = {
+        e.partition: e.passed
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "rows_conserved"
+    }
+    assert conserved == {"first.csv": True, "last.csv": True}

@@ -1,16 +1,18 @@
-"""The new-files sensor: new, changed, same-second and ignored keys, and its cursor."""
+"""The new-files sensor: new, changed, same-second and ignored keys, batches, and the ledger it shares."""
 
-import json
 import os
 import time
 from datetime import UTC, datetime
 
 import dagster as dg
 
-from quality_movies.ingestion.resources import LakeObject
-from quality_movies.ingestion.sensors import build_new_files_sensor, plan_input_files
-from quality_movies.jobs import ingest_movie_file
-from quality_movies.partitions import ETAG_TAG, movie_files
+from quality_movies.ingestion.resources import LakeObject, LocalLake
+from quality_movies.ingestion.sensors import CLAIM_TAG, build_new_files_sensor, plan_input_files
+from quality_movies.jobs import INGEST_JOB
+from quality_movies.notifications.resources import LocalNotifier
+from quality_movies.partitions import movie_files
+from quality_movies.pipeline_runs import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
+from quality_movies.runs.resources import SqliteLedger
 
 NOON = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 
@@ -20,7 +22,7 @@ def obj(key: str, etag: str) -> LakeObject:
 
 
 def test_plan_picks_new_and_changed_csvs_and_reports_the_rest():
-    seen = {"input_data/a.csv": "e1", "input_data/b.csv": "e2"}
+    latest = {"input_data/a.csv": "e1", "input_data/b.csv": "e2"}
     objects = [
         obj("input_data/a.csv", "e1"),  # unchanged
         obj("input_data/b.csv", "e9"),  # changed
@@ -28,19 +30,13 @@ def test_plan_picks_new_and_changed_csvs_and_reports_the_rest():
         obj("input_data/d.CSV", "e4"),  # new, same second as c
         obj("input_data/notes.txt", "e5"),
     ]
-    plan = plan_input_files(objects, seen)
+    plan = plan_input_files(objects, latest)
     assert [o.key for o in plan.to_process] == [
         "input_data/b.csv",
         "input_data/c.csv",
         "input_data/d.CSV",
     ]
     assert plan.ignored == ["input_data/notes.txt"]
-    assert plan.seen == {
-        "input_data/a.csv": "e1",
-        "input_data/b.csv": "e9",
-        "input_data/c.csv": "e3",
-        "input_data/d.CSV": "e4",
-    }
 
 
 def write(lake_root, key: str, text: str, mtime: float) -> None:
@@ -50,45 +46,118 @@ def write(lake_root, key: str, text: str, mtime: float) -> None:
     os.utime(path, (mtime, mtime))
 
 
-def evaluate(sensor, lake, instance, cursor):
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"lake": lake})
-    return sensor(context)
+def evaluate(sensor, resources, instance):
+    return sensor(dg.build_sensor_context(instance=instance, resources=resources))
 
 
-def test_sensor_requests_one_run_per_new_or_changed_file(tmp_path):
-    from quality_movies.ingestion.resources import LocalLake
-
-    lake = LocalLake(root=str(tmp_path))
-    sensor = build_new_files_sensor(ingest_movie_file)
+def test_sensor_claims_new_files_and_runs_them_as_one_batch(tmp_path):
+    lake = LocalLake(root=str(tmp_path / "lake"))
+    ledger = SqliteLedger(path=str(tmp_path / "ledger.sqlite3"))
+    resources = {
+        "lake": lake,
+        "ledger": ledger,
+        "notifier": LocalNotifier(outbox_path=str(tmp_path / "outbox.jsonl")),
+    }
+    sensor = build_new_files_sensor(INGEST_JOB)
     second = time.time() // 1
-    write(tmp_path, "input_data/one.csv", "a,b\n1,2\n", second)
-    write(tmp_path, "input_data/two.csv", "a,b\n3,4\n", second)  # same second as one.csv
-    write(tmp_path, "input_data/readme.md", "not data", second)
+    write(tmp_path / "lake", "input_data/one.csv", "a,b\n1,2\n", second)
+    write(tmp_path / "lake", "input_data/two.csv", "a,b\n3,4\n", second)  # same second
+    write(tmp_path / "lake", "input_data/readme.md", "not data", second)
 
     with dg.instance_for_test() as instance:
-        first = evaluate(sensor, lake, instance, None)
-        assert sorted(r.partition_key for r in first.run_requests) == ["one.csv", "two.csv"]
-        assert all(r.tags[ETAG_TAG] for r in first.run_requests)
-        assert [set(r.partition_keys) for r in first.dynamic_partitions_requests] == [
-            {"one.csv", "two.csv"}
+        first = evaluate(sensor, resources, instance)
+        [request] = first.run_requests
+        assert (request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]) == (
+            "one.csv",
+            "two.csv",
+        )
+        assert [list(r.partition_keys) for r in first.dynamic_partitions_requests] == [
+            ["one.csv", "two.csv"]
         ]
-        cursor = json.loads(first.cursor)
-        assert set(cursor) == {"input_data/one.csv", "input_data/two.csv"}
+        claims = ledger.claims_by("sensor:")
+        assert {(c.input_key, c.owner) for c in claims} == {
+            ("input_data/one.csv", request.tags[CLAIM_TAG]),
+            ("input_data/two.csv", request.tags[CLAIM_TAG]),
+        }
         instance.add_dynamic_partitions(movie_files.name, ["one.csv", "two.csv"])
 
-        again = evaluate(sensor, lake, instance, first.cursor)
-        assert again.run_requests == []
-        assert again.cursor == first.cursor
+        assert evaluate(sensor, resources, instance).run_requests == []  # claimed: in flight
 
-        write(tmp_path, "input_data/two.csv", "a,b\n3,5\n", second)  # new content, same mtime
-        changed = evaluate(sensor, lake, instance, first.cursor)
-        assert [r.partition_key for r in changed.run_requests] == ["two.csv"]
-        assert changed.dynamic_partitions_requests == []  # partition exists already
-        assert json.loads(changed.cursor)["input_data/two.csv"] != cursor["input_data/two.csv"]
-        assert (
-            changed.run_requests[0].run_key != f"input_data/two.csv@{cursor['input_data/two.csv']}"
+        etag_two = ledger.latest()["input_data/two.csv"].etag
+        ledger.finish("input_data/one.csv", claims[0].etag, "processed", "r1")
+        ledger.finish("input_data/two.csv", etag_two, "processed", "r1")
+        assert evaluate(sensor, resources, instance).run_requests == []  # processed
+
+        write(tmp_path / "lake", "input_data/two.csv", "a,b\n3,5\n", second)  # new content
+        changed = evaluate(sensor, resources, instance)
+        [again] = changed.run_requests
+        assert again.tags[PARTITION_TAG] == "two.csv"
+        assert changed.dynamic_partitions_requests == []  # the partition exists already
+        assert again.run_key != request.run_key
+        ledger.finish(
+            "input_data/two.csv", ledger.latest()["input_data/two.csv"].etag, "processed", "r2"
         )
 
-        write(tmp_path, "input_data/two.csv", "a,b\n3,5\n", second + 5)  # touched, same content
-        touched = evaluate(sensor, lake, instance, changed.cursor)
-        assert touched.run_requests == []
+        write(tmp_path / "lake", "input_data/two.csv", "a,b\n3,5\n", second + 5)  # touched only
+        assert evaluate(sensor, resources, instance).run_requests == []
+
+
+def test_sensor_leaves_files_the_cli_has_claimed(tmp_path):
+    lake = LocalLake(root=str(tmp_path / "lake"))
+    ledger = SqliteLedger(path=str(tmp_path / "ledger.sqlite3"))
+    write(tmp_path / "lake", "input_data/one.csv", "a,b\n1,2\n", time.time())
+    ledger.claim([("input_data/one.csv", lake.head("input_data/one.csv").etag)], "cli:123")
+    resources = {
+        "lake": lake,
+        "ledger": ledger,
+        "notifier": LocalNotifier(outbox_path=str(tmp_path / "outbox.jsonl")),
+    }
+    with dg.instance_for_test() as instance:
+        result = evaluate(build_new_files_sensor(INGEST_JOB), resources, instance)
+    assert result.run_requests == []
+    assert result.dynamic_partitions_requests == []
+
+
+def test_stale_claims_are_released_or_settled_from_their_run(tmp_path, monkeypatch):
+    import quality_movies.ingestion.sensors as sensors
+
+    lake = LocalLake(root=str(tmp_path / "lake"))
+    ledger = SqliteLedger(path=str(tmp_path / "ledger.sqlite3"))
+    notifier = LocalNotifier(outbox_path=str(tmp_path / "outbox.jsonl"))
+    write(tmp_path / "lake", "input_data/lost.csv", "a,b\n1,2\n", time.time())
+    etag = lake.head("input_data/lost.csv").etag
+    ledger.claim([("input_data/lost.csv", etag)], "sensor:never-launched")
+    resources = {"lake": lake, "ledger": ledger, "notifier": notifier}
+    sensor = build_new_files_sensor(INGEST_JOB)
+    with dg.instance_for_test() as instance:
+        assert evaluate(sensor, resources, instance).run_requests == []  # a fresh claim waits
+        monkeypatch.setattr(sensors, "STALE_CLAIM_AFTER", sensors.timedelta(0))
+        # No run carries that claim: it is released and the file is requested again.
+        [request] = evaluate(sensor, resources, instance).run_requests
+        assert request.tags[PARTITION_TAG] == "lost.csv"
+        assert ledger.latest()["input_data/lost.csv"].owner == request.tags[CLAIM_TAG]
+    assert notifier.messages() == []
+
+
+def test_claims_of_a_killed_cli_run_are_given_back_and_a_live_ones_kept(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    lake = LocalLake(root=str(tmp_path / "lake"))
+    ledger = SqliteLedger(path=str(tmp_path / "ledger.sqlite3"))
+    write(tmp_path / "lake", "input_data/killed.csv", "a,b\n1,2\n", time.time())
+    write(tmp_path / "lake", "input_data/running.csv", "a,b\n3,4\n", time.time())
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)  # fmt: skip
+    host = socket.gethostname()
+    ledger.claim([("input_data/killed.csv", lake.head("input_data/killed.csv").etag)], f"cli:{host}:{finished.stdout.strip()}")  # fmt: skip
+    ledger.claim([("input_data/running.csv", lake.head("input_data/running.csv").etag)], f"cli:{host}:{os.getpid()}")  # fmt: skip
+    resources = {
+        "lake": lake,
+        "ledger": ledger,
+        "notifier": LocalNotifier(outbox_path=str(tmp_path / "outbox.jsonl")),
+    }
+    with dg.instance_for_test() as instance:
+        [request] = evaluate(build_new_files_sensor(INGEST_JOB), resources, instance).run_requests
+    assert request.tags[PARTITION_TAG] == "killed.csv"
+    assert ledger.latest()["input_data/running.csv"].owner == f"cli:{host}:{os.getpid()}"

@@ -1,284 +1,15 @@
-"""The lake (where files land and outputs go) and the catalog (what the crawler infers over them)."""
+"""The lake on Amazon S3 and the Data Catalog table kept by a Glue crawler, through boto3."""
 
-import hashlib
-import json
-import os
-import shutil
-import tempfile
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import dagster as dg
-import duckdb
 from pydantic import PrivateAttr
 
-
-@dataclass(frozen=True)
-class LakeObject:
-    """One object of the bucket, as S3 lists it."""
-
-    key: str
-    size: int
-    etag: str
-    last_modified: datetime
-
-
-class Lake(dg.ConfigurableResource, ABC):
-    """A bucket laid out as the pipeline expects: input files, bad records, rule outcomes, validated rows."""
-
-    bucket: str = "quality-movie-bucket"
-    input_prefix: str = "input_data/"
-    bad_records_prefix: str = "bad-records/"
-    rule_outcomes_prefix: str = "rule_outcome_from_etl/"
-    validated_prefix: str = "validated_movies/"
-
-    @abstractmethod
-    def list_objects(self, prefix: str) -> list[LakeObject]:
-        """Every object under ``prefix``, sorted by key."""
-
-    @abstractmethod
-    def head(self, key: str) -> LakeObject:
-        """The object's listing entry; ``FileNotFoundError`` naming the URI when it is missing."""
-
-    @abstractmethod
-    def read_head(self, key: str, n_bytes: int = 65536) -> bytes:
-        """The first ``n_bytes`` of an object (for previews and headers)."""
-
-    @abstractmethod
-    def download(self, key: str, dest: Path) -> Path:
-        """Stream an object to a local file."""
-
-    @abstractmethod
-    def upload(self, src: Path, key: str) -> LakeObject:
-        """Store a local file as an object; readers see the whole object or nothing."""
-
-    @abstractmethod
-    def delete(self, key: str) -> None:
-        """Remove an object if it exists."""
-
-    @abstractmethod
-    def uri(self, key: str) -> str:
-        """Where an object lives, for humans and engines (``s3://...`` or a local path)."""
-
-    def source_file(self, key: str) -> str:
-        """The input file name of an ``input_data/`` key, used as the partition key."""
-        if not key.startswith(self.input_prefix):
-            raise ValueError(f"{key!r} is not under {self.input_prefix!r}")
-        return key[len(self.input_prefix) :]
-
-    def input_key(self, source_file: str) -> str:
-        return f"{self.input_prefix}{source_file}"
-
-    def bad_records_key(self, source_file: str) -> str:
-        return f"{self.bad_records_prefix}source_file={source_file}/bad_records.jsonl"
-
-    def rule_outcomes_key(self, source_file: str) -> str:
-        return f"{self.rule_outcomes_prefix}source_file={source_file}/rule_outcomes.jsonl"
-
-    def validated_key(self, source_file: str) -> str:
-        return f"{self.validated_prefix}source_file={source_file}/validated_movies.parquet"
-
-    def input_files(self) -> list[LakeObject]:
-        """Objects under the input prefix, folders excluded."""
-        return [o for o in self.list_objects(self.input_prefix) if not o.key.endswith("/")]
-
-    @contextmanager
-    def local_copy(self, key: str) -> Iterator[Path]:
-        """A local file with the object's content for the duration of the block."""
-        with tempfile.TemporaryDirectory(prefix="quality_movies_") as tmp:
-            yield self.download(key, Path(tmp) / Path(key).name)
-
-
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-class LocalLake(Lake):
-    """The bucket as a folder ``<root>/<bucket>/``; ETags are MD5 checksums, as S3's for single-part objects."""
-
-    root: str
-
-    def _path(self, key: str) -> Path:
-        return Path(self.root) / self.bucket / key
-
-    def _object(self, key: str, path: Path) -> LakeObject:
-        stat = path.stat()
-        return LakeObject(
-            key=key,
-            size=stat.st_size,
-            etag=_md5(path),
-            last_modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
-        )
-
-    def list_objects(self, prefix: str) -> list[LakeObject]:
-        base = Path(self.root) / self.bucket
-        folder = base / prefix
-        if not folder.exists():
-            return []
-        found = []
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            if path.name.startswith(".") or ".tmp-" in path.name:
-                continue
-            found.append(self._object(path.relative_to(base).as_posix(), path))
-        return found
-
-    def head(self, key: str) -> LakeObject:
-        path = self._path(key)
-        if not path.is_file():
-            raise FileNotFoundError(f"{self.uri(key)} does not exist")
-        return self._object(key, path)
-
-    def read_head(self, key: str, n_bytes: int = 65536) -> bytes:
-        with self._path(key).open("rb") as f:
-            return f.read(n_bytes)
-
-    def download(self, key: str, dest: Path) -> Path:
-        src = self._path(key)
-        if not src.is_file():
-            raise FileNotFoundError(f"{self.uri(key)} does not exist")
-        shutil.copyfile(src, dest)
-        return dest
-
-    def upload(self, src: Path, key: str) -> LakeObject:
-        dest = self._path(key)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".tmp-{os.getpid()}-{dest.name}")
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
-        return self._object(key, dest)
-
-    def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
-
-    def uri(self, key: str) -> str:
-        return str(self._path(key))
-
-
-@dataclass
-class CatalogTable:
-    """A Data Catalog table as the crawler leaves it: location, classification and lower-cased columns."""
-
-    database: str
-    name: str
-    location: str
-    columns: list[tuple[str, str]]
-    classification: str = "csv"
-    files: list[str] = field(default_factory=list)
-    updated_at: str = ""
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> "CatalogTable":
-        data = json.loads(text)
-        data["columns"] = [tuple(c) for c in data["columns"]]
-        return cls(**data)
-
-
-def glue_type(duckdb_type: str) -> str:
-    """The Glue Data Catalog type a crawler would record for a sniffed CSV column type."""
-    t = duckdb_type.upper()
-    if t in {"BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER"}:
-        return "bigint"
-    if t in {"DOUBLE", "FLOAT", "REAL"} or t.startswith("DECIMAL"):
-        return "double"
-    if t == "BOOLEAN":
-        return "boolean"
-    if t == "DATE":
-        return "date"
-    if t.startswith("TIMESTAMP"):
-        return "timestamp"
-    return "string"
-
-
-def merge_columns(schemas: list[list[tuple[str, str]]]) -> list[tuple[str, str]]:
-    """Union of per-file schemas in first-seen order; a column typed differently across files is string."""
-    merged: dict[str, str] = {}
-    for schema in schemas:
-        for name, type_ in schema:
-            if name not in merged:
-                merged[name] = type_
-            elif merged[name] != type_:
-                widened = {merged[name], type_} == {"bigint", "double"}
-                merged[name] = "double" if widened else "string"
-    return list(merged.items())
-
-
-def infer_csv_columns(path: Path) -> list[tuple[str, str]]:
-    """Column names (trimmed, lower-cased) and Glue types of a CSV file, sniffed over the whole file."""
-    con = duckdb.connect()
-    try:
-        rows = con.execute(
-            "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_csv(?, header=true, "
-            "sample_size=-1, quote='\"', escape='\"'))",
-            [str(path)],
-        ).fetchall()
-    finally:
-        con.close()
-    return [(name.strip().lower(), glue_type(type_)) for name, type_ in rows]
-
-
-class Catalog(dg.ConfigurableResource, ABC):
-    """The Data Catalog table over the lake's input files, kept current by a crawler."""
-
-    database: str = "imdb-movies"
-    table: str = "input_data"
-
-    @abstractmethod
-    def crawl(self, lake: Lake) -> CatalogTable:
-        """Run the crawler over the input prefix and return the table it leaves in the catalog."""
-
-    @abstractmethod
-    def get_table(self) -> CatalogTable | None:
-        """The table as the catalog has it now, or None before the first crawl."""
-
-
-class LocalCatalog(Catalog):
-    """An embedded catalog: one JSON file per table under ``<root>/<database>/<table>.json``."""
-
-    root: str
-
-    def _path(self) -> Path:
-        return Path(self.root) / self.database / f"{self.table}.json"
-
-    def crawl(self, lake: Lake) -> CatalogTable:
-        files = [o for o in lake.input_files() if o.key.lower().endswith(".csv")]
-        schemas = []
-        for obj in files:
-            with lake.local_copy(obj.key) as local:
-                try:
-                    schemas.append(infer_csv_columns(local))
-                except duckdb.Error as exc:
-                    raise ValueError(f"crawler could not read {lake.uri(obj.key)}: {exc}") from exc
-        table = CatalogTable(
-            database=self.database,
-            name=self.table,
-            location=lake.uri(lake.input_prefix),
-            columns=merge_columns(schemas),
-            files=[o.key for o in files],
-            updated_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        )
-        path = self._path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(table.to_json())
-        os.replace(tmp, path)
-        return table
-
-    def get_table(self) -> CatalogTable | None:
-        path = self._path()
-        return CatalogTable.from_json(path.read_text()) if path.exists() else None
+from quality_movies.ingestion.resources.base import Catalog, CatalogTable, Lake, LakeObject
 
 
 def aws_client(
@@ -393,6 +124,19 @@ class S3Lake(Lake):
         with response["Body"] as body:
             return body.read(n_bytes)
 
+    @contextmanager
+    def open(self, key: str) -> Iterator[BinaryIO]:
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.client().get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _is_missing(exc):
+                raise FileNotFoundError(f"{self.uri(key)} does not exist") from exc
+            raise
+        with closing(response["Body"]) as body:
+            yield body
+
     def download(self, key: str, dest: Path) -> Path:
         from botocore.exceptions import ClientError
 
@@ -410,6 +154,23 @@ class S3Lake(Lake):
 
     def delete(self, key: str) -> None:
         self.client().delete_object(Bucket=self.bucket, Key=key)
+
+    def move(self, src_key: str, dest_key: str) -> None:
+        """Server-side copy (multipart beyond the threshold), then delete of the source."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client().copy(
+                {"Bucket": self.bucket, "Key": src_key},
+                self.bucket,
+                dest_key,
+                Config=self.transfer_config(),
+            )
+        except ClientError as exc:
+            if _is_missing(exc):
+                raise FileNotFoundError(f"{self.uri(src_key)} does not exist") from exc
+            raise
+        self.delete(src_key)
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"

@@ -1,0 +1,330 @@
+"""The embedded lake and catalog: a folder as the bucket, JSON files as the Data Catalog."""
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import duckdb
+from pydantic import PrivateAttr
+
+from quality_movies.ingestion.inspect import InputProblem
+from quality_movies.ingestion.resources.base import (
+    Catalog,
+    CatalogTable,
+    Lake,
+    LakeObject,
+    infer_csv_columns,
+    merge_columns,
+)
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _copy_with_md5(src: Path, dest: Path) -> str:
+    """Copy a file and return the MD5 of what was copied (one read of the source)."""
+    digest = hashlib.md5()
+    with src.open("rb") as fin, dest.open("wb") as fout:
+        for chunk in iter(lambda: fin.read(1 << 20), b""):
+            digest.update(chunk)
+            fout.write(chunk)
+    return digest.hexdigest()
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class EtagCache:
+    """ETags of local files remembered per (size, mtime, ctime, inode), so a listing reads no unchanged
+    file.
+
+    Stored as JSON beside the bucket folder; a lost update (two writers) only costs a re-hash.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.entries: dict[str, list] = json.loads(path.read_text())
+        except (FileNotFoundError, ValueError):
+            self.entries = {}
+        self.changed = False
+
+    @staticmethod
+    def _stamp(stat: os.stat_result) -> list[int]:
+        """What changes when the file does: ctime too, which a write moves and utime cannot set."""
+        return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
+
+    def etag(self, key: str, path: Path, stat: os.stat_result) -> str:
+        stamp = self._stamp(stat)
+        entry = self.entries.get(key)
+        if entry is not None and entry[:-1] == stamp:
+            return entry[-1]
+        etag = _md5(path)
+        self.remember(key, stat, etag)
+        return etag
+
+    def remember(self, key: str, stat: os.stat_result, etag: str) -> None:
+        self.entries[key] = [*self._stamp(stat), etag]
+        self.changed = True
+
+    def keep_only(self, prefix: str, keys: set[str]) -> None:
+        """Forget entries under ``prefix`` whose object is gone."""
+        for key in [k for k in self.entries if k.startswith(prefix) and k not in keys]:
+            del self.entries[key]
+            self.changed = True
+
+    def save(self) -> None:
+        if self.changed:
+            _write_atomically(self.path, json.dumps(self.entries, sort_keys=True))
+            self.changed = False
+
+
+class LocalLake(Lake):
+    """The bucket as a folder ``<root>/<bucket>/``; ETags are MD5 checksums, as S3's for single-part
+    objects. Input files' ETags are computed once per file version (cached per size, mtime, ctime, inode),
+    so the sensor's listing reads no unchanged file."""
+
+    root: str
+    _etags: Any = PrivateAttr(default=None)
+
+    def _path(self, key: str) -> Path:
+        return Path(self.root) / self.bucket / key
+
+    def etag_cache(self) -> EtagCache:
+        """The input files' ETag cache, loaded once per resource instance."""
+        if self._etags is None:
+            self._etags = EtagCache(Path(self.root) / f".{self.bucket}.etags.json")
+        return self._etags
+
+    def _object(self, key: str, path: Path) -> LakeObject:
+        stat = path.stat()
+        if key.startswith(self.input_prefix):
+            etag = self.etag_cache().etag(key, path, stat)
+        else:
+            etag = _md5(path)
+        return LakeObject(
+            key=key,
+            size=stat.st_size,
+            etag=etag,
+            last_modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
+        )
+
+    def list_objects(self, prefix: str) -> list[LakeObject]:
+        base = Path(self.root) / self.bucket
+        folder = base / prefix
+        if not folder.exists():
+            return []
+        found = []
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            if path.name.startswith(".") or ".tmp-" in path.name:
+                continue
+            found.append(self._object(path.relative_to(base).as_posix(), path))
+        cache = self.etag_cache()
+        cache.keep_only(prefix, {o.key for o in found})
+        cache.save()
+        return found
+
+    def head(self, key: str) -> LakeObject:
+        path = self._path(key)
+        if not path.is_file():
+            raise FileNotFoundError(f"{self.uri(key)} does not exist")
+        obj = self._object(key, path)
+        self.etag_cache().save()
+        return obj
+
+    def read_head(self, key: str, n_bytes: int = 65536) -> bytes:
+        with self._path(key).open("rb") as f:
+            return f.read(n_bytes)
+
+    @contextmanager
+    def open(self, key: str) -> Iterator[BinaryIO]:
+        path = self._path(key)
+        if not path.is_file():
+            raise FileNotFoundError(f"{self.uri(key)} does not exist")
+        with path.open("rb") as stream:
+            yield stream
+
+    @contextmanager
+    def local_file(self, key: str) -> Iterator[Path]:
+        path = self._path(key)
+        if not path.is_file():
+            raise FileNotFoundError(f"{self.uri(key)} does not exist")
+        yield path
+
+    def download(self, key: str, dest: Path) -> Path:
+        src = self._path(key)
+        if not src.is_file():
+            raise FileNotFoundError(f"{self.uri(key)} does not exist")
+        shutil.copyfile(src, dest)
+        return dest
+
+    def upload(self, src: Path, key: str) -> LakeObject:
+        dest = self._path(key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".tmp-{os.getpid()}-{dest.name}")
+        etag = _copy_with_md5(src, tmp)
+        os.replace(tmp, dest)
+        stat = dest.stat()
+        if key.startswith(self.input_prefix):
+            self.etag_cache().remember(key, stat, etag)
+            self.etag_cache().save()
+        return LakeObject(
+            key=key,
+            size=stat.st_size,
+            etag=etag,
+            last_modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
+        )
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def move(self, src_key: str, dest_key: str) -> None:
+        src, dest = self._path(src_key), self._path(dest_key)
+        if not src.is_file():
+            raise FileNotFoundError(f"{self.uri(src_key)} does not exist")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, dest)
+
+    def uri(self, key: str) -> str:
+        return str(self._path(key))
+
+
+def crawl_file(
+    path: Path,
+    source_file: str,
+    *,
+    inspect: bool = True,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> dict[str, Any]:
+    """What the crawler learns of one file version: ``{"columns": [[name, type], ...]}``, or
+    ``{"problem": message}`` naming the file (never ``path``) when it cannot be read.
+
+    ``inspect=False`` skips the input inspection when it already passed for this version; ``con``
+    is the DuckDB connection of the crawl.
+    """
+    from quality_movies.ingestion.inspect import inspect_file
+
+    problem = inspect_file(path, source_file) if inspect else None
+    if problem is not None:
+        return {"problem": problem.message}
+    try:
+        columns = infer_csv_columns(path, con)
+    except duckdb.Error as exc:
+        reason = str(exc).splitlines()[0].replace(str(path), source_file)
+        return {"problem": f"{source_file}: the crawler could not infer its columns ({reason})"}
+    return {"columns": [list(c) for c in columns]}
+
+
+class LocalCatalog(Catalog):
+    """An embedded catalog: one JSON file per table under ``<root>/<database>/<table>.json``.
+
+    Like Glue's crawler set to crawl new folders only, it reads each file version (key and ETag) once:
+    what it learnt of each is kept beside the table (``<table>.files.json``), with what raw_movies'
+    inspection found (``inspection``), so that an inspected file is not inspected again. A file it cannot read is left
+    out of the table and listed in ``unreadable``; it never stops the crawl of the others.
+    """
+
+    root: str
+
+    def _path(self) -> Path:
+        return Path(self.root) / self.database / f"{self.table}.json"
+
+    def _file_versions_path(self) -> Path:
+        return Path(self.root) / self.database / f"{self.table}.files.json"
+
+    def file_versions(self) -> dict[str, dict[str, Any]]:
+        """Per input key, the ETag last crawled and its columns or problem."""
+        try:
+            return json.loads(self._file_versions_path().read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def crawl(self, lake: Lake) -> CatalogTable:
+        known = self.file_versions()
+        current: dict[str, dict[str, Any]] = {}
+        con = duckdb.connect()
+        try:
+            for obj in lake.input_files():
+                if not obj.key.lower().endswith(".csv"):
+                    continue
+                entry = known.get(obj.key, {})
+                if entry.get("etag") != obj.etag:
+                    entry = {"etag": obj.etag}
+                if not ("columns" in entry or "problem" in entry):
+                    inspect = "inspection" not in entry
+                    learnt = self._crawl_object(lake, obj.key, inspect=inspect, con=con)
+                    if learnt is None:
+                        continue
+                    entry = {**entry, **learnt}
+                current[obj.key] = entry
+        finally:
+            con.close()
+        _write_atomically(self._file_versions_path(), json.dumps(current, indent=1, sort_keys=True))
+        readable = [key for key, entry in current.items() if "columns" in entry]
+        table = CatalogTable(
+            database=self.database,
+            name=self.table,
+            location=lake.uri(lake.input_prefix),
+            columns=merge_columns([[tuple(c) for c in current[k]["columns"]] for k in readable]),
+            files=readable,
+            updated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            unreadable={k: e["problem"] for k, e in current.items() if "problem" in e},
+        )
+        _write_atomically(self._path(), table.to_json())
+        return table
+
+    def remember_inspections(self, inspected: dict[str, tuple[str, InputProblem | None]]) -> None:
+        versions = self.file_versions()
+        for key, (etag, problem) in inspected.items():
+            entry = versions.get(key, {})
+            if entry.get("etag") != etag:
+                entry = {"etag": etag}
+            entry["inspection"] = problem.message if problem else None
+            if problem is not None and problem.kind != "missing_column":
+                entry.pop("columns", None)
+                entry["problem"] = problem.message
+            versions[key] = entry
+        _write_atomically(
+            self._file_versions_path(), json.dumps(versions, indent=1, sort_keys=True)
+        )
+
+    def inspection(self, key: str, etag: str) -> tuple[bool, str | None]:
+        entry = self.file_versions().get(key, {})
+        if entry.get("etag") == etag and "inspection" in entry:
+            return True, entry["inspection"]
+        return False, None
+
+    @staticmethod
+    def _crawl_object(
+        lake: Lake, key: str, *, inspect: bool, con: duckdb.DuckDBPyConnection
+    ) -> dict[str, Any] | None:
+        """``crawl_file`` of an object; None when it was removed since the listing."""
+        source_file = lake.source_file(key)
+        try:
+            with lake.local_file(key) as path:
+                return crawl_file(path, source_file, inspect=inspect, con=con)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            return {
+                "problem": f"{source_file}: the crawler could not read it ({exc.strerror or exc})"
+            }
+
+    def get_table(self) -> CatalogTable | None:
+        path = self._path()
+        return CatalogTable.from_json(path.read_text()) if path.exists() else None

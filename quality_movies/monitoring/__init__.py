@@ -1,0 +1,1 @@
+"""Quality memory: metric history, anomaly detection, CloudWatch metrics and the quality report."""

@@ -1,0 +1,327 @@
+"""The ledger of file versions: one record per input key and ETag, claimed, processed or failed.
+
+Locally a SQLite file under the home; on AWS JSON objects in the bucket written with S3's
+conditional writes.
+
+The CLI, the new-files sensor and the run-status sensors all consult and update it, so each file
+version is processed and announced once, however the pipeline is driven.
+"""
+
+import json
+import sqlite3
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import dagster as dg
+from botocore.exceptions import ClientError
+from pydantic import PrivateAttr
+
+State = Literal["claimed", "processed", "failed"]
+
+
+@dataclass(frozen=True)
+class FileVersion:
+    """One input file version as the ledger knows it."""
+
+    input_key: str
+    etag: str
+    state: State
+    owner: str
+    run_id: str
+    reason: str
+    updated_at: str
+    announced: bool
+
+
+class Ledger(dg.ConfigurableResource, ABC):
+    """Claims file versions for a run and records how each one ended."""
+
+    @abstractmethod
+    def claim(self, versions: Iterable[tuple[str, str]], owner: str) -> list[tuple[str, str]]:
+        """Claim for ``owner`` each (input key, ETag) that is not the key's latest record and whose key
+        has no open claim; returns the versions claimed now (a file changed back to an older content
+        is processed again, since the warehouse holds the newer one)."""
+
+    @abstractmethod
+    def finish(
+        self, input_key: str, etag: str, state: State, run_id: str, reason: str = ""
+    ) -> bool:
+        """Record a version as processed or failed; True for the first caller, who announces it."""
+
+    @abstractmethod
+    def release(self, versions: Iterable[tuple[str, str]], owner: str) -> int:
+        """Drop claims of ``owner`` that will not run (e.g. a batch stopped before them)."""
+
+    @abstractmethod
+    def forget(self, input_key: str, states: Iterable[State] = ("failed",)) -> int:
+        """Remove the key's records in ``states`` so its current version is processed again."""
+
+    @abstractmethod
+    def versions(self) -> list[FileVersion]:
+        """Every record, by key and time."""
+
+    def latest(self) -> dict[str, FileVersion]:
+        """The most recent record of each input key."""
+        return {v.input_key: v for v in self.versions()}
+
+    def get(self, input_key: str, etag: str) -> FileVersion | None:
+        return next(
+            (v for v in self.versions() if (v.input_key, v.etag) == (input_key, etag)), None
+        )
+
+    def claims_by(self, owner_prefix: str) -> list[FileVersion]:
+        """Open claims whose owner starts with ``owner_prefix``."""
+        return [
+            v for v in self.versions() if v.state == "claimed" and v.owner.startswith(owner_prefix)
+        ]
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS file_versions (
+    input_key TEXT NOT NULL,
+    etag TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('claimed', 'processed', 'failed')),
+    owner TEXT NOT NULL DEFAULT '',
+    run_id TEXT NOT NULL DEFAULT '',
+    reason TEXT NOT NULL DEFAULT '',
+    updated_at TEXT NOT NULL,
+    announced INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (input_key, etag)
+)
+"""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class SqliteLedger(Ledger):
+    """The ledger as a SQLite file under the home (one writer at a time, a unique key per version)."""
+
+    path: str
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        try:
+            connection.execute("PRAGMA busy_timeout = 60000")
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute(SCHEMA)
+            try:
+                yield connection
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+        finally:
+            connection.close()
+
+    def claim(self, versions: Iterable[tuple[str, str]], owner: str) -> list[tuple[str, str]]:
+        claimed = []
+        with self._transaction() as db:
+            for input_key, etag in versions:
+                latest = db.execute(
+                    "SELECT etag, state FROM file_versions WHERE input_key = ?"
+                    " ORDER BY rowid DESC LIMIT 1",
+                    (input_key,),
+                ).fetchone()
+                if latest is not None and (latest[0] == etag or latest[1] == "claimed"):
+                    continue
+                db.execute(
+                    "DELETE FROM file_versions WHERE input_key = ? AND etag = ?", (input_key, etag)
+                )
+                db.execute(
+                    "INSERT INTO file_versions (input_key, etag, state, owner, updated_at)"
+                    " VALUES (?, ?, 'claimed', ?, ?)",
+                    (input_key, etag, owner, _now()),
+                )
+                claimed.append((input_key, etag))
+        return claimed
+
+    def finish(
+        self, input_key: str, etag: str, state: State, run_id: str, reason: str = ""
+    ) -> bool:
+        with self._transaction() as db:
+            updated = db.execute(
+                "UPDATE file_versions SET state = ?, run_id = ?, reason = ?, updated_at = ?,"
+                " announced = 1 WHERE input_key = ? AND etag = ? AND announced = 0",
+                (state, run_id, reason, _now(), input_key, etag),
+            ).rowcount
+            if updated:
+                return True
+            inserted = db.execute(
+                "INSERT OR IGNORE INTO file_versions"
+                " (input_key, etag, state, owner, run_id, reason, updated_at, announced)"
+                " VALUES (?, ?, ?, 'run', ?, ?, ?, 1)",
+                (input_key, etag, state, run_id, reason, _now()),
+            ).rowcount
+            return inserted == 1
+
+    def release(self, versions: Iterable[tuple[str, str]], owner: str) -> int:
+        released = 0
+        with self._transaction() as db:
+            for input_key, etag in versions:
+                released += db.execute(
+                    "DELETE FROM file_versions WHERE input_key = ? AND etag = ?"
+                    " AND state = 'claimed' AND owner = ?",
+                    (input_key, etag, owner),
+                ).rowcount
+        return released
+
+    def forget(self, input_key: str, states: Iterable[State] = ("failed",)) -> int:
+        states = list(states)
+        marks = ", ".join("?" for _ in states)
+        with self._transaction() as db:
+            return db.execute(
+                f"DELETE FROM file_versions WHERE input_key = ? AND state IN ({marks})",
+                (input_key, *states),
+            ).rowcount
+
+    def versions(self) -> list[FileVersion]:
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT input_key, etag, state, owner, run_id, reason, updated_at, announced"
+                " FROM file_versions ORDER BY input_key, rowid"
+            ).fetchall()
+        return [FileVersion(*row[:7], announced=bool(row[7])) for row in rows]
+
+
+class S3Ledger(Ledger):
+    """The ledger in the bucket: one JSON object per input key under ``prefix`` (its latest version).
+
+    Every change is a conditional write (``If-None-Match: *`` to create, ``If-Match: <ETag>`` to
+    replace), so two writers racing for a version never both win; the loser re-reads and decides
+    again. Reachable from every host that can reach the bucket (the CLI, a Dagster deployment).
+    """
+
+    bucket: str
+    prefix: str = "_ledger/"
+    region_name: str = "us-east-1"
+    endpoint_url: str = ""
+    _client: Any = PrivateAttr(default=None)
+
+    def client(self) -> Any:
+        if self._client is None:
+            from quality_movies.ingestion.resources import aws_client
+
+            self._client = aws_client(
+                "s3", self.region_name, self.endpoint_url, path_style=bool(self.endpoint_url)
+            )
+        return self._client
+
+    def _key(self, input_key: str) -> str:
+        return f"{self.prefix}{input_key}.json"
+
+    def _read(self, input_key: str) -> tuple[dict | None, str | None]:
+        """The record and its object's ETag, or (None, None) when the key has none."""
+        try:
+            response = self.client().get_object(Bucket=self.bucket, Key=self._key(input_key))
+        except self.client().exceptions.NoSuchKey:
+            return None, None
+        return json.loads(response["Body"].read()), response["ETag"]
+
+    def _write(self, input_key: str, record: dict, expected_etag: str | None) -> bool:
+        """Create (when ``expected_etag`` is None) or replace the record; False when raced."""
+        condition = {"IfMatch": expected_etag} if expected_etag else {"IfNoneMatch": "*"}
+        try:
+            self.client().put_object(
+                Bucket=self.bucket,
+                Key=self._key(input_key),
+                Body=json.dumps(record, sort_keys=True).encode(),
+                ContentType="application/json",
+                **condition,
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in (
+                "PreconditionFailed",
+                "ConditionalRequestConflict",
+            ):
+                return False
+            raise
+        return True
+
+    def claim(self, versions: Iterable[tuple[str, str]], owner: str) -> list[tuple[str, str]]:
+        claimed = []
+        for input_key, etag in versions:
+            record, object_etag = self._read(input_key)
+            if record is not None and (record["etag"] == etag or record["state"] == "claimed"):
+                continue
+            fresh = _record(etag, "claimed", owner)
+            if self._write(input_key, fresh, object_etag):
+                claimed.append((input_key, etag))
+        return claimed
+
+    def finish(
+        self, input_key: str, etag: str, state: State, run_id: str, reason: str = ""
+    ) -> bool:
+        for _ in range(5):
+            record, object_etag = self._read(input_key)
+            if record is not None and record["etag"] == etag and record["announced"]:
+                return False
+            owner = record["owner"] if record is not None and record["etag"] == etag else "run"
+            done = {**_record(etag, state, owner, run_id, reason), "announced": True}
+            if self._write(input_key, done, object_etag):
+                return True
+        raise RuntimeError(f"ledger entry of {input_key} keeps changing: try again")
+
+    def release(self, versions: Iterable[tuple[str, str]], owner: str) -> int:
+        released = 0
+        for input_key, etag in versions:
+            record, _ = self._read(input_key)
+            if record and (record["etag"], record["state"], record["owner"]) == (
+                etag,
+                "claimed",
+                owner,
+            ):
+                self.client().delete_object(Bucket=self.bucket, Key=self._key(input_key))
+                released += 1
+        return released
+
+    def forget(self, input_key: str, states: Iterable[State] = ("failed",)) -> int:
+        record, _ = self._read(input_key)
+        if record is None or record["state"] not in set(states):
+            return 0
+        self.client().delete_object(Bucket=self.bucket, Key=self._key(input_key))
+        return 1
+
+    def versions(self) -> list[FileVersion]:
+        found = []
+        paginator = self.client().get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+            for entry in page.get("Contents", []):
+                input_key = entry["Key"][len(self.prefix) : -len(".json")]
+                record, _ = self._read(input_key)
+                if record is not None:
+                    found.append(_version(input_key, record))
+        return sorted(found, key=lambda v: v.input_key)
+
+
+def _record(etag: str, state: State, owner: str, run_id: str = "", reason: str = "") -> dict:
+    return {
+        "etag": etag,
+        "state": state,
+        "owner": owner,
+        "run_id": run_id,
+        "reason": reason,
+        "updated_at": _now(),
+        "announced": False,
+    }
+
+
+def _version(input_key: str, record: dict) -> FileVersion:
+    return FileVersion(
+        input_key=input_key,
+        etag=record["etag"],
+        state=record["state"],
+        owner=record["owner"],
+        run_id=record["run_id"],
+        reason=record["reason"],
+        updated_at=record["updated_at"],
+        announced=bool(record["announced"]),
+    )
