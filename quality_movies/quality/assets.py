@@ -26,6 +26,7 @@ from quality_movies.quality.checks import (
     rule_check_specs,
     rule_metrics_metadata,
 )
+from quality_movies.quality.engine_inputs import engine_inputs
 from quality_movies.quality.resources import (
     FileOutputs,
     QualityJobFailed,
@@ -142,6 +143,7 @@ def stage_file(
     catalog: Catalog,
     quality_job: QualityJobRunner,
     metric_store: MetricStore,
+    warehouse: Warehouse,
 ) -> StagedFile:
     """Run the ruleset and the contract over one file into staged outputs; every row must be
     accounted for. On failure nothing of the attempt is left."""
@@ -152,14 +154,16 @@ def stage_file(
     if problem:
         raise QualityJobFailed(problem)
     try:
-        result = quality_job.run(
-            context,
-            lake,
-            source_file,
-            staged,
-            engine_options={"history": metric_store.history(source_file, file_version)},
-            inspected=known,
-        )
+        with engine_inputs(lake, catalog, quality_job, warehouse, source_file) as inputs:
+            history = metric_store.history(source_file, file_version)
+            result = quality_job.run(
+                context,
+                lake,
+                source_file,
+                staged,
+                engine_options={"history": history, **inputs},
+                inspected=known,
+            )
         if not result.rows_conserved:
             raise RowsNotConserved(
                 f"{source_file}: {result.rows_read} rows read but {result.validated_rows} validated "
@@ -361,7 +365,15 @@ def build_quality_gate(rules: Sequence[Any]) -> dg.AssetsDefinition:
             for source_file in context.partition_keys:
                 try:
                     staged_files.append(
-                        stage_file(context, source_file, lake, catalog, quality_job, metric_store)
+                        stage_file(
+                            context,
+                            source_file,
+                            lake,
+                            catalog,
+                            quality_job,
+                            metric_store,
+                            warehouse,
+                        )
                     )
                 except Exception as error:
                     fail(source_file, error)
