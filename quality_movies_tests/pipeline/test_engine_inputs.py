@@ -171,3 +171,28 @@ def test_catalog_types_become_the_engines_column_types(tmp_path):
         "seen": "boolean",
         "day": "string",  # the crawler's date: text for the engine, as Glue's CSV classifier
     }
+
+
+def test_custom_sql_sees_the_catalogs_types_not_the_files_own(tmp_path):
+    below_two = "CustomSql \"select count(*) from primary where no_of_votes < '2'\" >= 0"
+    env, defs = deployment(tmp_path, f"Rules = [ {below_two} ]\n")
+    lake = env.resources()["lake"]
+    sample = write_sample(tmp_path / "a.csv", rows=200, seed=8).path
+    lake.upload(sample, lake.input_key("a.csv"))
+    votes = [r["No_of_Votes"] for r in rows(sample) if r["No_of_Votes"]]
+    assert all(v.isdigit() for v in votes)
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert run_file(env, defs, instance, "a.csv").success
+        as_numbers = outcomes(lake, "a.csv")[below_two]["EvaluatedMetrics"]
+        # another input file with a word among its votes: the crawler's merged column is a string
+        wordy = tmp_path / "b.csv"
+        text = sample.read_text(encoding="utf-8").splitlines(keepends=True)
+        wordy.write_text(text[0] + text[1].replace(f",{votes[0]},", ",many,", 1))
+        lake.upload(wordy, lake.input_key("b.csv"))
+        assert run_file(env, defs, instance, "a.csv").success
+        as_text = outcomes(lake, "a.csv")[below_two]["EvaluatedMetrics"]
+    # bigint: '2' is cast to the number 2 (Spark's rule for a number against a string)
+    assert as_numbers == {"Dataset.*.CustomSQL": float(sum(int(v) < 2 for v in votes))}
+    # string: compared as text, so '19' and '100000' are below '2'
+    assert as_text == {"Dataset.*.CustomSQL": float(sum(v < "2" for v in votes))}
+    assert as_text != as_numbers
