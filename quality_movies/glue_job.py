@@ -376,6 +376,7 @@ def run_quality_job(
     ruleset_source: str = "<ruleset>",
     s3_client: Any = None,
     history: Any = None,
+    engine_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``ruleset_text`` over the CSV at ``input_uri`` and publish the three outputs.
 
@@ -390,7 +391,8 @@ def run_quality_job(
     ruleset = parse_ruleset(ruleset_text, source=ruleset_source)
     raw = read_csv_spark(spark, input_uri)
     accepted = inspect.signature(evaluate_spark).parameters
-    options = {"history": history} if history is not None and "history" in accepted else {}
+    given = {"history": history, **(engine_options or {})}  # references=, files=, column_types=
+    options = {k: v for k, v in given.items() if v is not None and k in accepted}
     evaluation = evaluate_spark(ruleset, raw, **options)
     passed = (
         evaluation.ordered.filter(F.col("DataQualityEvaluationResult") == "Passed")

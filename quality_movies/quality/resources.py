@@ -497,6 +497,11 @@ class SparkQualityJobRunner(QualityJobRunner):
             "ruleset_source": str(self.resolved_ruleset_path()),
             "history": (engine_options or {}).get("history"),
         }
+        # references are files on this machine: Spark reads them itself only without direct_io
+        left_out = {"history", "references"} if self.direct_io else {"history"}
+        common["engine_options"] = {
+            k: v for k, v in (engine_options or {}).items() if k not in left_out
+        }
         temp_paths: list[Path] = []
         try:
             if self.direct_io:
