@@ -118,15 +118,22 @@ def export_warehouse_table(warehouse: Warehouse, source_file: str, out: Path) ->
             f"{REFERENCE_PREFIX}<name>/ instead"
         )
     warehouse.row_counts()  # creates the table on a new warehouse
-    con = duckdb.connect(path)
     try:
-        con.execute(
-            f"COPY (SELECT * FROM {warehouse.qualified_table} WHERE source_file <> ?) "
-            "TO ? (FORMAT parquet)",
-            [source_file, str(out)],
-        )
-    finally:
-        con.close()
+        con = duckdb.connect(path)
+        try:
+            con.execute(
+                f"COPY (SELECT * FROM {warehouse.qualified_table} WHERE source_file <> ?) "
+                "TO ? (FORMAT parquet)",
+                [source_file, str(out)],
+            )
+        finally:
+            con.close()
+    except duckdb.Error as error:
+        raise QualityJobFailed(
+            f"{source_file}: the rules read the warehouse table {warehouse.qualified_table}, which "
+            f"could not be read ({' '.join(str(error).split())}); close other programs using "
+            f"{path} and run the file again"
+        ) from None
     return out
 
 
