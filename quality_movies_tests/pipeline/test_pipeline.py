@@ -55,6 +55,7 @@ def test_sample_file_travels_the_whole_lineage(platform, tmp_path):
         "FailureReason",
         "EvaluatedMetrics",
         "EvaluatedRule",
+        "Labels",
     }
 
     checks = check_results(result)
