@@ -102,6 +102,7 @@ def test_counts_and_outcomes_follow_the_rules(spark_run):
             "FailureReason",
             "EvaluatedMetrics",
             "EvaluatedRule",
+            "Labels",
         }
 
 
