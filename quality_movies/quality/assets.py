@@ -26,7 +26,7 @@ from quality_movies.quality.checks import (
     rule_check_specs,
     rule_metrics_metadata,
 )
-from quality_movies.quality.engine_inputs import engine_inputs
+from quality_movies.quality.engine_inputs import batch_history, engine_inputs
 from quality_movies.quality.resources import (
     FileOutputs,
     QualityJobFailed,
@@ -144,6 +144,7 @@ def stage_file(
     quality_job: QualityJobRunner,
     metric_store: MetricStore,
     warehouse: Warehouse,
+    earlier: Sequence[StagedFile] = (),
 ) -> StagedFile:
     """Run the ruleset and the contract over one file into staged outputs; every row must be
     accounted for. On failure nothing of the attempt is left."""
@@ -155,7 +156,7 @@ def stage_file(
         raise QualityJobFailed(problem)
     try:
         with engine_inputs(lake, catalog, quality_job, warehouse, source_file) as inputs:
-            history = metric_store.history(source_file, file_version)
+            history = batch_history(metric_store, earlier, source_file, file_version)
             result = quality_job.run(
                 context,
                 lake,
@@ -373,6 +374,7 @@ def build_quality_gate(rules: Sequence[Any]) -> dg.AssetsDefinition:
                             quality_job,
                             metric_store,
                             warehouse,
+                            staged_files,
                         )
                     )
                 except Exception as error:

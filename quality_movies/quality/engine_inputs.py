@@ -8,24 +8,29 @@ files file rules look at, and the catalog's column types.
 - File rules see the file being processed and, through a path, the lake: ``s3://<bucket>/input_data/``
   (or the lake's own URI of that prefix) lists the input files, locally and on S3 alike.
 - Where clauses and CustomSql see the columns typed as the catalog table has them (the crawler's types).
+- Dynamic rules and DetectAnomalies read the metric history, followed, in a run over several files, by the
+  files staged before this one in the run (their history entries are written only when they publish).
 """
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pandas as pd
 
 from quality_movies.dq.column_types import CRAWLER_TYPES, STRING
 from quality_movies.dq.data_files import DataFile, LocalFiles
 from quality_movies.dq.model import Ruleset
 from quality_movies.dq.rules import referenced_names
 from quality_movies.ingestion.resources import Catalog, Lake, LakeObject
+from quality_movies.monitoring.history import FileQuality, StoredMetricHistory, history_rows, now
+from quality_movies.monitoring.resources import MetricStore
 from quality_movies.quality.resources import QualityJobFailed, QualityJobRunner, work_folder
 from quality_movies.warehouse.resources import Warehouse
 
@@ -198,3 +203,23 @@ def engine_inputs(
                     export_warehouse_table(warehouse, source_file, work / f"{i}.parquet")
                 )
         yield {**options, "references": references}
+
+
+def batch_history(
+    metric_store: MetricStore, earlier: Sequence[Any], source_file: str, file_version: str
+) -> StoredMetricHistory:
+    """The metric history ``source_file`` is judged against: the store's, then the files of ``earlier``
+    (staged before it in this run, with ``source_file``, ``file_version`` and ``result.rule_outcomes``),
+    in that order, as if each had been recorded already (a version already stored keeps its place)."""
+    frame = metric_store.frame()
+    start = now()
+    pending = [
+        history_rows(
+            FileQuality(f.source_file, f.file_version, "", "", f.result.rule_outcomes),
+            start + timedelta(microseconds=i),
+            start,
+        )
+        for i, f in enumerate(earlier)
+    ]
+    frame = pd.concat([frame, *pending], ignore_index=True) if pending else frame
+    return StoredMetricHistory.from_frame(frame, exclude=(source_file, file_version))
