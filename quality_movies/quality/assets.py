@@ -155,7 +155,8 @@ def stage_file(
     if problem:
         raise QualityJobFailed(problem)
     try:
-        with engine_inputs(lake, catalog, quality_job, warehouse, source_file) as inputs:
+        validated = [lake.uri(f.staged.validated) for f in earlier]
+        with engine_inputs(lake, catalog, quality_job, warehouse, source_file, validated) as inputs:
             history = batch_history(metric_store, earlier, source_file, file_version)
             result = quality_job.run(
                 context,

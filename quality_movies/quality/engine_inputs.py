@@ -112,9 +112,12 @@ def dataset_names(ruleset: Ruleset) -> list[str]:
     return [aliases.get(name.lower(), name) for name in referenced_names(ruleset)]
 
 
-def export_warehouse_table(warehouse: Warehouse, source_file: str, out: Path) -> Path:
-    """The table's rows from files other than ``source_file``, as Parquet at ``out`` (read straight
-    from the embedded DuckDB warehouse file)."""
+def export_warehouse_table(
+    warehouse: Warehouse, source_file: str, out: Path, staged: Sequence[str] = ()
+) -> Path:
+    """The table's rows from files other than ``source_file``, and the validated rows ``staged`` by
+    earlier files of the run (Parquet files), as Parquet at ``out`` (read straight from the embedded
+    DuckDB warehouse file)."""
     path = getattr(warehouse, "path", None)
     if path is None:
         raise QualityJobFailed(
@@ -126,10 +129,12 @@ def export_warehouse_table(warehouse: Warehouse, source_file: str, out: Path) ->
     try:
         con = duckdb.connect(path)
         try:
+            query = f"SELECT * FROM {warehouse.qualified_table} WHERE source_file <> ?"
+            if staged:
+                query += " UNION ALL BY NAME SELECT * FROM read_parquet(?)"
             con.execute(
-                f"COPY (SELECT * FROM {warehouse.qualified_table} WHERE source_file <> ?) "
-                "TO ? (FORMAT parquet)",
-                [source_file, str(out)],
+                f"COPY ({query}) TO ? (FORMAT parquet)",
+                [source_file, *([list(staged)] if staged else []), str(out)],
             )
         finally:
             con.close()
@@ -166,9 +171,11 @@ def engine_inputs(
     quality_job: QualityJobRunner,
     warehouse: Warehouse,
     source_file: str,
+    staged_validated: Sequence[str] = (),
 ) -> Iterator[dict[str, Any]]:
     """``references=``, ``files=`` and ``column_types=`` for evaluating ``source_file``; the files the
-    references point at exist for the duration of the block."""
+    references point at exist for the duration of the block. ``staged_validated``: the validated
+    Parquet of the files staged before it in the run, which count as loaded for the warehouse table."""
     ruleset = quality_job.ruleset()
     options: dict[str, Any] = {
         "files": LakeFiles(lake, lake.input_key(source_file)),
@@ -200,7 +207,9 @@ def engine_inputs(
                 references[name] = str(csv)
             else:
                 references[name] = str(
-                    export_warehouse_table(warehouse, source_file, work / f"{i}.parquet")
+                    export_warehouse_table(
+                        warehouse, source_file, work / f"{i}.parquet", staged_validated
+                    )
                 )
         yield {**options, "references": references}
 

@@ -15,6 +15,7 @@ from quality_movies.definitions import build_definitions
 from quality_movies.environment import Environment
 from quality_movies.jobs import INGEST_JOB
 from quality_movies.partitions import movie_files
+from quality_movies.pipeline_runs import range_tags
 from quality_movies.quality.engine_inputs import LakeFiles, catalog_column_types
 from quality_movies.sample import write_sample
 
@@ -196,3 +197,32 @@ def test_custom_sql_sees_the_catalogs_types_not_the_files_own(tmp_path):
     # string: compared as text, so '19' and '100000' are below '2'
     assert as_text == {"Dataset.*.CustomSQL": float(sum(v < "2" for v in votes))}
     assert as_text != as_numbers
+
+
+def test_in_one_run_a_file_sees_the_movies_of_the_files_staged_before_it(tmp_path):
+    env, defs = deployment(tmp_path, f"Rules = [ {NOT_LOADED} ]\n")
+    lake, warehouse = env.resources()["lake"], env.resources()["warehouse"]
+    first = write_sample(tmp_path / "a.csv", rows=50, seed=6, title_suffix=" (a)").path
+    a_rows = rows(first)
+    second = write_sample(tmp_path / "b.csv", rows=40, seed=7, title_suffix=" (b)").path
+    with second.open("a", newline="", encoding="utf-8") as f:
+        csv.DictWriter(f, list(a_rows[0]), lineterminator="\n").writerows(a_rows[:4])
+    for path in (first, second):
+        lake.upload(path, lake.input_key(path.name))
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(movie_files.name, ["a.csv", "b.csv"])
+        result = defs.resolve_job_def(INGEST_JOB).execute_in_process(
+            instance=instance, tags=range_tags("a.csv", "b.csv"), raise_on_error=False
+        )
+    assert result.success
+    assert outcomes(lake, "a.csv")[NOT_LOADED]["Outcome"] == "Passed"
+    loaded = set(
+        warehouse.fetch_movies("a.csv")["series_title"]
+    )  # only a.csv's rows, no rule failed
+    b_rows = rows(second)
+    found = sum(r["Series_Title"] in loaded for r in b_rows)
+    assert found == 4
+    got = outcomes(lake, "b.csv")[NOT_LOADED]
+    assert got["Outcome"] == "Failed"
+    metric = got["EvaluatedMetrics"]["Column.imdb_movies_rating.ReferentialIntegrity"]
+    assert metric == pytest.approx(found / len(b_rows), abs=1e-4)
