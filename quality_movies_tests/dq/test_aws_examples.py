@@ -698,19 +698,3 @@ def test_cli_data_that_is_not_utf8_exits_2_in_one_line(content: bytes, tmp_path:
     assert "Traceback" not in run.stderr
     assert "export.csv" in run.stderr
     assert 1 <= len(run.stderr.strip().splitlines()) <= 2
-
-
-@pytest.mark.spark
-def test_cli_on_spark_keeps_spark_logs_off_stderr(tmp_path: Path) -> None:
-    """A documented CustomSql over a Data Catalog table fails as a rule; stderr stays readable."""
-    rules = tmp_path / "catalog.dqdl"
-    rules.write_text(
-        'Rules = [ CustomSql "select count(*) from database.table" between 10 and 20 ]\n',
-        encoding="utf-8",
-    )
-    run = _cli("--engine", "spark", "--rules", str(rules), "--data", str(HERE / "customers.csv"),
-               "--out", str(tmp_path / "out"))  # fmt: skip
-    assert run.returncode == 1, run.stdout + run.stderr
-    assert "[FAILED]" in run.stdout
-    assert "Exception" not in run.stderr and "Traceback" not in run.stderr
-    assert len(run.stderr.strip().splitlines()) <= 2, run.stderr
