@@ -45,14 +45,18 @@ def _reference(text: str) -> tuple[str, Path]:
 def _local_spark():
     from pyspark.sql import SparkSession
 
-    return (
+    spark = (
         SparkSession.builder.master("local[2]")
         .appName("quality-movies-dq")
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.ui.showConsoleProgress", "false")
         .getOrCreate()
     )
+    # Failed SQL is reported as a Failed rule; Spark's own log of it would add a Java stack trace.
+    spark.sparkContext.setLogLevel("OFF")
+    return spark
 
 
 def render_summary(summary: EvaluationSummary) -> str:

@@ -5,6 +5,7 @@ costs DuckDB an ordered writer, about a third more time on the bad-rows file. Ru
 first failing value each names, still follow input order.
 """
 
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -96,8 +97,17 @@ def read_csv_duckdb(
         if not materialize:
             con.execute(f"SELECT * FROM {table} LIMIT 1").fetchall()
     except duckdb.Error as error:
-        raise UnreadableInputError(f"{path}: cannot read as CSV: {error}") from None
+        raise UnreadableInputError(f"{path}: {_csv_problem(str(error))}") from None
     return columns
+
+
+def _csv_problem(message: str) -> str:
+    """DuckDB's CSV error in a line a person can act on (its reader options left out)."""
+    line = re.search(r"CSV Error on Line: (\d+)", message)
+    where = f"line {line.group(1)}" if line else "the file"
+    if "not utf-8 encoded" in message.lower():
+        return f"{where} is not UTF-8 text; save the file as UTF-8 and run again."
+    return f"cannot read as CSV ({where}): {first_line(message)}"
 
 
 @dataclass

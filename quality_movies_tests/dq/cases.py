@@ -707,4 +707,17 @@ CASES = [
             "Dataset.*.CustomSQL": [2.0, 4.0],
         },
     ),
+    # The ignoreCase tag (issue 9's tag list): text compared and patterns matched regardless of case.
+    Case(
+        "column_values_ignore_case",
+        """Rules = [
+            ColumnValues "c" in ["us", "ca"] with ignoreCase = "true",
+            ColumnValues "c" matches "u[a-z]" with ignoreCase = "true",
+            ColumnValues "c" in ["us", "ca"]
+        ]""",
+        "id,c\n1,US\n2,Ca\n3,uk\n",
+        ["Failed", "Failed", "Failed"],
+        ["Failed", "Failed", "Failed"],
+        {"Column.c.ColumnValues.Compliance": 0.0},
+    ),
 ]

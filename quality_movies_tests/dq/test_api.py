@@ -11,6 +11,7 @@ import pytest
 from quality_movies.dq import (
     ROW_LEVEL_COLUMNS,
     DataFile,
+    InvalidRuleError,
     evaluate_file,
     evaluate_spark,
     parse_ruleset,
@@ -208,3 +209,13 @@ def test_where_clause_failing_on_a_value_is_a_failed_rule(tmp_path: Path) -> Non
     assert broken.outcome == "Failed" and "bad value" in broken.failure_reason
     assert broken.failure_reason.startswith("The where clause failed: ")
     assert other.outcome == "Failed" and (summary.good_rows, summary.bad_rows) == (1, 2)
+
+
+def test_a_tag_the_rule_type_does_not_read_is_rejected_naming_its_tags() -> None:
+    with pytest.raises(InvalidRuleError, match="'recentFile' is not a tag of FileSize") as caught:
+        parse_ruleset('Rules = [ FileSize "s3://b/" > 5 B with recentFile = 1 ]')
+    assert "did you mean recentFiles?" in str(caught.value)
+    with pytest.raises(
+        InvalidRuleError, match="'bogus' is not a tag of IsComplete .its tags: none"
+    ):
+        parse_ruleset('Rules = [ IsComplete "id" with bogus = "x" ]')

@@ -228,7 +228,17 @@ EXAMPLES = [
         ],
         {"reference": "ledger_reference.csv"},
     ),
-    # dqdl-rule-types-AggregateMatch.
+    # dqdl-rule-types-IsUnique, -Uniqueness, "checks multiple columns": vendorid 1, 1, 2, 2 with pickup
+    # times 08:00, 09:00, 08:00, 09:00: no column is unique alone, every pair is.
+    Example(
+        "trips",
+        "trips.csv",
+        [
+            ('IsUnique "vendorid" "tpep_pickup_datetime"', "Passed"),
+            ('Uniqueness "vendorid" "tpep_pickup_datetime" = 1', "Passed"),
+        ],
+    ),
+    # dqdl-rule-types-AggregateMatch, with the SchemaMatch page's rule beside it (one ruleset, one alias).
     Example(
         "payments",
         "payments.csv",
@@ -237,6 +247,8 @@ EXAMPLES = [
             ('AggregateMatch "sum(amount)" "sum(total_amount)" = 1.0', "Passed"),
             # avg(ratings) = 3 here, 4 in the reference: 0.75 < 0.9.
             ('AggregateMatch "avg(ratings)" "avg(reference.ratings)" >= 0.9', "Failed"),
+            # amount and total_amount have no column of that name in the reference -> not 1.0.
+            ('SchemaMatch "reference" = 1.0', "Failed"),
         ],
         {"reference": "payments_reference.csv"},
     ),
@@ -566,6 +578,45 @@ def test_dynamic_functions(engine: str, tmp_path: Path, request) -> None:
     assert _outcomes(summary) == example.rules
 
 
+@dataclass
+class Verdicts:
+    """A history that judges every value the same way and notes which metrics it was asked about."""
+
+    anomalous: bool
+    asked: list[str] = field(default_factory=list)
+
+    def previous(self, metric: str, k: int | None = None) -> list[float]:
+        raise AssertionError("DetectAnomalies asks for a verdict, not for earlier values")
+
+    def detect_anomaly(self, metric: str, value: float) -> AnomalyVerdict:
+        self.asked.append(metric)
+        return AnomalyVerdict(self.anomalous, "judged by the test", history_size=10)
+
+
+# dqdl-rule-types-DetectAnomalies: "DetectAnomalies rule fails when anomaly is detected"; the page's two
+# examples (RowCount; ColumnLength of id), and CustomSQL from its list of supported rules.
+DETECT = [
+    'DetectAnomalies "RowCount"',
+    'DetectAnomalies "ColumnLength" "id"',
+    'DetectAnomalies "CustomSQL" "select count(*) from primary"',
+]
+
+
+@pytest.mark.parametrize(("anomalous", "outcome"), [(False, "Passed"), (True, "Failed")])
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
+def test_detect_anomalies_examples_follow_the_verdict(
+    engine: str, anomalous: bool, outcome: str, tmp_path: Path, request
+) -> None:
+    example = Example("detect", "customers.csv", [(rule, outcome) for rule in DETECT])
+    spark = request.getfixturevalue("spark") if engine == "spark" else None
+    history = Verdicts(anomalous)
+    summary = _evaluate(example, tmp_path, engine, spark, history=history)
+    assert _outcomes(summary) == example.rules
+    # Each rule's verdict was asked about a metric the rule reports.
+    for metric, outcome_ in zip(history.asked, summary.rule_outcomes, strict=True):
+        assert metric in outcome_.evaluated_metrics
+
+
 def test_dynamic_examples_without_history_fail_saying_so(tmp_path: Path) -> None:
     """Dynamic rules need the metric history the hosted service keeps; without one they never pass."""
     example = Example("dynamic", "customers.csv", [(rule, "Failed") for rule in DYNAMIC_RULES])
@@ -612,6 +663,7 @@ def test_cli_exits_zero_when_the_documented_rules_pass(tmp_path: Path) -> None:
     [
         'Rules = [ (RowCount "id" > 100) or (IsPrimaryKey "id") ]\n',  # dqdl.html, not loadable
         "Rules = [ IsComplete 'order-id' ]\n",  # a user's slip: single quotes
+        'Rules = [ FileSize "s3://bucket/" > 5 B with recentFile = 1 ]\n',  # a tag misspelt
     ],
 )
 def test_cli_bad_ruleset_exits_2_in_a_line_or_two(rules_text: str, tmp_path: Path) -> None:
@@ -633,3 +685,16 @@ def test_cli_unreadable_data_exits_2_naming_the_file(tmp_path: Path) -> None:
     assert run.returncode == 2
     assert "Traceback" not in run.stderr
     assert "nowhere.csv" in run.stderr
+
+
+@pytest.mark.parametrize("content", [b"id,order-id\n1,\xe9t\xe9\n", b"\xff\xfe\x00garbage\n"])
+def test_cli_data_that_is_not_utf8_exits_2_in_one_line(content: bytes, tmp_path: Path) -> None:
+    rules = tmp_path / "intro.dqdl"
+    rules.write_text('Rules = [ IsComplete "order-id" ]\n', encoding="utf-8")
+    data = tmp_path / "export.csv"
+    data.write_bytes(content)
+    run = _cli("--rules", str(rules), "--data", str(data), "--out", str(tmp_path / "out"))
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr
+    assert "export.csv" in run.stderr
+    assert 1 <= len(run.stderr.strip().splitlines()) <= 2

@@ -231,3 +231,16 @@ def test_unknown_reference_name_exits_2_listing_the_names(tmp_path: Path, capsys
     err = capsys.readouterr().err
     assert "'reference'" in err and "other, third" in err and "--ref reference=FILE.csv" in err
     assert not out.exists(), "nothing written on a load error"
+
+
+def test_a_file_that_is_not_utf8_gets_one_line_saying_so(tmp_path: Path, capsys) -> None:
+    rules = tmp_path / "r.dqdl"
+    rules.write_text('Rules = [ IsComplete "order-id" ]', encoding="utf-8")
+    data = tmp_path / "latin1.csv"
+    data.write_bytes(b"id,order-id\n1,\xe9t\xe9\n")
+    code = main(["check", "--rules", str(rules), "--data", str(data), "--out", str(tmp_path / "o")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert (
+        err == f"error: {data}: line 2 is not UTF-8 text; save the file as UTF-8 and run again.\n"
+    )

@@ -5,6 +5,7 @@ Adding a rule type: declare a ``RuleType`` (shape + planner) in its family modul
 """
 
 import dataclasses
+import difflib
 from collections.abc import Sequence
 
 from quality_movies.dq import model
@@ -82,6 +83,16 @@ def validate_rule(rule: model.Rule, source: str = "") -> None:
             f"{at}`{rule.text}`: {rule.rule_type} takes {wanted} quoted "
             f"parameter(s), got {len(params)}"
         )
+    known = {tag.lower(): tag for tag in spec.tags}
+    for tag in rule.tags:
+        if tag.lower() not in known:
+            close = difflib.get_close_matches(tag.lower(), list(known), n=1)
+            hint = f"; did you mean {known[close[0]]}?" if close else ""
+            takes = ", ".join(spec.tags) if spec.tags else "none"
+            raise InvalidRuleError(
+                f"{at}`{rule.text}`: '{tag}' is not a tag of {rule.rule_type} (its tags: {takes})"
+                f"{hint}"
+            )
     if spec.condition == "none" and rule.condition is not None:
         raise InvalidRuleError(f"{at}`{rule.text}`: {rule.rule_type} takes no condition")
     if spec.condition == "numeric":

@@ -250,7 +250,9 @@ def _plan_uniqueness(
     plan.decide = decide
 
 
-def _file_rule(name: str, condition: str, planner, validate=None, params: int = 1) -> RuleType:
+def _file_rule(
+    name: str, condition: str, planner, validate=None, params: int = 1, tags: tuple[str, ...] = ()
+) -> RuleType:
     return RuleType(
         name,
         0,
@@ -261,12 +263,22 @@ def _file_rule(name: str, condition: str, planner, validate=None, params: int = 
         where=False,
         plan=planner,
         validate=validate,
+        tags=("recentFiles", "uriRegex", *tags),
     )
 
 
 RULE_TYPES = [
     _file_rule("FileSize", "sizes", _plan_size, _validate_size),
-    _file_rule("FileFreshness", "moments", _plan_freshness, _validate_freshness),
-    _file_rule("FileMatch", "checksums", _plan_match, _validate_match, params=2),
+    _file_rule(
+        "FileFreshness", "moments", _plan_freshness, _validate_freshness, tags=("timeZone",)
+    ),
+    _file_rule(
+        "FileMatch",
+        "checksums",
+        _plan_match,
+        _validate_match,
+        params=2,
+        tags=("hashAlgorithm", "matchFileName"),
+    ),
     _file_rule("FileUniqueness", "numeric", _plan_uniqueness),
 ]

@@ -243,5 +243,6 @@ RULE_TYPES = [
         row_level=False,
         plan=_plan_data_type,
         validate=_validate_data_type,
+        tags=("format",),
     ),
 ]

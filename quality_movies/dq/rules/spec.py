@@ -16,7 +16,7 @@ class RuleType:
 
     ``condition`` is "none", "numeric", "values" or "type"; ``validate`` adds checks of its own at
     load time; ``plan`` fills the leaf's SQL and decision; ``references`` names the other datasets a
-    rule reads.
+    rule reads; ``tags`` are the ``with key = value`` tags it reads (any other is rejected).
     """
 
     name: str
@@ -29,3 +29,4 @@ class RuleType:
     where: bool = True
     validate: Validator | None = None
     references: Callable[[model.Rule], list[str]] | None = None
+    tags: tuple[str, ...] = ()

@@ -79,16 +79,25 @@ def _keyword_predicate(raw: str, keyword: str) -> str:
     return f"COALESCE(regexp_matches({raw}, '^\\s+$'), FALSE)"
 
 
-def column_values_expr(raw: str, cond: model.Condition, now: datetime) -> tuple[str, str]:
-    """Per-row pass expression (never NULL) and the typed value expression for a ColumnValues condition."""
+def column_values_expr(
+    raw: str, cond: model.Condition, now: datetime, ignore_case: bool = False
+) -> tuple[str, str]:
+    """Per-row pass expression (never NULL) and the typed value expression for a ColumnValues condition.
+
+    ``ignore_case`` (the ``ignoreCase`` tag) compares text and patterns without regard to case.
+    """
     kind = value_type(cond)
     v = typed(raw, kind)
     op = cond.operator
     keywords = [val.kind for val in cond.values if val.kind in model.KEYWORDS]
     plain = [val for val in cond.values if val.kind not in model.KEYWORDS]
     lits = [literal(val, kind, now) for val in plain]
+    if ignore_case and kind == "string":
+        v = f"LOWER({raw})"
+        lits = [f"LOWER({lit})" for lit in lits]
     if op in ("matches", "not matches"):
-        pattern = sql_string("^(?:" + cond.values[0].text + ")$")
+        flags = "(?i)" if ignore_case else ""
+        pattern = sql_string(flags + "^(?:" + cond.values[0].text + ")$")
         hit = f"regexp_matches({raw}, {pattern})"
         body = hit if op == "matches" else f"NOT {hit}"
         return f"COALESCE({body}, FALSE)", v
@@ -186,7 +195,9 @@ def _plan_column_values(
 ) -> None:
     col = ctx.column(rule.parameters[0], rule, source)
     raw = quote(col)
-    plan.row_expr, value = column_values_expr(raw, rule.condition, ctx.now)
+    tag = rule.tag("ignoreCase")
+    ignore_case = tag is not None and str(tag.text).strip().lower() == "true"
+    plan.row_expr, value = column_values_expr(raw, rule.condition, ctx.now, ignore_case)
     metric = f"Column.{col}.ColumnValues.Compliance"
     plan_checked_rows(rule, ctx, plan, n, raw, value, value_type(rule.condition), metric)
 
@@ -232,6 +243,7 @@ RULE_TYPES = [
         row_level=True,
         plan=_plan_column_values,
         validate=_validate_values_condition,
+        tags=("ignoreCase",),
     ),
     RuleType(
         "ColumnLength", 1, 1, "numeric", threshold=True, row_level=True, plan=_plan_column_length
