@@ -19,6 +19,7 @@ from quality_movies.ingestion.resources.base import (
     CatalogTable,
     Lake,
     LakeObject,
+    crawl_connection,
     infer_csv_columns,
     merge_columns,
 )
@@ -257,7 +258,7 @@ class LocalCatalog(Catalog):
     def crawl(self, lake: Lake) -> CatalogTable:
         known = self.file_versions()
         current: dict[str, dict[str, Any]] = {}
-        con = duckdb.connect()
+        con = crawl_connection()
         try:
             for obj in lake.input_files():
                 if not obj.key.lower().endswith(".csv"):
