@@ -235,5 +235,8 @@ def test_a_run_with_nothing_to_do_removes_what_killed_runs_left(tmp_path):
     assert "removed 2 leftover(s) of interrupted runs" in run.stdout
     work, staged = leftovers["dead"]
     assert not work.exists() and not staged.exists()
+    assert [p.name for p in staging.iterdir()] == [
+        f"0123456789ab-{alive}-{host}"
+    ]  # no empty folder
     work, staged = leftovers["alive"]  # a live process may still publish them
     assert work.is_dir() and staged.is_file()
