@@ -7,6 +7,7 @@ measured. Peak memory is the larger of the child's ru_maxrss (os.wait4) and the 
 its process tree sampled every 50 ms (psutil). Each record carries the load average before and
 after. Results are appended to ``benchmarks/platform_results.jsonl``.
 
+    .venv/bin/python benchmarks/platform_bench.py prepare --gb 5 --count 1000 --keep
     .venv/bin/python benchmarks/platform_bench.py run-vs-check --rows 2000000 --repeat 3
     .venv/bin/python benchmarks/platform_bench.py big-file --gb 5
     .venv/bin/python benchmarks/platform_bench.py files --count 100 1000 --rows 200
@@ -413,7 +414,7 @@ def daemon(platform: Platform, rows: int, repeat: int, port: int) -> list[dict[s
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("case", choices=("run-vs-check", "big-file", "files", "daemon"))
+    parser.add_argument("case", choices=("prepare", "run-vs-check", "big-file", "files", "daemon"))
     parser.add_argument("--rows", type=int, nargs="+", default=None)
     parser.add_argument("--count", type=int, nargs="+", default=[100])
     parser.add_argument("--gb", type=float, default=5.0)
@@ -430,7 +431,13 @@ def main(argv: list[str] | None = None) -> int:
     platform = Platform(src, sha, args.work)
     print(f"commit {sha[:12]}, load {load()}, work {args.work}", flush=True)
     try:
-        if args.case == "run-vs-check":
+        if args.case == "prepare":
+            rows = int(args.gb * ROWS_PER_GB)
+            platform.sample(rows, SEED, platform.work / "data" / f"movies_{rows}.csv")
+            for n in args.count:
+                platform.many_samples(n, 200, platform.work / "data" / "small_200")
+            results = []
+        elif args.case == "run-vs-check":
             results = [
                 r
                 for rows in args.rows or [2_000_000]

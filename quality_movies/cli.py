@@ -106,6 +106,11 @@ def run(env: "Environment") -> int:
         instance = use_dagster_home(env)
         resources = env.resources()
         lake, notifier, ledger = resources["lake"], resources["notifier"], resources["ledger"]
+        swept = resources["quality_job"].sweep(lake)
+        if swept:
+            print(
+                f"removed {len(swept)} leftover(s) of interrupted runs (temporary or staged files)"
+            )
         release_dead_claims(ledger)
         latest = {k: v.etag for k, v in ledger.latest().items()}
         plan = plan_input_files(lake.input_files(), latest)

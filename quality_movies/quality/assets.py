@@ -14,6 +14,7 @@ from typing import Any
 
 import dagster as dg
 
+from quality_movies.dq import ROW_LEVEL_COLUMNS
 from quality_movies.ingestion.assets import movies_catalog_table
 from quality_movies.ingestion.resources import Catalog, Lake
 from quality_movies.monitoring.history import FileQuality, ruleset_fingerprint
@@ -64,12 +65,6 @@ VALIDATED_COLUMN_SCHEMA = dg.TableSchema(
     ]
     + [dg.TableColumn(SOURCE_FILE_COLUMN, "string", constraints=dg.TableColumnConstraints(False))]
 )
-ROW_LEVEL_COLUMNS = [
-    "DataQualityRulesPass",
-    "DataQualityRulesFail",
-    "DataQualityRulesSkip",
-    "DataQualityEvaluationResult",
-]
 
 
 class RowsNotConserved(RuntimeError):

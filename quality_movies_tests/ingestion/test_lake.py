@@ -146,3 +146,49 @@ def test_a_rewrite_with_the_same_size_and_mtime_is_hashed_again(lake):
     path.write_bytes(b"abd")
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert lake.input_files()[0].etag == hashlib.md5(b"abd").hexdigest()
+
+
+def test_a_move_removes_the_folders_it_leaves_empty_up_to_the_bucket(lake):
+    staged = "validated_movies/_staging/0123-42-host/source_file=m.csv/validated_movies.parquet"
+    drop(lake, staged, b"rows")
+    drop(lake, "bad-records/_staging/0123-42-host/source_file=m.csv/bad_records.jsonl", b"bad")
+    lake.move(staged, "validated_movies/source_file=m.csv/validated_movies.parquet")
+    bucket = lake._path("")
+    assert not (bucket / "validated_movies/_staging").exists()
+    assert lake._path("validated_movies/source_file=m.csv/validated_movies.parquet").is_file()
+    assert (bucket / "bad-records/_staging/0123-42-host/source_file=m.csv").is_dir()
+
+
+def test_a_delete_removes_emptied_folders_but_never_the_bucket_or_a_folder_in_use(lake):
+    drop(lake, "rule_outcome_from_etl/_staging/t1/source_file=a.csv/rule_outcomes.jsonl", b"a")
+    drop(lake, "rule_outcome_from_etl/_staging/t2/source_file=b.csv/rule_outcomes.jsonl", b"b")
+    lake.delete("rule_outcome_from_etl/_staging/t1/source_file=a.csv/rule_outcomes.jsonl")
+    bucket = lake._path("")
+    assert not (bucket / "rule_outcome_from_etl/_staging/t1").exists()
+    assert (bucket / "rule_outcome_from_etl/_staging/t2/source_file=b.csv").is_dir()
+    lake.delete("rule_outcome_from_etl/_staging/t2/source_file=b.csv/rule_outcomes.jsonl")
+    assert bucket.is_dir() and list(bucket.iterdir()) == []
+    lake.delete("input_data/never-there.csv")
+    assert bucket.is_dir()
+
+
+def test_an_upload_whose_folder_another_process_removes_meanwhile_still_lands(
+    lake, tmp_path, monkeypatch
+):
+    src = tmp_path / "abc.csv"
+    src.write_bytes(b"abc")
+    copy = resources._copy_with_md5
+    cleanups = []
+
+    def copy_after_a_cleanup(source, dest):
+        if not cleanups:  # another process deletes the folder's last object in between
+            drop(lake, "input_data/last.csv", b"x")
+            lake.delete("input_data/last.csv")
+            cleanups.append(dest.parent.exists())
+        return copy(source, dest)
+
+    monkeypatch.setattr(resources, "_copy_with_md5", copy_after_a_cleanup)
+    obj = lake.upload(src, "input_data/abc.csv")
+    assert cleanups == [False]
+    assert obj.etag == ABC_MD5
+    assert lake._path("input_data/abc.csv").read_bytes() == b"abc"

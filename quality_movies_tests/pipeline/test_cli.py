@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -206,3 +207,36 @@ def test_usage_errors(tmp_path):
     )
     assert wrong_env.returncode == 2
     assert "QUALITY_MOVIES_ENV='prod'" in wrong_env.stderr
+
+
+def test_a_run_with_nothing_to_do_removes_what_killed_runs_left(tmp_path):
+    home = tmp_path / "home"
+    host = socket.gethostname()
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead, alive = int(gone.stdout), os.getpid()  # a finished process; this test's own process
+    staging = home / "lake/quality-movie-bucket/validated_movies/_staging"
+    leftovers = {}
+    for owner, pid in (("dead", dead), ("alive", alive)):
+        work = home / "work" / f"quality-run-{pid}-{host}-x1y2z3"
+        staged = staging / f"0123456789ab-{pid}-{host}/source_file=m.csv/validated_movies.parquet"
+        for path in (work / "validated.parquet", staged):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"partial")
+        leftovers[owner] = (work, staged)
+
+    run = quality_movies(home, "run")
+    assert run.returncode == 0, run.stderr
+    assert "nothing to do" in run.stdout
+    assert "removed 2 leftover(s) of interrupted runs" in run.stdout
+    work, staged = leftovers["dead"]
+    assert not work.exists() and not staged.exists()
+    assert [p.name for p in staging.iterdir()] == [
+        f"0123456789ab-{alive}-{host}"
+    ]  # no empty folder
+    work, staged = leftovers["alive"]  # a live process may still publish them
+    assert work.is_dir() and staged.is_file()

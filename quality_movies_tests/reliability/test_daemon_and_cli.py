@@ -12,6 +12,8 @@ import urllib.request
 
 import pytest
 
+from quality_movies.definitions import build_definitions
+from quality_movies.environment import Environment
 from quality_movies_tests.reliability.conftest import (
     Home,
     assert_no_traceback,
@@ -22,7 +24,12 @@ from quality_movies_tests.reliability.inputs import good_file
 
 pytestmark = [pytest.mark.reliability, pytest.mark.server, pytest.mark.xdist_group("reliability")]
 
-SENSOR_INTERVAL_S = 30  # new_movie_files' minimum_interval_seconds
+
+def sensor_interval_s(home: Home) -> int:
+    """How often the daemon evaluates the new-files sensor on this home."""
+    env = Environment.from_env({"QUALITY_MOVIES_HOME": str(home.path)})
+    sensor = build_definitions(env).get_sensor_def("new_movie_files")
+    return sensor.minimum_interval_seconds or 30
 
 
 def free_port() -> int:
@@ -91,7 +98,7 @@ def test_daemon_then_cli_and_cli_under_the_daemon_each_file_once(home: Home, ui)
     assert done.returncode == 0, brief(done)
     assert_no_traceback(done)
     assert by_daemon.name not in done.stdout, brief(done)
-    time.sleep(SENSOR_INTERVAL_S + 15)  # give the daemon's sensor a tick over the same files
+    time.sleep(sensor_interval_s(home) + 15)  # the daemon's sensor ticks over the same files
 
     for movies in (by_daemon, by_cli):
         assert_rows_accounted(home, movies.name, movies.rows, movies.good)

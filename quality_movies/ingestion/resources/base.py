@@ -162,25 +162,96 @@ def merge_columns(schemas: list[list[tuple[str, str]]]) -> list[tuple[str, str]]
     return list(merged.items())
 
 
+SAMPLE_RECORDS = 1000
+SAMPLE_STEP_BYTES = 1 << 20
+SAMPLE_MAX_BYTES = 10 << 20
+CRAWL_MEMORY_LIMIT = "256MB"
+"""DuckDB's memory limit on a crawl's connection (its default is 80% of the machine's memory)."""
+
+
+def crawl_connection() -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection for one crawl, its memory bounded whatever the size of the files."""
+    return duckdb.connect(
+        config={"memory_limit": CRAWL_MEMORY_LIMIT, "preserve_insertion_order": False}
+    )
+
+
+def _record_ends(head: bytes, limit: int) -> list[int]:
+    """Offsets just after each of the first ``limit`` complete, non-blank records of ``head``
+    (a newline inside a quoted field does not end a record; ``""`` inside one toggles twice)."""
+    ends: list[int] = []
+    inside = False
+    offset = 0
+    for line in head.split(b"\n")[:-1]:
+        offset += len(line) + 1
+        if line.count(b'"') % 2:
+            inside = not inside
+        if not inside and line.strip():
+            ends.append(offset)
+            if len(ends) == limit:
+                break
+    return ends
+
+
+def csv_sample(
+    stream: BinaryIO,
+    *,
+    records: int = SAMPLE_RECORDS,
+    step_bytes: int = SAMPLE_STEP_BYTES,
+    max_bytes: int = SAMPLE_MAX_BYTES,
+) -> bytes | None:
+    """The head of a CSV file that Glue's crawler infers the schema from: the header and the first
+    ``records`` records or the whole records within the first MiB, whichever is less (one more MiB
+    at a time, up to ``max_bytes``, while no record follows the header). None when that is the
+    whole file."""
+    head = b""
+    while True:
+        chunk = stream.read(step_bytes)
+        head += chunk
+        ends = _record_ends(head, records + 1)
+        if len(chunk) < step_bytes:
+            cut = len(ends) > records and head[ends[-1] :].strip()
+            return head[: ends[-1]] if cut else None
+        if len(ends) >= 2 or len(head) >= max_bytes:
+            return head[: ends[-1]] if ends else head
+
+
 def infer_csv_columns(
     path: Path, con: duckdb.DuckDBPyConnection | None = None
 ) -> list[tuple[str, str]]:
-    """Column names (trimmed, lower-cased) and Glue types of a CSV file, sniffed over the whole file.
+    """Column names (trimmed, lower-cased) and Glue types of a CSV file, inferred as Glue's crawler
+    does from the head of the file (``csv_sample``), so time and memory do not grow with the file.
 
     ``con`` is a DuckDB connection to reuse across files (opening one costs tens of milliseconds).
     """
+    with open(path, "rb") as stream:
+        sample = csv_sample(stream)
     own = con is None
-    con = duckdb.connect() if own else con
+    con = crawl_connection() if own else con
     try:
-        rows = con.execute(
-            "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_csv(?, header=true, "
-            "sample_size=-1, quote='\"', escape='\"'))",
-            [str(path)],
-        ).fetchall()
+        if sample is None:
+            rows = _describe_csv(con, path)
+        else:
+            with tempfile.TemporaryDirectory(prefix="quality_movies_crawl_") as tmp:
+                head = Path(tmp) / path.name
+                head.write_bytes(sample)
+                try:
+                    rows = _describe_csv(con, head)
+                except duckdb.Error as exc:
+                    raise type(exc)(str(exc).replace(str(head), str(path))) from None
     finally:
         if own:
             con.close()
     return [(name.strip().lower(), glue_type(type_)) for name, type_ in rows]
+
+
+def _describe_csv(con: duckdb.DuckDBPyConnection, path: Path) -> list[tuple[str, str]]:
+    """DuckDB's column names and types of a whole CSV file."""
+    return con.execute(
+        "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_csv(?, header=true, "
+        "sample_size=-1, quote='\"', escape='\"'))",
+        [str(path)],
+    ).fetchall()
 
 
 class Catalog(dg.ConfigurableResource, ABC):

@@ -4,11 +4,11 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import duckdb
 from pydantic import PrivateAttr
@@ -19,9 +19,12 @@ from quality_movies.ingestion.resources.base import (
     CatalogTable,
     Lake,
     LakeObject,
+    crawl_connection,
     infer_csv_columns,
     merge_columns,
 )
+
+T = TypeVar("T")
 
 
 def _md5(path: Path) -> str:
@@ -47,6 +50,20 @@ def _write_atomically(path: Path, text: str) -> None:
     tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def _in_folder(dest: Path, write: Callable[[], T]) -> T:
+    """Make ``dest``'s folder and ``write`` into it; again if another process removed the folder,
+    left empty, in between (``LocalLake`` removes emptied folders)."""
+    for _ in range(2):
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            return write()
+        except FileNotFoundError:
+            if dest.parent.is_dir():
+                raise
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    return write()
 
 
 class EtagCache:
@@ -127,8 +144,6 @@ class LocalLake(Lake):
     def list_objects(self, prefix: str) -> list[LakeObject]:
         base = Path(self.root) / self.bucket
         folder = base / prefix
-        if not folder.exists():
-            return []
         found = []
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             if path.name.startswith(".") or ".tmp-" in path.name:
@@ -175,9 +190,8 @@ class LocalLake(Lake):
 
     def upload(self, src: Path, key: str) -> LakeObject:
         dest = self._path(key)
-        dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".tmp-{os.getpid()}-{dest.name}")
-        etag = _copy_with_md5(src, tmp)
+        etag = _in_folder(dest, lambda: _copy_with_md5(src, tmp))
         os.replace(tmp, dest)
         stat = dest.stat()
         if key.startswith(self.input_prefix):
@@ -191,14 +205,28 @@ class LocalLake(Lake):
         )
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        self._remove_empty_folders(path)
 
     def move(self, src_key: str, dest_key: str) -> None:
         src, dest = self._path(src_key), self._path(dest_key)
         if not src.is_file():
             raise FileNotFoundError(f"{self.uri(src_key)} does not exist")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(src, dest)
+        _in_folder(dest, lambda: os.replace(src, dest))
+        self._remove_empty_folders(src)
+
+    def _remove_empty_folders(self, path: Path) -> None:
+        """Remove the folders above ``path`` that are left empty, up to the bucket folder (S3 has
+        no folders: a prefix without objects is gone)."""
+        bucket = Path(self.root) / self.bucket
+        folder = path.parent
+        while bucket in folder.parents:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty, or already gone
+                return
+            folder = folder.parent
 
     def uri(self, key: str) -> str:
         return str(self._path(key))
@@ -257,7 +285,7 @@ class LocalCatalog(Catalog):
     def crawl(self, lake: Lake) -> CatalogTable:
         known = self.file_versions()
         current: dict[str, dict[str, Any]] = {}
-        con = duckdb.connect()
+        con = crawl_connection()
         try:
             for obj in lake.input_files():
                 if not obj.key.lower().endswith(".csv"):
