@@ -571,6 +571,31 @@ CASES = [
             "other.txt": ("something else", datetime(2024, 6, 1, tzinfo=UTC)),
         },
     ),
+    # filterOrder (FileUniqueness page of the DQDL rule type reference,
+    # https://docs.aws.amazon.com/glue/latest/dg/dqdl-rule-types-FileUniqueness.html: "the default order
+    # is recentFiles first, then uriRegex"). Newest first: other.txt (06-20), the data file (06-10),
+    # copy.csv (06-01, the data file's bytes). recentFiles = 2 then .csv$: the data file alone, ratio 1;
+    # .csv$ then recentFiles = 2: the data file and its copy, no file unique, ratio 0 of 2 files.
+    Case(
+        "file_filter_order",
+        r"""Rules = [
+            FileUniqueness "{folder}/" = 1 with recentFiles = 2 with uriRegex = "\.csv$",
+            FileUniqueness "{folder}/" = 1 with recentFiles = 2 with uriRegex = "\.csv$"
+                with filterOrder = ["recentFiles", "uriRegex"],
+            FileUniqueness "{folder}/" = 1 with recentFiles = 2 with uriRegex = "\.csv$"
+                with filterOrder = ["uriRegex","recentFiles"]
+        ]""",
+        "id\n1\n",
+        ["Passed", "Passed", "Failed"],
+        ["Passed"],
+        {"Dataset.*.FileUniquenessRatio": 0.0, "Dataset.*.FileCount": 2.0},
+        skipped_rules_per_row=3,
+        neighbours={
+            "copy.csv": ("id\n1\n", datetime(2024, 6, 1, tzinfo=UTC)),
+            "other.txt": ("something else", datetime(2024, 6, 20, tzinfo=UTC)),
+        },
+        data_modified=datetime(2024, 6, 10, tzinfo=UTC),
+    ),
     # CustomSql's row-level form (rule type reference): `CustomSql "select Name from primary where
     # Age > 18"`: the rows the query returns pass, the others fail; without a threshold every row
     # must pass, `with threshold` sets the share. AWS's reference rejects returned columns the
