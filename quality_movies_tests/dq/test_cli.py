@@ -2,6 +2,9 @@
 
 import csv
 import json
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -244,3 +247,26 @@ def test_a_file_that_is_not_utf8_gets_one_line_saying_so(tmp_path: Path, capsys)
     assert (
         err == f"error: {data}: line 2 is not UTF-8 text; save the file as UTF-8 and run again.\n"
     )
+
+
+def test_summary_piped_into_head_ends_quietly(tmp_path: Path) -> None:
+    # `dq check ... | head -1`: head exits after one line; the rest of a summary longer than a pipe's
+    # buffer (3,000 rules, ~100 KB) then has no reader. Expected: head's one line, nothing on stderr
+    # (no BrokenPipeError traceback), exit status 141 = 128 + SIGPIPE, as a shell reports it.
+    rules = tmp_path / "many.dqdl"
+    rules.write_text("Rules = [\n" + ",\n".join(f"  RowCount > {i}" for i in range(3000)) + "\n]\n")
+    data = tmp_path / "two.csv"
+    data.write_text("id\n1\n2\n")
+    command = " ".join(
+        shlex.quote(part)
+        for part in (sys.executable, "-m", "quality_movies.cli", "dq", "check", "--rules",
+                     str(rules), "--data", str(data), "--out", str(tmp_path / "out"))
+    )  # fmt: skip
+    done = subprocess.run(
+        ["bash", "-c", f'{command} | head -1; echo "status ${{PIPESTATUS[0]}}"'],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stdout == "Data quality of two.csv: 2 rows read\nstatus 141\n"
+    assert done.stderr == ""
