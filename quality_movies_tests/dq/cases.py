@@ -727,9 +727,29 @@ CASES = [
         reason_contains="Column.x.Uniqueness = 0.333333333333 is outside [0.5, 0.9]",
         skipped_rules_per_row=3,
         history={
-            "Column.x.ColumnLength.Compliance": [1.0],
+            "Column.x.MinimumLength": [1.0, 2.0],
+            "Column.x.MaximumLength": [3.0, 5.0],
             "Column.x.Uniqueness": [0.5, 0.9],
             "Dataset.*.CustomSQL": [2.0, 4.0],
+        },
+    ),
+    # DetectAnomalies "ColumnLength" judges the shortest and the longest length (the DQDL reference's
+    # rule type table: ColumnLength's observations come "only by analyzing minimum and maximum length"),
+    # not its compliance, which is 1 whenever there is no condition. Lengths here: 2, 3, 2, so min 2 is
+    # within the earlier [2, 2] and max 3 is outside the earlier [2, 2]: Failed.
+    Case(
+        "detect_anomalies_of_column_length_judges_lengths",
+        'Rules = [ DetectAnomalies "ColumnLength" "x" ]',
+        "id,x\n1,ab\n2,abc\n3,ab\n",
+        ["Failed"],
+        ["Passed", "Passed", "Passed"],
+        {"Column.x.MinimumLength": 2.0, "Column.x.MaximumLength": 3.0},
+        reason_contains="Column.x.MaximumLength = 3.0 is outside [2.0, 2.0]",
+        skipped_rules_per_row=1,
+        history={
+            "Column.x.MinimumLength": [2.0, 2.0],
+            "Column.x.MaximumLength": [2.0, 2.0],
+            "Column.x.ColumnLength.Compliance": [1.0, 1.0],
         },
     ),
     # The ignoreCase tag (issue 9's tag list): text compared and patterns matched regardless of case.
