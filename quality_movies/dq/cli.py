@@ -2,10 +2,12 @@
 
 Exit codes: 0 every rule passed, 1 a rule failed (a rule that cannot be evaluated, e.g. naming a
 column the data lacks, fails), 2 unusable input (an unreadable file, a ruleset that does not load, a
-reference dataset that was not given).
+reference dataset that was not given), 141 (128 + SIGPIPE, as a shell reports a program the signal
+ended) when the reader of the summary stopped early (``| head``).
 """
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -97,7 +99,15 @@ def main(argv: list[str] | None = None) -> int:
     except DataQualityError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(render_summary(summary))
+    try:
+        print(render_summary(summary))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader stopped early (`| head`): the signal module docs' recipe, so that the flush at
+        # exit does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     return 0 if summary.all_passed else 1
 
 

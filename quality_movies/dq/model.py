@@ -14,6 +14,7 @@ NOW = "now"
 DURATION = "duration"
 SIZE = "size"
 EXPRESSION = "expression"
+LIST = "list"
 KEYWORDS = (NULL, EMPTY, WHITESPACES_ONLY)
 
 
@@ -23,8 +24,8 @@ class Value:
 
     ``kind`` says which fields hold it: a number (``number``; constant arithmetic is folded into it), a
     string (``text``), a keyword (NULL, EMPTY, WHITESPACES_ONLY), ``now()`` +/- ``offset``, a duration
-    (``offset``), a size (``number`` in bytes, KB = 1024 B; ``text`` as written, e.g. "2 MB") or a dynamic
-    expression over the metric's history (``expression``). A string that reads as a time of day ("9:30 PM",
+    (``offset``), a size (``number`` in bytes, KB = 1024 B; ``text`` as written, e.g. "2 MB"), a dynamic
+    expression over the metric's history (``expression``) or a tag's list of strings (``items``). A string that reads as a time of day ("9:30 PM",
     "21:30") also carries it in ``clock``.
     """
 
@@ -34,8 +35,11 @@ class Value:
     offset: timedelta = timedelta(0)
     expression: Expr | None = None
     clock: time | None = None
+    items: tuple[str, ...] = ()
 
     def __str__(self) -> str:
+        if self.kind == LIST:
+            return "[" + ", ".join(f'"{item}"' for item in self.items) + "]"
         if self.kind == EXPRESSION:
             return str(self.expression)
         if self.kind == SIZE:

@@ -471,6 +471,11 @@ class _Loader:
     def tag_value(self, node: Tree, name: str, tags: dict[str, model.Value]) -> model.Value:
         if any(key.lower() == name.lower() for key in tags):
             raise self.fail(node, f"tag '{name}' is given twice; keep one")
+        if len(node.children) == 4:  # with name = ["a", "b"]
+            if str(node.children[2]) != "=":
+                raise self.fail(node, f"tag '{name}' takes '=', as in with {name} = [\"a\", \"b\"]")
+            items = tuple(_unquote(item) for item in node.children[3].children if item is not None)
+            return model.Value(model.LIST, items=items)
         condition_node = node.children[2]
         condition = self.condition(condition_node)
         if condition.operator != "=":

@@ -571,6 +571,31 @@ CASES = [
             "other.txt": ("something else", datetime(2024, 6, 1, tzinfo=UTC)),
         },
     ),
+    # filterOrder (FileUniqueness page of the DQDL rule type reference,
+    # https://docs.aws.amazon.com/glue/latest/dg/dqdl-rule-types-FileUniqueness.html: "the default order
+    # is recentFiles first, then uriRegex"). Newest first: other.txt (06-20), the data file (06-10),
+    # copy.csv (06-01, the data file's bytes). recentFiles = 2 then .csv$: the data file alone, ratio 1;
+    # .csv$ then recentFiles = 2: the data file and its copy, no file unique, ratio 0 of 2 files.
+    Case(
+        "file_filter_order",
+        r"""Rules = [
+            FileUniqueness "{folder}/" = 1 with recentFiles = 2 with uriRegex = "\.csv$",
+            FileUniqueness "{folder}/" = 1 with recentFiles = 2 with uriRegex = "\.csv$"
+                with filterOrder = ["recentFiles", "uriRegex"],
+            FileUniqueness "{folder}/" = 1 with recentFiles = 2 with uriRegex = "\.csv$"
+                with filterOrder = ["uriRegex","recentFiles"]
+        ]""",
+        "id\n1\n",
+        ["Passed", "Passed", "Failed"],
+        ["Passed"],
+        {"Dataset.*.FileUniquenessRatio": 0.0, "Dataset.*.FileCount": 2.0},
+        skipped_rules_per_row=3,
+        neighbours={
+            "copy.csv": ("id\n1\n", datetime(2024, 6, 1, tzinfo=UTC)),
+            "other.txt": ("something else", datetime(2024, 6, 20, tzinfo=UTC)),
+        },
+        data_modified=datetime(2024, 6, 10, tzinfo=UTC),
+    ),
     # CustomSql's row-level form (rule type reference): `CustomSql "select Name from primary where
     # Age > 18"`: the rows the query returns pass, the others fail; without a threshold every row
     # must pass, `with threshold` sets the share. AWS's reference rejects returned columns the
@@ -702,9 +727,29 @@ CASES = [
         reason_contains="Column.x.Uniqueness = 0.333333333333 is outside [0.5, 0.9]",
         skipped_rules_per_row=3,
         history={
-            "Column.x.ColumnLength.Compliance": [1.0],
+            "Column.x.MinimumLength": [1.0, 2.0],
+            "Column.x.MaximumLength": [3.0, 5.0],
             "Column.x.Uniqueness": [0.5, 0.9],
             "Dataset.*.CustomSQL": [2.0, 4.0],
+        },
+    ),
+    # DetectAnomalies "ColumnLength" judges the shortest and the longest length (the DQDL reference's
+    # rule type table: ColumnLength's observations come "only by analyzing minimum and maximum length"),
+    # not its compliance, which is 1 whenever there is no condition. Lengths here: 2, 3, 2, so min 2 is
+    # within the earlier [2, 2] and max 3 is outside the earlier [2, 2]: Failed.
+    Case(
+        "detect_anomalies_of_column_length_judges_lengths",
+        'Rules = [ DetectAnomalies "ColumnLength" "x" ]',
+        "id,x\n1,ab\n2,abc\n3,ab\n",
+        ["Failed"],
+        ["Passed", "Passed", "Passed"],
+        {"Column.x.MinimumLength": 2.0, "Column.x.MaximumLength": 3.0},
+        reason_contains="Column.x.MaximumLength = 3.0 is outside [2.0, 2.0]",
+        skipped_rules_per_row=1,
+        history={
+            "Column.x.MinimumLength": [2.0, 2.0],
+            "Column.x.MaximumLength": [2.0, 2.0],
+            "Column.x.ColumnLength.Compliance": [1.0, 1.0],
         },
     ),
     # The ignoreCase tag (issue 9's tag list): text compared and patterns matched regardless of case.

@@ -612,9 +612,21 @@ def test_detect_anomalies_examples_follow_the_verdict(
     history = Verdicts(anomalous)
     summary = _evaluate(example, tmp_path, engine, spark, history=history)
     assert _outcomes(summary) == example.rules
-    # Each rule's verdict was asked about a metric the rule reports.
-    for metric, outcome_ in zip(history.asked, summary.rule_outcomes, strict=True):
-        assert metric in outcome_.evaluated_metrics
+    # Each rule's verdict was asked about metrics the rule reports: RowCount's, CustomSQL's, and for
+    # ColumnLength the shortest and longest length (the rule type table: "only by analyzing minimum and
+    # maximum length").
+    reported = [
+        metric for outcome_ in summary.rule_outcomes for metric in outcome_.evaluated_metrics
+    ]
+    assert sorted(history.asked) == sorted(
+        [
+            "Dataset.*.RowCount",
+            "Column.id.MinimumLength",
+            "Column.id.MaximumLength",
+            "Dataset.*.CustomSQL",
+        ]
+    )
+    assert set(history.asked) <= set(reported)
 
 
 def test_dynamic_examples_without_history_fail_saying_so(tmp_path: Path) -> None:

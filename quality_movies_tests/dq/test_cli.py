@@ -2,6 +2,9 @@
 
 import csv
 import json
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -244,3 +247,81 @@ def test_a_file_that_is_not_utf8_gets_one_line_saying_so(tmp_path: Path, capsys)
     assert (
         err == f"error: {data}: line 2 is not UTF-8 text; save the file as UTF-8 and run again.\n"
     )
+
+
+def test_summary_piped_into_head_ends_quietly(tmp_path: Path) -> None:
+    # `dq check ... | head -1`: head exits after one line; the rest of a summary longer than a pipe's
+    # buffer (3,000 rules, ~100 KB) then has no reader. Expected: head's one line, nothing on stderr
+    # (no BrokenPipeError traceback), exit status 141 = 128 + SIGPIPE, as a shell reports it.
+    rules = tmp_path / "many.dqdl"
+    rules.write_text("Rules = [\n" + ",\n".join(f"  RowCount > {i}" for i in range(3000)) + "\n]\n")
+    data = tmp_path / "two.csv"
+    data.write_text("id\n1\n2\n")
+    command = " ".join(
+        shlex.quote(part)
+        for part in (sys.executable, "-m", "quality_movies.cli", "dq", "check", "--rules",
+                     str(rules), "--data", str(data), "--out", str(tmp_path / "out"))
+    )  # fmt: skip
+    done = subprocess.run(
+        ["bash", "-c", f'{command} | head -1; echo "status ${{PIPESTATUS[0]}}"'],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stdout == "Data quality of two.csv: 2 rows read\nstatus 141\n"
+    assert done.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("rule", "table", "instead"),
+    [
+        # CustomSql page (https://docs.aws.amazon.com/glue/latest/dg/dqdl-rule-types-CustomSql.html):
+        # "If you are in the AWS Glue Data Catalog, you can also use the actual table name".
+        (
+            'CustomSql "select count(*) from database.table" between 10 and 20',
+            "database.table",
+            "as `primary`",
+        ),
+        # AggregateMatch page: `AggregateMatch "avg(ratings)" "avg(database_name.tablename.ratings)"`.
+        (
+            'AggregateMatch "avg(ratings)" "avg(database_name.tablename.ratings)" >= 0.9',
+            "database_name.tablename",
+            "write avg(NAME.ratings)",
+        ),
+    ],
+)
+def test_data_catalog_table_names_are_rejected_by_name(
+    rule: str, table: str, instead: str, tmp_path: Path, capsys
+) -> None:
+    rules = tmp_path / "catalog.dqdl"
+    rules.write_text(f"Rules = [ {rule} ]\n")
+    data = tmp_path / "data.csv"
+    data.write_text("id,ratings\n1,8\n2,9\n")
+    code = main(["check", "--rules", str(rules), "--data", str(data), "--out", str(tmp_path / "o")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert f"'{table}' is a Glue Data Catalog table name" in err
+    assert "exist only inside AWS Glue" in err
+    assert "DataSources" in err and "--ref NAME=FILE" in err and "reference_data/<name>/" in err
+    assert instead in err
+
+
+def test_primary_and_reference_aliases_still_read(tmp_path: Path, capsys) -> None:
+    # By hand: 2 rows; avg(ratings) = 8.5 here and in the reference copy, so 8.5 / 8.5 = 1.
+    rules = tmp_path / "aliases.dqdl"
+    rules.write_text(
+        "Rules = [\n"
+        '  CustomSql "select count(*) from primary" = 2,\n'
+        '  AggregateMatch "avg(primary.ratings)" "avg(reference.ratings)" = 1\n'
+        "]\n"
+    )
+    data = tmp_path / "data.csv"
+    data.write_text("id,ratings\n1,8\n2,9\n")
+    code = main(
+        ["check", "--rules", str(rules), "--data", str(data), "--out", str(tmp_path / "o"),
+         "--ref", f"reference={data}"]
+    )  # fmt: skip
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "Rules: 2 passed, 0 failed" in printed

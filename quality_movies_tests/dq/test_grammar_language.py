@@ -16,7 +16,7 @@ from quality_movies.dq.errors import (
     NeedsHistoryError,
     UnsupportedRuleError,
 )
-from quality_movies.dq.parser import parse_dqdl
+from quality_movies.dq.parser import parse_dqdl, parse_ruleset
 
 
 def one_rule(rule: str) -> model.Rule:
@@ -293,6 +293,13 @@ def test_tags_with_threshold_and_keys_as_written() -> None:
     assert recent.tag("recentFiles").number == 1.0
     typed = one_rule('ColumnDataType "d" = "DATE" with format = "yyyy-MM-dd"')
     assert typed.tag("format").text == "yyyy-MM-dd" and typed.threshold is None
+    # FileUniqueness page, "filterOrder": the page's example verbatim; the value is a list of tag names.
+    ordered = one_rule(
+        'FileUniqueness "s3://bucket/" > 0.5 with recentFiles = 5 with uriRegex = "\\.csv$" '
+        'with filterOrder = ["uriRegex","recentFiles"]'
+    )
+    assert ordered.tag("filterOrder") == model.Value(model.LIST, items=("uriRegex", "recentFiles"))
+    assert ordered.tag("uriRegex").text == "\\.csv$"
 
 
 @pytest.mark.parametrize(
@@ -313,6 +320,21 @@ def test_tags_with_threshold_and_keys_as_written() -> None:
 def test_rules_the_reference_rejects(rule: str, problem: str) -> None:
     with pytest.raises(InvalidRuleError, match=problem):
         one_rule(rule)
+
+
+@pytest.mark.parametrize(
+    ("rule", "problem"),
+    [
+        # filterOrder orders the two filter tags (FileUniqueness page); only it takes a list.
+        ('FileSize "s3://b/" > 5 B with filterOrder = ["uriRegex", "uriRegex"]', "each once"),
+        ('FileSize "s3://b/" > 5 B with filterOrder = ["recentFile"]', "each once"),
+        ('FileSize "s3://b/" > 5 B with filterOrder = "uriRegex"', "takes a list"),
+        ('FileSize "s3://b/" > 5 B with uriRegex = ["a"]', "not a list"),
+    ],
+)
+def test_filter_order_misuse_is_rejected_at_load(rule: str, problem: str) -> None:
+    with pytest.raises(InvalidRuleError, match=problem):
+        parse_ruleset(f"Rules = [ {rule} ]")
 
 
 @pytest.mark.parametrize(

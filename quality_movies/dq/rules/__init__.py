@@ -93,6 +93,8 @@ def validate_rule(rule: model.Rule, source: str = "") -> None:
                 f"{at}`{rule.text}`: '{tag}' is not a tag of {rule.rule_type} (its tags: {takes})"
                 f"{hint}"
             )
+        if rule.tags[tag].kind == model.LIST and tag.lower() != "filterorder":
+            raise InvalidRuleError(f"{at}`{rule.text}`: tag '{tag}' takes one value, not a list")
     if spec.condition == "none" and rule.condition is not None:
         raise InvalidRuleError(f"{at}`{rule.text}`: {rule.rule_type} takes no condition")
     if spec.condition == "numeric":

@@ -72,27 +72,36 @@ def _plan(rule: model.Rule, plan: LeafPlan, ctx: RuleContext, n: Names, source: 
         measured = measure(values)
         if not measured.metrics:
             return measured
-        name, value = _watched(measured.metrics, inner.rule_type)
+        watched = _watched(measured.metrics, inner.rule_type)
         if ctx.history is None:
             return LeafResult(
                 False,
-                f"needs history: DetectAnomalies judges {name} against the values of earlier "
-                "files, and this evaluation was given no metric history",
+                f"needs history: DetectAnomalies judges {' and '.join(watched)} against the values "
+                "of earlier files, and this evaluation was given no metric history",
                 measured.metrics,
             )
-        verdict = ctx.history.detect_anomaly(name, value)
-        reason = None if not verdict.anomalous else verdict.observation
-        return LeafResult(not verdict.anomalous, reason, measured.metrics)
+        verdicts = [ctx.history.detect_anomaly(name, value) for name, value in watched.items()]
+        observations = [verdict.observation for verdict in verdicts if verdict.anomalous]
+        return LeafResult(not observations, " ".join(observations) or None, measured.metrics)
 
     plan.decide = decide
 
 
-def _watched(metrics: dict[str, float], rule_type: str) -> tuple[str, float]:
-    """The metric the rule type is named for (ColumnLength also reports lengths)."""
+def _watched(metrics: dict[str, float], rule_type: str) -> dict[str, float]:
+    """The metrics the rule type is named for. ColumnLength's are the shortest and longest length
+    (the DQDL reference: its observations come "only by analyzing minimum and maximum length")."""
+    if rule_type == "ColumnLength":
+        lengths = {
+            name: value
+            for name, value in metrics.items()
+            if name.endswith((".MinimumLength", ".MaximumLength"))
+        }
+        if lengths:
+            return lengths
     for name, value in metrics.items():
         if name.split(".", 2)[-1] in (rule_type, f"{rule_type}.Compliance"):
-            return name, value
-    return next(iter(metrics.items()))
+            return {name: value}
+    return dict([next(iter(metrics.items()))])
 
 
 RULE_TYPES = [

@@ -26,6 +26,7 @@ from quality_movies.dq.rules.base import (
     round_metric,
     where_in_source,
 )
+from quality_movies.dq.rules.references import HOW_TO_REFERENCE, catalog_table_error
 from quality_movies.dq.rules.spec import RuleType
 
 COMPLIANCE = "Dataset.*.CustomSQL.Compliance"
@@ -36,12 +37,25 @@ def _validate(rule: model.Rule, source: str) -> None:
 
     if rule.condition is not None:
         require_numeric(rule, rule.condition, source, "CustomSql")
+    from sqlglot import exp
+
     try:
-        sqlglot.parse_one(str(rule.parameters[0]), read="spark")
+        tree = sqlglot.parse_one(str(rule.parameters[0]), read="spark")
     except sqlglot.errors.ParseError as error:
         raise InvalidRuleError(
             f"{where_in_source(rule, source)}`{rule.text}`: the SQL is not valid ({error})"
         ) from None
+    # CustomSql page: "select count(*) from database.table" reads a Data Catalog table.
+    for table in tree.find_all(exp.Table):
+        if table.db:
+            raise catalog_table_error(
+                rule,
+                source,
+                ".".join(part for part in (table.catalog, table.db, table.name) if part),
+                "CustomSql reads the data being checked as `primary`; to compare it with another "
+                f"dataset, {HOW_TO_REFERENCE} to a rule that takes one (AggregateMatch, DatasetMatch, "
+                "ReferentialIntegrity, RowCountMatch, SchemaMatch).",
+            )
 
 
 def _query(rule: model.Rule, ctx: RuleContext) -> Any:

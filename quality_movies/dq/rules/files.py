@@ -36,19 +36,48 @@ def _tag_number(rule: model.Rule, key: str) -> int | None:
     return int(value.number) if value is not None and value.number is not None else None
 
 
+FILTERS = ("recentFiles", "uriRegex")
+
+
+def _filter_order(rule: model.Rule) -> tuple[str, ...]:
+    """The order the filter tags apply in: ``filterOrder``'s, else recentFiles then uriRegex (the
+    FileUniqueness / FileSize pages of the DQDL rule type reference, "filterOrder")."""
+    order = rule.tag("filterOrder")
+    if order is None:
+        return FILTERS
+    return tuple(name for item in order.items for name in FILTERS if name.lower() == item.lower())
+
+
 def _files(rule: model.Rule, ctx: RuleContext, uri: str | None) -> list[DataFile]:
     """The files a rule looks at: ``uri``'s, else the evaluated file; ``uriRegex`` keeps those whose
-    path matches, ``recentFiles = n`` the n most recently modified."""
+    path matches, ``recentFiles = n`` the n most recently modified, in ``filterOrder``."""
     if ctx.files is None:
         return []
     files = ctx.files.list(uri) if uri else [ctx.files.current()]
-    pattern = rule.tag("uriRegex")
-    if pattern is not None:
-        files = [f for f in files if re.search(str(pattern.text), f.uri)]
-    recent = _tag_number(rule, "recentFiles")
-    if recent:
-        files = sorted(files, key=lambda f: f.last_modified, reverse=True)[:recent]
+    for name in _filter_order(rule):
+        if name == "uriRegex" and (pattern := rule.tag("uriRegex")) is not None:
+            files = [f for f in files if re.search(str(pattern.text), f.uri)]
+        if name == "recentFiles" and (recent := _tag_number(rule, "recentFiles")):
+            files = sorted(files, key=lambda f: f.last_modified, reverse=True)[:recent]
     return files
+
+
+def _validate_filters(rule: model.Rule, source: str) -> None:
+    """``filterOrder`` lists the filter tags (recentFiles, uriRegex), each once."""
+    order = rule.tag("filterOrder")
+    if order is None:
+        return
+    how = 'with filterOrder = ["uriRegex", "recentFiles"]'
+    if order.kind != model.LIST:
+        raise _invalid(rule, source, f"filterOrder takes a list of tag names: {how}")
+    wanted = [item.lower() for item in order.items]
+    known = {name.lower() for name in FILTERS}
+    if not wanted or len(set(wanted)) != len(wanted) or not set(wanted) <= known:
+        raise _invalid(
+            rule,
+            source,
+            f"filterOrder lists recentFiles and uriRegex, each once ({how}); got {order}",
+        )
 
 
 def _path(rule: model.Rule) -> str | None:
@@ -250,6 +279,12 @@ def _plan_uniqueness(
     plan.decide = decide
 
 
+def _validate_all(rule: model.Rule, source: str, validate) -> None:
+    _validate_filters(rule, source)
+    if validate is not None:
+        validate(rule, source)
+
+
 def _file_rule(
     name: str, condition: str, planner, validate=None, params: int = 1, tags: tuple[str, ...] = ()
 ) -> RuleType:
@@ -262,8 +297,8 @@ def _file_rule(
         row_level=False,
         where=False,
         plan=planner,
-        validate=validate,
-        tags=("recentFiles", "uriRegex", *tags),
+        validate=lambda rule, source: _validate_all(rule, source, validate),
+        tags=(*FILTERS, "filterOrder", *tags),
     )
 
 

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from quality_movies.dq import model
-from quality_movies.dq.errors import InvalidRuleError
+from quality_movies.dq.errors import InvalidRuleError, UnsupportedRuleError
 from quality_movies.dq.rules.base import (
     LeafPlan,
     LeafResult,
@@ -58,6 +58,22 @@ def _aggregate(text: str) -> tuple[str, str, str]:
     return function.lower(), alias or PRIMARY, column.strip()
 
 
+HOW_TO_REFERENCE = (
+    "name the dataset in DataSources and pass it as a reference (--ref NAME=FILE on the CLI, "
+    "reference_data/<name>/ in the pipeline)"
+)
+
+
+def catalog_table_error(
+    rule: model.Rule, source: str, name: str, instead: str
+) -> UnsupportedRuleError:
+    """A Glue Data Catalog table name (``database.table``), which only AWS Glue can resolve."""
+    return UnsupportedRuleError(
+        f"{where_in_source(rule, source)}`{rule.text}`: '{name}' is a Glue Data Catalog table name; "
+        f"Data Catalog tables exist only inside AWS Glue. Instead, {instead}"
+    )
+
+
 def references_of(rule: model.Rule) -> list[str]:
     """The datasets other than the primary one that ``rule`` reads."""
     params = [str(p) for p in rule.parameters]
@@ -82,12 +98,21 @@ def _validate(rule: model.Rule, source: str) -> None:
             )
     if rule.rule_type == "AggregateMatch":
         try:
-            for param in params:
-                _aggregate(param)
+            sides = [_aggregate(param) for param in params]
         except ValueError as error:
             raise InvalidRuleError(
                 f"{at}`{rule.text}`: '{error}' is not sum(col), avg(col) or sum(reference.col)"
             ) from None
+        # AggregateMatch page: "avg(database_name.tablename.ratings)" reads a Data Catalog table.
+        for function, alias, column in sides:
+            if "." in column:
+                table, _, column_name = column.rpartition(".")
+                raise catalog_table_error(
+                    rule,
+                    source,
+                    f"{alias}.{table}",
+                    f"{HOW_TO_REFERENCE} and write {function}(NAME.{column_name}).",
+                )
 
 
 def _reference(ctx: RuleContext, name: str) -> Reference:
