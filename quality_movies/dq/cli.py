@@ -7,6 +7,7 @@ ended) when the reader of the summary stopped early (``| head``).
 """
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -56,8 +57,10 @@ def _local_spark():
         .config("spark.ui.showConsoleProgress", "false")
         .getOrCreate()
     )
-    # Failed SQL is reported as a Failed rule; Spark's own log of it would add a Java stack trace.
+    # Failed SQL is reported as a Failed rule; Spark's own logs of it (the JVM's, and PySpark's
+    # SQLQueryContextLogger on the Python side) would add a Java stack trace.
     spark.sparkContext.setLogLevel("OFF")
+    logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
     return spark
 
 

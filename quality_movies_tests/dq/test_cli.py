@@ -325,3 +325,26 @@ def test_primary_and_reference_aliases_still_read(tmp_path: Path, capsys) -> Non
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert "Rules: 2 passed, 0 failed" in printed
+
+
+@pytest.mark.spark
+def test_failing_sql_on_spark_leaves_no_java_stack_trace_on_stderr(tmp_path: Path) -> None:
+    # A CustomSql naming a column the data lacks is a Failed rule with the reason on stdout; stderr may
+    # carry Spark's start-up notices but not PySpark's SQLQueryContextLogger line with the JVM's trace.
+    rules = tmp_path / "bad_sql.dqdl"
+    rules.write_text('Rules = [ CustomSql "select count(*) from primary where nosuch > 1" = 1 ]\n')
+    data = tmp_path / "two.csv"
+    data.write_text("id,x\n1,2\n2,3\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "quality_movies.cli", "dq", "check", "--rules", str(rules),
+         "--data", str(data), "--engine", "spark", "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "[FAILED] CustomSql" in done.stdout
+    assert "nosuch" in done.stdout
+    assert "SQLQueryContextLogger" not in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "org.apache.spark.sql.AnalysisException" not in done.stderr
