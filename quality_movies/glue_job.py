@@ -433,6 +433,7 @@ def run_quality_job(
         "validated_rows": int(evaluation.good_rows) - contract_rejected,
         "contract_rejected": contract_rejected,
         "rule_outcomes": rule_outcomes,
+        "analyzer_results": [result.to_dict() for result in evaluation.analyzer_results],
         "outputs": finals,
     }
 

@@ -196,6 +196,7 @@ def load_and_publish(
             ruleset_fingerprint=ruleset_fingerprint(quality_job.ruleset_text()),
             rule_outcomes=result.rule_outcomes,
             rules=list(quality_job.ruleset().rules),
+            analyzer_metrics=result.analyzer_metrics,
         )
         with metric_store.recording(entry):
             loaded = warehouse.load_file(

@@ -10,6 +10,7 @@ import tempfile
 import time
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -158,6 +159,7 @@ class QualityRunResult:
     outputs: FileOutputs
     engine: str
     extra: dict[str, Any] = field(default_factory=dict)
+    analyzer_metrics: dict[str, float] = field(default_factory=dict)
 
     @property
     def rows_conserved(self) -> bool:
@@ -329,7 +331,17 @@ class EmbeddedQualityJobRunner(QualityJobRunner):
             rule_outcomes=[o.to_glue_dict() for o in summary.rule_outcomes],
             outputs=outputs,
             engine="duckdb",
+            analyzer_metrics=analyzer_metrics(r.to_dict() for r in summary.analyzer_results),
         )
+
+
+def analyzer_metrics(analyzer_results: Iterable[dict[str, Any]]) -> dict[str, float]:
+    """The metrics of every ``Analyzers`` entry (Glue-shaped dicts), as one name -> value map."""
+    return {
+        str(name): float(value)
+        for result in analyzer_results
+        for name, value in (result.get("EvaluatedMetrics") or {}).items()
+    }
 
 
 def read_jsonl(text: str) -> list[dict[str, Any]]:
@@ -355,6 +367,7 @@ def _quality_run_result(
         outputs=outputs,
         engine=engine,
         extra=extra,
+        analyzer_metrics=analyzer_metrics(report.get("analyzer_results", [])),
     )
 
 

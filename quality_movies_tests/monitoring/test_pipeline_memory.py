@@ -66,3 +66,29 @@ def test_each_file_has_its_own_checks_history_entry_and_report(deployment, tmp_p
     page = Path(lake.uri("reports/quality_report.html")).read_text()
     assert report.metadata["files"] == dg.MetadataValue.int(3)
     assert all(name in page for name in sizes)
+
+
+def test_analyzer_metrics_are_recorded_in_the_history(tmp_path):
+    # Analyzers compute metrics without a verdict (DQDL reference, "Analyzers"); the history keeps them
+    # beside the rules' metrics. 12 rows written: RowCount 12; unique titles, so Uniqueness 1.0.
+    ruleset = tmp_path / "with_analyzers.dqdl"
+    ruleset.write_text(
+        'Rules = [ RowCount > 0 ]\nAnalyzers = [ RowCount, Uniqueness "series_title" ]\n'
+    )
+    env = Environment.from_env(
+        {"QUALITY_MOVIES_HOME": str(tmp_path / "home"), "QUALITY_MOVIES_RULESET": str(ruleset)}
+    )
+    resources = env.resources()
+    lake, store = resources["lake"], resources["metric_store"]
+    write_sample(tmp_path / "a_movies.csv", rows=12, seed=5, unique_titles=True)
+    lake.upload(tmp_path / "a_movies.csv", lake.input_key("a_movies.csv"))
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(movie_files.name, ["a_movies.csv"])
+        job = build_definitions(env).resolve_job_def(INGEST_JOB)
+        result = job.execute_in_process(
+            instance=instance, tags=range_tags("a_movies.csv", "a_movies.csv"), raise_on_error=False
+        )
+    assert result.success
+    analyzers = store.frame().query("kind == 'analyzer'")
+    recorded = dict(zip(analyzers.metric, analyzers.value, strict=True))
+    assert recorded == {"Dataset.*.RowCount": 12.0, "Column.series_title.Uniqueness": 1.0}
