@@ -151,21 +151,31 @@ def _plan_referential_integrity(
     ref = _reference(ctx, alias)
     primary = [ctx.column(c, rule, source) for c in _columns(str(rule.parameters[0]))]
     others = [ref.column(c, rule) for c in ref_columns]
-    match = " AND ".join(
-        f"r.{quote(o)} = p.{quote(c)}" for c, o in zip(primary, others, strict=True)
-    )
-    plan.scalar_queries[f"{n.p}found"] = (
+    conditions = [f"r.{quote(o)} = p.{quote(c)}" for c, o in zip(primary, others, strict=True)]
+    _plan_share_matched(rule, plan, ctx, n, ref, conditions, f"Column.{alias}.ReferentialIntegrity")
+
+
+def _plan_share_matched(
+    rule: model.Rule,
+    plan: LeafPlan,
+    ctx: RuleContext,
+    n: Names,
+    ref: Reference,
+    conditions: list[str],
+    metric: str,
+) -> None:
+    """The rule's metric is the share of primary rows with a reference row meeting ``conditions``."""
+    plan.scalar_queries[f"{n.p}matched"] = (
         f"SELECT COUNT(*) FROM {{relation}} AS p WHERE EXISTS "
-        f"(SELECT 1 FROM {ref.relation} AS r WHERE {match})"
+        f"(SELECT 1 FROM {ref.relation} AS r WHERE {' AND '.join(conditions)})"
     )
     plan.aggregates[f"{n.p}rows"] = n.considered
-    name = f"Column.{alias}.ReferentialIntegrity"
 
     def decide(values: dict[str, Any]) -> LeafResult:
         rows = values[f"{n.p}rows"] or 0
         if not rows:
             return failed("Cannot evaluate: the primary dataset is empty")
-        return metric_result((values[f"{n.p}found"] or 0) / rows, name, rule.condition, ctx)
+        return metric_result((values[f"{n.p}matched"] or 0) / rows, metric, rule.condition, ctx)
 
     plan.decide = decide
 
@@ -191,20 +201,7 @@ def _plan_dataset_match(
         compared = [(c, ref.column(c, rule)) for c in ctx.columns if c not in key_names]
     conditions = [f"r.{quote(o)} = p.{quote(c)}" for c, o in keys]
     conditions += [f"r.{quote(o)} IS NOT DISTINCT FROM p.{quote(c)}" for c, o in compared]
-    plan.scalar_queries[f"{n.p}matched"] = (
-        f"SELECT COUNT(*) FROM {{relation}} AS p WHERE EXISTS "
-        f"(SELECT 1 FROM {ref.relation} AS r WHERE {' AND '.join(conditions)})"
-    )
-    plan.aggregates[f"{n.p}rows"] = n.considered
-    name = f"Dataset.{alias}.DatasetMatch"
-
-    def decide(values: dict[str, Any]) -> LeafResult:
-        rows = values[f"{n.p}rows"] or 0
-        if not rows:
-            return failed("Cannot evaluate: the primary dataset is empty")
-        return metric_result((values[f"{n.p}matched"] or 0) / rows, name, rule.condition, ctx)
-
-    plan.decide = decide
+    _plan_share_matched(rule, plan, ctx, n, ref, conditions, f"Dataset.{alias}.DatasetMatch")
 
 
 def _plan_schema_match(
