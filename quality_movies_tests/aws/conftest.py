@@ -20,6 +20,8 @@ from moto import mock_aws
 from moto.glue import models as glue_models
 from moto.moto_api import state_manager
 
+from quality_movies_tests.aws_env import use_fake_aws_credentials
+
 REGION = "us-east-1"
 STARTUP_DEADLINE_SECONDS = 30
 S3_ACCESS_KEY = "quality-movies-test"
@@ -157,14 +159,7 @@ def s3_bucket(seaweedfs: S3Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 @pytest.fixture
 def moto_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """moto for every AWS service, fake credentials, nothing reaching AWS."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    use_fake_aws_credentials(monkeypatch, REGION)
     with mock_aws():
         yield
     state_manager.unset_transition("glue::crawl")

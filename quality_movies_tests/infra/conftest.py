@@ -21,6 +21,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resou
 
 from quality_movies.infra.state_machine import state_machine_definition
 from quality_movies.settings import PipelineSettings
+from quality_movies_tests.aws_env import use_fake_aws_credentials
 
 ACCOUNT_ID = "123456789012"
 EXECUTION_DEADLINE_SECONDS = 45
@@ -35,14 +36,7 @@ def settings() -> PipelineSettings:
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, settings: PipelineSettings) -> Iterator[None]:
     """moto with the Step Functions interpreter on, fake credentials, nothing reaching AWS."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": settings.region,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    use_fake_aws_credentials(monkeypatch, settings.region)
     # moto 5.2.5: glue:startJobRun.sync ends in States.Runtime ('NoneType' object has no attribute
     # 'interrupt_all') unless the Glue task also declares the WaitForTaskToken pattern (FACTS.md).
     monkeypatch.setattr(

@@ -30,6 +30,7 @@ from quality_movies.infra.variants import (
     VARIANTS,
 )
 from quality_movies.settings import PipelineSettings
+from quality_movies_tests.aws_env import use_fake_aws_credentials
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS::")
 
@@ -61,14 +62,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    use_fake_aws_credentials(monkeypatch, REGION)
     monkeypatch.delenv("QUALITY_MOVIES_AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         yield
