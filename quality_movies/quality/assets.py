@@ -7,12 +7,13 @@ published on its own, so a file that fails leaves nothing half-written and does 
 """
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import dagster as dg
+import pandas as pd
 
 from quality_movies.dq import ROW_LEVEL_COLUMNS
 from quality_movies.ingestion.assets import movies_catalog_table
@@ -27,7 +28,11 @@ from quality_movies.quality.checks import (
     rule_check_specs,
     rule_metrics_metadata,
 )
-from quality_movies.quality.engine_inputs import batch_history, engine_inputs
+from quality_movies.quality.engine_inputs import (
+    batch_history,
+    catalog_column_types,
+    engine_inputs,
+)
 from quality_movies.quality.resources import (
     FileOutputs,
     QualityJobFailed,
@@ -119,6 +124,15 @@ def remove_staged(lake: Lake, staged: FileOutputs) -> None:
 
 
 @dataclass(frozen=True)
+class RunInputs:
+    """What every file of one gate run is evaluated with, read once per run: the catalog's column
+    types and the metric history as stored when the run started."""
+
+    column_types: Mapping[str, str] | None
+    stored_history: pd.DataFrame
+
+
+@dataclass(frozen=True)
 class StagedFile:
     """One file whose outputs are staged, waiting to be loaded and published."""
 
@@ -137,7 +151,7 @@ def stage_file(
     lake: Lake,
     catalog: Catalog,
     quality_job: QualityJobRunner,
-    metric_store: MetricStore,
+    run_inputs: RunInputs,
     warehouse: Warehouse,
     earlier: Sequence[StagedFile] = (),
 ) -> StagedFile:
@@ -151,8 +165,10 @@ def stage_file(
         raise QualityJobFailed(problem)
     try:
         validated = [lake.uri(f.staged.validated) for f in earlier]
-        with engine_inputs(lake, catalog, quality_job, warehouse, source_file, validated) as inputs:
-            history = batch_history(metric_store, earlier, source_file, file_version)
+        with engine_inputs(
+            lake, run_inputs.column_types, quality_job, warehouse, source_file, validated
+        ) as inputs:
+            history = batch_history(run_inputs.stored_history, earlier, source_file, file_version)
             result = quality_job.run(
                 context,
                 lake,
@@ -359,8 +375,15 @@ def build_quality_gate(rules: Sequence[Any]) -> dg.AssetsDefinition:
             context.log.error(failed[source_file])
 
         staged_files: list[StagedFile] = []
+        files = list(context.partition_keys)
         try:
-            for source_file in context.partition_keys:
+            run_inputs = RunInputs(catalog_column_types(catalog), metric_store.frame())
+        except Exception as error:  # e.g. a locked warehouse: every file of the run fails with it
+            for source_file in files:
+                fail(source_file, error)
+            files = []
+        try:
+            for source_file in files:
                 try:
                     staged_files.append(
                         stage_file(
@@ -369,7 +392,7 @@ def build_quality_gate(rules: Sequence[Any]) -> dg.AssetsDefinition:
                             lake,
                             catalog,
                             quality_job,
-                            metric_store,
+                            run_inputs,
                             warehouse,
                             staged_files,
                         )

@@ -14,7 +14,7 @@ files file rules look at, and the catalog's column types.
 
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, timedelta
@@ -30,7 +30,6 @@ from quality_movies.dq.model import Ruleset
 from quality_movies.dq.rules import referenced_names
 from quality_movies.ingestion.resources import Catalog, Lake, LakeObject
 from quality_movies.monitoring.history import FileQuality, StoredMetricHistory, history_rows, now
-from quality_movies.monitoring.resources import MetricStore
 from quality_movies.quality.resources import QualityJobFailed, QualityJobRunner, work_folder
 from quality_movies.warehouse.resources import Warehouse
 
@@ -167,19 +166,19 @@ def _reference_csv(lake: Lake, keys: list[str], out: Path, stack: ExitStack) -> 
 @contextmanager
 def engine_inputs(
     lake: Lake,
-    catalog: Catalog,
+    column_types: Mapping[str, str] | None,
     quality_job: QualityJobRunner,
     warehouse: Warehouse,
     source_file: str,
     staged_validated: Sequence[str] = (),
 ) -> Iterator[dict[str, Any]]:
-    """``references=``, ``files=`` and ``column_types=`` for evaluating ``source_file``; the files the
-    references point at exist for the duration of the block. ``staged_validated``: the validated
+    """``references=``, ``files=`` and ``column_types=`` (the catalog's, see ``catalog_column_types``)
+    for evaluating ``source_file``; the files the references point at exist for the duration of the block. ``staged_validated``: the validated
     Parquet of the files staged before it in the run, which count as loaded for the warehouse table."""
     ruleset = quality_job.ruleset()
     options: dict[str, Any] = {
         "files": LakeFiles(lake, lake.input_key(source_file)),
-        "column_types": catalog_column_types(catalog),
+        "column_types": column_types,
     }
     names = dataset_names(ruleset)
     if not names:
@@ -215,12 +214,12 @@ def engine_inputs(
 
 
 def batch_history(
-    metric_store: MetricStore, earlier: Sequence[Any], source_file: str, file_version: str
+    stored: pd.DataFrame, earlier: Sequence[Any], source_file: str, file_version: str
 ) -> StoredMetricHistory:
-    """The metric history ``source_file`` is judged against: the store's, then the files of ``earlier``
+    """The metric history ``source_file`` is judged against: the store's (``stored``, its frame as the
+    run started: nothing is recorded while files are staged), then the files of ``earlier``
     (staged before it in this run, with ``source_file``, ``file_version`` and ``result.rule_outcomes``),
     in that order, as if each had been recorded already (a version already stored keeps its place)."""
-    frame = metric_store.frame()
     start = now()
     pending = [
         history_rows(
@@ -230,5 +229,5 @@ def batch_history(
         )
         for i, f in enumerate(earlier)
     ]
-    frame = pd.concat([frame, *pending], ignore_index=True) if pending else frame
+    frame = pd.concat([stored, *pending], ignore_index=True) if pending else stored
     return StoredMetricHistory.from_frame(frame, exclude=(source_file, file_version))

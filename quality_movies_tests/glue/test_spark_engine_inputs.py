@@ -8,7 +8,7 @@ import pytest
 from dagster_pyspark import PySparkResource
 
 from quality_movies.ingestion.resources import LocalCatalog, LocalLake
-from quality_movies.quality.engine_inputs import engine_inputs
+from quality_movies.quality.engine_inputs import catalog_column_types, engine_inputs
 from quality_movies.quality.resources import (
     EmbeddedQualityJobRunner,
     SparkQualityJobRunner,
@@ -54,7 +54,9 @@ def test_spark_runner_reads_references_files_and_catalog_types_as_the_embedded_o
 
     def run(engine: str):
         runner, outputs = runners[engine], final_outputs(lake, "a.csv")
-        with engine_inputs(lake, catalog, runner, warehouse, "a.csv") as inputs:
+        with engine_inputs(
+            lake, catalog_column_types(catalog), runner, warehouse, "a.csv"
+        ) as inputs:
             return runner.run(
                 dg.build_asset_context(), lake, "a.csv", outputs, engine_options=inputs
             )
