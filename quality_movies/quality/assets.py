@@ -7,9 +7,11 @@ published on its own, so a file that fails leaves nothing half-written and does 
 """
 
 import json
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import dagster as dg
@@ -18,7 +20,7 @@ import pandas as pd
 from quality_movies.dq import ROW_LEVEL_COLUMNS
 from quality_movies.ingestion.assets import movies_catalog_table
 from quality_movies.ingestion.resources import Catalog, Lake
-from quality_movies.monitoring.history import FileQuality, ruleset_fingerprint
+from quality_movies.monitoring.history import FileQuality, now, ruleset_fingerprint
 from quality_movies.monitoring.resources import MetricStore, QualityMetrics
 from quality_movies.partitions import movie_files
 from quality_movies.quality.checks import (
@@ -32,6 +34,7 @@ from quality_movies.quality.engine_inputs import (
     batch_history,
     catalog_column_types,
     engine_inputs,
+    staged_history_rows,
 )
 from quality_movies.quality.resources import (
     FileOutputs,
@@ -139,10 +142,18 @@ class StagedFile:
     file_version: str
     staged: FileOutputs
     result: QualityRunResult
+    staged_at: datetime = field(default_factory=now)
 
     @property
     def source_file(self) -> str:
         return self.result.source_file
+
+    @cached_property
+    def history_rows(self) -> pd.DataFrame:
+        """Its metric history rows, as the files staged after it in the run see them."""
+        return staged_history_rows(
+            self.source_file, self.file_version, self.result.rule_outcomes, self.staged_at
+        )
 
 
 def stage_file(
@@ -374,7 +385,7 @@ def build_quality_gate(rules: Sequence[Any]) -> dg.AssetsDefinition:
             failed[source_file] = failure_message(source_file, error)
             context.log.error(failed[source_file])
 
-        staged_files: list[StagedFile] = []
+        staged_files: deque[StagedFile] = deque()
         files = list(context.partition_keys)
         try:
             run_inputs = RunInputs(catalog_column_types(catalog), metric_store.frame())
@@ -401,7 +412,7 @@ def build_quality_gate(rules: Sequence[Any]) -> dg.AssetsDefinition:
                     fail(source_file, error)
             broken = quality_job.check_contract(lake, [f.result for f in staged_files])
             while staged_files:
-                staged_file = staged_files.pop(0)
+                staged_file = staged_files.popleft()
                 source_file = staged_file.source_file
                 if source_file in broken:
                     remove_staged(lake, staged_file.staged)

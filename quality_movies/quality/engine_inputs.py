@@ -14,10 +14,11 @@ files file rules look at, and the catalog's column types.
 
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,11 @@ import pandas as pd
 
 from quality_movies.dq.column_types import CRAWLER_TYPES, STRING
 from quality_movies.dq.data_files import DataFile, LocalFiles
+from quality_movies.dq.history import AnomalyVerdict
 from quality_movies.dq.model import Ruleset
 from quality_movies.dq.rules import referenced_names
 from quality_movies.ingestion.resources import Catalog, Lake, LakeObject
-from quality_movies.monitoring.history import FileQuality, StoredMetricHistory, history_rows, now
+from quality_movies.monitoring.history import FileQuality, StoredMetricHistory, history_rows
 from quality_movies.quality.resources import QualityJobFailed, QualityJobRunner, work_folder
 from quality_movies.warehouse.resources import Warehouse
 
@@ -213,21 +215,48 @@ def engine_inputs(
         yield {**options, "references": references}
 
 
+class BatchHistory:
+    """The metric history one file of a batch is judged against (a ``dq.history.MetricHistory``),
+    built on first use: a ruleset without dynamic rules or DetectAnomalies never pays for it."""
+
+    def __init__(self, build: Callable[[], StoredMetricHistory]) -> None:
+        self._build = build
+
+    @cached_property
+    def history(self) -> StoredMetricHistory:
+        return self._build()
+
+    def previous(self, metric: str, k: int | None = None) -> list[float]:
+        return self.history.previous(metric, k)
+
+    def detect_anomaly(self, metric: str, value: float) -> AnomalyVerdict:
+        return self.history.detect_anomaly(metric, value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.history.to_dict()
+
+
+def staged_history_rows(
+    source_file: str, file_version: str, rule_outcomes: Any, staged_at: datetime
+) -> pd.DataFrame:
+    """The history rows a file staged in this run will have once recorded (``staged_at`` orders it
+    after everything stored and after the files staged before it)."""
+    return history_rows(
+        FileQuality(source_file, file_version, "", "", rule_outcomes), staged_at, staged_at
+    )
+
+
 def batch_history(
     stored: pd.DataFrame, earlier: Sequence[Any], source_file: str, file_version: str
-) -> StoredMetricHistory:
+) -> BatchHistory:
     """The metric history ``source_file`` is judged against: the store's (``stored``, its frame as the
-    run started: nothing is recorded while files are staged), then the files of ``earlier``
-    (staged before it in this run, with ``source_file``, ``file_version`` and ``result.rule_outcomes``),
-    in that order, as if each had been recorded already (a version already stored keeps its place)."""
-    start = now()
-    pending = [
-        history_rows(
-            FileQuality(f.source_file, f.file_version, "", "", f.result.rule_outcomes),
-            start + timedelta(microseconds=i),
-            start,
-        )
-        for i, f in enumerate(earlier)
-    ]
-    frame = pd.concat([stored, *pending], ignore_index=True) if pending else stored
-    return StoredMetricHistory.from_frame(frame, exclude=(source_file, file_version))
+    run started: nothing is recorded while files are staged), then the files of ``earlier`` (staged
+    before it in this run, each with its ``history_rows``), in that order, as if each had been
+    recorded already (a version already stored keeps its place)."""
+
+    def build() -> StoredMetricHistory:
+        pending = [f.history_rows for f in earlier]
+        frame = pd.concat([stored, *pending], ignore_index=True) if pending else stored
+        return StoredMetricHistory.from_frame(frame, exclude=(source_file, file_version))
+
+    return BatchHistory(build)
