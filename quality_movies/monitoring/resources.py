@@ -101,6 +101,12 @@ class DuckDBMetricStore(MetricStore):
             try:
                 con = duckdb.connect(self.path, read_only=read_only and Path(self.path).exists())
                 break
+            except duckdb.ConnectionException:
+                if not read_only:
+                    raise
+                # this process holds the file open for writing (a batch): share that database
+                con = duckdb.connect(self.path)
+                break
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                     raise

@@ -9,6 +9,7 @@ published on its own, so a file that fails leaves nothing half-written and does 
 import json
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -387,8 +388,10 @@ def build_quality_gate(rules: Sequence[Any]) -> dg.AssetsDefinition:
 
         staged_files: deque[StagedFile] = deque()
         files = list(context.partition_keys)
+        held = ExitStack()
         try:
             run_inputs = RunInputs(catalog_column_types(catalog), metric_store.frame())
+            held.enter_context(warehouse.kept_open())
         except Exception as error:  # e.g. a locked warehouse: every file of the run fails with it
             for source_file in files:
                 fail(source_file, error)
@@ -438,6 +441,7 @@ def build_quality_gate(rules: Sequence[Any]) -> dg.AssetsDefinition:
         finally:
             for staged_file in staged_files:
                 remove_staged(lake, staged_file.staged)
+            held.close()
         if failed:
             raise dg.Failure(
                 description="\n".join(failed.values()),

@@ -148,3 +148,32 @@ def test_pandas_schema_states_the_same_contract():
     broken = frame.assign(meta_score=pd.array([140], dtype="Int64"))
     with pytest.raises(Exception, match="meta_score"):
         schema.validate(broken)
+
+
+def test_splits_after_one_that_spilled_still_spill_into_their_own_folder(tmp_path):
+    """Splits share one in-memory DuckDB; DuckDB cannot move a database's spill folder once it has
+    spilled, so a split after a spill must still run (and spill where it is told)."""
+    from quality_movies.warehouse.contract import _splitting_connection
+
+    first = tmp_path / "spill-a"
+    con = _splitting_connection(str(first))
+    con.execute("SET memory_limit = '50MB'")
+    con.execute("CREATE TEMP TABLE big AS SELECT md5(i::VARCHAR) AS h FROM range(3000000) t(i)")
+    assert any(first.iterdir())  # the table did not fit: DuckDB spilled it
+    con.close()
+    good = tmp_path / "good.parquet"
+    write_good_rows(good, [("Kept", "9.0", "80", "10"), ("Too high", "9.2", "150", "7")])
+    split = split_by_contract(
+        str(good),
+        str(tmp_path / "v.parquet"),
+        str(tmp_path / "r.jsonl"),
+        "movies.csv",
+        temp_directory=str(tmp_path / "spill-b"),
+    )
+    assert (split.validated_rows, split.rejected_rows) == (1, 1)
+    con = _splitting_connection(None)
+    try:
+        (folder,) = con.execute("SELECT current_setting('temp_directory')").fetchone()
+    finally:
+        con.close()
+    assert folder == str(tmp_path / "spill-b")

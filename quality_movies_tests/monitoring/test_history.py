@@ -206,3 +206,17 @@ def test_reading_a_history_needs_no_dagster():
         "assert 'dagster' not in sys.modules, 'dagster imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_store_reads_while_a_batch_keeps_the_warehouse_open(tmp_path):
+    """A batch keeps the warehouse file open for writing; the store's read-only reads in the same
+    process then share that database instead of failing on DuckDB's one-configuration rule."""
+    from quality_movies.warehouse.resources import DuckDBWarehouse
+
+    path = str(tmp_path / "warehouse.duckdb")
+    store = DuckDBMetricStore(path=path)
+    store.record(run_of("a.csv", 1000, 1))
+    with DuckDBWarehouse(path=path).kept_open():
+        store.record(run_of("b.csv", 990, 2))
+        assert store.history("c.csv", "v1").previous(ROW_COUNT) == [1000, 990]
+    assert store.history("c.csv", "v1").previous(ROW_COUNT) == [1000, 990]
