@@ -42,9 +42,11 @@ def use_dagster_home(env: "Environment"):
     import dagster as dg
 
     from quality_movies.partitions import movie_files
+    from quality_movies.runs.instance_storage import set_instance_sync, sync_mode
 
     if not os.environ.get("DAGSTER_HOME"):
         os.environ["DAGSTER_HOME"] = str(env.dagster_home)
+    set_instance_sync(sync_mode(env.environ))
     home = Path(os.environ["DAGSTER_HOME"])
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"

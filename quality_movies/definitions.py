@@ -10,6 +10,7 @@ from quality_movies.monitoring.assets import quality_report
 from quality_movies.notifications.sensors import build_notification_sensors
 from quality_movies.quality.assets import build_quality_gate
 from quality_movies.quality.resources import QualityJobRunner
+from quality_movies.runs.instance_storage import set_instance_sync, sync_mode
 from quality_movies.warehouse.assets import year_aggregated
 from quality_movies.warehouse.sensors import REFRESH_AFTER_LOAD, build_refresh_sensor
 
@@ -17,6 +18,7 @@ from quality_movies.warehouse.sensors import REFRESH_AFTER_LOAD, build_refresh_s
 def build_definitions(env: Environment | None = None) -> dg.Definitions:
     """Everything Dagster loads, for ``env`` (default: read from the process environment)."""
     env = env or Environment.from_env()
+    set_instance_sync(sync_mode(env.environ))
     resources = env.resources()
     quality_job: QualityJobRunner = resources["quality_job"]
     return dg.Definitions(

@@ -1,0 +1,68 @@
+"""The local Dagster instance's SQLite files commit with the chosen ``synchronous`` level; other
+SQLite files (the ledger, a user's own) keep SQLite's default (FULL = 2)."""
+
+import pytest
+import sqlalchemy as sa
+
+from quality_movies.runs.instance_storage import set_instance_sync, sync_mode
+
+FULL, NORMAL, OFF = 2, 1, 0  # PRAGMA synchronous values, from the SQLite documentation
+
+
+def synchronous(path) -> int:
+    engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as con:
+            return con.exec_driver_sql("PRAGMA synchronous").scalar()
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def dagster_home(tmp_path, monkeypatch):
+    home = tmp_path / "dagster"
+    (home / "history" / "runs").mkdir(parents=True)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    yield home
+    set_instance_sync("full")
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("normal", NORMAL), ("off", OFF), ("full", FULL)])
+def test_files_under_the_dagster_home_get_the_mode(dagster_home, tmp_path, mode, expected):
+    set_instance_sync(mode)
+    assert synchronous(dagster_home / "history" / "runs" / "index.db") == expected
+    assert synchronous(tmp_path / "ledger.sqlite3") == FULL
+
+
+def test_the_default_is_normal_and_a_typo_is_named():
+    assert sync_mode({}) == "normal"
+    assert sync_mode({"QUALITY_MOVIES_DAGSTER_SYNC": " OFF "}) == "off"
+    with pytest.raises(ValueError, match="QUALITY_MOVIES_DAGSTER_SYNC='fast'"):
+        sync_mode({"QUALITY_MOVIES_DAGSTER_SYNC": "fast"})
+
+
+def commit_once(path) -> None:
+    """What Dagster's SQLite storage does per event: a new engine, one transaction, dispose."""
+    engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as con, con.begin():
+            con.exec_driver_sql("PRAGMA journal_mode = WAL")
+            con.exec_driver_sql("CREATE TABLE IF NOT EXISTS events (x INTEGER)")
+            con.exec_driver_sql("INSERT INTO events VALUES (1)")
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(("mode", "wal_kept"), [("normal", True), ("full", False)])
+def test_an_idle_connection_spares_a_checkpoint_at_every_close(dagster_home, mode, wal_kept):
+    """SQLite checkpoints and deletes the WAL when the last connection to a file closes; with a
+    connection kept open, the WAL stays between Dagster's per-event connections."""
+    set_instance_sync(mode)
+    path = dagster_home / "history" / "runs" / "index.db"
+    for _ in range(3):
+        commit_once(path)
+    assert path.with_name("index.db-wal").exists() is wal_kept
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.connect() as con:
+        assert con.exec_driver_sql("SELECT count(*) FROM events").scalar() == 3
+    engine.dispose()
