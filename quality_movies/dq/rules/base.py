@@ -147,6 +147,12 @@ class LeafPlan:
     first_values: dict[str, FirstValue] = field(default_factory=dict)
     join: Join | None = None
     listed: bool = True
+    # When this is the ruleset's only rule and has no where clause, the written outputs' row counts
+    # give these aggregates: alias -> "rows" (every row) or "passed" (the good rows).
+    counted: dict[str, str] = field(default_factory=dict)
+    # Aggregates counting the rows that meet a condition (alias -> condition) which are known to be
+    # zero when no written row meets it.
+    zero_unless: dict[str, str] = field(default_factory=dict)
     decide: Callable[[dict[str, Any]], LeafResult] = lambda values: LeafResult(True, None, {})
 
 

@@ -156,6 +156,7 @@ def plan_checked_rows(
     p, w, r = n.p, n.w, n.r
     plan.aggregates[f"{p}considered"] = n.considered
     plan.aggregates[f"{p}passed"] = f"SUM(CASE WHEN {w} AND {r} THEN 1 ELSE 0 END)"
+    plan.counted.update({f"{p}considered": "rows", f"{p}passed": "passed"})
     plan.first_values[f"{p}example"] = FirstValue(
         f"COALESCE({raw}, 'NULL')",
         f"{w} AND NOT {r}",
@@ -165,6 +166,7 @@ def plan_checked_rows(
     if type_word:
         bad = f"{w} AND {raw} IS NOT NULL AND ({value}) IS NULL"
         plan.aggregates[f"{p}unreadable"] = f"SUM(CASE WHEN {bad} THEN 1 ELSE 0 END)"
+        plan.zero_unless[f"{p}unreadable"] = bad
         plan.first_values[f"{p}unreadable_example"] = FirstValue(
             raw, bad, lambda values: (values[f"{p}unreadable"] or 0) > 0
         )
