@@ -143,6 +143,14 @@ def write_outputs(
     return good, bad
 
 
+def output_error(data_path: str | Path, error: duckdb.Error) -> DataQualityError:
+    """The error of a failed COPY: the data file's own problem when DuckDB could not read it."""
+    message = str(error)
+    if "CSV Error" in message or "not utf-8 encoded" in message.lower():
+        return UnreadableInputError(f"{data_path}: {_csv_problem(message)}")
+    return DataQualityError(f"{data_path}: writing the outputs failed: {first_line(message)}")
+
+
 @dataclass
 class DuckDBEvaluation:
     """Rule outcomes plus SQL selecting the good and the bad rows (each in no set order) from ``con``."""

@@ -168,7 +168,7 @@ def _run_duckdb(
                 outputs=outputs,
             )
         except duckdb_engine.duckdb.Error as error:
-            raise DataQualityError(f"{data_path}: writing the outputs failed: {error}") from None
+            raise duckdb_engine.output_error(data_path, error) from None
     finally:
         con.close()
         shutil.rmtree(staging / "duckdb_spill", ignore_errors=True)

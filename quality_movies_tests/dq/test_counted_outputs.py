@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from quality_movies.dq import evaluate_file, parse_ruleset
+from quality_movies.dq import UnreadableInputError, evaluate_file, parse_ruleset
 from quality_movies.dq.plan import EvaluationPlan, build_plan
 
 SEED = parse_ruleset('Rules = [ ColumnValues "imdb_rating" between 8.5 and 10.3 ]')
@@ -136,3 +136,15 @@ def test_an_unreadable_number_needs_the_aggregate_pass(
 def test_which_rulesets_take_their_counts_from_the_outputs(rules: str, counted: bool) -> None:
     plan = build_plan(parse_ruleset(f"Rules = [ {rules} ]"), ["series_title", "imdb_rating"])
     assert (plan.counted_leaf() is not None) == counted
+
+
+def test_a_broken_line_deep_in_the_file_names_the_file_and_line(tmp_path: Path) -> None:
+    # Found only while the outputs are written (the first rows read fine): header on line 1,
+    # 300,000 rows on lines 2-300,001, the row with four fields on line 300,002.
+    data = tmp_path / "movies.csv"
+    rows = [f"title{i},9.0" for i in range(300_000)]
+    data.write_text("Series_Title,IMDB_Rating\n" + "\n".join([*rows, "x,1,2,3", "y,9.0"]) + "\n")
+    with pytest.raises(UnreadableInputError) as raised:
+        evaluate_file(SEED, data, tmp_path / "out", write_good_jsonl=True)
+    assert str(raised.value).startswith(f"{data}: cannot read as CSV (line 300002): ")
+    assert not (tmp_path / "out").exists()

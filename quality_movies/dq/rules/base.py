@@ -237,10 +237,21 @@ def require_numeric(
         )
 
 
+def is_number(raw: str) -> str:
+    """TRUE when the text reads as a number on both engines (NULL for NULL)."""
+    return f"regexp_matches({raw}, {sql_string(NUMBER_PATTERN)})"
+
+
+def number_cast(raw: str) -> str:
+    """The number a text that ``is_number`` reads as. Both engines' casts skip the whitespace the
+    pattern allows around it (DuckDB's as RE2's ``\\s``; Spark's as Java's ``trim``), so no TRIM."""
+    return f"TRY_CAST({raw} AS DOUBLE)"
+
+
 def typed(raw: str, value_type: str) -> str:
     """SQL reading a string column as ``value_type``; NULL when it cannot (same on DuckDB and Spark)."""
     if value_type == "number":
-        return f"CASE WHEN regexp_matches({raw}, {sql_string(NUMBER_PATTERN)}) THEN TRY_CAST(TRIM({raw}) AS DOUBLE) END"
+        return f"CASE WHEN {is_number(raw)} THEN {number_cast(raw)} END"
     if value_type == "timestamp":
         return f"CASE WHEN regexp_matches({raw}, {sql_string(TIMESTAMP_PATTERN)}) THEN TRY_CAST(TRIM({raw}) AS TIMESTAMP) END"
     return raw

@@ -14,7 +14,9 @@ from quality_movies.dq.rules.base import (
     Names,
     RuleContext,
     fmt,
+    is_number,
     literal,
+    number_cast,
     positive,
     quote,
     ratio,
@@ -116,6 +118,11 @@ def column_values_expr(
         if hits:
             return f"(NOT ({' OR '.join(hits)}) AND {value_ok})", v
         return value_ok, v
+    if kind == "number":
+        # The pattern once per row and the cheap cast in each comparison: ``v`` twice (``between``)
+        # would match the pattern twice.
+        compared = positive(number_cast(raw), cond, lits)
+        return f"COALESCE({is_number(raw)} AND {compared}, FALSE)", v
     return f"COALESCE({positive(v, cond, lits)}, FALSE)", v
 
 
