@@ -58,6 +58,8 @@ def connect(
     """An in-memory DuckDB that spills to ``temp_directory`` beyond ``memory_limit``."""
     con = duckdb.connect(":memory:")
     con.execute(f"SET memory_limit = {sql_string(memory_limit)}")
+    # DuckDB draws a progress bar on the terminal for statements over 2 s: not the engine's to show.
+    con.execute("SET enable_progress_bar = false")
     con.execute("SET preserve_insertion_order = true")
     # The IN-list rewrite turns `col IN (...)` into a hash join, which loses the input order.
     con.execute("SET disabled_optimizers = 'in_clause'")
