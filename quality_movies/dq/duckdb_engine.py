@@ -7,10 +7,11 @@ first failing value each names, still follow input order.
 
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -57,6 +58,8 @@ def connect(
     """An in-memory DuckDB that spills to ``temp_directory`` beyond ``memory_limit``."""
     con = duckdb.connect(":memory:")
     con.execute(f"SET memory_limit = {sql_string(memory_limit)}")
+    # DuckDB draws a progress bar on the terminal for statements over 2 s: not the engine's to show.
+    con.execute("SET enable_progress_bar = false")
     con.execute("SET preserve_insertion_order = true")
     # The IN-list rewrite turns `col IN (...)` into a hash join, which loses the input order.
     con.execute("SET disabled_optimizers = 'in_clause'")
@@ -110,6 +113,46 @@ def _csv_problem(message: str) -> str:
     return f"cannot read as CSV ({where}): {first_line(message)}"
 
 
+# Raised by the outputs' COPY when a row makes an aggregate the row counts cannot give non-zero.
+COUNT_GUARD = "quality_movies: the row counts do not give every metric"
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """The files an evaluation writes: the bad rows as JSON lines; the good rows as JSON lines
+    and/or Parquet (``good_projection``: its select list, default the input columns)."""
+
+    bad_jsonl: Path
+    good_jsonl: Path | None = None
+    good_parquet: Path | None = None
+    good_projection: Sequence[str] | None = None
+
+
+def write_outputs(
+    con: duckdb.DuckDBPyConnection,
+    outputs: Outputs,
+    good_sql: str,
+    bad_sql: str,
+    columns: Sequence[str],
+) -> tuple[int | None, int]:
+    """COPY the rows to ``outputs``; returns the good rows written (None: none asked) and the bad."""
+    bad = write_jsonl(con, bad_sql, outputs.bad_jsonl)
+    good = None
+    if outputs.good_jsonl:
+        good = write_jsonl(con, good_sql, outputs.good_jsonl)
+    if outputs.good_parquet:
+        good = write_parquet(con, good_sql, columns, outputs.good_projection, outputs.good_parquet)
+    return good, bad
+
+
+def output_error(data_path: str | Path, error: duckdb.Error) -> DataQualityError:
+    """The error of a failed COPY: the data file's own problem when DuckDB could not read it."""
+    message = str(error)
+    if "CSV Error" in message or "not utf-8 encoded" in message.lower():
+        return UnreadableInputError(f"{data_path}: {_csv_problem(message)}")
+    return DataQualityError(f"{data_path}: writing the outputs failed: {first_line(message)}")
+
+
 @dataclass
 class DuckDBEvaluation:
     """Rule outcomes plus SQL selecting the good and the bad rows (each in no set order) from ``con``."""
@@ -134,8 +177,10 @@ def evaluate_duckdb(
     history: MetricHistory | None = None,
     references: References | None = None,
     files: FileListing | None = None,
+    outputs: Outputs | None = None,
 ) -> DuckDBEvaluation:
-    """Evaluate ``ruleset`` over ``table`` (string columns) in ``con``; the row SQL stays lazy.
+    """Evaluate ``ruleset`` over ``table`` (string columns) in ``con``; the row SQL stays lazy
+    unless ``outputs`` asks for the rows to be written.
 
     ``table`` is a table or a view yielding rows in input order. When the row SQL would lose that
     order (windows for IsUnique..., joins from subqueries), the rows are numbered instead (a view
@@ -143,6 +188,11 @@ def evaluate_duckdb(
     clauses and CustomSql read are typed as ``column_types`` says (e.g. the catalog's), else as the
     Glue crawler would type them from this data. A rule whose SQL the database rejects is Failed.
     ``references`` gives the other datasets the rules name (alias or dataset name -> CSV/Parquet).
+
+    With ``outputs`` (good rows included), a ruleset whose metrics follow from the good and bad row
+    counts (one row-level rule, see ``EvaluationPlan.counted_leaf``) is decided from what the two
+    COPYs write, without an aggregate pass over the data. A duckdb.Error raised from here is a
+    failure to write the outputs; rules that cannot be evaluated raise DataQualityError.
     """
     locations = resolve_references(ruleset, references)
     columns = [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()]
@@ -186,17 +236,15 @@ def evaluate_duckdb(
                 f"CREATE OR REPLACE TEMP VIEW {base} AS SELECT rowid AS {ROW_ID}, * FROM {table}"
             )
             con.execute(f"CREATE OR REPLACE TEMP VIEW {stage} AS {plan.stage_sql(base)}")
-        try:
-            cursor = con.execute(plan.aggregate_sql(stage))
-        except duckdb.Error:
-            # A where clause or CustomSql that fails on some value (an explicit CAST...): find it,
-            # make it a Failed rule, and run the others again.
-            if not plan.isolate_runtime_failures(base, error_of):
-                raise
-            con.execute(f"CREATE OR REPLACE TEMP VIEW {stage} AS {plan.stage_sql(base)}")
-            cursor = con.execute(plan.aggregate_sql(stage))
-        names = [d[0] for d in cursor.description]
-        values = dict(zip(names, cursor.fetchone(), strict=True))
+    except duckdb.Error as error:
+        raise DataQualityError(f"{ruleset.source}: evaluating the rules failed: {error}") from None
+    values = None
+    if outputs is not None and (outputs.good_jsonl or outputs.good_parquet):
+        values = _values_from_outputs(con, plan, stage, outputs, columns)
+    written = values is not None
+    try:
+        if values is None:
+            values = _aggregate(con, plan, base, stage, error_of)
         values.update(
             plan.run_scalar_queries(stage, lambda query: _scalar(con, query), duckdb.Error)
         )
@@ -208,16 +256,68 @@ def evaluate_duckdb(
         raise DataQualityError(f"{ruleset.source}: evaluating the rules failed: {error}") from None
     outcomes = plan.decide(values)
     rows_read, bad_rows = int(values["__rows_read"]), int(values["__bad_rows"] or 0)
+    good_sql, bad_sql = plan.good_rows_sql(stage), plan.bad_rows_sql(stage, list_masks=True)
+    if outputs is not None and not written:
+        write_outputs(con, outputs, good_sql, bad_sql, columns)
     return DuckDBEvaluation(
         plan=plan,
-        good_sql=plan.good_rows_sql(stage),
-        bad_sql=plan.bad_rows_sql(stage, list_masks=True),
+        good_sql=good_sql,
+        bad_sql=bad_sql,
         rule_outcomes=outcomes,
         analyzer_results=plan.analyzer_results(values),
         rows_read=rows_read,
         good_rows=rows_read - bad_rows,
         bad_rows=bad_rows,
     )
+
+
+def _values_from_outputs(
+    con: duckdb.DuckDBPyConnection,
+    plan: EvaluationPlan,
+    stage: str,
+    outputs: Outputs,
+    columns: Sequence[str],
+) -> dict[str, Any] | None:
+    """Write the outputs and take the counted leaf's aggregates from the rows each COPY wrote.
+
+    None when the plan's aggregates do not follow from the counts, or when a row met one of the
+    conditions the counts cannot show (an unreadable number...): the COPY stops at that row and the
+    caller runs the aggregate pass and writes the outputs again.
+    """
+    if plan.counted_leaf() is None:
+        return None
+    guard = plan.count_guard(COUNT_GUARD)
+    good_sql = plan.good_rows_sql(stage, guard=guard)
+    bad_sql = plan.bad_rows_sql(stage, list_masks=True, guard=guard)
+    try:
+        good, bad = write_outputs(con, outputs, good_sql, bad_sql, columns)
+    except duckdb.Error as error:
+        if COUNT_GUARD in str(error):
+            return None
+        raise
+    assert good is not None, "the row counts need the good rows written"
+    return plan.counted_values(good + bad, bad)
+
+
+def _aggregate(
+    con: duckdb.DuckDBPyConnection,
+    plan: EvaluationPlan,
+    base: str,
+    stage: str,
+    error_of: Callable[[str], str | None],
+) -> dict[str, Any]:
+    """Every leaf's aggregates and the row counts, in one pass over ``stage``."""
+    try:
+        cursor = con.execute(plan.aggregate_sql(stage))
+    except duckdb.Error:
+        # A where clause or CustomSql that fails on some value (an explicit CAST...): find it,
+        # make it a Failed rule, and run the others again.
+        if not plan.isolate_runtime_failures(base, error_of):
+            raise
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {stage} AS {plan.stage_sql(base)}")
+        cursor = con.execute(plan.aggregate_sql(stage))
+    names = [d[0] for d in cursor.description]
+    return dict(zip(names, cursor.fetchone(), strict=True))
 
 
 def infer_column_types(
@@ -291,18 +391,18 @@ def _has_rowid(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return True
 
 
-def _copy_unordered(con: duckdb.DuckDBPyConnection, query: str, target: str) -> None:
-    """COPY ``query`` to ``target`` with DuckDB's parallel, unordered writer."""
+def _copy_unordered(con: duckdb.DuckDBPyConnection, query: str, target: str) -> int:
+    """COPY ``query`` to ``target`` with DuckDB's parallel, unordered writer; returns the rows written."""
     con.execute("SET preserve_insertion_order = false")
     try:
-        con.execute(f"COPY ({query}) TO {target}")
+        return int(con.execute(f"COPY ({query}) TO {target}").fetchone()[0])
     finally:
         con.execute("SET preserve_insertion_order = true")
 
 
-def write_jsonl(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
-    """One JSON object per row (nulls kept), rows in no particular order."""
-    _copy_unordered(con, query, f"{sql_string(str(path))} (FORMAT JSON)")
+def write_jsonl(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> int:
+    """One JSON object per row (nulls kept), rows in no particular order; returns the rows written."""
+    return _copy_unordered(con, query, f"{sql_string(str(path))} (FORMAT JSON)")
 
 
 def write_parquet(
@@ -311,9 +411,10 @@ def write_parquet(
     columns: Sequence[str],
     projection: Sequence[str] | None,
     path: Path,
-) -> None:
+) -> int:
+    """The good rows' ``projection`` (default: ``columns``) as Parquet; returns the rows written."""
     select = ", ".join(projection) if projection else ", ".join(quote(c) for c in columns)
-    _copy_unordered(
+    return _copy_unordered(
         con,
         f"SELECT {select} FROM ({good_sql}) AS good",
         f"{sql_string(str(path))} (FORMAT PARQUET)",

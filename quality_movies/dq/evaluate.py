@@ -148,31 +148,27 @@ def _run_duckdb(
     spill = run.temp_directory or str(staging / "duckdb_spill")
     con = duckdb_engine.connect(temp_directory=spill)
     try:
-        columns = duckdb_engine.read_csv_duckdb(con, data_path, materialize=False)
-        evaluation = duckdb_engine.evaluate_duckdb(
-            ruleset,
-            con,
-            "dq_input",
-            now=run.now,
-            column_types=run.column_types,
-            history=run.history,
-            references=run.references,
-            files=run.files,
+        duckdb_engine.read_csv_duckdb(con, data_path, materialize=False)
+        outputs = duckdb_engine.Outputs(
+            bad_jsonl=staging / BAD_RECORDS_FILE,
+            good_jsonl=staging / GOOD_RECORDS_FILE if run.write_good_jsonl else None,
+            good_parquet=staging / GOOD_PARQUET_FILE if run.good_parquet else None,
+            good_projection=run.good_projection,
         )
         try:
-            duckdb_engine.write_jsonl(con, evaluation.bad_sql, staging / BAD_RECORDS_FILE)
-            if run.write_good_jsonl:
-                duckdb_engine.write_jsonl(con, evaluation.good_sql, staging / GOOD_RECORDS_FILE)
-            if run.good_parquet:
-                duckdb_engine.write_parquet(
-                    con,
-                    evaluation.good_sql,
-                    columns,
-                    run.good_projection,
-                    staging / GOOD_PARQUET_FILE,
-                )
+            evaluation = duckdb_engine.evaluate_duckdb(
+                ruleset,
+                con,
+                "dq_input",
+                now=run.now,
+                column_types=run.column_types,
+                history=run.history,
+                references=run.references,
+                files=run.files,
+                outputs=outputs,
+            )
         except duckdb_engine.duckdb.Error as error:
-            raise DataQualityError(f"{data_path}: writing the outputs failed: {error}") from None
+            raise duckdb_engine.output_error(data_path, error) from None
     finally:
         con.close()
         shutil.rmtree(staging / "duckdb_spill", ignore_errors=True)

@@ -68,6 +68,44 @@ class EvaluationPlan:
         aggregates.append(f"SUM(CASE WHEN {failing} THEN 1 ELSE 0 END) AS __bad_rows")
         return f"SELECT {', '.join(aggregates)} FROM {relation}"
 
+    def counted_leaf(self) -> LeafPlan | None:
+        """The one rule whose aggregates all follow from the good and bad row counts, if this is one.
+
+        That is a ruleset of a single row-level rule (no analyzers, no where clause, no joined or
+        scalar query) whose aggregates are counts of its rows, of its passing rows, or of rows that
+        meet a condition no row is seen to meet while the outputs are written (see ``count_guard``).
+        """
+        rules = self.ruleset.rules
+        if len(self.leaves) != 1 or len(rules) != 1 or not isinstance(rules[0], model.Rule):
+            return None
+        leaf = self.leaves[0]
+        derived = set(leaf.counted) | set(leaf.zero_unless)
+        simple = leaf.row_level and leaf.listed and leaf.where_expr == "TRUE"
+        if not simple or leaf.join or leaf.scalar_queries or set(leaf.aggregates) != derived:
+            return None
+        return leaf
+
+    def count_guard(self, message: str) -> str | None:
+        """A condition, TRUE on every row, that raises ``message`` on a row that makes one of the
+        counted leaf's zero-unless aggregates non-zero (None when it has none)."""
+        leaf = self.counted_leaf()
+        if leaf is None or not leaf.zero_unless:
+            return None
+        met = " OR ".join(f"({condition})" for condition in leaf.zero_unless.values())
+        return f"(CASE WHEN {met} THEN error({sql_string(message)}) ELSE TRUE END)"
+
+    def counted_values(self, rows_read: int, bad_rows: int) -> dict[str, Any]:
+        """The aggregate values of the counted leaf from the rows written to the outputs, when no
+        row met a zero-unless condition (``count_guard`` held on every row)."""
+        leaf = self.counted_leaf()
+        assert leaf is not None, (
+            "counted_values needs a ruleset whose counts follow from the outputs"
+        )
+        by_kind = {"rows": rows_read, "passed": rows_read - bad_rows}
+        values: dict[str, Any] = {alias: by_kind[kind] for alias, kind in leaf.counted.items()}
+        values.update(dict.fromkeys(leaf.zero_unless, 0))
+        return {**values, "__rows_read": rows_read, "__bad_rows": bad_rows}
+
     def failing_row_sql(self) -> str:
         """TRUE for a row that fails at least one row-level rule (DataQualityEvaluationResult = Failed)."""
         failing = [f"NOT {expr}" for _, expr in self._row_rules() if expr is not None]
@@ -143,20 +181,28 @@ class EvaluationPlan:
             [listed("pass"), listed("fail"), listed("skip"), result],
         )
 
-    def good_rows_sql(self, relation: str) -> str:
-        """Like ``annotated_sql`` for the passing rows only, whose row-level lists are constants."""
+    def good_rows_sql(self, relation: str, guard: str | None = None) -> str:
+        """Like ``annotated_sql`` for the passing rows only, whose row-level lists are constants.
+
+        ``guard`` (a condition such as ``count_guard``'s) is added to the filter.
+        """
         rules = self._row_rules()
         passed = [text for text, expr in rules if expr is not None]
         skipped = [text for text, expr in rules if expr is None]
         lists = [_list_literal(passed), _list_literal([]), _list_literal(skipped), "'Passed'"]
-        return f"{self._select(relation, False, lists)} WHERE NOT {self.failing_row_sql()}"
+        guarded = f" AND {guard}" if guard else ""
+        return f"{self._select(relation, False, lists)} WHERE NOT {self.failing_row_sql()}{guarded}"
 
-    def bad_rows_sql(self, relation: str, list_masks: bool = False) -> str:
-        """Like ``annotated_sql`` for the failing rows only.
+    def bad_rows_sql(
+        self, relation: str, list_masks: bool = False, guard: str | None = None
+    ) -> str:
+        """Like ``annotated_sql`` for the failing rows only (``guard`` added to the filter).
 
         With a single row-level rule, every failing row failed that rule: its lists are constants.
         """
         failing = self.failing_row_sql()
+        if guard:
+            failing = f"{failing} AND {guard}"
         rules = self._row_rules()
         failed = [text for text, expr in rules if expr is not None]
         if len(failed) != 1:

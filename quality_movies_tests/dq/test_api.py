@@ -219,3 +219,14 @@ def test_a_tag_the_rule_type_does_not_read_is_rejected_naming_its_tags() -> None
         InvalidRuleError, match="'bogus' is not a tag of IsComplete .its tags: none"
     ):
         parse_ruleset('Rules = [ IsComplete "id" with bogus = "x" ]')
+
+
+def test_the_embedded_engine_draws_no_progress_bar() -> None:
+    # DuckDB's default draws one on the terminal for any statement over 2 s (a large file).
+    from quality_movies.dq import duckdb_engine
+
+    con = duckdb_engine.connect()
+    try:
+        assert con.execute("SELECT current_setting('enable_progress_bar')").fetchone() == (False,)
+    finally:
+        con.close()

@@ -147,6 +147,12 @@ class LeafPlan:
     first_values: dict[str, FirstValue] = field(default_factory=dict)
     join: Join | None = None
     listed: bool = True
+    # When this is the ruleset's only rule and has no where clause, the written outputs' row counts
+    # give these aggregates: alias -> "rows" (every row) or "passed" (the good rows).
+    counted: dict[str, str] = field(default_factory=dict)
+    # Aggregates counting the rows that meet a condition (alias -> condition) which are known to be
+    # zero when no written row meets it.
+    zero_unless: dict[str, str] = field(default_factory=dict)
     decide: Callable[[dict[str, Any]], LeafResult] = lambda values: LeafResult(True, None, {})
 
 
@@ -231,10 +237,21 @@ def require_numeric(
         )
 
 
+def is_number(raw: str) -> str:
+    """TRUE when the text reads as a number on both engines (NULL for NULL)."""
+    return f"regexp_matches({raw}, {sql_string(NUMBER_PATTERN)})"
+
+
+def number_cast(raw: str) -> str:
+    """The number a text that ``is_number`` reads as. Both engines' casts skip the whitespace the
+    pattern allows around it (DuckDB's as RE2's ``\\s``; Spark's as Java's ``trim``), so no TRIM."""
+    return f"TRY_CAST({raw} AS DOUBLE)"
+
+
 def typed(raw: str, value_type: str) -> str:
     """SQL reading a string column as ``value_type``; NULL when it cannot (same on DuckDB and Spark)."""
     if value_type == "number":
-        return f"CASE WHEN regexp_matches({raw}, {sql_string(NUMBER_PATTERN)}) THEN TRY_CAST(TRIM({raw}) AS DOUBLE) END"
+        return f"CASE WHEN {is_number(raw)} THEN {number_cast(raw)} END"
     if value_type == "timestamp":
         return f"CASE WHEN regexp_matches({raw}, {sql_string(TIMESTAMP_PATTERN)}) THEN TRY_CAST(TRIM({raw}) AS TIMESTAMP) END"
     return raw

@@ -24,6 +24,7 @@ def _plan(rule: model.Rule, plan: LeafPlan, ctx: RuleContext, n: Names, source: 
     plan.row_expr = f"({raw} IS NOT NULL)"
     plan.aggregates[f"{p}considered"] = n.considered
     plan.aggregates[f"{p}complete"] = f"SUM(CASE WHEN {w} AND {raw} IS NOT NULL THEN 1 ELSE 0 END)"
+    plan.counted.update({f"{p}considered": "rows", f"{p}complete": "passed"})
     name = f"Column.{col}.Completeness"
 
     def decide(values: dict[str, Any]) -> LeafResult:

@@ -14,7 +14,9 @@ from quality_movies.dq.rules.base import (
     Names,
     RuleContext,
     fmt,
+    is_number,
     literal,
+    number_cast,
     positive,
     quote,
     ratio,
@@ -116,6 +118,11 @@ def column_values_expr(
         if hits:
             return f"(NOT ({' OR '.join(hits)}) AND {value_ok})", v
         return value_ok, v
+    if kind == "number":
+        # The pattern once per row and the cheap cast in each comparison: ``v`` twice (``between``)
+        # would match the pattern twice.
+        compared = positive(number_cast(raw), cond, lits)
+        return f"COALESCE({is_number(raw)} AND {compared}, FALSE)", v
     return f"COALESCE({positive(v, cond, lits)}, FALSE)", v
 
 
@@ -156,6 +163,7 @@ def plan_checked_rows(
     p, w, r = n.p, n.w, n.r
     plan.aggregates[f"{p}considered"] = n.considered
     plan.aggregates[f"{p}passed"] = f"SUM(CASE WHEN {w} AND {r} THEN 1 ELSE 0 END)"
+    plan.counted.update({f"{p}considered": "rows", f"{p}passed": "passed"})
     plan.first_values[f"{p}example"] = FirstValue(
         f"COALESCE({raw}, 'NULL')",
         f"{w} AND NOT {r}",
@@ -165,6 +173,7 @@ def plan_checked_rows(
     if type_word:
         bad = f"{w} AND {raw} IS NOT NULL AND ({value}) IS NULL"
         plan.aggregates[f"{p}unreadable"] = f"SUM(CASE WHEN {bad} THEN 1 ELSE 0 END)"
+        plan.zero_unless[f"{p}unreadable"] = bad
         plan.first_values[f"{p}unreadable_example"] = FirstValue(
             raw, bad, lambda values: (values[f"{p}unreadable"] or 0) > 0
         )
