@@ -230,3 +230,23 @@ def test_the_embedded_engine_draws_no_progress_bar() -> None:
         assert con.execute("SELECT current_setting('enable_progress_bar')").fetchone() == (False,)
     finally:
         con.close()
+
+
+def test_a_connection_after_one_that_spilled_spills_into_its_own_folder(tmp_path):
+    """Evaluations share one in-memory DuckDB per process; DuckDB cannot move a database's spill
+    folder once it has spilled, so the next evaluation must still get the folder it asks for."""
+    from quality_movies.dq.duckdb_engine import connect
+
+    first = tmp_path / "spill-a"
+    con = connect(str(first), memory_limit="50MB")
+    con.execute("CREATE TEMP TABLE big AS SELECT md5(i::VARCHAR) AS h FROM range(3000000) t(i)")
+    assert any(first.iterdir())  # the table did not fit: DuckDB spilled it
+    con.close()
+    con = connect(str(tmp_path / "spill-b"))
+    try:
+        (folder,) = con.execute("SELECT current_setting('temp_directory')").fetchone()
+        (tables,) = con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone()
+    finally:
+        con.close()
+    assert folder == str(tmp_path / "spill-b")
+    assert tables == 0  # nothing of the earlier connection is left
