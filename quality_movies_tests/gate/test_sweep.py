@@ -13,7 +13,7 @@ DEAD_PID = 2**22 + 4321  # above Linux's default pid_max: no such process
 
 def staged(lake: LocalLake, tmp_path: Path, token: str, age_seconds: float = 0) -> str:
     key = f"validated_movies/_staging/{token}/source_file=a.csv/validated_movies.parquet"
-    src = tmp_path / "payload"
+    src = tmp_path / f"payload-{token}"  # upload may link it: one file per object
     src.write_bytes(b"x")
     lake.upload(src, key)
     if age_seconds:

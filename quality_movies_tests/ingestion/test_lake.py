@@ -63,10 +63,30 @@ def test_another_process_reads_the_etags_already_computed(lake, hashes):
     assert hashes == []
 
 
-def test_outputs_are_hashed_without_being_cached(lake):
-    drop(lake, "bad-records/source_file=a.csv/bad_records.jsonl", b"abc")
-    assert lake.list_objects("bad-records/")[0].etag == ABC_MD5
+def test_outputs_get_a_version_tag_without_being_read_or_cached(lake, hashes, tmp_path):
+    key = "bad-records/source_file=a.csv/bad_records.jsonl"
+    drop(lake, key, b"abc")
+    [listed] = lake.list_objects("bad-records/")
+    assert lake.head(key).etag == listed.etag
+    src = tmp_path / "new.jsonl"
+    src.write_bytes(b"abd")
+    uploaded = lake.upload(src, key)  # the output written again
+    assert uploaded.etag != listed.etag
+    assert lake.head(key).etag == uploaded.etag
+    assert hashes == []
     assert lake.etag_cache().entries == {}
+
+
+def test_an_uploaded_output_is_not_a_copy_and_a_users_file_is(lake, tmp_path):
+    src = tmp_path / "out.jsonl"
+    src.write_bytes(b"abc")
+    lake.upload(src, "bad-records/source_file=a.csv/bad_records.jsonl")
+    assert os.path.samefile(src, lake._path("bad-records/source_file=a.csv/bad_records.jsonl"))
+    stored = lake.upload(src, "input_data/a.csv")
+    assert not os.path.samefile(src, lake._path("input_data/a.csv"))  # the user's file stays theirs
+    assert stored.etag == ABC_MD5
+    lake.upload(src, "reference_data/codes/codes.csv")
+    assert not os.path.samefile(src, lake._path("reference_data/codes/codes.csv"))
 
 
 def test_a_changed_file_is_hashed_again(lake, hashes):
@@ -115,10 +135,12 @@ def test_local_file_is_the_object_itself(lake):
 def test_move_replaces_the_destination_and_removes_the_source(lake):
     drop(lake, "_staging/t/out.jsonl", b"new")
     drop(lake, "bad-records/out.jsonl", b"old")
+    staged = lake.head("_staging/t/out.jsonl").etag
+    assert staged != lake.head("bad-records/out.jsonl").etag
     lake.move("_staging/t/out.jsonl", "bad-records/out.jsonl")
     assert lake._path("bad-records/out.jsonl").read_bytes() == b"new"
     assert not lake._path("_staging/t/out.jsonl").exists()
-    assert lake.head("bad-records/out.jsonl").etag == hashlib.md5(b"new").hexdigest()
+    assert lake.head("bad-records/out.jsonl").etag == staged  # the staged object itself
 
 
 @pytest.mark.server

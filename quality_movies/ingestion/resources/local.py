@@ -45,6 +45,20 @@ def _copy_with_md5(src: Path, dest: Path) -> str:
     return digest.hexdigest()
 
 
+def _link_or_copy(src: Path, dest: Path) -> None:
+    """``dest`` with ``src``'s content: a hard link on the same file system, else a copy."""
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copyfile(src, dest)
+
+
+def _version_tag(stat: os.stat_result) -> str:
+    """An opaque ETag for a file that is not an input (S3's ETags are opaque too, e.g. for multipart
+    uploads): it changes whenever the file is replaced or rewritten, and costs no read."""
+    return f"{stat.st_ino:x}-{stat.st_mtime_ns:x}-{stat.st_size:x}"
+
+
 def _write_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
@@ -112,9 +126,10 @@ class EtagCache:
 
 
 class LocalLake(Lake):
-    """The bucket as a folder ``<root>/<bucket>/``; ETags are MD5 checksums, as S3's for single-part
-    objects. Input files' ETags are computed once per file version (cached per size, mtime, ctime, inode),
-    so the sensor's listing reads no unchanged file."""
+    """The bucket as a folder ``<root>/<bucket>/``. Input files' ETags are MD5 checksums, as S3's for
+    single-part objects (they name file versions in the ledger), computed once per file version (cached
+    per size, mtime, ctime, inode), so the sensor's listing reads no unchanged file; other objects' ETags
+    are opaque version tags that cost no read."""
 
     root: str
     _etags: Any = PrivateAttr(default=None)
@@ -133,7 +148,7 @@ class LocalLake(Lake):
         if key.startswith(self.input_prefix):
             etag = self.etag_cache().etag(key, path, stat)
         else:
-            etag = _md5(path)
+            etag = _version_tag(stat)
         return LakeObject(
             key=key,
             size=stat.st_size,
@@ -189,14 +204,27 @@ class LocalLake(Lake):
         return dest
 
     def upload(self, src: Path, key: str) -> LakeObject:
+        """The pipeline's outputs (bad records, rule outcomes, validated rows: written once) are
+        hard-linked when they can be, so a gigabyte of bad records is not copied and read again (do
+        not write to ``src`` afterwards); anything else is copied (a user's file stays theirs), an
+        input file with its MD5 taken on the way."""
         dest = self._path(key)
         tmp = dest.with_name(f".tmp-{os.getpid()}-{dest.name}")
-        etag = _in_folder(dest, lambda: _copy_with_md5(src, tmp))
+        is_input = key.startswith(self.input_prefix)
+        outputs = (self.bad_records_prefix, self.rule_outcomes_prefix, self.validated_prefix)
+        if is_input:
+            etag = _in_folder(dest, lambda: _copy_with_md5(src, tmp))
+        elif key.startswith(outputs):
+            _in_folder(dest, lambda: _link_or_copy(src, tmp))
+        else:
+            _in_folder(dest, lambda: shutil.copyfile(src, tmp))
         os.replace(tmp, dest)
         stat = dest.stat()
-        if key.startswith(self.input_prefix):
+        if is_input:
             self.etag_cache().remember(key, stat, etag)
             self.etag_cache().save()
+        else:
+            etag = _version_tag(stat)
         return LakeObject(
             key=key,
             size=stat.st_size,
