@@ -1,0 +1,119 @@
+"""What Dagster's own bookkeeping costs for a batch of N files, with no data work at all.
+
+A job shaped as the ingest job (raw_movies -> movies_catalog_table -> a quality gate with four
+outputs and five per-partition checks), over N dynamic partitions in one single-run backfill on a
+fresh SQLite instance: per file 6 planned materializations, 6 materializations and 5 check
+evaluations, as `quality-movies run` writes them. The time is the floor under which no batch of N
+files can run while each keeps its own partition, materializations and checks.
+
+    .venv/bin/python benchmarks/dagster_floor.py 100 1000 [--sync full|normal|off]
+
+``--sync`` applies the product's setting for the instance's SQLite files
+(quality_movies/runs/instance_storage.py); ``full`` is Dagster's default.
+"""
+
+import argparse
+import os
+import tempfile
+import time
+
+import dagster as dg
+
+from quality_movies.runs.instance_storage import set_instance_sync
+
+FILES = dg.DynamicPartitionsDefinition(name="movie_files")
+GATE_OUTPUTS = ("validated_movies", "bad_records", "rule_outcomes", "imdb_movies_rating")
+CHECKS = ("rule_1", "rule_2", "rule_3", "rule_4", "rows_conserved")
+
+
+def _per_file_asset(name: str, upstream: str | None) -> dg.AssetsDefinition:
+    """As raw_movies and movies_catalog_table: one result for the run's range of partitions, which
+    Dagster records as one materialization per partition."""
+
+    @dg.asset(
+        name=name,
+        partitions_def=FILES,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        deps=[upstream] if upstream else [],
+    )
+    def _asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        return dg.MaterializeResult(metadata={"files": len(context.partition_keys)})
+
+    return _asset
+
+
+@dg.multi_asset(
+    partitions_def=FILES,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    can_subset=True,
+    deps=["movies_catalog_table"],
+    outs={n: dg.AssetOut(dagster_type=dg.Nothing, is_required=False) for n in GATE_OUTPUTS},
+    check_specs=[
+        dg.AssetCheckSpec(c, asset="validated_movies", partitions_def=FILES) for c in CHECKS
+    ],
+)
+def quality_gate(context: dg.AssetExecutionContext):
+    for key in context.partition_keys:
+        for name in GATE_OUTPUTS:
+            yield dg.AssetMaterialization(name, partition=key, metadata={"dagster/row_count": 100})
+        for check in CHECKS:
+            yield dg.AssetCheckEvaluation(
+                asset_key=dg.AssetKey("validated_movies"),
+                check_name=check,
+                passed=True,
+                partition=key,
+            )
+
+
+DEFS = dg.Definitions(
+    assets=[
+        _per_file_asset("raw_movies", None),
+        _per_file_asset("movies_catalog_table", "raw_movies"),
+        quality_gate,
+    ],
+    jobs=[dg.define_asset_job("ingest", selection="*", partitions_def=FILES)],
+)
+
+
+def measure(count: int) -> float:
+    """Seconds of one run over ``count`` new partitions on a fresh instance."""
+    home = tempfile.mkdtemp(prefix="dagster-floor-")
+    os.environ["DAGSTER_HOME"] = home
+    with open(os.path.join(home, "dagster.yaml"), "w") as config:
+        config.write("telemetry:\n  enabled: false\n")
+    instance = dg.DagsterInstance.get()
+    keys = [f"movies_{i:04d}.csv" for i in range(1, count + 1)]
+    instance.add_dynamic_partitions(FILES.name, keys)
+    job = DEFS.resolve_job_def("ingest")
+    start = time.perf_counter()
+    result = job.execute_in_process(
+        instance=instance,
+        tags={
+            "dagster/asset_partition_range_start": keys[0],
+            "dagster/asset_partition_range_end": keys[-1],
+        },
+        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+    )
+    assert result.success
+    stored = instance.get_records_for_run(result.run_id, limit=100_000).records
+    assert len(stored) > 17 * count, f"{len(stored)} events stored for {count} files"
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("counts", type=int, nargs="+")
+    parser.add_argument("--sync", choices=("full", "normal", "off"), default="full")
+    args = parser.parse_args()
+    set_instance_sync(args.sync)
+    for count in args.counts:
+        seconds = measure(count)
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        print(
+            f"{count} files, sync {args.sync}: {seconds:.1f} s ({seconds / count * 1000:.0f} ms "
+            f"per file), load {load}"
+        )
+
+
+if __name__ == "__main__":
+    main()
