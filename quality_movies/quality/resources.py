@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +167,12 @@ class QualityRunResult:
         return self.rows_read == self.validated_rows + self.bad_rows
 
 
+@lru_cache(maxsize=8)
+def _parsed_ruleset(path: str, _mtime_ns: int, _size: int) -> Ruleset:
+    """``load_ruleset`` of one version of a ruleset file (the stamp makes an edit parse again)."""
+    return load_ruleset(Path(path))
+
+
 class QualityJobRunner(dg.ConfigurableResource, ABC):
     """Runs the ruleset and the contract over ``input_data/<source_file>`` and writes bad records, rule
     outcomes and validated movies to the keys it is given (the gate's staging keys)."""
@@ -176,8 +183,10 @@ class QualityJobRunner(dg.ConfigurableResource, ABC):
         return Path(self.ruleset_path) if self.ruleset_path else default_ruleset_path()
 
     def ruleset(self) -> Ruleset:
-        """The ruleset in force, parsed."""
-        return load_ruleset(self.resolved_ruleset_path())
+        """The ruleset in force, parsed (once per version of its file)."""
+        path = self.resolved_ruleset_path()
+        stat = path.stat()
+        return _parsed_ruleset(str(path), stat.st_mtime_ns, stat.st_size)
 
     def ruleset_text(self) -> str:
         return self.resolved_ruleset_path().read_text(encoding="utf-8")

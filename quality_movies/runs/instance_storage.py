@@ -18,6 +18,7 @@ The ledger (what was processed and announced) and the warehouse keep their own, 
 
 import os
 import sqlite3
+from functools import lru_cache
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -26,6 +27,7 @@ SYNC_MODES = ("normal", "off", "full")
 MAX_KEPT = 8
 _installed: dict[str, str] = {}
 _kept: dict[str, sqlite3.Connection] = {}
+_on_wal: set[str] = set()  # kept files whose keeper is attached to their WAL
 
 
 def sync_mode(environ: dict[str, str] | None = None) -> str:
@@ -39,8 +41,13 @@ def sync_mode(environ: dict[str, str] | None = None) -> str:
     return mode
 
 
+@lru_cache(maxsize=256)
 def _inside(path: str, folder: str) -> bool:
-    return bool(path) and os.path.commonpath([path, folder]) == folder
+    """Whether file ``path`` is under ``folder`` (both as given: resolved once per pair)."""
+    if not path:
+        return False
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return os.path.commonpath([path, folder]) == folder
 
 
 def _on_connect(dbapi_connection, _record) -> None:
@@ -50,7 +57,7 @@ def _on_connect(dbapi_connection, _record) -> None:
     if not home:
         return
     (_, _, path) = dbapi_connection.execute("PRAGMA database_list").fetchone()
-    if _inside(os.path.realpath(path), os.path.realpath(home)):
+    if _inside(path, home):
         dbapi_connection.execute(f"PRAGMA synchronous = {_installed['mode'].upper()}")
         _keep_open(path)
 
@@ -62,10 +69,15 @@ def _keep_open(path: str) -> None:
     stops writers or checkpoints in other processes; the oldest are closed past ``MAX_KEPT``."""
     keeper = _kept.pop(path, None) or sqlite3.connect(path, check_same_thread=False)
     _kept[path] = keeper  # most recently used last
-    # a read attaches it to the WAL (again: a new file becomes WAL only after its first connection)
-    keeper.execute("SELECT count(*) FROM sqlite_master").fetchall()
+    if path not in _on_wal:
+        # a read attaches it to the WAL; a new file becomes WAL only after its first connection
+        keeper.execute("SELECT count(*) FROM sqlite_master").fetchall()
+        if keeper.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+            _on_wal.add(path)
     while len(_kept) > MAX_KEPT:
-        _kept.pop(next(iter(_kept))).close()
+        oldest = next(iter(_kept))
+        _kept.pop(oldest).close()
+        _on_wal.discard(oldest)
 
 
 def set_instance_sync(mode: str) -> None:
@@ -75,6 +87,7 @@ def set_instance_sync(mode: str) -> None:
         _installed.pop("mode", None)
         while _kept:
             _kept.popitem()[1].close()
+        _on_wal.clear()
         return
     if not event.contains(Engine, "connect", _on_connect):
         event.listen(Engine, "connect", _on_connect)

@@ -172,3 +172,16 @@ def test_duplicate_or_missing_required_columns_are_named(gate, header, column):
     message = failure.metadata["failed_files"].value[name]
     assert message.startswith("cols.csv") and column in message.lower()
     assert gate.warehouse.row_counts() == {}
+
+
+def test_an_edited_ruleset_is_parsed_again(tmp_path):
+    """The runner parses its ruleset once per version of the file, not once per file processed."""
+    from quality_movies.quality.resources import EmbeddedQualityJobRunner
+
+    path = tmp_path / "rules.dqdl"
+    path.write_text("Rules = [ RowCount > 0 ]\n", encoding="utf-8")
+    runner = EmbeddedQualityJobRunner(ruleset_path=str(path), work_dir=str(tmp_path / "work"))
+    assert runner.ruleset() is runner.ruleset()
+    assert [r.text for r in runner.ruleset().rules] == ["RowCount > 0"]
+    path.write_text('Rules = [ RowCount > 0, IsComplete "id" ]\n', encoding="utf-8")
+    assert [r.text for r in runner.ruleset().rules] == ["RowCount > 0", 'IsComplete "id"']
