@@ -59,7 +59,17 @@ def _on_connect(dbapi_connection, _record) -> None:
     (_, _, path) = dbapi_connection.execute("PRAGMA database_list").fetchone()
     if _inside(path, home):
         dbapi_connection.execute(f"PRAGMA synchronous = {_installed['mode'].upper()}")
-        _keep_open(path)
+        try:
+            _keep_open(path)
+        except sqlite3.Error:  # only a saving: never let it fail Dagster's own write
+            _forget(path)
+
+
+def _forget(path: str) -> None:
+    keeper = _kept.pop(path, None)
+    _on_wal.discard(path)
+    if keeper is not None:
+        keeper.close()
 
 
 def _keep_open(path: str) -> None:
@@ -75,9 +85,7 @@ def _keep_open(path: str) -> None:
         if keeper.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
             _on_wal.add(path)
     while len(_kept) > MAX_KEPT:
-        oldest = next(iter(_kept))
-        _kept.pop(oldest).close()
-        _on_wal.discard(oldest)
+        _forget(next(iter(_kept)))
 
 
 def set_instance_sync(mode: str) -> None:
@@ -85,9 +93,8 @@ def set_instance_sync(mode: str) -> None:
     ``DAGSTER_HOME`` commit with ``PRAGMA synchronous = <mode>`` (``full`` leaves them alone)."""
     if mode == "full":
         _installed.pop("mode", None)
-        while _kept:
-            _kept.popitem()[1].close()
-        _on_wal.clear()
+        for path in list(_kept):
+            _forget(path)
         return
     if not event.contains(Engine, "connect", _on_connect):
         event.listen(Engine, "connect", _on_connect)

@@ -1,6 +1,8 @@
 """The local Dagster instance's SQLite files commit with the chosen ``synchronous`` level; other
 SQLite files (the ledger, a user's own) keep SQLite's default (FULL = 2)."""
 
+import sqlite3
+
 import pytest
 import sqlalchemy as sa
 
@@ -66,3 +68,19 @@ def test_an_idle_connection_spares_a_checkpoint_at_every_close(dagster_home, mod
     with engine.connect() as con:
         assert con.exec_driver_sql("SELECT count(*) FROM events").scalar() == 3
     engine.dispose()
+
+
+def test_a_file_it_cannot_read_does_not_fail_the_write(dagster_home, monkeypatch):
+    """Keeping a connection open is only a saving: when the keeper cannot read the file (locked,
+    say), the connection Dagster asked for still works and nothing is kept for that file."""
+    from quality_movies.runs import instance_storage
+
+    def locked(path):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(instance_storage, "_keep_open", locked)
+    set_instance_sync("normal")
+    path = dagster_home / "history" / "runs" / "index.db"
+    commit_once(path)
+    assert synchronous(path) == NORMAL
+    assert str(path) not in instance_storage._kept
