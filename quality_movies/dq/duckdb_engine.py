@@ -53,20 +53,30 @@ def _csv_scan(path: Path, header: Sequence[str] | None = None) -> str:
     return f"read_csv({sql_string(str(path))}, {options}, columns = {{{columns}}}, auto_detect = false)"
 
 
-def connect(
-    temp_directory: str | None = None, memory_limit: str = "1GB"
-) -> duckdb.DuckDBPyConnection:
-    """A connection to the process's in-memory DuckDB that spills to ``temp_directory`` beyond
-    ``memory_limit`` (everything the engine creates in it is TEMP, gone when the connection closes)."""
+def shared_connection(temp_directory: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A connection (a cursor) to the process's one in-memory DuckDB, spilling to
+    ``temp_directory``: it opens in about 0.1 ms where a new database takes about 11 ms, which
+    counts in batches of many small files. What a user creates in it should be TEMP (gone when the
+    connection closes). DuckDB cannot move a database's spill folder once it has spilled, so after
+    a spill the next connection asking for another folder gets a new database."""
     con = _database().cursor()
     if temp_directory:
         try:
             con.execute(f"SET temp_directory = {sql_string(temp_directory)}")
-        except duckdb.NotImplementedException:  # it spilled before: DuckDB cannot move the folder
+        except duckdb.NotImplementedException:
             con.close()
             _database.cache_clear()
             con = _database().cursor()
             con.execute(f"SET temp_directory = {sql_string(temp_directory)}")
+    return con
+
+
+def connect(
+    temp_directory: str | None = None, memory_limit: str = "1GB"
+) -> duckdb.DuckDBPyConnection:
+    """The engine's connection: ``shared_connection`` with its settings (everything the engine
+    creates is TEMP)."""
+    con = shared_connection(temp_directory)
     con.execute(f"SET memory_limit = {sql_string(memory_limit)}")
     # DuckDB draws a progress bar on the terminal for statements over 2 s: not the engine's to show.
     con.execute("SET enable_progress_bar = false")
@@ -78,8 +88,7 @@ def connect(
 
 @cache
 def _database() -> duckdb.DuckDBPyConnection:
-    """One in-memory DuckDB per process: a connection to it (a cursor) opens in about 0.1 ms, a new
-    database in about 11 ms, which counted in batches of many small files."""
+    """The process's in-memory DuckDB (see ``shared_connection``)."""
     return duckdb.connect(":memory:")
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 from quality_movies.dq import ROW_LEVEL_COLUMNS
 from quality_movies.ingestion.assets import movies_catalog_table
 from quality_movies.ingestion.resources import Catalog, Lake
-from quality_movies.monitoring.history import FileQuality, now, ruleset_fingerprint
+from quality_movies.monitoring.history import FileQuality, history_rows, now, ruleset_fingerprint
 from quality_movies.monitoring.resources import MetricStore, QualityMetrics
 from quality_movies.partitions import movie_files
 from quality_movies.quality.checks import (
@@ -35,7 +35,6 @@ from quality_movies.quality.engine_inputs import (
     batch_history,
     catalog_column_types,
     engine_inputs,
-    staged_history_rows,
 )
 from quality_movies.quality.resources import (
     FileOutputs,
@@ -152,9 +151,8 @@ class StagedFile:
     @cached_property
     def history_rows(self) -> pd.DataFrame:
         """Its metric history rows, as the files staged after it in the run see them."""
-        return staged_history_rows(
-            self.source_file, self.file_version, self.result.rule_outcomes, self.staged_at
-        )
+        entry = FileQuality(self.source_file, self.file_version, "", "", self.result.rule_outcomes)
+        return history_rows(entry, self.staged_at, self.staged_at)
 
 
 def stage_file(

@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from quality_movies.dq.history import AnomalyVerdict
 from quality_movies.dq.model import Ruleset
 from quality_movies.dq.rules import referenced_names
 from quality_movies.ingestion.resources import Catalog, Lake, LakeObject
-from quality_movies.monitoring.history import FileQuality, StoredMetricHistory, history_rows
+from quality_movies.monitoring.history import StoredMetricHistory
 from quality_movies.quality.resources import QualityJobFailed, QualityJobRunner, work_folder
 from quality_movies.warehouse.resources import Warehouse
 
@@ -234,16 +234,6 @@ class BatchHistory:
 
     def to_dict(self) -> dict[str, Any]:
         return self.history.to_dict()
-
-
-def staged_history_rows(
-    source_file: str, file_version: str, rule_outcomes: Any, staged_at: datetime
-) -> pd.DataFrame:
-    """The history rows a file staged in this run will have once recorded (``staged_at`` orders it
-    after everything stored and after the files staged before it)."""
-    return history_rows(
-        FileQuality(source_file, file_version, "", "", rule_outcomes), staged_at, staged_at
-    )
 
 
 def batch_history(

@@ -7,7 +7,6 @@ pandera schemas that check the published table are all derived from it.
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 
 # (column, Glue type) in the order of the seed's ApplyMapping; every other column stays a string.
 WAREHOUSE_COLUMNS: list[tuple[str, str]] = [
@@ -274,32 +273,6 @@ class ContractSplit:
     rejected_rows: int
 
 
-@cache
-def _splitting_database():
-    """One in-memory DuckDB per process for the splits: a cursor on it opens in about 0.1 ms, a new
-    database in about 11 ms (per file, in a batch of many small files)."""
-    import duckdb
-
-    return duckdb.connect(":memory:")
-
-
-def _splitting_connection(temp_directory: str | None):
-    """A connection of the shared database spilling to ``temp_directory``; DuckDB cannot move a
-    database's spill folder once it has spilled, so after a spill the next split gets a new one."""
-    import duckdb
-
-    con = _splitting_database().cursor()
-    if temp_directory:
-        try:
-            con.execute(f"SET temp_directory = {_literal(temp_directory)}")
-        except duckdb.NotImplementedException:
-            con.close()
-            _splitting_database.cache_clear()
-            con = _splitting_database().cursor()
-            con.execute(f"SET temp_directory = {_literal(temp_directory)}")
-    return con
-
-
 def split_by_contract(
     good_parquet: str,
     validated_parquet: str,
@@ -313,7 +286,9 @@ def split_by_contract(
     keep the contract go to ``validated_parquet`` in the warehouse types with ``source_file``; the others
     to ``rejected_jsonl`` as bad records, each reason in ``DataQualityRulesFail``. DuckDB streams both.
     """
-    con = _splitting_connection(temp_directory)
+    from quality_movies.dq.duckdb_engine import shared_connection
+
+    con = shared_connection(temp_directory)
     try:
         con.execute(f"SET memory_limit = {_literal(memory_limit)}")
         # Outputs come in no particular order (as the engine's): an ordered writer buffers more.

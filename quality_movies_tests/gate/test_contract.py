@@ -151,12 +151,12 @@ def test_pandas_schema_states_the_same_contract():
 
 
 def test_splits_after_one_that_spilled_still_spill_into_their_own_folder(tmp_path):
-    """Splits share one in-memory DuckDB; DuckDB cannot move a database's spill folder once it has
-    spilled, so a split after a spill must still run (and spill where it is told)."""
-    from quality_movies.warehouse.contract import _splitting_connection
+    """Splits share the process's in-memory DuckDB; DuckDB cannot move a database's spill folder once it
+    has spilled, so a split after a spill must still run (and spill where it is told)."""
+    from quality_movies.dq.duckdb_engine import shared_connection
 
     first = tmp_path / "spill-a"
-    con = _splitting_connection(str(first))
+    con = shared_connection(str(first))
     con.execute("SET memory_limit = '50MB'")
     con.execute("CREATE TEMP TABLE big AS SELECT md5(i::VARCHAR) AS h FROM range(3000000) t(i)")
     assert any(first.iterdir())  # the table did not fit: DuckDB spilled it
@@ -171,7 +171,7 @@ def test_splits_after_one_that_spilled_still_spill_into_their_own_folder(tmp_pat
         temp_directory=str(tmp_path / "spill-b"),
     )
     assert (split.validated_rows, split.rejected_rows) == (1, 1)
-    con = _splitting_connection(None)
+    con = shared_connection(None)
     try:
         (folder,) = con.execute("SELECT current_setting('temp_directory')").fetchone()
     finally:

@@ -219,18 +219,10 @@ class LocalLake(Lake):
         else:
             _in_folder(dest, lambda: shutil.copyfile(src, tmp))
         os.replace(tmp, dest)
-        stat = dest.stat()
-        if is_input:
-            self.etag_cache().remember(key, stat, etag)
+        if is_input:  # remembered, so the object below is not read again for its ETag
+            self.etag_cache().remember(key, dest.stat(), etag)
             self.etag_cache().save()
-        else:
-            etag = _version_tag(stat)
-        return LakeObject(
-            key=key,
-            size=stat.st_size,
-            etag=etag,
-            last_modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
-        )
+        return self._object(key, dest)
 
     def delete(self, key: str) -> None:
         path = self._path(key)
