@@ -3,13 +3,16 @@
 Every measurement runs in a fresh subprocess of this script, so its wall time, start-up and peak
 memory are its own. Peak memory is the larger of the child's ru_maxrss (os.wait4) and the peak
 summed RSS of the child's process tree sampled every 50 ms (this catches Spark's JVM).
-Results are appended to a JSON-lines file and rendered as a markdown table.
+Results are appended to a JSON-lines file and rendered as a markdown table. ``--repeat N`` runs N
+rounds per file and ruleset, the kinds in reverse order every other round; the project is
+byte-compiled first, as an install would leave it.
 
     .venv/bin/python benchmarks/run.py --rows 100000 1000000 --rulesets seed ten \
         --backends duckdb spark --references read sql pandera pyspark
 """
 
 import argparse
+import compileall
 import contextlib
 import json
 import os
@@ -312,16 +315,28 @@ def _check(record: dict[str, Any], reference_good: dict[tuple[str, str], Any]) -
     return "= (b)" if record["good_rows"] == reference else f"(b) good {reference:,}"
 
 
+def compile_project() -> None:
+    """Byte-compile the project as installing it would, so no measurement compiles its modules
+    (an editable install under PYTHONDONTWRITEBYTECODE would otherwise compile them every run)."""
+    compileall.compile_dir(REPO_ROOT / "quality_movies", quiet=1)
+
+
 def run_matrix(args: argparse.Namespace) -> None:
     results_path: Path = args.results
     kinds = [*args.references, *args.backends]
+    compile_project()
     for rows in args.rows:
         stats = ensure_data(rows)
         data = Path(stats["path"])
-        for kind in kinds:
-            rulesets = ["-"] if kind in RULESET_FREE else args.rulesets
-            for ruleset in rulesets:
-                _measure_and_store(kind, ruleset, data, rows, stats, args, results_path)
+        for ruleset in args.rulesets:
+            for round_ in range(args.repeat):
+                # ABBA: every other round runs the kinds in reverse, so no kind always runs
+                # right after another's outputs were deleted (or first on a cold machine).
+                for kind in kinds if round_ % 2 == 0 else kinds[::-1]:
+                    if kind in RULESET_FREE and ruleset != args.rulesets[0]:
+                        continue
+                    name = "-" if kind in RULESET_FREE else ruleset
+                    _measure_and_store(kind, name, data, rows, stats, args, results_path)
     if args.big_file_gb:
         run_big_file(args)
     args.out.write_text(render_table(load_results(results_path)))
@@ -395,6 +410,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_TABLE, help="markdown table")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per measurement")
     parser.add_argument("--keep-outputs", action="store_true")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds per file and ruleset, order alternating"
+    )
     parser.add_argument(
         "--spark-driver-memory", default="2g", help="heap of the local Spark driver (default 2g)"
     )
