@@ -18,12 +18,14 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import sqlglot
 
+from quality_movies.dq.data_files import DataFile
 from quality_movies.dq.outcomes import ROW_LEVEL_COLUMNS as ROW_LEVEL
 from quality_movies.dq.parser import parse_ruleset
 from quality_movies.warehouse.contract import (
@@ -53,6 +55,7 @@ JOB_OPTIONS = (
     "ruleset_uri",
     "report_key",
     "history_uri",
+    "engine_inputs_uri",
     "TempDir",
     "JOB_NAME",
 )
@@ -96,6 +99,7 @@ class JobArguments:
     job_name: str
     report_key: str = ""
     history_uri: str = ""
+    engine_inputs_uri: str = ""
 
     @property
     def source_file(self) -> str:
@@ -172,6 +176,7 @@ def resolve_job_arguments(options: Mapping[str, str]) -> JobArguments:
         ruleset_uri=merged.get("ruleset_uri", ""),
         report_key=merged.get("report_key", ""),
         history_uri=merged.get("history_uri", ""),
+        engine_inputs_uri=merged.get("engine_inputs_uri", ""),
         job_name=merged.get("JOB_NAME", ""),
     )
 
@@ -208,6 +213,97 @@ def read_text_uri(uri: str, s3_client: Any = None) -> str:
         body = _s3(s3_client).get_object(Bucket=bucket, Key=key)["Body"]
         return body.read().decode("utf-8")
     return Path(uri).read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class S3Files:
+    """``dq.data_files.FileListing`` over S3 for file rules: the object being evaluated, and the object
+    or the objects under the prefix a rule's ``s3://`` path names (as the gate's lake listing does)."""
+
+    s3: Any
+    bucket: str
+    key: str
+
+    def _data_file(self, bucket: str, key: str, size: int, modified: Any) -> DataFile:
+        s3 = self.s3
+
+        def chunks() -> Iterator[bytes]:
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+            while chunk := body.read(1 << 20):
+                yield chunk
+
+        naive = modified.astimezone(UTC).replace(tzinfo=None)
+        return DataFile(f"s3://{bucket}/{key}", size, naive, chunks)
+
+    def _head(self, bucket: str, key: str) -> DataFile:
+        head = self.s3.head_object(Bucket=bucket, Key=key)
+        return self._data_file(bucket, key, head["ContentLength"], head["LastModified"])
+
+    def current(self) -> DataFile:
+        return self._head(self.bucket, self.key)
+
+    def list(self, uri: str) -> list[DataFile]:
+        if not is_s3(uri):
+            return []
+        bucket, key = split_s3(uri)
+        if key and not key.endswith("/"):
+            try:
+                return [self._head(bucket, key)]
+            except Exception as error:
+                if _status(error) not in (403, 404):
+                    raise
+                key += "/"
+        files = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
+            for obj in page.get("Contents", []):
+                if not obj["Key"].endswith("/"):
+                    files.append(
+                        self._data_file(bucket, obj["Key"], obj["Size"], obj["LastModified"])
+                    )
+        return files
+
+
+def _status(error: Exception) -> int | None:
+    """The HTTP status of a botocore ClientError (None for anything else)."""
+    response = getattr(error, "response", None) or {}
+    return response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+
+
+@dataclass(frozen=True)
+class EngineInputs:
+    """What the gate sends the job besides the file (``--engine_inputs_uri``, JSON): the catalog's
+    column types and the other datasets the rules name (name -> ``s3://`` URI of a CSV or Parquet)."""
+
+    column_types: dict[str, str] | None = None
+    references: dict[str, str] | None = None
+
+    def to_json(self) -> str:
+        return json.dumps({"column_types": self.column_types, "references": self.references})
+
+    @classmethod
+    def from_json(cls, text: str) -> "EngineInputs":
+        data = json.loads(text)
+        return cls(data.get("column_types"), data.get("references"))
+
+
+def _local_references(references: Mapping[str, str], s3: Any, folder: Path) -> dict[str, str]:
+    """The ``s3://`` references downloaded into ``folder`` (for a Spark without an S3 connector)."""
+    local = {}
+    for i, (name, uri) in enumerate(references.items()):
+        if not is_s3(uri):
+            local[name] = uri
+            continue
+        bucket, key = split_s3(uri)
+        path = folder / f"{i}-{key.rsplit('/', 1)[-1]}"
+        try:
+            s3.download_file(bucket, key, str(path))
+        except Exception as exc:
+            raise QualityJobError(
+                f"cannot read the dataset {name!r} at {uri} ({exc}): check that it exists and that "
+                "the job's role may s3:GetObject it"
+            ) from exc
+        local[name] = str(path)
+    return local
 
 
 def _s3(s3_client: Any) -> Any:
@@ -481,8 +577,9 @@ def run_job(
     """One Glue job run over ``arguments``.
 
     On Glue, Spark reads and writes S3 itself, staging under ``--TempDir``. With ``through_local_disk``
-    (a local Spark without an S3 connector) the input is downloaded and the outputs are staged on local
-    disk, then uploaded.
+    (a local Spark without an S3 connector) the input and the reference datasets are downloaded and
+    the outputs are staged on local disk, then uploaded. ``--engine_inputs_uri`` gives the catalog's
+    column types and the datasets the rules name; file rules list S3.
     """
     s3 = _s3(s3_client)
     ruleset_source = "ruleset sent by Dagster" if ruleset_text is not None else "movies.dqdl"
@@ -500,8 +597,19 @@ def run_job(
         history = StoredMetricHistory.from_dict(
             json.loads(read_text_uri(arguments.history_uri, s3))
         )
+    inputs = (
+        EngineInputs.from_json(read_text_uri(arguments.engine_inputs_uri, s3))
+        if arguments.engine_inputs_uri
+        else EngineInputs()
+    )
+    engine_options: dict[str, Any] = {
+        "files": S3Files(s3, arguments.source_bucket, arguments.source_key),
+        "column_types": inputs.column_types,
+        "references": inputs.references,
+    }
     common: dict[str, Any] = {
         "history": history,
+        "engine_options": engine_options,
         "source_file": arguments.source_file,
         "ruleset_text": ruleset_text,
         "ruleset_source": arguments.ruleset_uri or ruleset_source,
@@ -517,6 +625,8 @@ def run_job(
                 s3.download_file(arguments.source_bucket, arguments.source_key, str(local_input))
             except Exception as exc:
                 raise QualityJobError(f"cannot read {arguments.input_uri}: {exc}") from exc
+            if inputs.references:
+                engine_options["references"] = _local_references(inputs.references, s3, Path(tmp))
             return run_quality_job(
                 spark, input_uri=str(local_input), staging_uri=f"{tmp}/staging", **common
             )

@@ -21,6 +21,7 @@ class PipelineSettings:
     bad_records_prefix: str = "bad-records/"
     rule_outcomes_prefix: str = "rule_outcome_from_etl/"
     validated_prefix: str = "validated_movies/"
+    reference_prefix: str = "reference_data/"
     glue_assets_prefix: str = "glue-assets/"
     pipes_prefix: str = "dagster-pipes/"
     io_manager_prefix: str = "dagster-io/"

@@ -225,6 +225,7 @@ def _glue_resources(settings: PipelineSettings) -> dict[str, Any]:
             "Resource": [
                 bucket_arn(settings, settings.input_prefix, objects=True),
                 bucket_arn(settings, settings.glue_assets_prefix, objects=True),
+                bucket_arn(settings, settings.reference_prefix, objects=True),
             ],
         },
         {

@@ -10,6 +10,9 @@ files file rules look at, and the catalog's column types.
 - Where clauses and CustomSql see the columns typed as the catalog table has them (the crawler's types).
 - Dynamic rules and DetectAnomalies read the metric history, followed, in a run over several files, by the
   files staged before this one in the run (their history entries are written only when they publish).
+
+The Glue job gets the same: its runner stages the column types and the references' ``s3://`` URIs beside
+the ruleset (a dataset of one CSV is read where it lies), and the job lists S3 for file rules.
 """
 
 import shutil
@@ -33,9 +36,10 @@ from quality_movies.dq.rules import referenced_names
 from quality_movies.ingestion.resources import Catalog, Lake, LakeObject
 from quality_movies.monitoring.history import StoredMetricHistory
 from quality_movies.quality.resources import QualityJobFailed, QualityJobRunner, work_folder
+from quality_movies.settings import PipelineSettings
 from quality_movies.warehouse.resources import Warehouse
 
-REFERENCE_PREFIX = "reference_data/"
+REFERENCE_PREFIX = PipelineSettings().reference_prefix
 
 
 @dataclass(frozen=True)
@@ -203,9 +207,11 @@ def engine_inputs(
         stack.callback(shutil.rmtree, work, ignore_errors=True)
         references: dict[str, str] = {}
         for i, name in enumerate(dict.fromkeys(names)):
-            if name.lower() in folders:
-                csv = _reference_csv(lake, folders[name.lower()], work / f"{i}.csv", stack)
-                references[name] = str(csv)
+            keys = folders.get(name.lower())
+            if keys and len(keys) == 1 and quality_job.reads_lake:
+                references[name] = lake.uri(keys[0])
+            elif keys:
+                references[name] = str(_reference_csv(lake, keys, work / f"{i}.csv", stack))
             else:
                 references[name] = str(
                     export_warehouse_table(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import dagster as dg
 from dagster_pyspark import PySparkResource
@@ -178,6 +178,9 @@ class QualityJobRunner(dg.ConfigurableResource, ABC):
     outcomes and validated movies to the keys it is given (the gate's staging keys)."""
 
     ruleset_path: str = ""
+    # True when the job reads the lake itself: a reference dataset is given as its lake URI, not
+    # downloaded to this machine.
+    reads_lake: ClassVar[bool] = False
 
     def resolved_ruleset_path(self) -> Path:
         return Path(self.ruleset_path) if self.ruleset_path else default_ruleset_path()
@@ -398,16 +401,25 @@ class GlueQualityJobRunner(QualityJobRunner):
             "glue", region_name=self.region_name, endpoint_url=self.endpoint_url or None
         )
 
+    reads_lake: ClassVar[bool] = True
+
     @staticmethod
-    def exchange_keys(outputs: FileOutputs) -> tuple[str, str, str]:
-        """(ruleset key, metric history key, report key) of one run, staged beside its outputs."""
+    def exchange_keys(outputs: FileOutputs) -> tuple[str, str, str, str, str]:
+        """(ruleset, metric history, report, engine inputs, reference data prefix) keys of one run,
+        staged beside its outputs."""
         folder = outputs.validated.rsplit("/", 1)[0]
-        return f"{folder}/ruleset.dqdl", f"{folder}/history.json", f"{folder}/quality_run.json"
+        return (
+            f"{folder}/ruleset.dqdl",
+            f"{folder}/history.json",
+            f"{folder}/quality_run.json",
+            f"{folder}/engine_inputs.json",
+            f"{folder}/reference_data/",
+        )
 
     def job_arguments(self, lake: Lake, source_file: str, outputs: FileOutputs) -> dict[str, str]:
         """The Glue job arguments naming the input object, the three (staged) output keys, the
-        staged ruleset and the report key."""
-        ruleset_key, history_key, report_key = self.exchange_keys(outputs)
+        staged ruleset, engine inputs and metric history, and the report key."""
+        ruleset_key, history_key, report_key, inputs_key, _ = self.exchange_keys(outputs)
         return {
             "--source_bucket": lake.bucket,
             "--source_key": lake.input_key(source_file),
@@ -418,8 +430,33 @@ class GlueQualityJobRunner(QualityJobRunner):
             "--validated_key": outputs.validated,
             "--ruleset_uri": lake.uri(ruleset_key),
             "--history_uri": lake.uri(history_key),
+            "--engine_inputs_uri": lake.uri(inputs_key),
             "--report_key": report_key,
         }
+
+    @staticmethod
+    def stage_engine_inputs(
+        lake: Lake, engine_options: dict[str, Any], work: Path, inputs_key: str, prefix: str
+    ) -> list[str]:
+        """Upload the engine inputs the job reads itself (catalog column types; references as
+        ``s3://`` URIs: a file prepared on this machine, such as several CSVs read as one, is
+        uploaded under ``prefix``); returns the keys written. File rules list S3 in the job."""
+        references = {}
+        written = []
+        for i, (name, location) in enumerate((engine_options.get("references") or {}).items()):
+            if str(location).startswith("s3://"):
+                references[name] = str(location)
+                continue
+            key = f"{prefix}{i}-{Path(location).name}"
+            lake.upload(Path(location), key)
+            written.append(key)
+            references[name] = lake.uri(key)
+        from quality_movies.glue_job import EngineInputs
+
+        inputs = EngineInputs(engine_options.get("column_types"), references or None)
+        (work / "engine_inputs.json").write_text(inputs.to_json(), encoding="utf-8")
+        lake.upload(work / "engine_inputs.json", inputs_key)
+        return [*written, inputs_key]
 
     def run(
         self,
@@ -431,12 +468,14 @@ class GlueQualityJobRunner(QualityJobRunner):
         inspected: bool = False,
     ) -> QualityRunResult:
         arguments = self.job_arguments(lake, source_file, outputs)
-        ruleset_key, history_key, report_key = self.exchange_keys(outputs)
+        ruleset_key, history_key, report_key, inputs_key, prefix = self.exchange_keys(outputs)
         history = (engine_options or {}).get("history")
         work = Path(tempfile.mkdtemp(prefix="glue-quality-run-"))
+        staged: list[str] = []
         try:
             (work / "ruleset.dqdl").write_text(self.ruleset_text(), encoding="utf-8")
             lake.upload(work / "ruleset.dqdl", ruleset_key)
+            staged = self.stage_engine_inputs(lake, engine_options or {}, work, inputs_key, prefix)
             if history is None:
                 del arguments["--history_uri"]
             else:
@@ -461,7 +500,7 @@ class GlueQualityJobRunner(QualityJobRunner):
                     "--additional-python-modules carry this version of quality_movies"
                 ) from None
         finally:
-            for key in (ruleset_key, history_key, report_key):
+            for key in (ruleset_key, history_key, report_key, *staged):
                 lake.delete(key)
             shutil.rmtree(work, ignore_errors=True)
         extra = {"AWS Glue Job Name": self.job_name, "AWS Glue Job Run ID": run_id}

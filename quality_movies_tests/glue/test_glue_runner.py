@@ -10,12 +10,14 @@ import pytest
 
 from quality_movies.glue_package import SCRIPT_NAME, upload_glue_assets
 from quality_movies.ingestion.resources import S3Lake
+from quality_movies.quality.engine_inputs import engine_inputs
 from quality_movies.quality.resources import (
     GlueQualityJobRunner,
     QualityJobFailed,
     final_outputs,
 )
 from quality_movies.settings import PipelineSettings
+from quality_movies.warehouse.resources import DuckDBWarehouse
 from quality_movies_tests.glue.conftest import REGION, LocalGlueClient, client
 
 SAMPLE_CSV = Path(__file__).with_name("movies_sample.csv")
@@ -69,14 +71,16 @@ def deployed(aws_env, glue_assets, tmp_path):
     return s3, lake, runner
 
 
-def run_in_asset(runner, lake, source_file):
+def run_in_asset(runner, lake, source_file, engine_options=None):
     """Run the quality job inside a materialization, as the pipeline's asset does."""
     captured = {}
 
     @dg.asset
     def quality_run(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         outputs = final_outputs(lake, source_file)
-        captured["result"] = runner.run(context, lake, source_file, outputs)
+        captured["result"] = runner.run(
+            context, lake, source_file, outputs, engine_options=engine_options
+        )
         return dg.MaterializeResult(metadata={"rows_read": captured["result"].rows_read})
 
     dg.materialize([quality_run])
@@ -154,3 +158,59 @@ def test_failed_job_run_raises_with_glue_error_message(deployed):
         SETTINGS.validated_prefix,
     ):
         assert lake.list_objects(f"{prefix}source_file=missing.csv/") == []
+
+
+@pytest.mark.server
+@pytest.mark.spark
+def test_glue_job_reads_reference_data_lists_s3_for_file_rules_and_types_as_the_catalog(
+    deployed, tmp_path
+):
+    s3, lake, runner = deployed
+    size = SAMPLE_CSV.stat().st_size
+    # Expected by hand from movies_sample.csv (8 rows):
+    # - certificates A, U, U, R, U, U, U, A: U and R are in the reference, 6 of 8 = 0.75;
+    # - directors: Someone (5 rows) in one CSV, Frank Darabont in the other, read as one: 6 of 8;
+    # - the two objects under input_data/ differ, so every file is unique (ratio 1.0);
+    # - no_of_votes typed as text, as the catalog says: no value is after '900000' in text order
+    #   (as numbers, 2343110 and 1620367 would be: 2).
+    rules = tmp_path / "rules.dqdl"
+    rules.write_text(
+        "Rules = [\n"
+        '    ReferentialIntegrity "certificate" "certificates.{certificate}" = 0.75,\n'
+        '    ReferentialIntegrity "director" "directors.{director}" = 0.75,\n'
+        f"    FileSize = {size} B,\n"
+        '    FileUniqueness "s3://quality-movie-bucket/input_data/" = 1.0,\n'
+        "    CustomSql \"select count(*) from primary where no_of_votes > '900000'\" = 0\n"
+        "]\n"
+    )
+    runner = runner.model_copy(update={"ruleset_path": str(rules)})
+    for key, text in {
+        "reference_data/certificates/certificates.csv": "certificate\nU\nR\n",
+        "reference_data/directors/a.csv": "director\nSomeone\n",
+        "reference_data/directors/b.csv": "director\nFrank Darabont\n",
+        f"{SETTINGS.input_prefix}other.csv": "Series_Title,IMDB_Rating\nOther,9.0\n",
+    }.items():
+        s3.put_object(Bucket=SETTINGS.bucket, Key=key, Body=text.encode())
+    warehouse = DuckDBWarehouse(
+        path=str(tmp_path / "names-only.duckdb")
+    )  # every name is in the lake
+    with engine_inputs(
+        lake, {"no_of_votes": "string"}, runner, warehouse, "movies_sample.csv"
+    ) as inputs:
+        # one CSV is read where it lies; the two of "directors" were read as one on this machine
+        assert inputs["references"]["certificates"] == (
+            "s3://quality-movie-bucket/reference_data/certificates/certificates.csv"
+        )
+        assert not inputs["references"]["directors"].startswith("s3://")
+        result = run_in_asset(runner, lake, "movies_sample.csv", inputs)
+
+    assert [(o["Rule"], o["Outcome"]) for o in result.rule_outcomes] == [
+        ('ReferentialIntegrity "certificate" "certificates.{certificate}" = 0.75', "Passed"),
+        ('ReferentialIntegrity "director" "directors.{director}" = 0.75', "Passed"),
+        (f"FileSize = {size} B", "Passed"),
+        ('FileUniqueness "s3://quality-movie-bucket/input_data/" = 1.0', "Passed"),
+        ("CustomSql \"select count(*) from primary where no_of_votes > '900000'\" = 0", "Passed"),
+    ]
+    # The staged ruleset, engine inputs and the uploaded reference file are removed once read.
+    for key in runner.exchange_keys(result.outputs):
+        assert lake.list_objects(key) == []

@@ -240,6 +240,7 @@ def test_glue_roles_touch_only_their_bucket_prefixes(custom_template: dict[str, 
             "validated_movies/*",
             "assets/glue/temp/*",
             "dagster-pipes/*",  # Dagster Pipes context and messages when Dagster starts the job
+            "reference_data/*",  # the datasets the rules name (read only)
         },
         "RedshiftCopyRole": {"validated_movies/*"},
     }
