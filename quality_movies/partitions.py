@@ -3,5 +3,3 @@
 import dagster as dg
 
 movie_files = dg.DynamicPartitionsDefinition(name="movie_files")
-
-ETAG_TAG = "quality_movies/source_etag"

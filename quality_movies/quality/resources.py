@@ -194,10 +194,6 @@ class QualityJobRunner(dg.ConfigurableResource, ABC):
     def ruleset_text(self) -> str:
         return self.resolved_ruleset_path().read_text(encoding="utf-8")
 
-    def ruleset_rules(self) -> list[str]:
-        """The text of each top-level rule, in ruleset order."""
-        return [rule.text for rule in self.ruleset().rules]
-
     def sweep(self, lake: Lake) -> list[str]:
         """Remove what killed attempts left behind (staged outputs, temporary folders)."""
         return sweep_staged_outputs(lake)
