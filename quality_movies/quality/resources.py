@@ -389,6 +389,7 @@ class GlueQualityJobRunner(QualityJobRunner):
     endpoint_url: str = ""
     poll_interval_seconds: float = 5.0
     timeout_seconds: float = 6 * 3600.0
+    reads_lake: ClassVar[bool] = True
 
     def glue_client(self) -> Any:
         import boto3
@@ -396,8 +397,6 @@ class GlueQualityJobRunner(QualityJobRunner):
         return boto3.client(
             "glue", region_name=self.region_name, endpoint_url=self.endpoint_url or None
         )
-
-    reads_lake: ClassVar[bool] = True
 
     @staticmethod
     def exchange_keys(outputs: FileOutputs) -> tuple[str, str, str, str, str]:
