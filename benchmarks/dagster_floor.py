@@ -20,6 +20,7 @@ import argparse
 import os
 import tempfile
 import time
+from pathlib import Path
 
 import dagster as dg
 
@@ -84,7 +85,7 @@ def measure(count: int, consolidated: bool) -> float:
     home = tempfile.mkdtemp(prefix="dagster-floor-")
     os.environ["DAGSTER_HOME"] = home
     with open(os.path.join(home, "dagster.yaml"), "w") as config:
-        config.write(instance_yaml(consolidated=consolidated))
+        config.write(instance_yaml(Path(home) if consolidated else None))
     instance = dg.DagsterInstance.get()
     keys = [f"movies_{i:04d}.csv" for i in range(1, count + 1)]
     instance.add_dynamic_partitions(FILES.name, keys)
