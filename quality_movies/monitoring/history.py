@@ -56,8 +56,11 @@ class FileQuality:
     processed_at: datetime | None = None
 
 
-def history_rows(entry: FileQuality, processed_at: datetime, recorded_at: datetime) -> pd.DataFrame:
-    """The rows of one file version, in ruleset order, then its analyzer metrics."""
+def history_records(
+    entry: FileQuality, processed_at: datetime, recorded_at: datetime
+) -> list[tuple]:
+    """The rows of one file version as tuples in ``COLUMN_NAMES`` order (timestamps in UTC), in
+    ruleset order, then its analyzer metrics."""
     # imported here: the Glue job reads histories through this module without Dagster installed
     from quality_movies.quality.checks import rule_check_names
 
@@ -68,46 +71,44 @@ def history_rows(entry: FileQuality, processed_at: datetime, recorded_at: dateti
             names_by_text.setdefault(rule if isinstance(rule, str) else rule.text, name)
     else:
         names_by_text = dict(zip(texts, rule_check_names(texts), strict=True))
-    common = {
-        "source_file": entry.source_file,
-        "file_version": entry.file_version,
-        "processed_at": processed_at,
-        "recorded_at": recorded_at,
-        "run_id": entry.run_id,
-        "ruleset_fingerprint": entry.ruleset_fingerprint,
-    }
-    rows = []
+    common = (
+        entry.source_file,
+        entry.file_version,
+        _utc(processed_at),
+        _utc(recorded_at),
+        entry.run_id,
+        entry.ruleset_fingerprint,
+    )
+    # (kind, rule, check_name, outcome, failure_reason, metric, value) of each row
+    rows: list[tuple] = []
     for outcome in entry.rule_outcomes:
-        base = {
-            **common,
-            "kind": "rule",
-            "rule": outcome["Rule"],
-            "check_name": names_by_text.get(outcome["Rule"]),
-            "outcome": outcome["Outcome"],
-            "failure_reason": outcome.get("FailureReason") or "",
-        }
+        base = (
+            "rule",
+            outcome["Rule"],
+            names_by_text.get(outcome["Rule"]),
+            outcome["Outcome"],
+            outcome.get("FailureReason") or "",
+        )
         metrics = {
             k: v for k, v in (outcome.get("EvaluatedMetrics") or {}).items() if v is not None
         }
         if not metrics:
-            rows.append({**base, "metric": None, "value": None})
-        rows.extend({**base, "metric": m, "value": float(v)} for m, v in sorted(metrics.items()))
+            rows.append((*base, None, None))
+        rows.extend((*base, m, float(v)) for m, v in sorted(metrics.items()))
     for metric, value in sorted(entry.analyzer_metrics.items()):
-        rows.append(
-            {
-                **common,
-                "kind": "analyzer",
-                "rule": None,
-                "check_name": None,
-                "outcome": None,
-                "failure_reason": "",
-                "metric": metric,
-                "value": float(value),
-            }
-        )
-    frame = pd.DataFrame(rows, columns=[c for c in COLUMN_NAMES if c != "position"])
-    frame.insert(COLUMN_NAMES.index("position"), "position", range(len(frame)))
-    return typed(frame)
+        rows.append(("analyzer", None, None, None, "", metric, float(value)))
+    return [(*common, position, *row) for position, row in enumerate(rows)]
+
+
+def history_rows(entry: FileQuality, processed_at: datetime, recorded_at: datetime) -> pd.DataFrame:
+    """The rows of one file version (``history_records``) as a typed frame."""
+    records = history_records(entry, processed_at, recorded_at)
+    return typed(pd.DataFrame(records, columns=COLUMN_NAMES))
+
+
+def _utc(moment: datetime) -> datetime:
+    """``moment`` in UTC; a naive one is taken as UTC (as ``pd.to_datetime(utc=True)`` does)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def typed(frame: pd.DataFrame) -> pd.DataFrame:

@@ -23,9 +23,11 @@ from pydantic import PrivateAttr
 
 from quality_movies.ingestion.resources import Lake, aws_client
 from quality_movies.monitoring.history import (
+    COLUMN_NAMES,
     HISTORY_COLUMNS,
     FileQuality,
     StoredMetricHistory,
+    history_records,
     history_rows,
     in_processing_order,
     now,
@@ -136,21 +138,53 @@ class DuckDBMetricStore(MetricStore):
         columns = ", ".join(f'"{n}" {_DUCKDB_TYPES[t]}' for n, t in HISTORY_COLUMNS)
         con.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema_name}"')
         con.execute(f"CREATE TABLE IF NOT EXISTS {self.qualified_table} ({columns})")
-        first = con.execute(
-            f"SELECT min(processed_at) FROM {self.qualified_table}"
-            " WHERE source_file = ? AND file_version = ?",
-            [entry.source_file, entry.file_version],
-        ).fetchone()[0]
-        rows = history_rows(entry, first or entry.processed_at or now(), now())
+        self._replace(con, entry, self._entry_records(con, entry.source_file, entry.file_version))
+
+    def _entry_records(
+        self, con: duckdb.DuckDBPyConnection, source_file: str, file_version: str
+    ) -> list[tuple]:
+        return con.execute(
+            f"SELECT * FROM {self.qualified_table}"
+            " WHERE source_file = ? AND file_version = ? ORDER BY position",
+            [source_file, file_version],
+        ).fetchall()
+
+    def _replace(
+        self, con: duckdb.DuckDBPyConnection, entry: FileQuality, before: list[tuple]
+    ) -> None:
+        """Replace the file version's rows (``before``) with ``entry``'s, keeping when the version
+        was first processed. Plain tuples: a file's few rows cost more as a pandas frame."""
+        first = min((row[COLUMN_NAMES.index("processed_at")] for row in before), default=None)
+        records = history_records(entry, first or entry.processed_at or now(), now())
         con.execute(
             f"DELETE FROM {self.qualified_table} WHERE source_file = ? AND file_version = ?",
             [entry.source_file, entry.file_version],
         )
-        con.register("new_rows", rows)
+        if records:
+            row = "(" + ", ".join("?" * len(COLUMN_NAMES)) + ")"
+            con.execute(
+                f"INSERT INTO {self.qualified_table} VALUES {', '.join([row] * len(records))}",
+                [value for record in records for value in record],
+            )
+
+    @contextmanager
+    def recording(self, entry: FileQuality) -> Iterator[None]:
+        """As ``MetricStore.recording``, reading the earlier entry in the recording's transaction."""
+        with self._connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                before = self._entry_records(con, entry.source_file, entry.file_version)
+                self._replace(con, entry, before)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
         try:
-            con.execute(f"INSERT INTO {self.qualified_table} SELECT * FROM new_rows")
-        finally:
-            con.unregister("new_rows")
+            yield
+        except BaseException:
+            rows = pd.DataFrame(before, columns=COLUMN_NAMES)
+            self.put_rows(entry.source_file, entry.file_version, rows)
+            raise
 
     def forget(self, source_file: str, file_version: str) -> None:
         self.put_rows(source_file, file_version, self.entry(source_file, file_version).iloc[0:0])

@@ -174,9 +174,13 @@ def stage_file(
     if problem:
         raise QualityJobFailed(problem)
     try:
-        validated = [lake.uri(f.staged.validated) for f in earlier]
         with engine_inputs(
-            lake, run_inputs.column_types, quality_job, warehouse, source_file, validated
+            lake,
+            run_inputs.column_types,
+            quality_job,
+            warehouse,
+            source_file,
+            lambda: [lake.uri(f.staged.validated) for f in earlier],
         ) as inputs:
             history = batch_history(run_inputs.stored_history, earlier, source_file, file_version)
             result = quality_job.run(

@@ -176,11 +176,12 @@ def engine_inputs(
     quality_job: QualityJobRunner,
     warehouse: Warehouse,
     source_file: str,
-    staged_validated: Sequence[str] = (),
+    staged_validated: Callable[[], Sequence[str]] = tuple,
 ) -> Iterator[dict[str, Any]]:
     """``references=``, ``files=`` and ``column_types=`` (the catalog's, see ``catalog_column_types``)
-    for evaluating ``source_file``; the files the references point at exist for the duration of the block. ``staged_validated``: the validated
-    Parquet of the files staged before it in the run, which count as loaded for the warehouse table."""
+    for evaluating ``source_file``; the files the references point at exist for the duration of the
+    block. ``staged_validated()``: the validated Parquet of the files staged before it in the run,
+    which count as loaded for the warehouse table (asked only when a rule reads that table)."""
     ruleset = quality_job.ruleset()
     options: dict[str, Any] = {
         "files": LakeFiles(lake, lake.input_key(source_file)),
@@ -215,7 +216,7 @@ def engine_inputs(
             else:
                 references[name] = str(
                     export_warehouse_table(
-                        warehouse, source_file, work / f"{i}.parquet", staged_validated
+                        warehouse, source_file, work / f"{i}.parquet", staged_validated()
                     )
                 )
         yield {**options, "references": references}

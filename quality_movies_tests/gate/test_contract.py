@@ -97,6 +97,17 @@ def test_rows_breaking_the_contract_become_bad_records_with_reasons(tmp_path):
     ]
 
 
+def test_when_every_row_keeps_the_contract_the_rejected_file_is_empty(tmp_path):
+    good = tmp_path / "good.parquet"
+    write_good_rows(good, [("Kept", "9.0", "80", "10"), ("Blank score", "8.9", " ", "3")])
+    rejected = tmp_path / "r.jsonl"
+    rejected.write_text("left by an earlier attempt\n")
+    split = split_by_contract(str(good), str(tmp_path / "v.parquet"), str(rejected), "movies.csv")
+    assert (split.validated_rows, split.rejected_rows) == (2, 0)
+    assert rejected.read_bytes() == b""
+    assert duckdb.sql(f"SELECT count(*) FROM '{tmp_path / 'v.parquet'}'").fetchall() == [(2,)]
+
+
 def test_a_missing_required_column_is_named(tmp_path):
     good = tmp_path / "good.parquet"
     duckdb.sql(f"COPY (SELECT 'A' AS series_title, '1' AS meta_score) TO '{good}' (FORMAT PARQUET)")

@@ -179,3 +179,19 @@ def test_the_crawl_does_not_tell_the_gate_what_only_the_inspection_knows(lake, c
     catalog.crawl(lake)
     a = lake.head("input_data/a.csv")
     assert catalog.inspection(a.key, a.etag) == (False, None)
+
+
+def test_the_gate_reads_each_new_inspection_not_a_remembered_one(lake, catalog):
+    """The gate asks once per file of a batch and the file is parsed once per version of it; a
+    later inspection (a new version of the input) is what the next question sees."""
+    drop(lake, "a.csv", GOOD)
+    a = lake.head("input_data/a.csv")
+    assert catalog.inspection(a.key, a.etag) == (False, None)
+    catalog.remember_inspections({a.key: (a.etag, None)})
+    assert catalog.inspection(a.key, a.etag) == (True, None)
+    told = InputProblem("ragged_row", "a.csv", "told by the inspection", "fix it", line=2)
+    catalog.remember_inspections({a.key: ("etag-2", told)})
+    assert catalog.inspection(a.key, a.etag) == (False, None)
+    assert catalog.inspection(a.key, "etag-2") == (True, told.message)
+    catalog._file_versions_path().write_text("{not json")
+    assert catalog.inspection(a.key, "etag-2") == (False, None)

@@ -1,5 +1,6 @@
 """The metric history stores: order, replacement on re-run, exclusion of the current file, short history."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -220,3 +221,31 @@ def test_the_store_reads_while_a_batch_keeps_the_warehouse_open(tmp_path):
         store.record(run_of("b.csv", 990, 2))
         assert store.history("c.csv", "v1").previous(ROW_COUNT) == [1000, 990]
     assert store.history("c.csv", "v1").previous(ROW_COUNT) == [1000, 990]
+
+
+def test_a_rule_without_metrics_has_an_empty_value_and_naive_times_are_utc(store):
+    """What the store gives back of a recorded entry, derived from ``run_of``: the third rule
+    (ColumnExists) has no metrics, so its row has neither metric nor value; a naive processed_at
+    is taken as UTC."""
+    naive = replace(run_of("a.csv", 1000, 0), processed_at=T0.replace(tzinfo=None))
+    with store.recording(naive):
+        pass
+    rows = store.entry("a.csv", "v1")
+    assert list(rows.position) == [0, 1, 2, 3]
+    assert list(rows.kind) == ["rule", "rule", "rule", "analyzer"]
+    assert rows.metric.iloc[2] is None and rows.value.isna().iloc[2]
+    assert rows.value.iloc[[0, 1, 3]].tolist() == [1000.0, 1.0, 8.0]
+    assert set(rows.processed_at) == {T0}
+    assert rows.failure_reason.tolist() == ["", "", "", ""]
+
+
+def test_an_entry_without_outcomes_or_metrics_records_no_rows(store):
+    store.record(run_of("a.csv", 1000, 1))
+    empty = FileQuality("a.csv", "v1", "run-empty", FINGERPRINT, rule_outcomes=[])
+    with pytest.raises(RuntimeError), store.recording(empty):
+        assert store.entry("a.csv", "v1").empty
+        raise RuntimeError("the warehouse load failed")
+    assert store.history("z.csv", "v1").previous(ROW_COUNT) == [1000]
+    with store.recording(empty):
+        pass
+    assert store.entry("a.csv", "v1").empty

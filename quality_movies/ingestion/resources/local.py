@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -57,6 +58,12 @@ def _version_tag(stat: os.stat_result) -> str:
     """An opaque ETag for a file that is not an input (S3's ETags are opaque too, e.g. for multipart
     uploads): it changes whenever the file is replaced or rewritten, and costs no read."""
     return f"{stat.st_ino:x}-{stat.st_mtime_ns:x}-{stat.st_size:x}"
+
+
+@lru_cache(maxsize=4)
+def _parsed_json(path: str, _mtime_ns: int, _size: int, _inode: int) -> Any:
+    """A JSON file's content, parsed once per version of the file (never to be modified)."""
+    return json.loads(Path(path).read_text())
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -352,7 +359,14 @@ class LocalCatalog(Catalog):
         )
 
     def inspection(self, key: str, etag: str) -> tuple[bool, str | None]:
-        entry = self.file_versions().get(key, {})
+        # asked once per file of a batch: the file (every file version ever crawled) is parsed once
+        path = self._file_versions_path()
+        try:
+            stat = path.stat()
+            versions = _parsed_json(str(path), stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        except (FileNotFoundError, ValueError):
+            versions = {}
+        entry = versions.get(key, {})
         if entry.get("etag") == etag and "inspection" in entry:
             return True, entry["inspection"]
         return False, None
