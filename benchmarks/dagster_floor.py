@@ -20,7 +20,6 @@ import argparse
 import os
 import tempfile
 import time
-from pathlib import Path
 
 import dagster as dg
 
@@ -85,7 +84,7 @@ def measure(count: int, consolidated: bool) -> float:
     home = tempfile.mkdtemp(prefix="dagster-floor-")
     os.environ["DAGSTER_HOME"] = home
     with open(os.path.join(home, "dagster.yaml"), "w") as config:
-        config.write(instance_yaml(Path(home) if consolidated else None))
+        config.write(instance_yaml(consolidated=consolidated))
     instance = dg.DagsterInstance.get()
     keys = [f"movies_{i:04d}.csv" for i in range(1, count + 1)]
     instance.add_dynamic_partitions(FILES.name, keys)

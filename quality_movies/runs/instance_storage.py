@@ -19,9 +19,7 @@ A new home also gets Dagster's consolidated SQLite event log (one file instead o
 plus an index file that repeats every asset event): see ``instance_yaml``.
 """
 
-import json
 import os
-import re
 import sqlite3
 from functools import lru_cache
 from pathlib import Path
@@ -46,16 +44,15 @@ run_coordinator:
     dequeue_interval_seconds: 1
 """
 # Dagster's documented event log class (API reference, Internals: event log storage): every event in
-# one SQLite file in the home, written once. The folder is written out: Dagster also opens a home by
-# its folder alone (``DagsterInstance.from_config``), without DAGSTER_HOME set.
+# one SQLite file under the home, written once. Its path follows DAGSTER_HOME, so a moved home works.
 CONSOLIDATED_EVENT_LOG = """\
 event_log_storage:
   module: dagster.core.storage.event_log
   class: ConsolidatedSqliteEventLogStorage
   config:
-    base_dir: {base_dir}
+    base_dir:
+      env: DAGSTER_HOME
 """
-_BASE_DIR_LINE = re.compile(r"^    base_dir: (\".*\")$", re.MULTILINE)
 
 
 def sync_mode(environ: dict[str, str] | None = None) -> str:
@@ -129,39 +126,20 @@ def set_instance_sync(mode: str) -> None:
     _installed["mode"] = mode
 
 
-def instance_yaml(event_log_dir: Path | None = None) -> str:
-    """The ``dagster.yaml`` of a home: the product's settings, with the consolidated event log in
-    ``event_log_dir`` (None: Dagster's default event log, a file per run plus an index file)."""
-    if event_log_dir is None:
-        return BASE_YAML
-    # a JSON string is a YAML double-quoted scalar: any path stays one value
-    return BASE_YAML + CONSOLIDATED_EVENT_LOG.format(base_dir=json.dumps(str(event_log_dir)))
-
-
-def _generated_event_log_dir(text: str) -> str | None:
-    """The event log folder of a ``dagster.yaml`` exactly as ``instance_yaml`` wrote it, else None."""
-    found = _BASE_DIR_LINE.search(text)
-    if found is None:
-        return None
-    folder = json.loads(found.group(1))
-    return folder if text == instance_yaml(Path(folder)) else None
+def instance_yaml(*, consolidated: bool = True) -> str:
+    """The ``dagster.yaml`` of a home: the product's settings, with the consolidated event log
+    unless ``consolidated`` is false (Dagster's default event log: a file per run plus an index)."""
+    return BASE_YAML + (CONSOLIDATED_EVENT_LOG if consolidated else "")
 
 
 def write_instance_config(home: Path) -> None:
-    """Write ``home/dagster.yaml`` unless it exists; point the one it wrote at ``home`` again when
-    the home was moved (its event log moved with it).
+    """Write ``home/dagster.yaml`` unless it exists.
 
-    Any other existing ``dagster.yaml`` (a home made before, or the user's own) is never rewritten:
-    moving a home's events to another storage would hide its run and asset history. A home without
-    one but with Dagster's per-run event files (a DAGSTER_HOME used with Dagster's defaults) keeps
-    them too.
+    An existing ``dagster.yaml`` (a home made before, or the user's own) is never rewritten: moving
+    a home's events to another storage would hide its run and asset history. A home without one but
+    with Dagster's per-run event files (a DAGSTER_HOME used with Dagster's defaults) keeps them too.
     """
-    home = Path(os.path.abspath(home))
     config = home / "dagster.yaml"
     if not config.exists():
         sharded = (home / "history" / "runs").is_dir()
-        config.write_text(instance_yaml(None if sharded else home))
-        return
-    written_for = _generated_event_log_dir(config.read_text())
-    if written_for is not None and Path(written_for) != home:
-        config.write_text(instance_yaml(home))
+        config.write_text(instance_yaml(consolidated=not sharded))

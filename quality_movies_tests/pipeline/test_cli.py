@@ -257,7 +257,7 @@ def test_run_history_is_kept_in_a_new_home_and_in_one_made_before(
     dagster_home = home / "dagster"
     if home_made_before:
         dagster_home.mkdir(parents=True)
-        (dagster_home / "dagster.yaml").write_text(instance_yaml(None))
+        (dagster_home / "dagster.yaml").write_text(instance_yaml(consolidated=False))
     for seed in (1, 2):
         sample = tmp_path / f"m{seed}.csv"
         made = quality_movies(home, "sample", "--rows", "30", "--seed", str(seed), "--out", str(sample))  # fmt: skip
