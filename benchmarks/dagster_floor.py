@@ -7,13 +7,9 @@ evaluations, as `quality-movies run` writes them. The time is the floor under wh
 files can run while each keeps its own partition, materializations and checks.
 
     .venv/bin/python benchmarks/dagster_floor.py 100 1000 [--sync full|normal|off]
-        [--event-log consolidated|sharded]
 
 ``--sync`` applies the product's setting for the instance's SQLite files
-(quality_movies/runs/instance_storage.py); ``full`` is Dagster's default. ``--event-log`` writes the
-product's ``dagster.yaml`` with Dagster's consolidated event log (one SQLite file, the product's
-default for a new home) or with Dagster's default one (a file per run plus an index file that
-repeats every asset event).
+(quality_movies/runs/instance_storage.py); ``full`` is Dagster's default.
 """
 
 import argparse
@@ -23,7 +19,7 @@ import time
 
 import dagster as dg
 
-from quality_movies.runs.instance_storage import instance_yaml, set_instance_sync
+from quality_movies.runs.instance_storage import set_instance_sync
 
 FILES = dg.DynamicPartitionsDefinition(name="movie_files")
 GATE_OUTPUTS = ("validated_movies", "bad_records", "rule_outcomes", "imdb_movies_rating")
@@ -79,12 +75,12 @@ DEFS = dg.Definitions(
 )
 
 
-def measure(count: int, consolidated: bool) -> float:
+def measure(count: int) -> float:
     """Seconds of one run over ``count`` new partitions on a fresh instance."""
     home = tempfile.mkdtemp(prefix="dagster-floor-")
     os.environ["DAGSTER_HOME"] = home
     with open(os.path.join(home, "dagster.yaml"), "w") as config:
-        config.write(instance_yaml(consolidated=consolidated))
+        config.write("telemetry:\n  enabled: false\n")
     instance = dg.DagsterInstance.get()
     keys = [f"movies_{i:04d}.csv" for i in range(1, count + 1)]
     instance.add_dynamic_partitions(FILES.name, keys)
@@ -108,15 +104,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("counts", type=int, nargs="+")
     parser.add_argument("--sync", choices=("full", "normal", "off"), default="full")
-    parser.add_argument("--event-log", choices=("consolidated", "sharded"), default="consolidated")
     args = parser.parse_args()
     set_instance_sync(args.sync)
     for count in args.counts:
+        seconds = measure(count)
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-        seconds = measure(count, args.event_log == "consolidated")
         print(
-            f"{count} files, sync {args.sync}, {args.event_log} event log: {seconds:.1f} s "
-            f"({seconds / count * 1000:.0f} ms per file), load before {load}"
+            f"{count} files, sync {args.sync}: {seconds:.1f} s ({seconds / count * 1000:.0f} ms "
+            f"per file), load {load}"
         )
 
 

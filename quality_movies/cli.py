@@ -21,6 +21,18 @@ TOOL_COMMANDS = {
 }
 
 
+# A queued run starts within a second of its request (the daemon's default checks every 5 s).
+DAGSTER_YAML = """\
+telemetry:
+  enabled: false
+run_coordinator:
+  module: dagster
+  class: QueuedRunCoordinator
+  config:
+    dequeue_interval_seconds: 1
+"""
+
+
 def use_dagster_home(env: "Environment"):
     """The Dagster instance under ``QUALITY_MOVIES_HOME/dagster`` (unless DAGSTER_HOME is set).
 
@@ -30,18 +42,16 @@ def use_dagster_home(env: "Environment"):
     import dagster as dg
 
     from quality_movies.partitions import movie_files
-    from quality_movies.runs.instance_storage import (
-        set_instance_sync,
-        sync_mode,
-        write_instance_config,
-    )
+    from quality_movies.runs.instance_storage import set_instance_sync, sync_mode
 
     if not os.environ.get("DAGSTER_HOME"):
         os.environ["DAGSTER_HOME"] = str(env.dagster_home)
     set_instance_sync(sync_mode(env.environ))
     home = Path(os.environ["DAGSTER_HOME"])
     home.mkdir(parents=True, exist_ok=True)
-    write_instance_config(home)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML)
     instance = dg.DagsterInstance.get()
     instance.get_runs(limit=1)
     instance.get_dynamic_partitions(movie_files.name)

@@ -14,15 +14,11 @@ same batch):
 - ``full``: Dagster's own behaviour.
 
 The ledger (what was processed and announced) and the warehouse keep their own, durable settings.
-
-A new home also gets Dagster's consolidated SQLite event log (one file instead of a file per run
-plus an index file that repeats every asset event): see ``instance_yaml``.
 """
 
 import os
 import sqlite3
 from functools import lru_cache
-from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -32,27 +28,6 @@ MAX_KEPT = 8
 _installed: dict[str, str] = {}
 _kept: dict[str, sqlite3.Connection] = {}
 _on_wal: set[str] = set()  # kept files whose keeper is attached to their WAL
-
-# A queued run starts within a second of its request (the daemon's default checks every 5 s).
-BASE_YAML = """\
-telemetry:
-  enabled: false
-run_coordinator:
-  module: dagster
-  class: QueuedRunCoordinator
-  config:
-    dequeue_interval_seconds: 1
-"""
-# Dagster's documented event log class (API reference, Internals: event log storage): every event in
-# one SQLite file under the home, written once. Its path follows DAGSTER_HOME, so a moved home works.
-CONSOLIDATED_EVENT_LOG = """\
-event_log_storage:
-  module: dagster.core.storage.event_log
-  class: ConsolidatedSqliteEventLogStorage
-  config:
-    base_dir:
-      env: DAGSTER_HOME
-"""
 
 
 def sync_mode(environ: dict[str, str] | None = None) -> str:
@@ -124,22 +99,3 @@ def set_instance_sync(mode: str) -> None:
     if not event.contains(Engine, "connect", _on_connect):
         event.listen(Engine, "connect", _on_connect)
     _installed["mode"] = mode
-
-
-def instance_yaml(*, consolidated: bool = True) -> str:
-    """The ``dagster.yaml`` of a home: the product's settings, with the consolidated event log
-    unless ``consolidated`` is false (Dagster's default event log: a file per run plus an index)."""
-    return BASE_YAML + (CONSOLIDATED_EVENT_LOG if consolidated else "")
-
-
-def write_instance_config(home: Path) -> None:
-    """Write ``home/dagster.yaml`` unless it exists.
-
-    An existing ``dagster.yaml`` (a home made before, or the user's own) is never rewritten: moving
-    a home's events to another storage would hide its run and asset history. A home without one but
-    with Dagster's per-run event files (a DAGSTER_HOME used with Dagster's defaults) keeps them too.
-    """
-    config = home / "dagster.yaml"
-    if not config.exists():
-        sharded = (home / "history" / "runs").is_dir()
-        config.write_text(instance_yaml(consolidated=not sharded))

@@ -240,38 +240,3 @@ def test_a_run_with_nothing_to_do_removes_what_killed_runs_left(tmp_path):
     ]  # no empty folder
     work, staged = leftovers["alive"]  # a live process may still publish them
     assert work.is_dir() and staged.is_file()
-
-
-@pytest.mark.parametrize("home_made_before", [False, True])
-def test_run_history_is_kept_in_a_new_home_and_in_one_made_before(
-    tmp_path, monkeypatch, home_made_before
-):
-    """A new home keeps its events in Dagster's consolidated event log (one file); a home made by an
-    earlier version (its dagster.yaml names no event log: a file per run plus an index) keeps that
-    storage, and the runs before and after the upgrade both stay in its asset history."""
-    import dagster as dg
-
-    from quality_movies.runs.instance_storage import instance_yaml
-
-    home = tmp_path / "home"
-    dagster_home = home / "dagster"
-    if home_made_before:
-        dagster_home.mkdir(parents=True)
-        (dagster_home / "dagster.yaml").write_text(instance_yaml(consolidated=False))
-    for seed in (1, 2):
-        sample = tmp_path / f"m{seed}.csv"
-        made = quality_movies(home, "sample", "--rows", "30", "--seed", str(seed), "--out", str(sample))  # fmt: skip
-        assert made.returncode == 0, made.stderr
-        assert quality_movies(home, "ingest", str(sample)).returncode == 0
-        run = quality_movies(home, "run")
-        assert run.returncode == 0, run.stdout + run.stderr
-    assert (dagster_home / "event_log.db").exists() is not home_made_before
-    assert (dagster_home / "history" / "runs").is_dir() is home_made_before
-    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
-    instance = dg.DagsterInstance.get()
-    try:
-        records = instance.fetch_materializations(dg.AssetKey("validated_movies"), limit=10)
-        partitions = {r.partition_key for r in records.records}
-    finally:
-        instance.dispose()
-    assert partitions == {"m1.csv", "m2.csv"}

@@ -84,21 +84,3 @@ def test_a_file_it_cannot_read_does_not_fail_the_write(dagster_home, monkeypatch
     commit_once(path)
     assert synchronous(path) == NORMAL
     assert str(path) not in instance_storage._kept
-
-
-def test_a_new_home_gets_the_consolidated_event_log_and_an_existing_one_keeps_its_own(tmp_path):
-    from quality_movies.runs.instance_storage import instance_yaml, write_instance_config
-
-    new, used, configured = tmp_path / "new", tmp_path / "used", tmp_path / "configured"
-    new.mkdir()
-    write_instance_config(new)
-    assert "class: ConsolidatedSqliteEventLogStorage" in (new / "dagster.yaml").read_text()
-    # a DAGSTER_HOME that Dagster's defaults already used: its per-run event files stay in use
-    (used / "history" / "runs").mkdir(parents=True)
-    write_instance_config(used)
-    assert (used / "dagster.yaml").read_text() == instance_yaml(consolidated=False)
-    assert "event_log_storage" not in instance_yaml(consolidated=False)
-    configured.mkdir()
-    (configured / "dagster.yaml").write_text("telemetry:\n  enabled: true\n")
-    write_instance_config(configured)
-    assert (configured / "dagster.yaml").read_text() == "telemetry:\n  enabled: true\n"
