@@ -7,9 +7,13 @@ evaluations, as `quality-movies run` writes them. The time is the floor under wh
 files can run while each keeps its own partition, materializations and checks.
 
     .venv/bin/python benchmarks/dagster_floor.py 100 1000 [--sync full|normal|off]
+        [--event-log sharded|consolidated]
 
 ``--sync`` applies the product's setting for the instance's SQLite files
-(quality_movies/runs/instance_storage.py); ``full`` is Dagster's default.
+(quality_movies/runs/instance_storage.py); ``full`` is Dagster's default. ``--event-log consolidated``
+measures Dagster's ConsolidatedSqliteEventLogStorage (one SQLite file, each event written once; its
+docstring says it is meant for tests, so the product keeps Dagster's default: a file per run plus an
+index file that repeats every asset event).
 """
 
 import argparse
@@ -75,12 +79,23 @@ DEFS = dg.Definitions(
 )
 
 
-def measure(count: int) -> float:
+CONSOLIDATED = """\
+event_log_storage:
+  module: dagster.core.storage.event_log
+  class: ConsolidatedSqliteEventLogStorage
+  config:
+    base_dir: {home}
+"""
+
+
+def measure(count: int, consolidated: bool = False) -> float:
     """Seconds of one run over ``count`` new partitions on a fresh instance."""
     home = tempfile.mkdtemp(prefix="dagster-floor-")
     os.environ["DAGSTER_HOME"] = home
     with open(os.path.join(home, "dagster.yaml"), "w") as config:
         config.write("telemetry:\n  enabled: false\n")
+        if consolidated:
+            config.write(CONSOLIDATED.format(home=home))
     instance = dg.DagsterInstance.get()
     keys = [f"movies_{i:04d}.csv" for i in range(1, count + 1)]
     instance.add_dynamic_partitions(FILES.name, keys)
@@ -104,14 +119,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("counts", type=int, nargs="+")
     parser.add_argument("--sync", choices=("full", "normal", "off"), default="full")
+    parser.add_argument("--event-log", choices=("sharded", "consolidated"), default="sharded")
     args = parser.parse_args()
     set_instance_sync(args.sync)
     for count in args.counts:
-        seconds = measure(count)
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        seconds = measure(count, args.event_log == "consolidated")
         print(
-            f"{count} files, sync {args.sync}: {seconds:.1f} s ({seconds / count * 1000:.0f} ms "
-            f"per file), load {load}"
+            f"{count} files, sync {args.sync}, {args.event_log} event log: {seconds:.1f} s "
+            f"({seconds / count * 1000:.0f} ms per file), load before {load}"
         )
 
 

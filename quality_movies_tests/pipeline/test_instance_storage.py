@@ -84,3 +84,33 @@ def test_a_file_it_cannot_read_does_not_fail_the_write(dagster_home, monkeypatch
     commit_once(path)
     assert synchronous(path) == NORMAL
     assert str(path) not in instance_storage._kept
+
+
+@pytest.mark.parametrize("mode", ["normal", "full"])
+def test_a_running_runs_events_reach_the_ui_watcher_while_it_runs(dagster_home, mode):
+    """Dagster's UI follows a running run by watching its event log file (watchdog); with the WAL
+    no longer checkpointed at every close, a write must still change the file."""
+    import threading
+
+    import dagster as dg
+
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    set_instance_sync(mode)
+    seen = threading.Event()
+
+    def watched(entry, _cursor):
+        if entry.user_message == "first event":
+            seen.set()
+
+    @dg.op
+    def waits_to_be_seen(context: dg.OpExecutionContext) -> None:
+        context.instance.watch_event_logs(context.run_id, None, watched)
+        context.log.info("first event")
+        assert seen.wait(10), "a watcher of the instance saw nothing while the run ran"
+
+    @dg.job
+    def followed():
+        waits_to_be_seen()
+
+    with dg.DagsterInstance.get() as instance:
+        assert followed.execute_in_process(instance=instance).success
