@@ -10,6 +10,9 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 ENV_PREFIX = "QUALITY_MOVIES_"
+# Where the datasets rules name live (``reference_data/<name>/*.csv``); not a setting: the gate looks
+# there in any bucket.
+REFERENCE_PREFIX = "reference_data/"
 
 
 @dataclass(frozen=True)
@@ -21,7 +24,6 @@ class PipelineSettings:
     bad_records_prefix: str = "bad-records/"
     rule_outcomes_prefix: str = "rule_outcome_from_etl/"
     validated_prefix: str = "validated_movies/"
-    reference_prefix: str = "reference_data/"
     glue_assets_prefix: str = "glue-assets/"
     pipes_prefix: str = "dagster-pipes/"
     io_manager_prefix: str = "dagster-io/"

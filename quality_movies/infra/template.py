@@ -49,7 +49,7 @@ from quality_movies.infra.state_machine import (
     event_pattern,
     state_machine_definition,
 )
-from quality_movies.settings import PipelineSettings
+from quality_movies.settings import REFERENCE_PREFIX, PipelineSettings
 
 GLUE_JOB_SCRIPT = "quality_movies_job.py"
 RULES_FAILED_METRIC = "RulesFailed"
@@ -225,7 +225,7 @@ def _glue_resources(settings: PipelineSettings) -> dict[str, Any]:
             "Resource": [
                 bucket_arn(settings, settings.input_prefix, objects=True),
                 bucket_arn(settings, settings.glue_assets_prefix, objects=True),
-                bucket_arn(settings, settings.reference_prefix, objects=True),
+                bucket_arn(settings, REFERENCE_PREFIX, objects=True),
             ],
         },
         {

@@ -36,10 +36,8 @@ from quality_movies.dq.rules import referenced_names
 from quality_movies.ingestion.resources import Catalog, Lake, LakeObject
 from quality_movies.monitoring.history import StoredMetricHistory
 from quality_movies.quality.resources import QualityJobFailed, QualityJobRunner, work_folder
-from quality_movies.settings import PipelineSettings
+from quality_movies.settings import REFERENCE_PREFIX
 from quality_movies.warehouse.resources import Warehouse
-
-REFERENCE_PREFIX = PipelineSettings().reference_prefix
 
 
 @dataclass(frozen=True)

@@ -436,18 +436,18 @@ class GlueQualityJobRunner(QualityJobRunner):
         """Upload the engine inputs the job reads itself (catalog column types; references as
         ``s3://`` URIs: a file prepared on this machine, such as several CSVs read as one, is
         uploaded under ``prefix``); returns the keys written. File rules list S3 in the job."""
+        from quality_movies.glue_job import EngineInputs, is_s3
+
         references = {}
         written = []
         for i, (name, location) in enumerate((engine_options.get("references") or {}).items()):
-            if str(location).startswith("s3://"):
+            if is_s3(str(location)):
                 references[name] = str(location)
                 continue
             key = f"{prefix}{i}-{Path(location).name}"
             lake.upload(Path(location), key)
             written.append(key)
             references[name] = lake.uri(key)
-        from quality_movies.glue_job import EngineInputs
-
         inputs = EngineInputs(engine_options.get("column_types"), references or None)
         (work / "engine_inputs.json").write_text(inputs.to_json(), encoding="utf-8")
         lake.upload(work / "engine_inputs.json", inputs_key)
