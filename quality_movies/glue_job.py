@@ -26,8 +26,8 @@ from typing import Any
 import sqlglot
 
 from quality_movies.dq.data_files import DataFile
+from quality_movies.dq.loading import parse_ruleset
 from quality_movies.dq.outcomes import ROW_LEVEL_COLUMNS as ROW_LEVEL
-from quality_movies.dq.parser import parse_ruleset
 from quality_movies.warehouse.contract import (
     REQUIRED_COLUMNS,
     SOURCE_FILE_COLUMN,

@@ -24,7 +24,9 @@ SCRIPT_NAME = "quality_movies_job.py"
 PACKAGE_ZIP = "quality_movies.zip"
 DISTRIBUTION = "quality_movies"
 PACKAGE_DATA_SUFFIXES = (".py", ".dqdl", ".lark", ".sql")
-JOB_MODULE = "quality_movies.glue_job"
+# The job module, and the DQDL parser it imports when it parses a ruleset (a Glue worker has
+# no parsed rulesets kept).
+JOB_MODULES = ("quality_movies.glue_job", "quality_movies.dq.parser")
 # Imported by the entrypoint script, or by the job only while it runs (pandera checks the validated
 # rows against the warehouse contract), rather than when the job module is imported.
 SCRIPT_REQUIREMENTS = ("dagster-pipes", "pandera")
@@ -106,19 +108,20 @@ def package_files() -> list[tuple[Path, str]]:
 
 
 def job_requirements() -> list[str]:
-    """Pinned third-party distributions that importing the job module loads and Glue lacks.
+    """Pinned third-party distributions that importing the job's modules loads and Glue lacks.
 
-    Measured in a fresh interpreter, so the list follows the code's real imports.
+    Measured in a fresh interpreter, so the list follows the code's real imports (the DQDL parser
+    included: the job imports it when it parses the ruleset).
     """
     probe = (
-        "import json, sys, importlib; importlib.import_module(sys.argv[1]); "
+        "import json, sys, importlib; [importlib.import_module(m) for m in sys.argv[1:]]; "
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
     )
     done = subprocess.run(
-        [sys.executable, "-c", probe, JOB_MODULE], capture_output=True, text=True, check=False
+        [sys.executable, "-c", probe, *JOB_MODULES], capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
-        raise RuntimeError(f"importing {JOB_MODULE} failed, fix it first:\n{done.stderr}")
+        raise RuntimeError(f"importing {JOB_MODULES} failed, fix it first:\n{done.stderr}")
     top_levels = json.loads(done.stdout)
     owners = packages_distributions()
     distributions = set(SCRIPT_REQUIREMENTS) | {

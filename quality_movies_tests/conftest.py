@@ -1,11 +1,25 @@
-"""Fixtures shared by every test folder: one local SparkSession and the seed CSV."""
+"""Fixtures shared by every test folder: one local SparkSession, the seed CSV, and a folder of
+parsed rulesets of the run's own (not the user's cache)."""
 
+import os
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SEED_CSV = REPO_ROOT.parent / "shared" / "data" / "imdb_movies_rating.csv"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ruleset_cache(tmp_path_factory: pytest.TempPathFactory):
+    """QUALITY_MOVIES_CACHE_DIR for the run (child processes inherit it)."""
+    previous = os.environ.get("QUALITY_MOVIES_CACHE_DIR")
+    os.environ["QUALITY_MOVIES_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    yield Path(os.environ["QUALITY_MOVIES_CACHE_DIR"])
+    if previous is None:
+        del os.environ["QUALITY_MOVIES_CACHE_DIR"]
+    else:
+        os.environ["QUALITY_MOVIES_CACHE_DIR"] = previous
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from quality_movies.dq.errors import (
 )
 from quality_movies.dq.evaluate import evaluate_file, write_rule_outcomes
 from quality_movies.dq.history import AnomalyVerdict, MetricHistory
+from quality_movies.dq.loading import default_ruleset_path, load_ruleset, parse_ruleset
 from quality_movies.dq.model import CompositeRule, Condition, Rule, Ruleset, Value
 from quality_movies.dq.outcomes import (
     ROW_LEVEL_COLUMNS,
@@ -20,9 +21,7 @@ from quality_movies.dq.outcomes import (
     EvaluationSummary,
     RuleOutcome,
 )
-from quality_movies.dq.parser import default_ruleset_path, load_ruleset, parse_ruleset
 from quality_movies.dq.rules import RULE_TYPES
-from quality_movies.dq.spark_engine import SparkEvaluation, evaluate_spark, read_csv_spark
 
 __all__ = [
     "RULE_TYPES",
@@ -59,3 +58,12 @@ __all__ = [
     "read_csv_spark",
     "write_rule_outcomes",
 ]
+
+
+def __getattr__(name: str):
+    """The Spark backend's names, imported when first asked for (DuckDB-only runs skip it)."""
+    if name in ("SparkEvaluation", "evaluate_spark", "read_csv_spark"):
+        from quality_movies.dq import spark_engine
+
+        return getattr(spark_engine, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from quality_movies.dq.errors import DataQualityError
 from quality_movies.dq.evaluate import evaluate_file
+from quality_movies.dq.loading import load_ruleset
 from quality_movies.dq.outcomes import EvaluationSummary
-from quality_movies.dq.parser import load_ruleset
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -7,15 +7,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from quality_movies.dq import duckdb_engine, spark_engine
+from quality_movies.dq import duckdb_engine
 from quality_movies.dq.data_files import FileListing, LocalFiles
 from quality_movies.dq.datasets import References
 from quality_movies.dq.errors import DataQualityError
 from quality_movies.dq.history import MetricHistory
 from quality_movies.dq.model import Ruleset
 from quality_movies.dq.outcomes import EvaluationSummary, RuleOutcome
+
+if TYPE_CHECKING:
+    from quality_movies.dq.spark_engine import SparkEvaluation
 
 RULE_OUTCOMES_FILE = "rule_outcomes.jsonl"
 BAD_RECORDS_FILE = "bad_records.jsonl"
@@ -177,8 +180,10 @@ def _run_duckdb(
 
 def _run_spark(
     ruleset: Ruleset, data_path: Path, staging: Path, spark: Any, run: _Run
-) -> spark_engine.SparkEvaluation:
+) -> "SparkEvaluation":
     from pyspark.errors import PySparkException
+
+    from quality_movies.dq import spark_engine
 
     try:
         frame = spark_engine.read_csv_spark(spark, data_path)

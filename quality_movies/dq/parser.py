@@ -11,7 +11,6 @@ from dataclasses import replace
 from datetime import datetime, time, timedelta
 from functools import cache
 from importlib import resources
-from pathlib import Path
 
 from lark import Lark, Token, Tree
 from lark.exceptions import (
@@ -27,7 +26,6 @@ from quality_movies.dq.errors import (
     DQDLSyntaxError,
     InvalidRuleError,
     InvalidVariableError,
-    UnreadableInputError,
     UnsupportedRuleError,
 )
 
@@ -725,7 +723,8 @@ def parse_dqdl(text: str, source: str = "<ruleset>") -> model.Ruleset:
 
 
 def parse_ruleset(text: str, source: str = "<ruleset>") -> model.Ruleset:
-    """Parse DQDL text and check every rule and analyzer against the engine's rule types."""
+    """Parse DQDL text and check every rule and analyzer against the engine's rule types (each
+    time: ``quality_movies.dq.parse_ruleset`` keeps what this returns)."""
     ruleset = parse_dqdl(text, source)
     from quality_movies.dq.rules import as_metric_rule, validate_rule
 
@@ -782,25 +781,4 @@ def _end_position(text: str) -> tuple[int, int]:
     return len(lines), len(lines[-1]) + 1
 
 
-def load_ruleset(path: str | Path) -> model.Ruleset:
-    """Read and parse a ``.dqdl`` file; raises UnreadableInputError when it cannot be read."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        raise UnreadableInputError(f"{path}: cannot read the ruleset ({error})") from None
-    return parse_ruleset(text, source=str(path))
-
-
-def default_ruleset_path() -> Path:
-    """The packaged movies ruleset, the source of truth for the pipeline's rules."""
-    return Path(str(resources.files("quality_movies.dq").joinpath("rulesets", "movies.dqdl")))
-
-
-__all__ = [
-    "DataQualityError",
-    "default_ruleset_path",
-    "load_ruleset",
-    "parse_dqdl",
-    "parse_ruleset",
-]
+__all__ = ["DataQualityError", "parse_dqdl", "parse_ruleset"]

@@ -51,5 +51,5 @@ def test_each_file_names_its_own_first_failing_value(tmp_path, plans, with_windo
         "b.csv": "Value: 7.5 does not meet the constraint requirement! 2 of 3 rows failed.",
         "c.csv": "Value: 8.5 does not meet the constraint requirement! 1 of 3 rows failed.",
     }
-    # planned for the first file only: the window loses the order at the first query asked
-    assert len(plans) == (1 if with_window else 2)
+    # one plan (the bad rows' query), asked for the first file only
+    assert len(plans) == 1

@@ -5,7 +5,6 @@ Adding a rule type: declare a ``RuleType`` (shape + planner) in its family modul
 """
 
 import dataclasses
-import difflib
 from collections.abc import Sequence
 
 from quality_movies.dq import model
@@ -86,6 +85,8 @@ def validate_rule(rule: model.Rule, source: str = "") -> None:
     known = {tag.lower(): tag for tag in spec.tags}
     for tag in rule.tags:
         if tag.lower() not in known:
+            import difflib  # only for this message
+
             close = difflib.get_close_matches(tag.lower(), list(known), n=1)
             hint = f"; did you mean {known[close[0]]}?" if close else ""
             takes = ", ".join(spec.tags) if spec.tags else "none"

@@ -119,10 +119,12 @@ def column_values_expr(
             return f"(NOT ({' OR '.join(hits)}) AND {value_ok})", v
         return value_ok, v
     if kind == "number":
-        # The pattern once per row and the cheap cast in each comparison: ``v`` twice (``between``)
-        # would match the pattern twice.
+        # TRUE when the cast meets the condition and the text is a number. The pattern costs about
+        # three casts, so it runs only on the rows the cheap casts let through (a CASE evaluates
+        # its THEN for those rows only, on both engines); ``v`` in each comparison would match
+        # the pattern twice for ``between``.
         compared = positive(number_cast(raw), cond, lits)
-        return f"COALESCE({is_number(raw)} AND {compared}, FALSE)", v
+        return f"CASE WHEN {compared} THEN {is_number(raw)} ELSE FALSE END", v
     return f"COALESCE({positive(v, cond, lits)}, FALSE)", v
 
 
