@@ -5,6 +5,7 @@ costs DuckDB an ordered writer, about a third more time on the bad-rows file. Ru
 first failing value each names, still follow input order.
 """
 
+import csv
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -33,7 +34,9 @@ def normalize_column_names(names: Sequence[str], source: str) -> list[str]:
     seen: set[str] = set()
     for original, name in zip(names, normalized, strict=True):
         if not name:
-            raise UnreadableInputError(f"{source}: the header has an empty column name")
+            raise UnreadableInputError(
+                f"{source}: the header has an empty column name; name every column and run again."
+            )
         if name in seen:
             raise UnreadableInputError(
                 f"{source}: header column '{original}' repeats '{name}' once names are lower-cased"
@@ -42,15 +45,18 @@ def normalize_column_names(names: Sequence[str], source: str) -> list[str]:
     return normalized
 
 
-def _csv_scan(path: Path, header: Sequence[str] | None = None) -> str:
-    """``read_csv`` of the file as strings; with ``header`` known, without sniffing it again."""
-    options = "header = true, delim = ',', quote = '\"', escape = '\"'"
-    if header is None:
-        return (
-            f"read_csv({sql_string(str(path))}, {options}, all_varchar = true, auto_detect = true)"
-        )
+# DuckDB's default maximum line size, the smallest read buffer that still reads every line.
+HEAD_BUFFER_BYTES = 2 * 1024 * 1024
+
+
+def _csv_scan(path: Path, header: Sequence[str], buffer_size: int | None = None) -> str:
+    """``read_csv`` of the file as strings, its ``header`` known (nothing sniffed)."""
     columns = ", ".join(f"{sql_string(name)}: 'VARCHAR'" for name in header)
-    return f"read_csv({sql_string(str(path))}, {options}, columns = {{{columns}}}, auto_detect = false)"
+    buffer = f", buffer_size = {buffer_size}" if buffer_size else ""
+    return (
+        f"read_csv({sql_string(str(path))}, header = true, delim = ',', quote = '\"', "
+        f"escape = '\"', columns = {{{columns}}}, auto_detect = false{buffer})"
+    )
 
 
 def shared_connection(temp_directory: str | None = None) -> duckdb.DuckDBPyConnection:
@@ -98,22 +104,24 @@ def read_csv_duckdb(
     table: str = "dq_input",
     *,
     materialize: bool = True,
+    head_table: str | None = None,
 ) -> list[str]:
     """Expose the CSV as ``table`` (all strings, lower-cased names); returns the column names.
 
     ``materialize`` loads it into a temp table; otherwise ``table`` is a view that re-reads the file
-    in input order at each use, which is cheaper than materialising when it is scanned a few times.
+    in input order at each use, which is cheaper than materialising when it is scanned a few times
+    (a row the view cannot read fails the query reading it: see ``is_input_error``). ``head_table``
+    names a second view of the same rows read in 2 MB buffers instead of DuckDB's 32 MB, for
+    queries that stop at the first rows they find (``evaluate_duckdb``'s first failing values).
     """
     path = Path(path)
     if not path.is_file():
         raise UnreadableInputError(f"{path}: no such data file")
     if path.stat().st_size == 0:
         raise UnreadableInputError(f"{path}: the file is empty; expected a CSV header row")
+    header = read_header(path)
+    columns = normalize_column_names(header, str(path))
     try:
-        header = [
-            row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {_csv_scan(path)}").fetchall()
-        ]
-        columns = normalize_column_names(header, str(path))
         select = ", ".join(
             f"{quote(orig)} AS {quote(name)}" for orig, name in zip(header, columns, strict=True)
         )
@@ -121,11 +129,46 @@ def read_csv_duckdb(
         con.execute(
             f"CREATE OR REPLACE TEMP {kind} {table} AS SELECT {select} FROM {_csv_scan(path, header)}"
         )
-        if not materialize:
-            con.execute(f"SELECT * FROM {table} LIMIT 1").fetchall()
+        if head_table:
+            scan = _csv_scan(path, header, HEAD_BUFFER_BYTES)
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {head_table} AS SELECT {select} FROM {scan}")
     except duckdb.Error as error:
         raise UnreadableInputError(f"{path}: {_csv_problem(str(error))}") from None
     return columns
+
+
+MAX_HEADER_BYTES = 1 << 20
+
+
+def read_header(path: Path) -> list[str]:
+    """The names of the CSV's header row (comma-separated, double quotes, UTF-8), as DuckDB's
+    reader skips it: its column count is what every row must have. Read here rather than sniffed
+    by DuckDB, whose sniffer fails on a whole small file for one short row, without its line."""
+    with path.open("rb") as raw:
+        head = raw.read(MAX_HEADER_BYTES)
+    end = -1
+    while True:  # to the first line break outside double quotes
+        end = head.find(b"\n", end + 1)
+        if end < 0 or head.count(b'"', 0, end) % 2 == 0:
+            break
+    if end < 0 and len(head) == MAX_HEADER_BYTES:
+        raise UnreadableInputError(
+            f"{path}: the first line is longer than 1 MB; expected a CSV header row"
+        )
+    record = head[: end if end >= 0 else len(head)].removeprefix(b"\xef\xbb\xbf")
+    try:
+        text = record.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UnreadableInputError(
+            f"{path}: line 1 is not UTF-8 text; save the file as UTF-8 and run again."
+        ) from None
+    try:
+        names = next(csv.reader([text.removesuffix("\r")], strict=True), [])
+    except csv.Error as error:
+        raise UnreadableInputError(f"{path}: the header row is not valid CSV ({error})") from None
+    if not names:
+        raise UnreadableInputError(f"{path}: the first line is empty; expected a CSV header row")
+    return names
 
 
 def _csv_problem(message: str) -> str:
@@ -134,7 +177,18 @@ def _csv_problem(message: str) -> str:
     where = f"line {line.group(1)}" if line else "the file"
     if "not utf-8 encoded" in message.lower():
         return f"{where} is not UTF-8 text; save the file as UTF-8 and run again."
-    return f"cannot read as CSV ({where}): {first_line(message)}"
+    fields = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", message)
+    if fields:  # DuckDB stops counting one past the header's number
+        expected, found = int(fields.group(1)), int(fields.group(2))
+        count = (
+            f"{found} fields where the header has {expected}"
+            if found < expected
+            else f"more fields than the header's {expected}"
+        )
+        return f"{where} has {count}; fix that row (a value holding commas goes in double quotes) and run again."
+    reason = re.search(r"\n\n([^\n]+)\n\nPossible fixes:", message)  # DuckDB's own sentence
+    detail = reason.group(1).strip().rstrip(".") if reason else first_line(message)
+    return f"{where} cannot be read as CSV ({detail}); fix it and run again."
 
 
 # Raised by the outputs' COPY when a row makes an aggregate the row counts cannot give non-zero.
@@ -183,9 +237,15 @@ def write_outputs(
 def output_error(data_path: str | Path, error: duckdb.Error) -> DataQualityError:
     """The error of a failed COPY: the data file's own problem when DuckDB could not read it."""
     message = str(error)
-    if "CSV Error" in message or "not utf-8 encoded" in message.lower():
+    if is_input_error(error):
         return UnreadableInputError(f"{data_path}: {_csv_problem(message)}")
     return DataQualityError(f"{data_path}: writing the outputs failed: {first_line(message)}")
+
+
+def is_input_error(error: duckdb.Error) -> bool:
+    """Whether DuckDB failed reading the CSV itself (a ragged row, bytes that are not UTF-8)."""
+    message = str(error)
+    return "CSV Error" in message or "not utf-8 encoded" in message.lower()
 
 
 @dataclass
@@ -213,13 +273,15 @@ def evaluate_duckdb(
     references: References | None = None,
     files: FileListing | None = None,
     outputs: Outputs | None = None,
+    head_table: str | None = None,
 ) -> DuckDBEvaluation:
     """Evaluate ``ruleset`` over ``table`` (string columns) in ``con``; the row SQL stays lazy
     unless ``outputs`` asks for the rows to be written.
 
     ``table`` is a table or a view yielding rows in input order. When the row SQL would lose that
     order (windows for IsUnique..., joins from subqueries), the rows are numbered instead (a view
-    is materialised first) and the first-value queries sort by that number. Columns that where
+    is materialised first) and the first-value queries sort by that number; else they read
+    ``head_table`` when given (the same rows, see ``read_csv_duckdb``). Columns that where
     clauses and CustomSql read are typed as ``column_types`` says (e.g. the catalog's), else as the
     Glue crawler would type them from this data. A rule whose SQL the database rejects is Failed.
     ``references`` gives the other datasets the rules name (alias or dataset name -> CSV/Parquet).
@@ -227,7 +289,8 @@ def evaluate_duckdb(
     With ``outputs`` (good rows included), a ruleset whose metrics follow from the good and bad row
     counts (one row-level rule, see ``EvaluationPlan.counted_leaf``) is decided from what the two
     COPYs write, without an aggregate pass over the data. A duckdb.Error raised from here is a
-    failure to write the outputs; rules that cannot be evaluated raise DataQualityError.
+    failure to read the data file (``is_input_error``, wherever in the file it is) or to write the
+    outputs (``output_error`` names the file); rules that cannot be evaluated raise DataQualityError.
     """
     locations = resolve_references(ruleset, references)
     columns = [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()]
@@ -265,6 +328,7 @@ def evaluate_duckdb(
         # of a batch with the same SQL needs no new EXPLAIN; reference views differ per file
         same_sql = (table, plan.stage_sql(base), order_query)
         memo_key = None if loaded else tuple(sql.replace(suffix, "") for sql in same_sql)
+        con.execute("SET preserve_insertion_order = true")  # as the outputs' COPYs leave it
         numbered = not _keeps_input_order(con, order_query, memo_key)
         if numbered:
             if not _has_rowid(con, table):
@@ -276,6 +340,8 @@ def evaluate_duckdb(
             )
             con.execute(f"CREATE OR REPLACE TEMP VIEW {stage} AS {plan.stage_sql(base)}")
     except duckdb.Error as error:
+        if is_input_error(error):
+            raise
         raise DataQualityError(f"{ruleset.source}: evaluating the rules failed: {error}") from None
     values = None
     if outputs is not None and (outputs.good_jsonl or outputs.good_parquet):
@@ -288,10 +354,17 @@ def evaluate_duckdb(
             plan.run_scalar_queries(stage, lambda query: _scalar(con, query), duckdb.Error)
         )
         order_by = ROW_ID if numbered else None
-        for alias, query in plan.first_value_queries(stage, values, order_by).items():
+        if head_table and not numbered:
+            head_stage = f"({plan.stage_sql(head_table)}) AS head"
+            first_values = plan.first_value_queries(head_stage, values)
+        else:
+            first_values = plan.first_value_queries(stage, values, order_by)
+        for alias, query in first_values.items():
             found = con.execute(query).fetchone()
             values[alias] = found[0] if found else None
     except duckdb.Error as error:
+        if is_input_error(error):
+            raise
         raise DataQualityError(f"{ruleset.source}: evaluating the rules failed: {error}") from None
     outcomes = plan.decide(values)
     rows_read, bad_rows = int(values["__rows_read"]), int(values["__bad_rows"] or 0)
@@ -396,7 +469,12 @@ def load_references(
             con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {select} FROM {scan}")
         else:
             columns = read_csv_duckdb(con, location, view, materialize=False)
-        types = infer_column_types(con, view, columns)
+        try:  # one scan of the whole dataset: a row it cannot read is named here, with its file
+            types = infer_column_types(con, view, columns)
+        except duckdb.Error as error:
+            if is_input_error(error):
+                raise UnreadableInputError(f"{location}: {_csv_problem(str(error))}") from None
+            raise
         loaded[name] = Reference(name, view, columns, types)
     return loaded
 
@@ -417,14 +495,12 @@ def _keeps_input_order(
 ) -> bool:
     """True when DuckDB will return the query's rows in input order without sorting.
 
-    Needs ``preserve_insertion_order`` and plans without order-losing operators (joins, which an
-    IN-list or subquery becomes, and windows, which IsUnique and friends use). Planning costs
-    about 3 ms, as much as evaluating a small file's rules: with ``memo_key`` (the SQL the plan
-    follow from), the answer is remembered for the next file of a batch.
+    With ``preserve_insertion_order`` on (the caller sets it), that is a plan without
+    order-losing operators (joins, which an IN-list or subquery becomes, and windows, which
+    IsUnique and friends use). Planning costs about 3 ms, as much as evaluating a small file's
+    rules: with ``memo_key`` (the SQL the plan follows from), the answer is remembered for the
+    next file of a batch.
     """
-    setting = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
-    if not setting:
-        return False
     if memo_key is not None and memo_key in _order_answers:
         return _order_answers[memo_key]
     kept = not _loses_order(con, query)

@@ -1,8 +1,9 @@
 """Evaluate a ruleset over a CSV file and write Glue's outputs, all-or-nothing, into one folder."""
 
+import contextlib
 import json
 import shutil
-import tempfile
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -79,7 +80,8 @@ def evaluate_file(
     ``history`` answers dynamic rules and DetectAnomalies; ``references`` maps the other datasets the
     rules name (alias or dataset name) to CSV or Parquet files; ``files`` lists the evaluated file and
     its neighbours for file rules (default: the data file's own folder).
-    Outputs appear in ``out_dir`` only when everything succeeded; on error ``out_dir`` is left untouched.
+    Outputs appear in ``out_dir`` only when everything succeeded (written under hidden names, then
+    renamed); on error ``out_dir`` is left as it was.
     """
     if engine not in ("duckdb", "spark"):
         raise ValueError(f"engine must be 'duckdb' or 'spark', not {engine!r}")
@@ -97,8 +99,10 @@ def evaluate_file(
         references,
         files or LocalFiles(data_path),
     )
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    created = not out_dir.is_dir()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = _Staging(out_dir, uuid.uuid4().hex[:12])
+    published = False
     try:
         if engine == "duckdb":
             evaluation = _run_duckdb(ruleset, data_path, staging, run)
@@ -111,8 +115,12 @@ def evaluate_file(
                 staging / ANALYZER_RESULTS_FILE,
             )
         outputs = _publish(staging, out_dir)
+        published = True
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        staging.discard()
+        if created and not published:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()
     return EvaluationSummary(
         source=source_name or data_path.name,
         rows_read=evaluation.rows_read,
@@ -124,9 +132,29 @@ def evaluate_file(
     )
 
 
-def _publish(staging: Path, out_dir: Path) -> dict[str, Path]:
+@dataclass(frozen=True)
+class _Staging:
+    """Where a run writes before it publishes: hidden names in ``out_dir`` itself
+    (``staging / name``), so that publishing is renames only. (A scratch folder beside it had to be
+    removed after its files moved out, which on ext4 can wait for the journal: 20-50 ms.)"""
+
+    out_dir: Path
+    token: str
+
+    def __truediv__(self, name: str) -> Path:
+        return self.out_dir / f".{self.token}.{name}"
+
+    def discard(self) -> None:
+        """Remove what the run left under its hidden names (all of it, when it failed)."""
+        for path in self.out_dir.glob(f".{self.token}.*"):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+
+def _publish(staging: _Staging, out_dir: Path) -> dict[str, Path]:
     """Move the finished files into ``out_dir``; stale good-record files from an earlier run go away."""
-    out_dir.mkdir(parents=True, exist_ok=True)
     names = {
         "rule_outcomes": RULE_OUTCOMES_FILE,
         "analyzer_results": ANALYZER_RESULTS_FILE,
@@ -146,12 +174,12 @@ def _publish(staging: Path, out_dir: Path) -> dict[str, Path]:
 
 
 def _run_duckdb(
-    ruleset: Ruleset, data_path: Path, staging: Path, run: _Run
+    ruleset: Ruleset, data_path: Path, staging: _Staging, run: _Run
 ) -> duckdb_engine.DuckDBEvaluation:
     spill = run.temp_directory or str(staging / "duckdb_spill")
     con = duckdb_engine.connect(temp_directory=spill)
     try:
-        duckdb_engine.read_csv_duckdb(con, data_path, materialize=False)
+        duckdb_engine.read_csv_duckdb(con, data_path, materialize=False, head_table="dq_head")
         outputs = duckdb_engine.Outputs(
             bad_jsonl=staging / BAD_RECORDS_FILE,
             good_jsonl=staging / GOOD_RECORDS_FILE if run.write_good_jsonl else None,
@@ -169,6 +197,7 @@ def _run_duckdb(
                 references=run.references,
                 files=run.files,
                 outputs=outputs,
+                head_table="dq_head",
             )
         except duckdb_engine.duckdb.Error as error:
             raise duckdb_engine.output_error(data_path, error) from None
@@ -179,7 +208,7 @@ def _run_duckdb(
 
 
 def _run_spark(
-    ruleset: Ruleset, data_path: Path, staging: Path, spark: Any, run: _Run
+    ruleset: Ruleset, data_path: Path, staging: _Staging, spark: Any, run: _Run
 ) -> "SparkEvaluation":
     from pyspark.errors import PySparkException
 

@@ -236,6 +236,27 @@ def test_unknown_reference_name_exits_2_listing_the_names(tmp_path: Path, capsys
     assert not out.exists(), "nothing written on a load error"
 
 
+@pytest.mark.parametrize("broken", ["data", "reference"])
+def test_a_short_row_is_named_with_its_own_file_and_line(
+    broken: str, tmp_path: Path, capsys
+) -> None:
+    # Header "id,title" (2 fields); line 5 of the broken file is "4" (1 field).
+    rules = tmp_path / "r.dqdl"
+    rules.write_text('Rules = [ IsComplete "id", RowCountMatch "reference" = 1.0 ]', "utf-8")
+    good, short = "id,title\n1,a\n2,b\n3,c\n4,d\n", "id,title\n1,a\n2,b\n3,c\n4\n"
+    data, ref = tmp_path / "d.csv", tmp_path / "ref.csv"
+    data.write_text(short if broken == "data" else good, encoding="utf-8")
+    ref.write_text(short if broken == "reference" else good, encoding="utf-8")
+    args = ["check", "--rules", str(rules), "--data", str(data), "--out", str(tmp_path / "o")]
+    assert main([*args, "--ref", f"reference={ref}"]) == 2
+    named = data if broken == "data" else ref
+    assert capsys.readouterr().err == (
+        f"error: {named}: line 5 has 1 fields where the header has 2; fix that row "
+        "(a value holding commas goes in double quotes) and run again.\n"
+    )
+    assert not (tmp_path / "o").exists()
+
+
 def test_a_file_that_is_not_utf8_gets_one_line_saying_so(tmp_path: Path, capsys) -> None:
     rules = tmp_path / "r.dqdl"
     rules.write_text('Rules = [ IsComplete "order-id" ]', encoding="utf-8")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from quality_movies.dq import UnreadableInputError, evaluate_file, parse_ruleset
+from quality_movies.dq import evaluate as evaluate_module
 from quality_movies.dq.plan import EvaluationPlan, build_plan
 
 SEED = parse_ruleset('Rules = [ ColumnValues "imdb_rating" between 8.5 and 10.3 ]')
@@ -138,13 +139,58 @@ def test_which_rulesets_take_their_counts_from_the_outputs(rules: str, counted: 
     assert (plan.counted_leaf() is not None) == counted
 
 
-def test_a_broken_line_deep_in_the_file_names_the_file_and_line(tmp_path: Path) -> None:
-    # Found only while the outputs are written (the first rows read fine): header on line 1,
-    # 300,000 rows on lines 2-300,001, the row with four fields on line 300,002.
+@pytest.mark.parametrize(
+    ("rules", "write_good_jsonl"),
+    [
+        (SEED, True),  # counts from the outputs: found by their COPYs
+        (SEED, False),  # an aggregate pass first: found there
+        (parse_ruleset('Rules = [ IsComplete "imdb_rating", RowCount > 0 ]'), True),
+    ],
+)
+def test_a_broken_line_deep_in_the_file_names_the_file_and_line(
+    tmp_path: Path, rules, write_good_jsonl: bool
+) -> None:
+    # Found only once the first rows have been read: header on line 1, 300,000 rows on lines
+    # 2-300,001, the row with four fields on line 300,002.
     data = tmp_path / "movies.csv"
     rows = [f"title{i},9.0" for i in range(300_000)]
     data.write_text("Series_Title,IMDB_Rating\n" + "\n".join([*rows, "x,1,2,3", "y,9.0"]) + "\n")
     with pytest.raises(UnreadableInputError) as raised:
-        evaluate_file(SEED, data, tmp_path / "out", write_good_jsonl=True)
-    assert str(raised.value).startswith(f"{data}: cannot read as CSV (line 300002): ")
+        evaluate_file(rules, data, tmp_path / "out", write_good_jsonl=write_good_jsonl)
+    assert str(raised.value) == (
+        f"{data}: line 300002 has more fields than the header's 2; "
+        "fix that row (a value holding commas goes in double quotes) and run again."
+    )
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("fault", ["broken row", "disk full after the rows"])
+def test_a_failed_run_leaves_an_existing_folder_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    # A first run publishes its three files; a second fails, either reading a row at the end of
+    # its file or once both row files are written: the folder keeps the first run's files only.
+    out = tmp_path / "out"
+    good = tmp_path / "good.csv"
+    good.write_text("Series_Title,IMDB_Rating\nA,9.0\nB,7.0\n", encoding="utf-8")
+    evaluate_file(SEED, good, out, write_good_jsonl=True)
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    assert sorted(before) == ["bad_records.jsonl", "good_records.jsonl", "rule_outcomes.jsonl"]
+    second = tmp_path / "second.csv"
+    if fault == "broken row":
+        rows = [f"title{i},9.0" for i in range(300_000)]
+        second.write_text("Series_Title,IMDB_Rating\n" + "\n".join([*rows, "x,1,2"]) + "\n")
+    else:
+        second.write_text("Series_Title,IMDB_Rating\nC,8.0\n", encoding="utf-8")
+
+        def disk_full(outcomes, path: Path) -> None:
+            assert sorted(p.name.split(".", 2)[2] for p in out.glob(".*")) == [
+                "bad_records.jsonl",
+                "good_records.jsonl",
+            ]
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(evaluate_module, "write_rule_outcomes", disk_full)
+    with pytest.raises((UnreadableInputError, OSError)):
+        evaluate_file(SEED, second, out, write_good_jsonl=True)
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before

@@ -1,0 +1,54 @@
+"""The header row is read by the engine itself (DuckDB reads the rows with it, sniffing nothing):
+names as a CSV reader sees them, and a line a person can act on when there is no usable header."""
+
+from pathlib import Path
+
+import pytest
+
+from quality_movies.dq import UnreadableInputError, evaluate_file, parse_ruleset
+from quality_movies.dq.duckdb_engine import read_header
+
+
+@pytest.mark.parametrize(
+    ("content", "names"),
+    [
+        (b"id,title\n1,a\n", ["id", "title"]),
+        (b"\xef\xbb\xbfid,title\r\n1,a\r\n", ["id", "title"]),  # BOM and CRLF
+        (b'"id","title, full"\n1,a\n', ["id", "title, full"]),  # a quoted comma
+        (b'"id\nnumber",title\n1,a\n', ["id\nnumber", "title"]),  # a quoted line break
+        (b"id,title", ["id", "title"]),  # the header alone, no line break
+    ],
+)
+def test_header_names(tmp_path: Path, content: bytes, names: list[str]) -> None:
+    path = tmp_path / "h.csv"
+    path.write_bytes(content)
+    assert read_header(path) == names
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\n1,2\n", "the first line is empty; expected a CSV header row"),
+        (b"id,t\xe9\n1,2\n", "line 1 is not UTF-8 text; save the file as UTF-8 and run again."),
+        (b"x" * (1 << 20) + b"\n", "the first line is longer than 1 MB; expected a CSV header row"),
+    ],
+)
+def test_no_usable_header(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "h.csv"
+    path.write_bytes(content)
+    with pytest.raises(UnreadableInputError) as raised:
+        read_header(path)
+    assert str(raised.value) == f"{path}: {message}"
+
+
+def test_an_unterminated_quote_names_its_line(tmp_path: Path) -> None:
+    # Line 3 opens a quote that no later character closes.
+    data = tmp_path / "movies.csv"
+    data.write_text('series_title,imdb_rating\nA,9.0\n"B,8.0\nC,9.1\n', encoding="utf-8")
+    seed = parse_ruleset('Rules = [ ColumnValues "imdb_rating" between 8.5 and 10.3 ]')
+    with pytest.raises(UnreadableInputError) as raised:
+        evaluate_file(seed, data, tmp_path / "out")
+    assert str(raised.value) == (
+        f"{data}: line 3 cannot be read as CSV (Value with unterminated quote found); "
+        "fix it and run again."
+    )
