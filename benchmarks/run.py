@@ -208,7 +208,7 @@ def run_measurement(
     }
     if result_lines:
         record.update(json.loads(result_lines[-1].removeprefix("RESULT ")))
-        record["work_s"] = round(record["work_s"], 2)
+        record["work_s"] = round(record["work_s"], 3)
         record["startup_s"] = round(record["startup_s"], 2)
     else:
         tail = log.read_text().splitlines()[-15:]
