@@ -60,7 +60,12 @@ def cache_folder() -> Path | None:
     chosen = os.environ.get("QUALITY_MOVIES_CACHE_DIR")
     if chosen is not None:
         return Path(chosen) / "dqdl" if chosen else None
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        try:
+            base = Path.home() / ".cache"
+        except (RuntimeError, KeyError):  # no home (an anonymous container user): keep nothing
+            return None
     return Path(base) / "quality_movies" / "dqdl"
 
 

@@ -77,3 +77,14 @@ def test_an_empty_cache_dir_setting_keeps_nothing(tmp_path, monkeypatch):
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     assert parse_ruleset(SEED_RULESET).rules[0].rule_type == "ColumnValues"
     assert not list(tmp_path.rglob("*.pickle"))
+
+
+def test_without_a_home_nothing_is_kept_and_the_ruleset_still_loads(monkeypatch):
+    monkeypatch.delenv("QUALITY_MOVIES_CACHE_DIR", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    assert parse_ruleset(SEED_RULESET).rules[0].rule_type == "ColumnValues"
