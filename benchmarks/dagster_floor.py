@@ -7,13 +7,16 @@ evaluations, as `quality-movies run` writes them. The time is the floor under wh
 files can run while each keeps its own partition, materializations and checks.
 
     .venv/bin/python benchmarks/dagster_floor.py 100 1000 [--sync full|normal|off]
-        [--event-log sharded|consolidated]
+        [--event-log sharded|consolidated|memory|postgres [--postgres-url URL]]
 
 ``--sync`` applies the product's setting for the instance's SQLite files
 (quality_movies/runs/instance_storage.py); ``full`` is Dagster's default. ``--event-log consolidated``
 measures Dagster's ConsolidatedSqliteEventLogStorage (one SQLite file, each event written once; its
 docstring says it is meant for tests, so the product keeps Dagster's default: a file per run plus an
-index file that repeats every asset event).
+index file that repeats every asset event). ``--event-log memory`` keeps everything in memory
+(Dagster's ephemeral instance, no disk at all): what Dagster's own handling of the events costs
+whatever the storage. ``--event-log postgres`` uses dagster-postgres (not a dependency of the
+product) on the empty database at ``--postgres-url`` (give one count per database).
 """
 
 import argparse
@@ -88,15 +91,27 @@ event_log_storage:
 """
 
 
-def measure(count: int, consolidated: bool = False) -> float:
+POSTGRES = """\
+storage:
+  postgres:
+    postgres_url: {url}
+"""
+
+
+def measure(count: int, event_log: str = "sharded", postgres_url: str | None = None) -> float:
     """Seconds of one run over ``count`` new partitions on a fresh instance."""
-    home = tempfile.mkdtemp(prefix="dagster-floor-")
-    os.environ["DAGSTER_HOME"] = home
-    with open(os.path.join(home, "dagster.yaml"), "w") as config:
-        config.write("telemetry:\n  enabled: false\n")
-        if consolidated:
-            config.write(CONSOLIDATED.format(home=home))
-    instance = dg.DagsterInstance.get()
+    if event_log == "memory":
+        instance = dg.DagsterInstance.ephemeral()
+    else:
+        home = tempfile.mkdtemp(prefix="dagster-floor-")
+        os.environ["DAGSTER_HOME"] = home
+        with open(os.path.join(home, "dagster.yaml"), "w") as config:
+            config.write("telemetry:\n  enabled: false\n")
+            if event_log == "consolidated":
+                config.write(CONSOLIDATED.format(home=home))
+            if event_log == "postgres":
+                config.write(POSTGRES.format(url=postgres_url))
+        instance = dg.DagsterInstance.get()
     keys = [f"movies_{i:04d}.csv" for i in range(1, count + 1)]
     instance.add_dynamic_partitions(FILES.name, keys)
     job = DEFS.resolve_job_def("ingest")
@@ -119,12 +134,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("counts", type=int, nargs="+")
     parser.add_argument("--sync", choices=("full", "normal", "off"), default="full")
-    parser.add_argument("--event-log", choices=("sharded", "consolidated"), default="sharded")
+    parser.add_argument(
+        "--event-log", choices=("sharded", "consolidated", "memory", "postgres"), default="sharded"
+    )
+    parser.add_argument(
+        "--postgres-url",
+        help="with --event-log postgres: an empty database, e.g. "
+        "postgresql+psycopg2://postgres@127.0.0.1:55432/floor (needs dagster-postgres)",
+    )
     args = parser.parse_args()
     set_instance_sync(args.sync)
     for count in args.counts:
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-        seconds = measure(count, args.event_log == "consolidated")
+        seconds = measure(count, args.event_log, args.postgres_url)
         print(
             f"{count} files, sync {args.sync}, {args.event_log} event log: {seconds:.1f} s "
             f"({seconds / count * 1000:.0f} ms per file), load before {load}"

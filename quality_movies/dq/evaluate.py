@@ -179,7 +179,10 @@ def _run_duckdb(
     spill = run.temp_directory or str(staging / "duckdb_spill")
     con = duckdb_engine.connect(temp_directory=spill)
     try:
-        duckdb_engine.read_csv_duckdb(con, data_path, materialize=False, head_table="dq_head")
+        # first failing values read a big file's head in small buffers (a small one is one buffer)
+        big = data_path.is_file() and data_path.stat().st_size > 4 * duckdb_engine.HEAD_BUFFER_BYTES
+        head = "dq_head" if big else None
+        duckdb_engine.read_csv_duckdb(con, data_path, materialize=False, head_table=head)
         outputs = duckdb_engine.Outputs(
             bad_jsonl=staging / BAD_RECORDS_FILE,
             good_jsonl=staging / GOOD_RECORDS_FILE if run.write_good_jsonl else None,
@@ -197,7 +200,7 @@ def _run_duckdb(
                 references=run.references,
                 files=run.files,
                 outputs=outputs,
-                head_table="dq_head",
+                head_table=head,
             )
         except duckdb_engine.duckdb.Error as error:
             raise duckdb_engine.output_error(data_path, error) from None

@@ -53,3 +53,17 @@ def test_each_file_names_its_own_first_failing_value(tmp_path, plans, with_windo
     }
     # one plan (the bad rows' query), asked for the first file only
     assert len(plans) == 1
+
+
+def test_a_big_files_first_failing_value_is_found_past_its_first_read_buffers(tmp_path):
+    # 250,000 rows of about 40 bytes (10 MB: read through the 2 MB head buffers); rows 150,000
+    # (about 6 MB in) and 200,000 fail: the first is named, 2 of 250,000 failed.
+    rows = [(f"A long series title number {i:06d}", "9.0") for i in range(1, 250_001)]
+    rows[149_999] = (rows[149_999][0], "7.25")
+    rows[199_999] = (rows[199_999][0], "1.0")
+    data = _csv(tmp_path / "big.csv", rows)
+    assert data.stat().st_size > 8 * 1024 * 1024
+    summary = evaluate_file(parse_ruleset(f"Rules = [ {BETWEEN} ]"), data, tmp_path / "out")
+    assert summary.rule_outcomes[0].failure_reason == (
+        "Value: 7.25 does not meet the constraint requirement! 2 of 250000 rows failed."
+    )
