@@ -138,24 +138,28 @@ def read_csv_duckdb(
 
 
 MAX_HEADER_BYTES = 1 << 20
+_LINE_END = re.compile(rb"[\r\n]")
 
 
 def read_header(path: Path) -> list[str]:
-    """The names of the CSV's header row (comma-separated, double quotes, UTF-8), as DuckDB's
-    reader skips it: its column count is what every row must have. Read here rather than sniffed
-    by DuckDB, whose sniffer fails on a whole small file for one short row, without its line."""
+    """The names of the CSV's header row, its first line (comma-separated, double quotes, UTF-8):
+    its column count is what every row must have. Read here rather than sniffed by DuckDB, whose
+    sniffer fails on a whole small file for one short row, without its line."""
     with path.open("rb") as raw:
-        head = raw.read(MAX_HEADER_BYTES)
-    end = -1
-    while True:  # to the first line break outside double quotes
-        end = head.find(b"\n", end + 1)
-        if end < 0 or head.count(b'"', 0, end) % 2 == 0:
-            break
-    if end < 0 and len(head) == MAX_HEADER_BYTES:
+        read = raw.read(MAX_HEADER_BYTES)
+    head = read.removeprefix(b"\xef\xbb\xbf")
+    if head[:1] in (b"\n", b"\r"):  # DuckDB would take the blank line for the header
+        raise UnreadableInputError(
+            f"{path}: line 1 is blank; the header row must come first: remove the blank lines "
+            "above it and run again."
+        )
+    ends = (m.start() for m in _LINE_END.finditer(head))  # \n, \r\n or \r, as DuckDB reads them
+    end = next((at for at in ends if head.count(b'"', 0, at) % 2 == 0), None)  # outside quotes
+    if end is None and len(read) == MAX_HEADER_BYTES:
         raise UnreadableInputError(
             f"{path}: the first line is longer than 1 MB; expected a CSV header row"
         )
-    record = head[: end if end >= 0 else len(head)].removeprefix(b"\xef\xbb\xbf")
+    record = head[:end]
     try:
         text = record.decode("utf-8")
     except UnicodeDecodeError:
@@ -163,11 +167,11 @@ def read_header(path: Path) -> list[str]:
             f"{path}: line 1 is not UTF-8 text; save the file as UTF-8 and run again."
         ) from None
     try:
-        names = next(csv.reader([text.removesuffix("\r")], strict=True), [])
+        names = next(csv.reader([text], strict=True), [])
     except csv.Error as error:
         raise UnreadableInputError(f"{path}: the header row is not valid CSV ({error})") from None
-    if not names:
-        raise UnreadableInputError(f"{path}: the first line is empty; expected a CSV header row")
+    if not names:  # a byte-order mark alone
+        raise UnreadableInputError(f"{path}: the file has no header row; expected column names")
     return names
 
 

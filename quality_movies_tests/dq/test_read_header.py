@@ -17,6 +17,8 @@ from quality_movies.dq.duckdb_engine import read_header
         (b'"id","title, full"\n1,a\n', ["id", "title, full"]),  # a quoted comma
         (b'"id\nnumber",title\n1,a\n', ["id\nnumber", "title"]),  # a quoted line break
         (b"id,title", ["id", "title"]),  # the header alone, no line break
+        (b"id,title\r1,a\r", ["id", "title"]),  # carriage returns only (old Mac line ends)
+        (b'"id\r\nnumber",title\r\n1,a\r\n', ["id\r\nnumber", "title"]),  # a quoted CRLF
     ],
 )
 def test_header_names(tmp_path: Path, content: bytes, names: list[str]) -> None:
@@ -28,7 +30,12 @@ def test_header_names(tmp_path: Path, content: bytes, names: list[str]) -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b"\n1,2\n", "the first line is empty; expected a CSV header row"),
+        (
+            b"\r\nid,title\n1,a\n",
+            "line 1 is blank; the header row must come first: remove the blank lines above it "
+            "and run again.",
+        ),
+        (b"\xef\xbb\xbf", "the file has no header row; expected column names"),
         (b"id,t\xe9\n1,2\n", "line 1 is not UTF-8 text; save the file as UTF-8 and run again."),
         (b"x" * (1 << 20) + b"\n", "the first line is longer than 1 MB; expected a CSV header row"),
     ],
@@ -52,3 +59,12 @@ def test_an_unterminated_quote_names_its_line(tmp_path: Path) -> None:
         f"{data}: line 3 cannot be read as CSV (Value with unterminated quote found); "
         "fix it and run again."
     )
+
+
+def test_carriage_return_line_ends_are_read_as_duckdb_reads_them(tmp_path: Path) -> None:
+    # Two rows: 9.0 lies between 8.5 and 10.3, 7.0 does not.
+    data = tmp_path / "mac.csv"
+    data.write_bytes(b"Series_Title,IMDB_Rating\rA,9.0\rB,7.0\r")
+    seed = parse_ruleset('Rules = [ ColumnValues "imdb_rating" between 8.5 and 10.3 ]')
+    summary = evaluate_file(seed, data, tmp_path / "out")
+    assert (summary.rows_read, summary.good_rows, summary.bad_rows) == (2, 1, 1)
