@@ -49,13 +49,22 @@ def normalize_column_names(names: Sequence[str], source: str) -> list[str]:
 HEAD_BUFFER_BYTES = 2 * 1024 * 1024
 
 
-def _csv_scan(path: Path, header: Sequence[str], buffer_size: int | None = None) -> str:
+@dataclass(frozen=True)
+class CsvHeader:
+    """A CSV's header row: its names, and the blank lines above it (readers skip them)."""
+
+    names: list[str]
+    blank_lines: int = 0
+
+
+def _csv_scan(path: Path, header: CsvHeader, buffer_size: int | None = None) -> str:
     """``read_csv`` of the file as strings, its ``header`` known (nothing sniffed)."""
-    columns = ", ".join(f"{sql_string(name)}: 'VARCHAR'" for name in header)
-    buffer = f", buffer_size = {buffer_size}" if buffer_size else ""
+    columns = ", ".join(f"{sql_string(name)}: 'VARCHAR'" for name in header.names)
+    options = f", skip = {header.blank_lines}" if header.blank_lines else ""
+    options += f", buffer_size = {buffer_size}" if buffer_size else ""
     return (
         f"read_csv({sql_string(str(path))}, header = true, delim = ',', quote = '\"', "
-        f"escape = '\"', columns = {{{columns}}}, auto_detect = false{buffer})"
+        f"escape = '\"', columns = {{{columns}}}, auto_detect = false{options})"
     )
 
 
@@ -120,10 +129,11 @@ def read_csv_duckdb(
     if path.stat().st_size == 0:
         raise UnreadableInputError(f"{path}: the file is empty; expected a CSV header row")
     header = read_header(path)
-    columns = normalize_column_names(header, str(path))
+    columns = normalize_column_names(header.names, str(path))
     try:
         select = ", ".join(
-            f"{quote(orig)} AS {quote(name)}" for orig, name in zip(header, columns, strict=True)
+            f"{quote(orig)} AS {quote(name)}"
+            for orig, name in zip(header.names, columns, strict=True)
         )
         kind = "TABLE" if materialize else "VIEW"
         con.execute(
@@ -138,33 +148,38 @@ def read_csv_duckdb(
 
 
 MAX_HEADER_BYTES = 1 << 20
-_LINE_END = re.compile(rb"[\r\n]")
+_LINE_BREAK = re.compile(rb"\r\n|\n|\r")
 
 
-def read_header(path: Path) -> list[str]:
-    """The names of the CSV's header row, its first line (comma-separated, double quotes, UTF-8):
-    its column count is what every row must have. Read here rather than sniffed by DuckDB, whose
-    sniffer fails on a whole small file for one short row, without its line."""
+def read_header(path: Path) -> CsvHeader:
+    """The CSV's header row (comma-separated, double quotes, UTF-8; blank lines above it skipped,
+    as readers do): its column count is what every row must have. Read here rather than sniffed
+    by DuckDB, whose sniffer fails on a whole small file for one short row, without its line."""
     with path.open("rb") as raw:
         read = raw.read(MAX_HEADER_BYTES)
     head = read.removeprefix(b"\xef\xbb\xbf")
-    if head[:1] in (b"\n", b"\r"):  # DuckDB would take the blank line for the header
-        raise UnreadableInputError(
-            f"{path}: line 1 is blank; the header row must come first: remove the blank lines "
-            "above it and run again."
-        )
-    ends = (m.start() for m in _LINE_END.finditer(head))  # \n, \r\n or \r, as DuckDB reads them
-    end = next((at for at in ends if head.count(b'"', 0, at) % 2 == 0), None)  # outside quotes
+    blank_ends = []
+    while blank := _LINE_BREAK.match(head):
+        blank_ends.append(blank.group())
+        head = head[blank.end() :]
+    breaks = _LINE_BREAK.finditer(head)  # \n, \r\n or \r, as DuckDB reads them
+    end = next((b for b in breaks if head.count(b'"', 0, b.start()) % 2 == 0), None)  # unquoted
     if end is None and len(read) == MAX_HEADER_BYTES:
         raise UnreadableInputError(
             f"{path}: the first line is longer than 1 MB; expected a CSV header row"
         )
-    record = head[:end]
+    if blank_ends and (end is None or set(blank_ends) != {end.group()}):
+        # DuckDB counts the lines it skips by the header's line end: mixed ends lose rows
+        raise UnreadableInputError(
+            f"{path}: the blank lines above the header end differently from it; remove them "
+            "and run again."
+        )
     try:
-        text = record.decode("utf-8")
+        text = head[: end.start() if end else len(head)].decode("utf-8")
     except UnicodeDecodeError:
         raise UnreadableInputError(
-            f"{path}: line 1 is not UTF-8 text; save the file as UTF-8 and run again."
+            f"{path}: line {len(blank_ends) + 1} is not UTF-8 text; save the file as UTF-8 and "
+            "run again."
         ) from None
     try:
         names = next(csv.reader([text], strict=True), [])
@@ -172,7 +187,7 @@ def read_header(path: Path) -> list[str]:
         raise UnreadableInputError(f"{path}: the header row is not valid CSV ({error})") from None
     if not names:  # a byte-order mark alone
         raise UnreadableInputError(f"{path}: the file has no header row; expected column names")
-    return names
+    return CsvHeader(names, len(blank_ends))
 
 
 def _csv_problem(message: str) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from quality_movies.dq import UnreadableInputError, evaluate_file, parse_ruleset
-from quality_movies.dq.duckdb_engine import read_header
+from quality_movies.dq.duckdb_engine import CsvHeader, read_header
 
 
 @pytest.mark.parametrize(
@@ -24,7 +24,7 @@ from quality_movies.dq.duckdb_engine import read_header
 def test_header_names(tmp_path: Path, content: bytes, names: list[str]) -> None:
     path = tmp_path / "h.csv"
     path.write_bytes(content)
-    assert read_header(path) == names
+    assert read_header(path) == CsvHeader(names)
 
 
 @pytest.mark.parametrize(
@@ -32,8 +32,7 @@ def test_header_names(tmp_path: Path, content: bytes, names: list[str]) -> None:
     [
         (
             b"\r\nid,title\n1,a\n",
-            "line 1 is blank; the header row must come first: remove the blank lines above it "
-            "and run again.",
+            "the blank lines above the header end differently from it; remove them and run again.",
         ),
         (b"\xef\xbb\xbf", "the file has no header row; expected column names"),
         (b"id,t\xe9\n1,2\n", "line 1 is not UTF-8 text; save the file as UTF-8 and run again."),
@@ -68,3 +67,20 @@ def test_carriage_return_line_ends_are_read_as_duckdb_reads_them(tmp_path: Path)
     seed = parse_ruleset('Rules = [ ColumnValues "imdb_rating" between 8.5 and 10.3 ]')
     summary = evaluate_file(seed, data, tmp_path / "out")
     assert (summary.rows_read, summary.good_rows, summary.bad_rows) == (2, 1, 1)
+
+
+@pytest.mark.parametrize("line_end", [b"\n", b"\r\n", b"\r"])
+def test_blank_lines_above_the_header_are_skipped(tmp_path: Path, line_end: bytes) -> None:
+    # Lines 1-2 blank, the header on line 3, rows on lines 4-5 (9.0 passes, 7.0 fails).
+    data = tmp_path / "spaced.csv"
+    lines = [b"", b"", b"Series_Title,IMDB_Rating", b"A,9.0", b"B,7.0"]
+    data.write_bytes(line_end.join(lines) + line_end)
+    assert read_header(data) == CsvHeader(["Series_Title", "IMDB_Rating"], blank_lines=2)
+    seed = parse_ruleset('Rules = [ ColumnValues "imdb_rating" between 8.5 and 10.3 ]')
+    summary = evaluate_file(seed, data, tmp_path / "out")
+    assert (summary.rows_read, summary.good_rows, summary.bad_rows) == (2, 1, 1)
+    # line 6 has one field of two
+    data.write_bytes(line_end.join([*lines, b"C"]) + line_end)
+    with pytest.raises(UnreadableInputError) as raised:
+        evaluate_file(seed, data, tmp_path / "out")
+    assert str(raised.value).startswith(f"{data}: line 6 has 1 fields where the header has 2;")
