@@ -8,7 +8,8 @@ first failing value each names, still follow input order.
 import csv
 import re
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -143,7 +144,7 @@ def read_csv_duckdb(
             scan = _csv_scan(path, header, HEAD_BUFFER_BYTES)
             con.execute(f"CREATE OR REPLACE TEMP VIEW {head_table} AS SELECT {select} FROM {scan}")
     except duckdb.Error as error:
-        raise UnreadableInputError(f"{path}: {_csv_problem(str(error))}") from None
+        raise _unreadable(path, error) from None
     return columns
 
 
@@ -255,16 +256,32 @@ def write_outputs(
 
 def output_error(data_path: str | Path, error: duckdb.Error) -> DataQualityError:
     """The error of a failed COPY: the data file's own problem when DuckDB could not read it."""
-    message = str(error)
     if is_input_error(error):
-        return UnreadableInputError(f"{data_path}: {_csv_problem(message)}")
-    return DataQualityError(f"{data_path}: writing the outputs failed: {first_line(message)}")
+        return _unreadable(data_path, error)
+    return DataQualityError(f"{data_path}: writing the outputs failed: {first_line(str(error))}")
 
 
 def is_input_error(error: duckdb.Error) -> bool:
     """Whether DuckDB failed reading the CSV itself (a ragged row, bytes that are not UTF-8)."""
     message = str(error)
     return "CSV Error" in message or "not utf-8 encoded" in message.lower()
+
+
+def _unreadable(source: str | Path, error: duckdb.Error) -> UnreadableInputError:
+    """An ``is_input_error`` in a line a person can act on, naming the file ``source``."""
+    return UnreadableInputError(f"{source}: {_csv_problem(str(error))}")
+
+
+@contextmanager
+def _evaluating(ruleset_source: str) -> Iterator[None]:
+    """SQL the database rejects while the rules are evaluated is a DataQualityError; a read error
+    of the data file goes on to the caller, which names the file (``output_error``)."""
+    try:
+        yield
+    except duckdb.Error as error:
+        if is_input_error(error):
+            raise
+        raise DataQualityError(f"{ruleset_source}: evaluating the rules failed: {error}") from None
 
 
 @dataclass
@@ -323,7 +340,7 @@ def evaluate_duckdb(
             return first_line(str(error))
         return None
 
-    try:
+    with _evaluating(ruleset.source):
         types = infer_column_types(con, table, columns_to_type(ruleset, columns), column_types)
         if any(rule.rule_type == "SchemaMatch" for rule in ruleset.leaves):
             types = infer_column_types(con, table, columns, types)
@@ -358,33 +375,27 @@ def evaluate_duckdb(
                 f"CREATE OR REPLACE TEMP VIEW {base} AS SELECT rowid AS {ROW_ID}, * FROM {table}"
             )
             con.execute(f"CREATE OR REPLACE TEMP VIEW {stage} AS {plan.stage_sql(base)}")
-    except duckdb.Error as error:
-        if is_input_error(error):
-            raise
-        raise DataQualityError(f"{ruleset.source}: evaluating the rules failed: {error}") from None
     values = None
     if outputs is not None and (outputs.good_jsonl or outputs.good_parquet):
         values = _values_from_outputs(con, plan, stage, outputs, columns)
     written = values is not None
-    try:
+    with _evaluating(ruleset.source):
         if values is None:
             values = _aggregate(con, plan, base, stage, error_of)
         values.update(
             plan.run_scalar_queries(stage, lambda query: _scalar(con, query), duckdb.Error)
         )
-        order_by = ROW_ID if numbered else None
-        if head_table and not numbered:
-            head_stage = f"({plan.stage_sql(head_table)}) AS head"
-            first_values = plan.first_value_queries(head_stage, values)
+        if numbered:
+            first_values = plan.first_value_queries(stage, values, ROW_ID)
+        elif head_table:
+            first_values = plan.first_value_queries(
+                f"({plan.stage_sql(head_table)}) AS head", values
+            )
         else:
-            first_values = plan.first_value_queries(stage, values, order_by)
+            first_values = plan.first_value_queries(stage, values)
         for alias, query in first_values.items():
             found = con.execute(query).fetchone()
             values[alias] = found[0] if found else None
-    except duckdb.Error as error:
-        if is_input_error(error):
-            raise
-        raise DataQualityError(f"{ruleset.source}: evaluating the rules failed: {error}") from None
     outcomes = plan.decide(values)
     rows_read, bad_rows = int(values["__rows_read"]), int(values["__bad_rows"] or 0)
     good_sql, bad_sql = plan.good_rows_sql(stage), plan.bad_rows_sql(stage, list_masks=True)
@@ -492,7 +503,7 @@ def load_references(
             types = infer_column_types(con, view, columns)
         except duckdb.Error as error:
             if is_input_error(error):
-                raise UnreadableInputError(f"{location}: {_csv_problem(str(error))}") from None
+                raise _unreadable(location, error) from None
             raise
         loaded[name] = Reference(name, view, columns, types)
     return loaded
