@@ -1,18 +1,19 @@
-"""How often the local Dagster instance's SQLite files wait for the disk.
+"""How the local Dagster instance's SQLite files are connected to and how often they wait for the disk.
 
-Dagster's SQLite storage opens a connection per event, commits it with SQLite's default
+Dagster's SQLite storage opens a new connection per event, commits it with SQLite's default
 ``synchronous = FULL`` and closes it; as the last connection to the file, the close checkpoints the
 WAL and deletes it. Every event waited for about a dozen fsyncs (4,865 for a 20-file batch on the
-benchmark machine; a 100-file `run` took 23 s instead of 20 s). Here every such connection on a file
-under ``DAGSTER_HOME`` gets ``PRAGMA synchronous`` from ``QUALITY_MOVIES_DAGSTER_SYNC``, and the
-process keeps one idle connection per file so that closes do not checkpoint (506 fsyncs for the
-same batch), and touches a file after each write to it, so that Dagster's UI, which watches the file,
-shows a running run's events as they come:
+benchmark machine) and paid for opening the file and reading its schema again. Here every SQLite
+connection SQLAlchemy asks for on a file under ``DAGSTER_HOME`` comes from a few connections the
+process keeps per file (SQLAlchemy's ``do_connect`` event): closing one puts it back, idle, so closes
+do not checkpoint and the next event skips opening the file. Kept connections commit with
+``PRAGMA synchronous`` from ``QUALITY_MOVIES_DAGSTER_SYNC``, and a write touches its file, so that
+Dagster's UI, which watches the file, shows a running run's events as they come:
 
 - ``normal`` (default): in WAL mode the files stay consistent through a crash or a power loss, which
   may lose only the last events before it;
 - ``off``: no fsync at all (an OS crash or power loss can corrupt the run history);
-- ``full``: Dagster's own behaviour.
+- ``full``: Dagster's own behaviour (a new connection per event).
 
 The ledger (what was processed and announced) and the warehouse keep their own, durable settings.
 """
@@ -20,18 +21,21 @@ The ledger (what was processed and announced) and the warehouse keep their own, 
 import contextlib
 import os
 import sqlite3
+import threading
+from collections import OrderedDict
 from functools import lru_cache
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Dialect
 from sqlalchemy.pool import Pool
 
 SYNC_MODES = ("normal", "off", "full")
-MAX_KEPT = 8
+MAX_FILES = 8  # files with idle connections kept; the least recently used are closed past it
+MAX_IDLE = 4  # idle connections kept per file
 _installed: dict[str, str] = {}
-_kept: dict[str, sqlite3.Connection] = {}
-_on_wal: set[str] = set()  # kept files whose keeper is attached to their WAL
-_PATH = "quality_movies_instance_file"  # connection record info: (path, total changes when seen)
+_idle: "OrderedDict[str, list[KeptConnection]]" = OrderedDict()  # most recently used file last
+_lock = threading.Lock()
+_SEEN = "quality_movies_changes"  # connection record info: total changes at checkout
 
 
 def sync_mode(environ: dict[str, str] | None = None) -> str:
@@ -48,77 +52,115 @@ def sync_mode(environ: dict[str, str] | None = None) -> str:
 @lru_cache(maxsize=256)
 def _inside(path: str, folder: str) -> bool:
     """Whether file ``path`` is under ``folder`` (both as given: resolved once per pair)."""
-    if not path:
+    if not path or path.startswith(":") or path.startswith("file:"):
         return False
     path, folder = os.path.realpath(path), os.path.realpath(folder)
     return os.path.commonpath([path, folder]) == folder
 
 
-def _on_connect(dbapi_connection, record) -> None:
-    if not isinstance(dbapi_connection, sqlite3.Connection) or "mode" not in _installed:
-        return
-    home = os.environ.get("DAGSTER_HOME")
-    if not home:
-        return
-    (_, _, path) = dbapi_connection.execute("PRAGMA database_list").fetchone()
-    if _inside(path, home):
-        dbapi_connection.execute(f"PRAGMA synchronous = {_installed['mode'].upper()}")
+class KeptConnection(sqlite3.Connection):
+    """A connection to one file of the instance; ``close`` puts it back with the file's idle ones."""
+
+    path = ""
+    resting = False  # with the file's idle ones: a second close must not put it back twice
+
+    def close(self) -> None:
+        if self.resting:
+            return
         try:
-            _keep_open(path)
-        except sqlite3.Error:  # only a saving: never let it fail Dagster's own write
-            _forget(path)
-        if record is not None:
-            record.info[_PATH] = (path, dbapi_connection.total_changes)
+            if self.in_transaction:
+                self.rollback()
+        except sqlite3.Error:
+            super().close()
+            return
+        with _lock:
+            idle = _idle.get(self.path) if "mode" in _installed else None
+            if idle is not None and len(idle) < MAX_IDLE:
+                self.resting = True
+                idle.append(self)
+                return
+        super().close()
+
+
+def _on_do_connect(dialect, _record, cargs, cparams):
+    """Hand SQLAlchemy an idle connection to the file, or a new kept one (None: its own)."""
+    mode, home = _installed.get("mode"), os.environ.get("DAGSTER_HOME")
+    if mode is None or not home or dialect.name != "sqlite" or cparams.get("uri"):
+        return None
+    path = cargs[0] if cargs else cparams.get("database", "")
+    if not isinstance(path, str) or not _inside(path, home):
+        return None
+    with _lock:
+        idle = _idle.pop(path, None)
+        _idle[path] = idle if idle is not None else []
+        if idle:
+            connection = idle.pop()
+            connection.resting = False
+            return connection
+        evicted = [_idle.popitem(last=False)[1] for _ in range(len(_idle) - MAX_FILES)]
+    _close_for_good(c for group in evicted for c in group)
+    options = {k: v for k, v in cparams.items() if k != "database"}
+    connection = sqlite3.connect(
+        path, **{**options, "check_same_thread": False, "factory": KeptConnection}
+    )
+    connection.path = path
+    connection.execute(f"PRAGMA synchronous = {mode.upper()}")
+    return connection
+
+
+def _on_checkout(dbapi_connection, record, _proxy) -> None:
+    if isinstance(dbapi_connection, KeptConnection):
+        record.info[_SEEN] = dbapi_connection.total_changes
 
 
 def _on_checkin(dbapi_connection, record) -> None:
     """After a write to a kept file, touch the file. Its WAL is no longer checkpointed when Dagster's
     connection closes, so the file itself would not change until the process ends, and Dagster's UI,
     which watches it (watchdog) for a running run's new events, would show them only then."""
-    known = record.info.get(_PATH) if record is not None else None
-    if known is None or known[0] not in _kept:
+    if not isinstance(dbapi_connection, KeptConnection) or record is None:
         return
-    path, changes = known
+    seen = record.info.pop(_SEEN, None)
     with contextlib.suppress(sqlite3.Error, OSError):  # never fail Dagster's own write
-        now = dbapi_connection.total_changes
-        if now != changes:
-            record.info[_PATH] = (path, now)
-            os.utime(path)
+        if seen is not None and dbapi_connection.total_changes != seen:
+            os.utime(dbapi_connection.path)
 
 
-def _forget(path: str) -> None:
-    keeper = _kept.pop(path, None)
-    _on_wal.discard(path)
-    if keeper is not None:
-        keeper.close()
+def _close_for_good(connections) -> None:
+    for connection in connections:
+        sqlite3.Connection.close(connection)
 
 
-def _keep_open(path: str) -> None:
-    """Hold one idle connection on ``path``: SQLite checkpoints a WAL file and deletes it (fsyncs of
-    the file, the WAL and the folder) when the *last* connection closes, which Dagster's
-    connection-per-event would otherwise do at every event. An idle connection holds no lock that
-    stops writers or checkpoints in other processes; the oldest are closed past ``MAX_KEPT``."""
-    keeper = _kept.pop(path, None) or sqlite3.connect(path, check_same_thread=False)
-    _kept[path] = keeper  # most recently used last
-    if path not in _on_wal:
-        # a read attaches it to the WAL; a new file becomes WAL only after its first connection
-        keeper.execute("SELECT count(*) FROM sqlite_master").fetchall()
-        if keeper.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
-            _on_wal.add(path)
-    while len(_kept) > MAX_KEPT:
-        _forget(next(iter(_kept)))
+def _close_idle() -> None:
+    with _lock:
+        groups = list(_idle.values())
+        _idle.clear()
+    _close_for_good(c for group in groups for c in group)
+
+
+def _forget_in_child() -> None:
+    """A forked process must not share its parent's SQLite connections: drop them unclosed."""
+    _idle.clear()
+    global _lock
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def set_instance_sync(mode: str) -> None:
     """Make every SQLite connection that SQLAlchemy opens in this process on a file under
-    ``DAGSTER_HOME`` commit with ``PRAGMA synchronous = <mode>`` (``full`` leaves them alone)."""
+    ``DAGSTER_HOME`` a kept one that commits with ``PRAGMA synchronous = <mode>`` (``full`` leaves
+    them alone: Dagster's own connections)."""
     if mode == "full":
         _installed.pop("mode", None)
-        for path in list(_kept):
-            _forget(path)
+        _close_idle()
         return
-    if not event.contains(Engine, "connect", _on_connect):
-        event.listen(Engine, "connect", _on_connect)
+    if not event.contains(Dialect, "do_connect", _on_do_connect):
+        event.listen(Dialect, "do_connect", _on_do_connect)
+    if not event.contains(Pool, "checkout", _on_checkout):
+        event.listen(Pool, "checkout", _on_checkout)
     if not event.contains(Pool, "checkin", _on_checkin):
         event.listen(Pool, "checkin", _on_checkin)
+    if _installed.get("mode") != mode:
+        _close_idle()  # kept ones commit with the mode they were opened with
     _installed["mode"] = mode

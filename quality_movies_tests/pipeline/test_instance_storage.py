@@ -70,20 +70,50 @@ def test_an_idle_connection_spares_a_checkpoint_at_every_close(dagster_home, mod
     engine.dispose()
 
 
-def test_a_file_it_cannot_read_does_not_fail_the_write(dagster_home, monkeypatch):
-    """Keeping a connection open is only a saving: when the keeper cannot read the file (locked,
-    say), the connection Dagster asked for still works and nothing is kept for that file."""
-    from quality_movies.runs import instance_storage
+def dbapi_connection(con: sa.Connection) -> sqlite3.Connection:
+    return con.connection.dbapi_connection
 
-    def locked(path):
-        raise sqlite3.OperationalError("database is locked")
 
-    monkeypatch.setattr(instance_storage, "_keep_open", locked)
+@pytest.mark.parametrize(("mode", "reused"), [("normal", True), ("full", False)])
+def test_a_closed_connection_serves_the_next_engine_and_never_two_at_once(
+    dagster_home, mode, reused
+):
+    """Dagster makes a new engine per event: the file's connection is kept and handed to the next
+    one, but a connection still in use is never handed out a second time (Dagster's threads)."""
+    set_instance_sync(mode)
+    path = dagster_home / "history" / "runs" / "index.db"
+    engines = [sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.NullPool) for _ in range(3)]
+    try:
+        with engines[0].connect() as first, engines[1].connect() as second:
+            held = [dbapi_connection(first), dbapi_connection(second)]  # alive: ids stay theirs
+            assert held[0] is not held[1]
+        with engines[2].connect() as third:
+            assert any(dbapi_connection(third) is c for c in held) is reused
+    finally:
+        for engine in engines:
+            engine.dispose()
+
+
+def test_a_kept_connection_comes_back_without_its_open_transaction(dagster_home):
+    """Whatever a caller left uncommitted is rolled back when the connection is put back."""
     set_instance_sync("normal")
     path = dagster_home / "history" / "runs" / "index.db"
     commit_once(path)
-    assert synchronous(path) == NORMAL
-    assert str(path) not in instance_storage._kept
+    engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.NullPool)
+    try:
+        raw = engine.raw_connection()
+        kept = raw.dbapi_connection
+        kept.execute("INSERT INTO events VALUES (2)")
+        assert kept.in_transaction
+        kept.close()  # as SQLAlchemy's pool closes it, without a commit
+        raw.invalidate()  # which closes it once more: it must not be put back twice
+        with engine.connect() as con, engine.connect() as other:
+            assert dbapi_connection(con) is kept
+            assert dbapi_connection(other) is not kept
+            assert not kept.in_transaction
+            assert con.exec_driver_sql("SELECT count(*) FROM events").scalar() == 1
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.parametrize("mode", ["normal", "full"])
