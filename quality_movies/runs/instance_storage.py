@@ -137,8 +137,13 @@ def _close_idle() -> None:
     _close_for_good(c for group in groups for c in group)
 
 
+_inherited: list = []  # a forked process's copies of its parent's connections, never used or closed
+
+
 def _forget_in_child() -> None:
-    """A forked process must not share its parent's SQLite connections: drop them unclosed."""
+    """A forked process must not use its parent's SQLite connections, nor close them (SQLite's
+    advice): they are set aside, and the child opens its own."""
+    _inherited.extend(_idle.values())
     _idle.clear()
     global _lock
     _lock = threading.Lock()

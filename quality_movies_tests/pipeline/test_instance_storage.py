@@ -144,3 +144,30 @@ def test_a_running_runs_events_reach_the_ui_watcher_while_it_runs(dagster_home, 
 
     with dg.DagsterInstance.get() as instance:
         assert followed.execute_in_process(instance=instance).success
+
+
+def test_a_forked_process_opens_its_own_connections(dagster_home):
+    """A child process (a forking executor) never gets the parent's kept connections."""
+    import os
+
+    from quality_movies.runs import instance_storage
+
+    set_instance_sync("normal")
+    path = dagster_home / "history" / "runs" / "index.db"
+    commit_once(path)
+    assert instance_storage._idle[str(path)]
+    pid = os.fork()
+    if pid == 0:  # the child: nothing kept from the parent, and its own connection works
+        ok = not instance_storage._idle
+        try:
+            commit_once(path)
+        except Exception:
+            ok = False
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    commit_once(path)
+    engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.NullPool)
+    with engine.connect() as con:
+        assert con.exec_driver_sql("SELECT count(*) FROM events").scalar() == 3
+    engine.dispose()
