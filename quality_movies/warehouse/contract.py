@@ -355,6 +355,10 @@ def check_contract_in_duckdb(validated: Mapping[str, str]) -> dict[str, str]:
             return {}
         broken = {}
         for source_file, path in validated.items():
+            if backend.read_parquet(path).count().execute() == 0:
+                # no row to break it (pandera 0.35's Ibis backend fails the non-nullable columns
+                # of an empty table: a file whose every row is a bad record)
+                continue
             problem = _pandera_problem(backend, [path])
             if problem is not None:
                 broken[source_file] = (

@@ -145,6 +145,19 @@ def test_pandera_ibis_checks_the_validated_tables_in_duckdb(tmp_path):
     assert "series_title" in broken["title.csv"]
 
 
+def test_a_file_without_validated_rows_keeps_the_contract(tmp_path):
+    """Every row of such a file is a bad record: an empty table breaks no column check, alone or
+    beside a file that does break one."""
+    empty = validated_parquet(tmp_path / "empty.parquet")
+    duckdb.sql(f"COPY (FROM '{empty}' LIMIT 0) TO '{tmp_path / 'none.parquet'}' (FORMAT PARQUET)")
+    none = str(tmp_path / "none.parquet")
+    assert check_contract_in_duckdb({"none.csv": none}) == {}
+    too_high = validated_parquet(tmp_path / "high.parquet", meta_score="140::BIGINT")
+    assert sorted(check_contract_in_duckdb({"none.csv": none, "high.csv": too_high})) == [
+        "high.csv"
+    ]
+
+
 def test_pandas_schema_states_the_same_contract():
     schema = validated_movies_schema()
     frame = pd.DataFrame(

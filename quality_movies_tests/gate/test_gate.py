@@ -69,6 +69,20 @@ def test_contract_rejects_become_bad_records_and_the_rest_loads(gate):
     assert gate.work_files() == []
 
 
+def test_a_file_whose_every_row_is_bad_loads_nothing_and_succeeds(gate):
+    """8.0 and 8.5 both fail ``between 8.5 and 10.3`` (exclusive): both rows are bad records and
+    the empty validated table breaks no contract."""
+    name = gate.ingest("all_bad.csv", csv_text(movie_line("Low", "8.0"), movie_line("Edge", "8.5")))
+    result = gate.run(name)
+    assert result.success
+    meta = materialized(result)
+    assert meta[("validated_movies", name)]["rows_read"] == 2
+    assert meta[("validated_movies", name)]["good_rows"] == 0
+    assert meta[("imdb_movies_rating", name)]["rows_loaded"] == 0
+    assert sorted(r["series_title"] for r in bad_records(gate, name)) == ["Edge", "Low"]
+    assert gate.warehouse.row_counts() == {}
+
+
 def test_a_rerun_replaces_the_files_rows(gate):
     name = gate.ingest("mixed.csv", MIXED)
     assert gate.run(name).success
