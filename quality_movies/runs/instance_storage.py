@@ -62,6 +62,7 @@ class KeptConnection(sqlite3.Connection):
     """A connection to one file of the instance; ``close`` puts it back with the file's idle ones."""
 
     path = ""
+    identity: tuple[int, int] | None = None  # the file it opened (device, inode)
     resting = False  # with the file's idle ones: a second close must not put it back twice
 
     def close(self) -> None:
@@ -90,22 +91,36 @@ def _on_do_connect(dialect, _record, cargs, cparams):
     path = cargs[0] if cargs else cparams.get("database", "")
     if not isinstance(path, str) or not _inside(path, home):
         return None
+    identity = _identity(path)
     with _lock:
-        idle = _idle.pop(path, None)
-        _idle[path] = idle if idle is not None else []
+        idle = _idle.pop(path, None) or []
+        stale = [c for c in idle if c.identity != identity]  # the file was deleted or replaced
+        idle = [c for c in idle if c.identity == identity]
+        _idle[path] = idle
         if idle:
             connection = idle.pop()
             connection.resting = False
-            return connection
-        evicted = [_idle.popitem(last=False)[1] for _ in range(len(_idle) - MAX_FILES)]
-    _close_for_good(c for group in evicted for c in group)
+        else:
+            connection = None
+            stale += [c for _ in range(len(_idle) - MAX_FILES) for c in _idle.popitem(False)[1]]
+    _close_for_good(stale)
+    if connection is not None:
+        return connection
     options = {k: v for k, v in cparams.items() if k != "database"}
     connection = sqlite3.connect(
         path, **{**options, "check_same_thread": False, "factory": KeptConnection}
     )
-    connection.path = path
+    connection.path, connection.identity = path, _identity(path)
     connection.execute(f"PRAGMA synchronous = {mode.upper()}")
     return connection
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 def _on_checkout(dbapi_connection, record, _proxy) -> None:

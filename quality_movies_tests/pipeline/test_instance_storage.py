@@ -171,3 +171,18 @@ def test_a_forked_process_opens_its_own_connections(dagster_home):
     with engine.connect() as con:
         assert con.exec_driver_sql("SELECT count(*) FROM events").scalar() == 3
     engine.dispose()
+
+
+def test_a_deleted_file_is_opened_again_not_written_through_a_kept_connection(dagster_home):
+    """Deleting the home (to start over) while a process keeps connections: the next event creates
+    the file again instead of writing into the deleted one."""
+    set_instance_sync("normal")
+    path = dagster_home / "history" / "runs" / "index.db"
+    commit_once(path)
+    for suffix in ("", "-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    commit_once(path)
+    engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.NullPool)
+    with engine.connect() as con:
+        assert con.exec_driver_sql("SELECT count(*) FROM events").scalar() == 1
+    engine.dispose()
