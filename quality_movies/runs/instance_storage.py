@@ -102,7 +102,8 @@ def _on_do_connect(dialect, _record, cargs, cparams):
             connection.resting = False
         else:
             connection = None
-            stale += [c for _ in range(len(_idle) - MAX_FILES) for c in _idle.popitem(False)[1]]
+            while len(_idle) > MAX_FILES:  # the least recently used file's idle connections
+                stale += _idle.popitem(last=False)[1]
     _close_for_good(stale)
     if connection is not None:
         return connection

@@ -6,7 +6,7 @@ import sqlite3
 import pytest
 import sqlalchemy as sa
 
-from quality_movies.runs.instance_storage import set_instance_sync, sync_mode
+from quality_movies.runs.instance_storage import MAX_FILES, set_instance_sync, sync_mode
 
 FULL, NORMAL, OFF = 2, 1, 0  # PRAGMA synchronous values, from the SQLite documentation
 
@@ -186,3 +186,15 @@ def test_a_deleted_file_is_opened_again_not_written_through_a_kept_connection(da
     with engine.connect() as con:
         assert con.exec_driver_sql("SELECT count(*) FROM events").scalar() == 1
     engine.dispose()
+
+
+def test_only_the_most_recently_used_files_keep_connections(dagster_home):
+    """A long-lived process (the UI's code server) touches a file per run: past MAX_FILES files, the
+    least recently used one's idle connections are closed."""
+    from quality_movies.runs import instance_storage
+
+    set_instance_sync("normal")
+    files = [dagster_home / "history" / "runs" / f"run_{i}.db" for i in range(MAX_FILES + 2)]
+    for path in files:
+        commit_once(path)
+    assert list(instance_storage._idle) == [str(p) for p in files[-MAX_FILES:]]
