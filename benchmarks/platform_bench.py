@@ -446,8 +446,12 @@ def main(argv: list[str] | None = None) -> int:
         elif args.case == "big-file":
             results = big_file(platform, args.gb)
         elif args.case == "files":
+            rows = (args.rows or [200])[0]
             results = [
-                r for n in args.count for r in many_files(platform, n, (args.rows or [200])[0])
+                r
+                for n in args.count
+                for _ in range(args.repeat)
+                for r in many_files(platform, n, rows)
             ]
         else:
             results = daemon(platform, (args.rows or [1000])[0], args.repeat, args.port)
