@@ -8,7 +8,7 @@ files can run while each keeps its own partition, materializations and checks.
 
     .venv/bin/python benchmarks/dagster_floor.py 100 1000 [--sync full|normal|off]
         [--event-log sharded|consolidated|memory|postgres [--postgres-url URL]]
-        [--planned-events per-file|per-run]
+        [--planned-events per-file|per-run] [--rules N]
 
 ``--sync`` applies the product's setting for the instance's SQLite files
 (quality_movies/runs/instance_storage.py); ``full`` is Dagster's default. ``--event-log consolidated``
@@ -20,6 +20,7 @@ whatever the storage. ``--event-log postgres`` uses dagster-postgres (not a depe
 product) on the empty database at ``--postgres-url`` (give one count per database).
 ``--planned-events per-run`` measures Dagster's opt-in of one planned event per asset and run (the
 product keeps one per file: with it, the files of a failed run show as failed in the UI).
+``--rules N`` sets the rule checks per file (default 4, the default ruleset's; rows_conserved besides).
 """
 
 import argparse
@@ -33,7 +34,7 @@ from quality_movies.runs.instance_storage import set_instance_sync
 
 FILES = dg.DynamicPartitionsDefinition(name="movie_files")
 GATE_OUTPUTS = ("validated_movies", "bad_records", "rule_outcomes", "imdb_movies_rating")
-CHECKS = ("rule_1", "rule_2", "rule_3", "rule_4", "rows_conserved")
+RULES = 4  # the default ruleset's rules: a check each, plus rows_conserved
 
 
 def _per_file_asset(name: str, upstream: str | None) -> dg.AssetsDefinition:
@@ -52,37 +53,42 @@ def _per_file_asset(name: str, upstream: str | None) -> dg.AssetsDefinition:
     return _asset
 
 
-@dg.multi_asset(
-    partitions_def=FILES,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    can_subset=True,
-    deps=["movies_catalog_table"],
-    outs={n: dg.AssetOut(dagster_type=dg.Nothing, is_required=False) for n in GATE_OUTPUTS},
-    check_specs=[
-        dg.AssetCheckSpec(c, asset="validated_movies", partitions_def=FILES) for c in CHECKS
-    ],
-)
-def quality_gate(context: dg.AssetExecutionContext):
-    for key in context.partition_keys:
-        for name in GATE_OUTPUTS:
-            yield dg.AssetMaterialization(name, partition=key, metadata={"dagster/row_count": 100})
-        for check in CHECKS:
-            yield dg.AssetCheckEvaluation(
-                asset_key=dg.AssetKey("validated_movies"),
-                check_name=check,
-                passed=True,
-                partition=key,
-            )
+def build_defs(rules: int = RULES) -> dg.Definitions:
+    """The ingest job's shape with ``rules`` rule checks (plus rows_conserved) per file."""
+    checks = [f"rule_{i}" for i in range(1, rules + 1)] + ["rows_conserved"]
 
+    @dg.multi_asset(
+        partitions_def=FILES,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        can_subset=True,
+        deps=["movies_catalog_table"],
+        outs={n: dg.AssetOut(dagster_type=dg.Nothing, is_required=False) for n in GATE_OUTPUTS},
+        check_specs=[
+            dg.AssetCheckSpec(c, asset="validated_movies", partitions_def=FILES) for c in checks
+        ],
+    )
+    def quality_gate(context: dg.AssetExecutionContext):
+        for key in context.partition_keys:
+            for name in GATE_OUTPUTS:
+                yield dg.AssetMaterialization(
+                    name, partition=key, metadata={"dagster/row_count": 100}
+                )
+            for check in checks:
+                yield dg.AssetCheckEvaluation(
+                    asset_key=dg.AssetKey("validated_movies"),
+                    check_name=check,
+                    passed=True,
+                    partition=key,
+                )
 
-DEFS = dg.Definitions(
-    assets=[
-        _per_file_asset("raw_movies", None),
-        _per_file_asset("movies_catalog_table", "raw_movies"),
-        quality_gate,
-    ],
-    jobs=[dg.define_asset_job("ingest", selection="*", partitions_def=FILES)],
-)
+    return dg.Definitions(
+        assets=[
+            _per_file_asset("raw_movies", None),
+            _per_file_asset("movies_catalog_table", "raw_movies"),
+            quality_gate,
+        ],
+        jobs=[dg.define_asset_job("ingest", selection="*", partitions_def=FILES)],
+    )
 
 
 CONSOLIDATED = """\
@@ -107,7 +113,9 @@ storage:
 """
 
 
-def measure(count: int, event_log: str = "sharded", postgres_url: str | None = None) -> float:
+def measure(
+    count: int, event_log: str = "sharded", postgres_url: str | None = None, rules: int = RULES
+) -> float:
     """Seconds of one run over ``count`` new partitions on a fresh instance."""
     if event_log == "memory":
         instance = dg.DagsterInstance.ephemeral()
@@ -123,7 +131,7 @@ def measure(count: int, event_log: str = "sharded", postgres_url: str | None = N
         instance = dg.DagsterInstance.get()
     keys = [f"movies_{i:04d}.csv" for i in range(1, count + 1)]
     instance.add_dynamic_partitions(FILES.name, keys)
-    job = DEFS.resolve_job_def("ingest")
+    job = build_defs(rules).resolve_job_def("ingest")
     start = time.perf_counter()
     result = job.execute_in_process(
         instance=instance,
@@ -135,7 +143,8 @@ def measure(count: int, event_log: str = "sharded", postgres_url: str | None = N
     )
     assert result.success
     stored = instance.get_records_for_run(result.run_id, limit=100_000).records
-    per_file = 11 if os.getenv(PLANNED_PER_RUN) else 17
+    planned = 0 if os.getenv(PLANNED_PER_RUN) else 6
+    per_file = planned + len(GATE_OUTPUTS) + 2 + rules + 1  # materializations, checks
     assert len(stored) > per_file * count, f"{len(stored)} events stored for {count} files"
     return time.perf_counter() - start
 
@@ -153,16 +162,19 @@ def main() -> None:
         "postgresql+psycopg2://postgres@127.0.0.1:55432/floor (needs dagster-postgres)",
     )
     parser.add_argument("--planned-events", choices=("per-file", "per-run"), default="per-file")
+    parser.add_argument(
+        "--rules", type=int, default=RULES, help="rule checks per file (rows_conserved besides)"
+    )
     args = parser.parse_args()
     if args.planned_events == "per-run":
         os.environ[PLANNED_PER_RUN] = "true"
     set_instance_sync(args.sync)
     for count in args.counts:
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-        seconds = measure(count, args.event_log, args.postgres_url)
+        seconds = measure(count, args.event_log, args.postgres_url, args.rules)
         print(
             f"{count} files, sync {args.sync}, {args.event_log} event log, planned events "
-            f"{args.planned_events}: {seconds:.1f} s "
+            f"{args.planned_events}, {args.rules} rule checks: {seconds:.1f} s "
             f"({seconds / count * 1000:.0f} ms per file), load before {load}"
         )
 
