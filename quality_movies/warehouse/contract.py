@@ -355,10 +355,6 @@ def check_contract_in_duckdb(validated: Mapping[str, str]) -> dict[str, str]:
             return {}
         broken = {}
         for source_file, path in validated.items():
-            if backend.read_parquet(path).count().execute() == 0:
-                # no row to break it (pandera 0.35's Ibis backend fails the non-nullable columns
-                # of an empty table: a file whose every row is a bad record)
-                continue
             problem = _pandera_problem(backend, [path])
             if problem is not None:
                 broken[source_file] = (
@@ -373,8 +369,13 @@ def check_contract_in_duckdb(validated: Mapping[str, str]) -> dict[str, str]:
 def _pandera_problem(backend, paths: list[str]) -> str | None:
     from pandera.errors import SchemaError, SchemaErrors
 
+    table = backend.read_parquet(paths)
+    if table.count().execute() == 0:
+        # no row to break it (pandera 0.35's Ibis backend fails the non-nullable columns of an
+        # empty table: files whose every row is a bad record)
+        return None
     try:
-        validated_movies_ibis_schema().validate(backend.read_parquet(paths), lazy=True)
+        validated_movies_ibis_schema().validate(table, lazy=True)
     except (SchemaError, SchemaErrors) as error:
         return _pandera_summary(error)
     return None

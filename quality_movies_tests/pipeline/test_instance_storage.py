@@ -43,6 +43,16 @@ def test_the_default_is_normal_and_a_typo_is_named():
         sync_mode({"QUALITY_MOVIES_DAGSTER_SYNC": "fast"})
 
 
+def events(path) -> int:
+    """Rows in ``commit_once``'s table, read through a connection of SQLAlchemy's own pool."""
+    engine = sa.create_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as con:
+            return con.exec_driver_sql("SELECT count(*) FROM events").scalar()
+    finally:
+        engine.dispose()
+
+
 def commit_once(path) -> None:
     """What Dagster's SQLite storage does per event: a new engine, one transaction, dispose."""
     engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.NullPool)
@@ -64,10 +74,7 @@ def test_an_idle_connection_spares_a_checkpoint_at_every_close(dagster_home, mod
     for _ in range(3):
         commit_once(path)
     assert path.with_name("index.db-wal").exists() is wal_kept
-    engine = sa.create_engine(f"sqlite:///{path}")
-    with engine.connect() as con:
-        assert con.exec_driver_sql("SELECT count(*) FROM events").scalar() == 3
-    engine.dispose()
+    assert events(path) == 3
 
 
 def dbapi_connection(con: sa.Connection) -> sqlite3.Connection:
@@ -167,10 +174,7 @@ def test_a_forked_process_opens_its_own_connections(dagster_home):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     commit_once(path)
-    engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.NullPool)
-    with engine.connect() as con:
-        assert con.exec_driver_sql("SELECT count(*) FROM events").scalar() == 3
-    engine.dispose()
+    assert events(path) == 3
 
 
 def test_a_deleted_file_is_opened_again_not_written_through_a_kept_connection(dagster_home):
@@ -182,10 +186,7 @@ def test_a_deleted_file_is_opened_again_not_written_through_a_kept_connection(da
     for suffix in ("", "-wal", "-shm"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
     commit_once(path)
-    engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.NullPool)
-    with engine.connect() as con:
-        assert con.exec_driver_sql("SELECT count(*) FROM events").scalar() == 1
-    engine.dispose()
+    assert events(path) == 1
 
 
 def test_only_the_most_recently_used_files_keep_connections(dagster_home):
