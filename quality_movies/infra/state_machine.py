@@ -350,9 +350,9 @@ WRITE_BATCH_MANIFEST = "Write Batch Manifest"
 BATCH_MANIFEST_FOLDER = "batches/"
 
 
-def _inline(state: dict[str, Any]) -> dict[str, Any]:
-    """The item processor of an inline Map: one state."""
-    return {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Item", "States": {"Item": state}}
+def _inline(name: str, state: dict[str, Any]) -> dict[str, Any]:
+    """The item processor of an inline Map: one state (its name unique in the whole machine)."""
+    return {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": name, "States": {name: state}}
 
 
 def batch_manifest_prefix(settings: PipelineSettings) -> str:
@@ -390,7 +390,8 @@ def batch_state_machine_definition(
             "ItemsPath": "$.records",
             "ItemSelector": {"event.$": "States.StringToJson($$.Map.Item.Value.body)"},
             "ItemProcessor": _inline(
-                {"Type": "Pass", "OutputPath": "$.event.detail.object.key", "End": True}
+                "Batch Key",
+                {"Type": "Pass", "OutputPath": "$.event.detail.object.key", "End": True},
             ),
             "ResultSelector": {"keys.$": "States.ArrayUnique($)", "files": []},
             "ResultPath": "$.batch",
@@ -402,7 +403,7 @@ def batch_state_machine_definition(
             "Comment": "Each input key once, as the Glue job's manifest lists a file.",
             "ItemsPath": "$.batch.keys",
             "ItemSelector": {"source_key.$": "$$.Map.Item.Value"},
-            "ItemProcessor": _inline({"Type": "Pass", "End": True}),
+            "ItemProcessor": _inline("Batch File", {"Type": "Pass", "End": True}),
             "ResultSelector": {"files.$": "$"},
             "ResultPath": "$.batch",
             "Catch": [_catch_all(LIST_BATCH_FILES)],

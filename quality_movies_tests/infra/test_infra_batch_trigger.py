@@ -21,6 +21,7 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 
 from quality_movies.infra.export import export_infra
 from quality_movies.infra.state_machine import (
@@ -291,3 +292,96 @@ def test_the_exported_batched_asl_passes_statelint(tmp_path: Path) -> None:
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("infra")
+    export_infra(out, PipelineSettings())
+    return yaml.safe_load((out / "template.yaml").read_text())
+
+
+def test_per_file_stays_the_default_and_each_shape_has_its_own_resources(
+    template: dict[str, Any],
+) -> None:
+    shape = template["Parameters"]["TriggerShape"]
+    assert (shape["Default"], shape["AllowedValues"]) == ("per-file", ["per-file", "batched"])
+    resources = template["Resources"]
+    conditions = {name: r.get("Condition") for name, r in resources.items()}
+    assert {n for n, c in conditions.items() if c == "PerFileTrigger"} == {
+        "StateMachineRole",
+        "PipelineStateMachine",
+        "EventsRole",
+        "InputObjectCreatedRule",
+    }
+    assert {n for n, c in conditions.items() if c == "BatchedTrigger"} == {
+        "InputEventsDeadLetterQueue",
+        "InputEventsQueue",
+        "InputEventsQueuePolicy",
+        "InputObjectQueuedRule",
+        "BatchStateMachineRole",
+        "BatchPipelineStateMachine",
+        "InputBatchPipeRole",
+        "InputBatchPipe",
+    }
+    assert template["Outputs"]["StateMachineArn"]["Value"] == {
+        "Fn::If": [
+            "BatchedTrigger",
+            {"Ref": "BatchPipelineStateMachine"},
+            {"Ref": "PipelineStateMachine"},
+        ]
+    }
+
+
+def test_uploads_queue_up_and_the_pipe_hands_batches_to_the_batched_state_machine(
+    template: dict[str, Any], tmp_path: Path
+) -> None:
+    resources = template["Resources"]
+    queued = resources["InputObjectQueuedRule"]["Properties"]
+    created = resources["InputObjectCreatedRule"]["Properties"]
+    assert queued["EventPattern"] == created["EventPattern"]  # same uploads, other target
+    assert queued["Targets"][0]["Arn"] == {"Fn::GetAtt": ["InputEventsQueue", "Arn"]}
+    pipe = resources["InputBatchPipe"]["Properties"]
+    assert pipe["Source"] == {"Fn::GetAtt": ["InputEventsQueue", "Arn"]}
+    assert pipe["Target"] == {"Ref": "BatchPipelineStateMachine"}
+    assert pipe["SourceParameters"]["SqsQueueParameters"] == {
+        "BatchSize": {"Ref": "BatchMaxFiles"},
+        "MaximumBatchingWindowInSeconds": {"Ref": "BatchWindowSeconds"},
+    }
+    # Pipes starts a STANDARD workflow only asynchronously (EventBridge Pipes user guide, targets)
+    assert pipe["TargetParameters"]["StepFunctionStateMachineParameters"] == {
+        "InvocationType": "FIRE_AND_FORGET"
+    }
+    assert resources["BatchPipelineStateMachine"]["Properties"]["StateMachineType"] == "STANDARD"
+    export_infra(tmp_path, PipelineSettings())
+    assert resources["BatchPipelineStateMachine"]["Properties"]["Definition"] == json.loads(
+        (tmp_path / "step_function_batched.json").read_text()
+    )
+
+
+def test_the_batched_state_machine_may_write_manifests_only(template: dict[str, Any]) -> None:
+    per_file = template["Resources"]["StateMachineRole"]["Properties"]["Policies"][0]
+    batched = template["Resources"]["BatchStateMachineRole"]["Properties"]["Policies"][0]
+    added = [
+        s
+        for s in batched["PolicyDocument"]["Statement"]
+        if s not in per_file["PolicyDocument"]["Statement"]
+    ]
+
+    assert added == [
+        {
+            "Sid": "WriteBatchManifests",
+            "Effect": "Allow",
+            "Action": "s3:PutObject",
+            "Resource": {
+                "Fn::Sub": "arn:${AWS::Partition}:s3:::quality-movie-bucket/glue-assets/batches/*"
+            },
+        }
+    ]
+    pipe = template["Resources"]["InputBatchPipeRole"]["Properties"]["Policies"][0]
+    actions = {s["Sid"]: s["Action"] for s in pipe["PolicyDocument"]["Statement"]}
+    assert actions == {
+        "ReadInputEvents": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+        "StartBatch": "states:StartExecution",
+        "UseDataKey": ["kms:Decrypt"],
+    }
