@@ -406,6 +406,8 @@ def load_file_statements(qualified_table: str, staged_uri: str, iam_role_arn: st
 
 
 BATCH_FILES_TABLE = "batch_files"
+# Files per COPY: each binds a parameter, and the batch's SQL stays far below the Data API's 100 KB
+MAX_FILES_PER_COPY = 1000
 COMPLETE_FILES_TABLE = "complete_files"
 
 
@@ -641,7 +643,11 @@ class RedshiftDataWarehouse(Warehouse):
             self.ensure_tables()
         except Exception as error:
             return {table.source_file: error for table in validated}
-        return load_finding_culprits(validated, self._load_batch, _copy_failed)
+        loaded: dict[str, int | Exception] = {}
+        for start in range(0, len(validated), MAX_FILES_PER_COPY):
+            chunk = validated[start : start + MAX_FILES_PER_COPY]
+            loaded.update(load_finding_culprits(chunk, self._load_batch, _copy_failed))
+        return loaded
 
     def _load_batch(self, batch: list[ValidatedTable]) -> dict[str, int | Exception]:
         sizes = self._staged_sizes([t.uri for t in batch])

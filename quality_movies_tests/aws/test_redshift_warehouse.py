@@ -24,6 +24,7 @@ import pytest
 import sqlglot
 from botocore.stub import Stubber
 
+from quality_movies.warehouse import resources
 from quality_movies.warehouse.contract import ValidatedTable, split_by_contract
 from quality_movies.warehouse.resources import (
     LoadMismatch,
@@ -713,3 +714,14 @@ def test_the_view_aggregates_what_was_loaded(redshift: RedshiftOnEngine) -> None
         ["1994", "Drama", 3],
     ]
     assert view["avg_imdb_rating"].tolist() == pytest.approx([8.1, 26 / 3])
+
+
+@pytest.mark.server
+def test_a_batch_beyond_the_files_per_copy_is_split(
+    redshift: RedshiftOnEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(resources, "MAX_FILES_PER_COPY", 2)
+    tables = [redshift.stage(f"f{n}.csv") for n in range(3)]
+
+    assert redshift.warehouse.load_files(tables) == {"f0.csv": 1, "f1.csv": 1, "f2.csv": 1}
+    assert redshift.api.copies == [[tables[0].uri, tables[1].uri], [tables[2].uri]]
