@@ -8,14 +8,13 @@ signal and the server); the socket goes to that folder too.
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-from quality_movies_tests.aws.conftest import free_ports
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 STARTUP_DEADLINE_SECONDS = 30
@@ -24,6 +23,12 @@ USER = "postgres"
 
 def postgres_available() -> bool:
     return (PG_BIN / "initdb").is_file() and (PG_BIN / "postgres").is_file()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _as_postgres() -> dict[str, str]:
@@ -48,7 +53,7 @@ def postgres_server() -> Iterator[str]:
         cwd=root,
         **_as_postgres(),
     )
-    [port] = free_ports(1)
+    port = _free_port()
     log = (root / "postgres.log").open("wb")
     server = subprocess.Popen(
         [
