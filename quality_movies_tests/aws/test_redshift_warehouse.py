@@ -725,3 +725,15 @@ def test_a_batch_beyond_the_files_per_copy_is_split(
 
     assert redshift.warehouse.load_files(tables) == {"f0.csv": 1, "f1.csv": 1, "f2.csv": 1}
     assert redshift.api.copies == [[tables[0].uri, tables[1].uri], [tables[2].uri]]
+
+
+@pytest.mark.server
+def test_a_parquet_column_of_another_type_fails_its_copy(redshift: RedshiftOnEngine) -> None:
+    good = redshift.stage("good.csv")
+    text_rating = redshift.stage("text.csv", imdb_rating="'9.0'")
+
+    loaded = redshift.warehouse.load_files([good, text_rating])
+
+    assert loaded["good.csv"] == 1
+    assert "incompatible Parquet schema for column 'imdb_rating'" in str(loaded["text.csv"])
+    assert sorted(redshift.table()) == ["good.csv"]

@@ -388,20 +388,30 @@ class RedshiftDataApi:
         manifest = sql.rstrip().endswith(" MANIFEST")
         urls = self._manifest_entries(source) if manifest else [source]
         self.copies.append(urls)
-        columns, _, _ = self.engine.run(f"SELECT * FROM {table} LIMIT 0", {})
+        _, columns, _ = self.engine.run(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            f"WHERE table_name = '{table}' ORDER BY ordinal_position",
+            {},
+        )
         copied = 0
         for url in urls:
             try:
-                frame = pq.read_table(io.BytesIO(self._object(url))).to_pandas()
+                parquet = pq.read_table(io.BytesIO(self._object(url)))
             except pa.ArrowException as error:
                 raise StatementFailed(f"Spectrum Scan Error: {url}: {error}") from None
-            if len(frame.columns) != len(columns):
+            if len(parquet.schema) != len(columns):
                 raise StatementFailed(
-                    f"Spectrum Scan Error: {url} has {len(frame.columns)} columns, the table "
+                    f"Spectrum Scan Error: {url} has {len(parquet.schema)} columns, the table "
                     f"{table} {len(columns)}"
                 )
-            self.engine.insert_rows(table, frame)
-            copied += len(frame)
+            for field, (name, sql_type) in zip(parquet.schema, columns, strict=True):
+                if not _parquet_fits(field.type, sql_type):
+                    raise StatementFailed(
+                        f"Spectrum Scan Error. File '{url}' has an incompatible Parquet schema for "
+                        f"column '{name}'. Column type: {sql_type}, Parquet type: {field.type}"
+                    )
+            self.engine.insert_rows(table, parquet.to_pandas())
+            copied += parquet.num_rows
         return copied
 
     def _manifest_entries(self, manifest_url: str) -> list[str]:
@@ -441,6 +451,22 @@ class RedshiftDataApi:
             "Records": [[_field(value) for value in row] for row in rows],
             "TotalNumRows": len(rows),
         }
+
+
+def _parquet_fits(parquet_type: pa.DataType, sql_type: str) -> bool:
+    """Whether COPY loads a Parquet column of this type into a column of ``sql_type`` (Redshift
+    Database Developer Guide, "COPY from columnar data formats": strings into character types, 64-bit
+    floats into DOUBLE PRECISION, integers into BIGINT)."""
+    sql_type = sql_type.lower()
+    if pa.types.is_null(parquet_type):
+        return True
+    if "char" in sql_type or sql_type == "text":
+        return pa.types.is_string(parquet_type) or pa.types.is_large_string(parquet_type)
+    if sql_type in {"double", "double precision"}:
+        return pa.types.is_float64(parquet_type)
+    if sql_type == "bigint":
+        return pa.types.is_integer(parquet_type)
+    raise UnknownStatement(f"the stand-in does not know COPY into {sql_type}")
 
 
 def _type_name(rows: list[list[Any]], column: int) -> str:
