@@ -3,7 +3,7 @@
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib.resources import files
@@ -49,6 +49,17 @@ class Warehouse(dg.ConfigurableResource, ABC):
         transaction that commits only when the table then holds ``validated.row_count`` rows of that
         file; returns the rows loaded. The rows go from the lake to the warehouse, never through here.
         """
+
+    def load_files(self, validated: Sequence[ValidatedTable]) -> dict[str, int | Exception]:
+        """Replace each file's rows with its validated Parquet, for a whole batch; returns the rows
+        loaded per source file, or the error that kept that file out (nothing of it loaded)."""
+        loaded: dict[str, int | Exception] = {}
+        for table in validated:
+            try:
+                loaded[table.source_file] = self.load_file(table)
+            except Exception as error:
+                loaded[table.source_file] = error
+        return loaded
 
     @abstractmethod
     def refresh_year_aggregated(self) -> pd.DataFrame:
