@@ -189,10 +189,10 @@ def test_job_arguments_default_to_the_lake_layout():
     options = parse_cli_options(
         ["--source_key", "input_data/a b.csv", "--bucket", "lake", "--JOB_NAME", "dq"]
     )
-    arguments = resolve_job_arguments(options)
-    assert arguments.source_file == "a b.csv"
-    assert arguments.input_uri == "s3://lake/input_data/a b.csv"
-    assert arguments.output_uris() == {
+    [file] = resolve_job_arguments(options).files
+    assert file.source_file == "a b.csv"
+    assert file.input_uri == "s3://lake/input_data/a b.csv"
+    assert file.output_uris() == {
         "bad_records": "s3://lake/bad-records/source_file=a b.csv/bad_records.jsonl",
         "rule_outcomes": "s3://lake/rule_outcome_from_etl/source_file=a b.csv/rule_outcomes.jsonl",
         "validated": "s3://lake/validated_movies/source_file=a b.csv/validated_movies.parquet",
