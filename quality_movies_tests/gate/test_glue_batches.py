@@ -248,3 +248,54 @@ def test_job_run_cost_follows_glues_billing(job_run, dpu_seconds, cost):
     facts = job_run_cost({"Id": "jr_1", **job_run}, "STANDARD", 0.44, 0.29)
     assert facts["dpu_seconds"] == pytest.approx(dpu_seconds)
     assert facts["estimated_cost_usd"] == pytest.approx(cost)
+
+
+def test_cost_reaches_the_report_per_day_and_per_file_and_cloudwatch():
+    from datetime import UTC, datetime
+
+    from quality_movies.monitoring.history import FileQuality, history_rows
+    from quality_movies.monitoring.report import render_report
+    from quality_movies.monitoring.resources import job_cost_metrics, run_metric_data
+
+    def rows(name: str, day: int, usd: float, dpu: float) -> pd.DataFrame:
+        at = datetime(2026, 12, day, 12, 0, tzinfo=UTC)
+        entry = FileQuality(
+            name,
+            "v1",
+            "run",
+            "f",
+            [{"Rule": "RowCount > 0", "Outcome": "Passed", "EvaluatedMetrics": {}}],
+            analyzer_metrics=job_cost_metrics({"DPUSeconds": dpu, "EstimatedCostUSD": usd}),
+        )
+        return history_rows(entry, at, at)
+
+    frame = pd.concat(
+        [rows("a.csv", 1, 0.01, 90), rows("b.csv", 1, 0.02, 180), rows("c.csv", 2, 0.04, 360)],
+        ignore_index=True,
+    )
+    page = render_report(frame)
+
+    # by hand: day 1 holds a.csv and b.csv (0.01 + 0.02, 90 + 180), day 2 holds c.csv
+    assert "<tr><td>2026-12-02</td><td>1</td><td>360</td><td>$0.0400</td></tr>" in page
+    assert "<tr><td>2026-12-01</td><td>2</td><td>270</td><td>$0.0300</td></tr>" in page
+    assert "<tr><td>b.csv</td><td>180.0</td><td>$0.0200</td></tr>" in page
+    assert "Analyzer: " not in page  # cost is not charted as a data metric
+
+    data = run_metric_data("a.csv", [], {"DPUSeconds": 90.0, "EstimatedCostUSD": 0.01})
+    costs = [d for d in data if d["MetricName"] in ("DPUSeconds", "EstimatedCostUSD")]
+    assert costs == [
+        {"MetricName": "DPUSeconds", "Value": 90.0, "Unit": "None"},
+        {
+            "MetricName": "DPUSeconds",
+            "Value": 90.0,
+            "Unit": "None",
+            "Dimensions": [{"Name": "SourceFile", "Value": "a.csv"}],
+        },
+        {"MetricName": "EstimatedCostUSD", "Value": 0.01, "Unit": "None"},
+        {
+            "MetricName": "EstimatedCostUSD",
+            "Value": 0.01,
+            "Unit": "None",
+            "Dimensions": [{"Name": "SourceFile", "Value": "a.csv"}],
+        },
+    ]
