@@ -1080,6 +1080,7 @@ class SparkQualityJobRunner(QualityJobRunner):
                 input_uri, local_paths = lake.uri(key), (str(work),)
                 if not self.direct_io:
                     folder = work / str(i)
+                    folder.mkdir()
                     input_uri = str(folder / "input.csv")
                     uris = {name: str(folder / "out" / Path(k).name) for name, k in uris.items()}
                     local_paths = (input_uri, str(work))
