@@ -878,7 +878,11 @@ class GlueQualityJobRunner(QualityJobRunner):
         """Whether the batch's run has ended (its GetJobRun answer kept); past ``timeout_seconds``
         the run is stopped and the batch fails."""
         glue = batch.glue
-        batch.job_run = glue.get_job_run(JobName=self.job_name, RunId=batch.run_id)["JobRun"]
+        try:
+            batch.job_run = glue.get_job_run(JobName=self.job_name, RunId=batch.run_id)["JobRun"]
+        except Exception as error:  # the run's files fail with it; the other batches go on
+            batch.error = error
+            return True
         if batch.job_run["JobRunState"] not in ACTIVE_STATES:
             return True
         if time.monotonic() > batch.deadline:
