@@ -1,20 +1,25 @@
 """AWS Glue entrypoint of the quality job: arguments and session here, the logic in quality_movies.glue_job.
 
-On Glue (``awsglue`` importable) it runs in a GlueContext with ``Job.init``/``Job.commit``; elsewhere on a
-plain local SparkSession, reading and writing S3 through boto3 (``AWS_ENDPOINT_URL`` is honoured). When
-started with ``--report_key`` it leaves the counts and rule outcomes there as JSON (how the pipeline's
-Glue runner reads them); with ``--dagster-pipes-context`` it also reports them as a Pipes custom message.
+One run evaluates a batch of files: those of ``--manifest_uri`` (JSON ``{"files": [{"source_key": ...}]}``)
+or the one of ``--source_key``. On Glue (``awsglue`` importable) it runs in a GlueContext with
+``Job.init``/``Job.commit``; elsewhere on a plain local SparkSession, reading and writing S3 through boto3
+(``AWS_ENDPOINT_URL`` is honoured). When started with ``--report_key`` it leaves each file's counts and
+rule outcomes (or its error) there as JSON (how the pipeline's Glue runner reads them); with
+``--dagster-pipes-context`` it also reports them as a Pipes custom message. The run fails as a whole only
+when nothing could run (no input readable, no ruleset, no manifest).
 """
 
 import json
 import sys
+from dataclasses import replace
 from typing import Any
 
 import boto3
 
 from quality_movies.glue_job import (
     JobArguments,
-    check_input_exists,
+    check_inputs,
+    load_manifest,
     parse_cli_options,
     present_options,
     resolve_job_arguments,
@@ -54,13 +59,15 @@ def start_session(argv: list[str]) -> tuple[Any, Any]:
 def run(
     argv: list[str], arguments: JobArguments, s3: Any, ruleset_text: str | None
 ) -> dict[str, Any]:
-    """Check the input exists (before paying for Spark), then run the job and commit it."""
-    check_input_exists(arguments, s3)
+    """Check the inputs exist (before paying for Spark), then run the job over those that do and
+    commit it; the others are in the report with their error."""
+    unreadable = check_inputs(arguments, s3)
+    readable = tuple(f for f in arguments.files if f.source_file not in unreadable)
     spark, job = start_session(argv)
     try:
         report = run_job(
             spark,
-            arguments,
+            replace(arguments, files=readable),
             ruleset_text=ruleset_text,
             s3_client=s3,
             through_local_disk=job is None,
@@ -68,6 +75,10 @@ def run(
     finally:
         if job is None:
             spark.stop()
+    results = {**report["files"], **{name: {"error": m} for name, m in unreadable.items()}}
+    report["files"] = {f.source_file: results[f.source_file] for f in arguments.files}
+    report["job"]["files"] = len(report["files"])
+    report["job"]["failed_files"] = sum("error" in r for r in report["files"].values())
     write_report(arguments, report, s3)
     if job is not None:
         job.commit()
@@ -75,11 +86,11 @@ def run(
 
 
 def main(argv: list[str]) -> None:
-    arguments = resolve_job_arguments(parse_cli_options(argv[1:]))
     s3 = boto3.client("s3")
+    arguments = load_manifest(resolve_job_arguments(parse_cli_options(argv[1:])), s3)
     if PIPES_CONTEXT_ARGUMENT not in argv:
         report = run(argv, arguments, s3, None)
-        print(f"{arguments.input_uri}: {json.dumps(report)}")
+        print(json.dumps(report))
         return
     from dagster_pipes import (
         PipesCliArgsParamsLoader,
@@ -93,12 +104,16 @@ def main(argv: list[str]) -> None:
         message_writer=PipesS3MessageWriter(client=s3, interval=1),
         params_loader=PipesCliArgsParamsLoader(),
     ) as pipes:
-        pipes.log.info(f"quality job on {arguments.input_uri}")
+        pipes.log.info(f"quality job on {len(arguments.files)} files")
         ruleset_text = pipes.extras.get("ruleset_text")
         report = run(argv, arguments, s3, ruleset_text)
-        pipes.log.info(
-            f"{report['rows_read']} rows read, {report['good_rows']} good, {report['bad_rows']} bad"
-        )
+        for name, result in report["files"].items():
+            pipes.log.info(
+                f"{name}: {result['error']}"
+                if "error" in result
+                else f"{name}: {result['rows_read']} rows read, {result['good_rows']} good, "
+                f"{result['bad_rows']} bad"
+            )
         pipes.report_custom_message({"quality_run": report})
 
 

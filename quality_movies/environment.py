@@ -90,7 +90,10 @@ def local_resources(env: Environment) -> dict[str, Any]:
             root=str(env.home / "catalog"), database=s.glue_database, table=s.glue_table
         ),
         "quality_job": EmbeddedQualityJobRunner(
-            work_dir=str(env.home / "work"), ruleset_path=env.ruleset_path
+            work_dir=str(env.home / "work"),
+            ruleset_path=env.ruleset_path,
+            batch_max_files=s.batch_max_files,
+            batch_max_bytes=s.batch_max_bytes,
         ),
         "warehouse": DuckDBWarehouse(
             path=str(env.warehouse_path),
@@ -149,6 +152,12 @@ def aws_resources(env: Environment) -> dict[str, Any]:
             job_name=s.glue_job_name,
             region_name=s.region,
             endpoint_url=endpoint_url,
+            batch_max_files=s.batch_max_files,
+            batch_max_bytes=s.batch_max_bytes,
+            max_concurrent_runs=s.glue_max_concurrent_runs,
+            execution_class=s.glue_execution_class,
+            usd_per_dpu_hour=s.glue_usd_per_dpu_hour,
+            flex_usd_per_dpu_hour=s.glue_flex_usd_per_dpu_hour,
         )
     else:
         from dagster_pyspark import PySparkResource
@@ -159,6 +168,8 @@ def aws_resources(env: Environment) -> dict[str, Any]:
             ruleset_path=env.ruleset_path,
             pyspark=PySparkResource(spark_config={"spark.driver.host": "127.0.0.1"}),
             work_dir=str(env.home / "work"),
+            batch_max_files=s.batch_max_files,
+            batch_max_bytes=s.batch_max_bytes,
         )
     secret_arn_var = "QUALITY_MOVIES_REDSHIFT_SECRET_ARN"
     lake = S3Lake(

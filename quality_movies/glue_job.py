@@ -1,4 +1,5 @@
-"""The quality job on Spark, as the Glue job runs it: one input file in, three single-object outputs out.
+"""The quality job on Spark, as the Glue job runs it: a batch of input files in, per file three
+single-object outputs out, in one job run (``--manifest_uri``; ``--source_key`` is a batch of one).
 
 ``run_quality_job`` reads the file with the engine's Spark reader, evaluates the ruleset, splits the rows
 that pass it by the warehouse contract (a value that is not its column's type or is out of range makes
@@ -6,7 +7,8 @@ the row a bad record, the reason in ``DataQualityRulesFail``), checks the valida
 PySpark backend and publishes bad records (JSON Lines, input order), rule outcomes (JSON Lines, Glue's
 five keys) and the validated movies (Parquet, the warehouse mapping plus ``source_file``). Outputs are
 staged first and copied to the keys given only once all three exist, so a failed run leaves those keys as
-they were. URIs are local paths or ``s3://``.
+they were. URIs are local paths or ``s3://``. ``evaluate_batch`` evaluates a batch's files in one Spark
+session, each file failing alone; the run's report holds every file's counts and outcomes or error.
 """
 
 import inspect
@@ -15,10 +17,11 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -40,8 +43,9 @@ from quality_movies.warehouse.contract import (
 
 OUTPUTS = ("bad_records", "rule_outcomes", "validated")
 
-# Glue job arguments (``--name value``) the job reads; all but source_key have defaults.
+# Glue job arguments (``--name value``) the job reads; all but source_key or manifest_uri have defaults.
 JOB_OPTIONS = (
+    "manifest_uri",
     "source_key",
     "source_bucket",
     "bucket",
@@ -84,32 +88,17 @@ def split_s3(uri: str) -> tuple[str, str]:
 
 
 @dataclass(frozen=True)
-class JobArguments:
-    """What one job run works on, resolved from the Glue job arguments."""
+class JobFile:
+    """One input file of a job run and the keys its three outputs go to."""
 
     source_bucket: str
     source_key: str
+    source_file: str
     bucket: str
-    input_prefix: str
     bad_records_key: str
     rule_outcomes_key: str
     validated_key: str
-    temp_dir: str
-    ruleset_uri: str
-    job_name: str
-    report_key: str = ""
-    history_uri: str = ""
-    engine_inputs_uri: str = ""
-
-    @property
-    def source_file(self) -> str:
-        """The partition key: the input key below the input prefix (as ``Lake.source_file``)."""
-        if self.source_key.startswith(self.input_prefix):
-            return self.source_key[len(self.input_prefix) :]
-        return self.source_key.rsplit("/", 1)[-1]
-
-    def uri(self, key: str) -> str:
-        return f"s3://{self.bucket}/{key}"
+    file_version: str = ""
 
     @property
     def input_uri(self) -> str:
@@ -117,10 +106,63 @@ class JobArguments:
 
     def output_uris(self) -> dict[str, str]:
         return {
-            "bad_records": self.uri(self.bad_records_key),
-            "rule_outcomes": self.uri(self.rule_outcomes_key),
-            "validated": self.uri(self.validated_key),
+            "bad_records": f"s3://{self.bucket}/{self.bad_records_key}",
+            "rule_outcomes": f"s3://{self.bucket}/{self.rule_outcomes_key}",
+            "validated": f"s3://{self.bucket}/{self.validated_key}",
         }
+
+
+@dataclass(frozen=True)
+class JobArguments:
+    """What one job run works on, resolved from the Glue job arguments (and its manifest)."""
+
+    source_bucket: str
+    bucket: str
+    input_prefix: str
+    bad_records_prefix: str
+    rule_outcomes_prefix: str
+    validated_prefix: str
+    temp_dir: str
+    ruleset_uri: str
+    job_name: str
+    report_key: str = ""
+    history_uri: str = ""
+    engine_inputs_uri: str = ""
+    manifest_uri: str = ""
+    files: tuple[JobFile, ...] = ()
+
+    def job_file(self, entry: Mapping[str, str]) -> JobFile:
+        """A manifest entry (``source_key`` and optional output keys) with the prefixes' layout filled in."""
+        source_key = entry["source_key"]
+        source_file = (
+            source_key[len(self.input_prefix) :]
+            if source_key.startswith(self.input_prefix)
+            else source_key.rsplit("/", 1)[-1]
+        )
+        partition = f"source_file={source_file}"
+        return JobFile(
+            source_bucket=entry.get("source_bucket") or self.source_bucket,
+            source_key=source_key,
+            source_file=source_file,
+            bucket=self.bucket,
+            bad_records_key=entry.get("bad_records_key")
+            or f"{self.bad_records_prefix}{partition}/bad_records.jsonl",
+            rule_outcomes_key=entry.get("rule_outcomes_key")
+            or f"{self.rule_outcomes_prefix}{partition}/rule_outcomes.jsonl",
+            validated_key=entry.get("validated_key")
+            or f"{self.validated_prefix}{partition}/validated_movies.parquet",
+            file_version=entry.get("file_version") or "",
+        )
+
+    def with_manifest(self, manifest: Mapping[str, Any]) -> "JobArguments":
+        """These arguments over the files of a manifest ``{"files": [{"source_key": ...}, ...]}``."""
+        entries = manifest.get("files") if isinstance(manifest, Mapping) else None
+        if not entries or not all(isinstance(e, Mapping) and e.get("source_key") for e in entries):
+            raise QualityJobError(
+                f"the manifest {self.manifest_uri} lists no files: write "
+                '{"files": [{"source_key": "input_data/a.csv"}, ...]} there and start the job again'
+            )
+        return replace(self, files=tuple(self.job_file(e) for e in entries))
 
 
 def parse_cli_options(argv: Sequence[str]) -> dict[str, str]:
@@ -145,40 +187,49 @@ def present_options(argv: Sequence[str], names: Sequence[str] = JOB_OPTIONS) -> 
 
 
 def resolve_job_arguments(options: Mapping[str, str]) -> JobArguments:
-    """Fill in output keys from the prefixes (as ``Lake`` lays them out) where not given explicitly."""
+    """The run's arguments; with ``--source_key`` its one file, output keys from the prefixes (as
+    ``Lake`` lays them out) where not given explicitly. A manifest is read by ``load_manifest``."""
     merged = {**DEFAULT_OPTIONS, **{k: v for k, v in options.items() if v}}
-    if not merged.get("source_key"):
+    if not merged.get("source_key") and not merged.get("manifest_uri"):
         raise QualityJobError(
-            "job argument --source_key is missing: pass the input object's key, e.g. "
+            "job argument --manifest_uri (or --source_key) is missing: pass the batch's manifest, "
+            "e.g. --manifest_uri s3://bucket/batch.json, or one input object's key, e.g. "
             "--source_key input_data/movies.csv"
         )
-    source_key = merged["source_key"]
     bucket = merged["bucket"]
-    input_prefix = merged["input_prefix"]
-    source_file = (
-        source_key[len(input_prefix) :]
-        if source_key.startswith(input_prefix)
-        else source_key.rsplit("/", 1)[-1]
-    )
-    partition = f"source_file={source_file}"
-    return JobArguments(
+    arguments = JobArguments(
         source_bucket=merged.get("source_bucket") or bucket,
-        source_key=source_key,
         bucket=bucket,
-        input_prefix=input_prefix,
-        bad_records_key=merged.get("bad_records_key")
-        or f"{merged['bad_records_prefix']}{partition}/bad_records.jsonl",
-        rule_outcomes_key=merged.get("rule_outcomes_key")
-        or f"{merged['rule_outcomes_prefix']}{partition}/rule_outcomes.jsonl",
-        validated_key=merged.get("validated_key")
-        or f"{merged['validated_prefix']}{partition}/validated_movies.parquet",
+        input_prefix=merged["input_prefix"],
+        bad_records_prefix=merged["bad_records_prefix"],
+        rule_outcomes_prefix=merged["rule_outcomes_prefix"],
+        validated_prefix=merged["validated_prefix"],
         temp_dir=merged.get("TempDir", ""),
         ruleset_uri=merged.get("ruleset_uri", ""),
         report_key=merged.get("report_key", ""),
         history_uri=merged.get("history_uri", ""),
         engine_inputs_uri=merged.get("engine_inputs_uri", ""),
+        manifest_uri=merged.get("manifest_uri", ""),
         job_name=merged.get("JOB_NAME", ""),
     )
+    if arguments.manifest_uri:
+        return arguments
+    keys = ("source_key", "bad_records_key", "rule_outcomes_key", "validated_key")
+    return replace(arguments, files=(arguments.job_file({k: merged.get(k, "") for k in keys}),))
+
+
+def load_manifest(arguments: JobArguments, s3_client: Any = None) -> JobArguments:
+    """The arguments with the files of ``--manifest_uri`` (unchanged without one)."""
+    if not arguments.manifest_uri:
+        return arguments
+    try:
+        manifest = json.loads(read_text_uri(arguments.manifest_uri, s3_client))
+    except Exception as exc:
+        raise QualityJobError(
+            f"the manifest {arguments.manifest_uri} cannot be read ({exc}): check --manifest_uri "
+            "and that the job's role may s3:GetObject it"
+        ) from exc
+    return arguments.with_manifest(manifest)
 
 
 def write_report(arguments: JobArguments, report: dict[str, Any], s3_client: Any = None) -> None:
@@ -191,15 +242,22 @@ def write_report(arguments: JobArguments, report: dict[str, Any], s3_client: Any
         )
 
 
-def check_input_exists(arguments: JobArguments, s3_client: Any = None) -> None:
-    """Raise QualityJobError naming the input object when it cannot be read."""
-    try:
-        _s3(s3_client).head_object(Bucket=arguments.source_bucket, Key=arguments.source_key)
-    except Exception as exc:
-        raise QualityJobError(
-            f"input {arguments.input_uri} cannot be read ({exc}): check --source_bucket/--source_key "
-            "and that the job's role may s3:GetObject it"
-        ) from exc
+def check_inputs(arguments: JobArguments, s3_client: Any = None) -> dict[str, str]:
+    """The files whose input object cannot be read, each with a message naming it; raises
+    QualityJobError when none can be read (nothing could run)."""
+    s3 = _s3(s3_client)
+    unreadable = {}
+    for file in arguments.files:
+        try:
+            s3.head_object(Bucket=file.source_bucket, Key=file.source_key)
+        except Exception as exc:
+            unreadable[file.source_file] = (
+                f"{file.source_file}: input {file.input_uri} cannot be read ({exc}): check the "
+                "object and that the job's role may s3:GetObject it"
+            )
+    if unreadable and len(unreadable) == len(arguments.files):
+        raise QualityJobError("; ".join(unreadable.values()))
+    return unreadable
 
 
 def packaged_ruleset_text() -> str:
@@ -473,8 +531,10 @@ def run_quality_job(
     s3_client: Any = None,
     history: Any = None,
     engine_options: dict[str, Any] | None = None,
+    ruleset: Any = None,
 ) -> dict[str, Any]:
-    """Evaluate ``ruleset_text`` over the CSV at ``input_uri`` and publish the three outputs.
+    """Evaluate ``ruleset_text`` (or the parsed ``ruleset``) over the CSV at ``input_uri`` and publish
+    the three outputs.
 
     ``staging_uri`` is where Spark writes before the outputs are copied to their final URIs (required
     when the outputs are on S3, e.g. the job's ``--TempDir``). Returns counts, rule outcomes and URIs.
@@ -484,7 +544,8 @@ def run_quality_job(
     from quality_movies.dq import evaluate_spark, read_csv_spark
     from quality_movies.dq.plan import ROW_ID
 
-    ruleset = parse_ruleset(ruleset_text, source=ruleset_source)
+    if ruleset is None:
+        ruleset = parse_ruleset(ruleset_text, source=ruleset_source)
     raw = read_csv_spark(spark, input_uri)
     accepted = inspect.signature(evaluate_spark).parameters
     given = {"history": history, **(engine_options or {})}  # references=, files=, column_types=
@@ -566,6 +627,182 @@ def _write_staged(
     return {"bad_records": bad_part, "rule_outcomes": outcomes, "validated": validated_part}
 
 
+class BatchHistory:
+    """The metric history one file of a batch is judged against (a ``dq.history.MetricHistory``),
+    built on first use: a ruleset without dynamic rules or DetectAnomalies never pays for it."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+
+    @cached_property
+    def history(self) -> Any:
+        return self._build()
+
+    def previous(self, metric: str, k: int | None = None) -> list[float]:
+        return self.history.previous(metric, k)
+
+    def detect_anomaly(self, metric: str, value: float) -> Any:
+        return self.history.detect_anomaly(metric, value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.history.to_dict()
+
+
+def batch_history(
+    stored: Any, pending: Sequence[Any], source_file: str, file_version: str
+) -> BatchHistory:
+    """The metric history ``source_file`` is judged against: the store's rows (``stored``, a frame as
+    the run started), then ``pending`` (the history rows of the files evaluated before it in the run,
+    see ``pending_history_rows``), as if each had been recorded already (a version already stored
+    keeps its place)."""
+
+    def build() -> Any:
+        import pandas as pd
+
+        from quality_movies.monitoring.history import StoredMetricHistory
+
+        frame = pd.concat([stored, *pending], ignore_index=True) if pending else stored
+        return StoredMetricHistory.from_frame(frame, exclude=(source_file, file_version))
+
+    return BatchHistory(build)
+
+
+def pending_history_rows(
+    source_file: str, file_version: str, rule_outcomes: Sequence[Mapping[str, Any]], after: Any
+) -> Any:
+    """A file's metric history rows as the files after it in the run see them, processed just after
+    ``after`` (the previous rows' frame, or None), so they come last whatever this machine's clock."""
+    from quality_movies.monitoring.history import FileQuality, history_rows, now
+
+    moment = now()
+    if after is not None and len(after):
+        latest = after["processed_at"].max()
+        if moment <= latest:
+            moment = (latest + timedelta(microseconds=1)).to_pydatetime()
+    entry = FileQuality(source_file, file_version, "", "", list(rule_outcomes))
+    return history_rows(entry, moment, moment)
+
+
+@dataclass(frozen=True)
+class BatchFile:
+    """One file of a batch: where its CSV is read and its three outputs go, and its file listing for
+    file rules (``dq.data_files.FileListing``)."""
+
+    source_file: str
+    input_uri: str
+    bad_records_uri: str
+    rule_outcomes_uri: str
+    validated_uri: str
+    file_version: str = ""
+    files: Any = None
+    # paths of temporary copies that messages should call by the user's file name
+    local_paths: tuple[str, ...] = field(default=())
+
+
+def file_error(source_file: str, error: BaseException, local_paths: Sequence[str] = ()) -> str:
+    """One line naming the user's file (never a temporary copy) and what went wrong; an error the job
+    does not know (Spark's, S3's) is named by its type."""
+    from quality_movies.dq import DataQualityError
+
+    lines = str(error).strip().splitlines()
+    text = lines[0] if lines else ""
+    for path in local_paths:
+        text = text.replace(str(path), source_file)
+    if not isinstance(error, QualityJobError | ContractViolation | DataQualityError):
+        text = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return text if text.startswith(source_file) else f"{source_file}: {text}"
+
+
+def evaluate_batch(
+    spark: Any,
+    ruleset_text: str,
+    files: Sequence[BatchFile],
+    *,
+    staging_uri: str | None = None,
+    ruleset_source: str = "<ruleset>",
+    s3_client: Any = None,
+    history: Any = None,
+    engine_options: dict[str, Any] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Evaluate the files of one batch in one Spark session and publish each file's outputs; returns
+    per file (in order) its report or ``{"error": message}``: a file fails alone.
+
+    ``history`` is the metric store's frame as the run started (each file is judged against it and the
+    files before it in the batch), a ``MetricHistory`` for every file, or None. The ruleset is parsed
+    once; a ruleset that does not parse fails the whole batch. For now this is a loop of one Spark
+    evaluation per file in the same session; the engine's batched pass is meant to replace it here.
+    """
+    ruleset = parse_ruleset(ruleset_text, source=ruleset_source)
+    framed = history is not None and hasattr(history, "columns")
+    pending: list[Any] = []
+    results: dict[str, dict[str, Any]] = {}
+    for file in files:
+        if framed:
+            file_history: Any = batch_history(
+                history, list(pending), file.source_file, file.file_version
+            )
+        else:
+            file_history = history
+        options = dict(engine_options or {})
+        if file.files is not None:
+            options["files"] = file.files
+        try:
+            report = run_quality_job(
+                spark,
+                input_uri=file.input_uri,
+                source_file=file.source_file,
+                ruleset_text=ruleset_text,
+                ruleset=ruleset,
+                bad_records_uri=file.bad_records_uri,
+                rule_outcomes_uri=file.rule_outcomes_uri,
+                validated_uri=file.validated_uri,
+                staging_uri=staging_uri,
+                ruleset_source=ruleset_source,
+                s3_client=s3_client,
+                history=file_history,
+                engine_options=options,
+            )
+        except Exception as error:
+            results[file.source_file] = {
+                "error": file_error(file.source_file, error, file.local_paths)
+            }
+            continue
+        results[file.source_file] = report
+        if framed:
+            pending.append(
+                pending_history_rows(
+                    file.source_file,
+                    file.file_version,
+                    report["rule_outcomes"],
+                    pending[-1] if pending else history,
+                )
+            )
+    return results
+
+
+def read_history(uri: str, s3_client: Any = None) -> Any:
+    """The metric history sent with the run: the store's frame (``.parquet``, judged per file) or a
+    ``StoredMetricHistory`` as JSON (one history for every file); None without a URI."""
+    if not uri:
+        return None
+    if uri.endswith(".parquet"):
+        import pandas as pd
+
+        from quality_movies.monitoring.history import typed
+
+        with tempfile.TemporaryDirectory(prefix="quality-movies-history-") as tmp:
+            path = Path(tmp) / "history.parquet"
+            if is_s3(uri):
+                bucket, key = split_s3(uri)
+                _s3(s3_client).download_file(bucket, key, str(path))
+            else:
+                shutil.copyfile(uri, path)
+            return typed(pd.read_parquet(path))
+    from quality_movies.monitoring.history import StoredMetricHistory
+
+    return StoredMetricHistory.from_dict(json.loads(read_text_uri(uri, s3_client)))
+
+
 def run_job(
     spark: Any,
     arguments: JobArguments,
@@ -574,10 +811,11 @@ def run_job(
     s3_client: Any = None,
     through_local_disk: bool = False,
 ) -> dict[str, Any]:
-    """One Glue job run over ``arguments``.
+    """One Glue job run over the files of ``arguments``: ``{"files": {name: report or {"error"}},
+    "job": {...}}``.
 
     On Glue, Spark reads and writes S3 itself, staging under ``--TempDir``. With ``through_local_disk``
-    (a local Spark without an S3 connector) the input and the reference datasets are downloaded and
+    (a local Spark without an S3 connector) the inputs and the reference datasets are downloaded and
     the outputs are staged on local disk, then uploaded. ``--engine_inputs_uri`` gives the catalog's
     column types and the datasets the rules name; file rules list S3.
     """
@@ -589,51 +827,71 @@ def run_job(
             if arguments.ruleset_uri
             else packaged_ruleset_text()
         )
-    outputs = arguments.output_uris()
-    history = None
-    if arguments.history_uri:
-        from quality_movies.monitoring.history import StoredMetricHistory
-
-        history = StoredMetricHistory.from_dict(
-            json.loads(read_text_uri(arguments.history_uri, s3))
-        )
+    history = read_history(arguments.history_uri, s3)
     inputs = (
         EngineInputs.from_json(read_text_uri(arguments.engine_inputs_uri, s3))
         if arguments.engine_inputs_uri
         else EngineInputs()
     )
     engine_options: dict[str, Any] = {
-        "files": S3Files(s3, arguments.source_bucket, arguments.source_key),
         "column_types": inputs.column_types,
         "references": inputs.references,
     }
-    common: dict[str, Any] = {
-        "history": history,
-        "engine_options": engine_options,
-        "source_file": arguments.source_file,
-        "ruleset_text": ruleset_text,
-        "ruleset_source": arguments.ruleset_uri or ruleset_source,
-        "bad_records_uri": outputs["bad_records"],
-        "rule_outcomes_uri": outputs["rule_outcomes"],
-        "validated_uri": outputs["validated"],
-        "s3_client": s3,
-    }
-    if through_local_disk:
-        with tempfile.TemporaryDirectory(prefix="quality-movies-job-") as tmp:
-            local_input = Path(tmp) / "input.csv"
-            try:
-                s3.download_file(arguments.source_bucket, arguments.source_key, str(local_input))
-            except Exception as exc:
-                raise QualityJobError(f"cannot read {arguments.input_uri}: {exc}") from exc
+    started = datetime.now(UTC)
+    errors: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="quality-movies-job-") as tmp:
+        batch = []
+        for i, file in enumerate(arguments.files):
+            outputs = file.output_uris()
+            input_uri, local_paths = file.input_uri, ()
+            if through_local_disk:
+                local_input = Path(tmp) / f"{i}-input.csv"
+                try:
+                    s3.download_file(file.source_bucket, file.source_key, str(local_input))
+                except Exception as exc:
+                    errors[file.source_file] = {
+                        "error": f"{file.source_file}: cannot read {file.input_uri}: {exc}"
+                    }
+                    continue
+                input_uri, local_paths = str(local_input), (str(local_input),)
+            batch.append(
+                BatchFile(
+                    source_file=file.source_file,
+                    input_uri=input_uri,
+                    bad_records_uri=outputs["bad_records"],
+                    rule_outcomes_uri=outputs["rule_outcomes"],
+                    validated_uri=outputs["validated"],
+                    file_version=file.file_version,
+                    files=S3Files(s3, file.source_bucket, file.source_key),
+                    local_paths=local_paths,
+                )
+            )
+        if through_local_disk:
             if inputs.references:
                 engine_options["references"] = _local_references(inputs.references, s3, Path(tmp))
-            return run_quality_job(
-                spark, input_uri=str(local_input), staging_uri=f"{tmp}/staging", **common
-            )
-    temp_dir = arguments.temp_dir or f"s3://{arguments.bucket}/tmp/"
-    return run_quality_job(
-        spark,
-        input_uri=arguments.input_uri,
-        staging_uri=temp_dir.rstrip("/") + "/quality-movies",
-        **common,
-    )
+            staging = f"{tmp}/staging"
+        else:
+            temp_dir = arguments.temp_dir or f"s3://{arguments.bucket}/tmp/"
+            staging = temp_dir.rstrip("/") + "/quality-movies"
+        results = evaluate_batch(
+            spark,
+            ruleset_text,
+            batch,
+            staging_uri=staging,
+            ruleset_source=arguments.ruleset_uri or ruleset_source,
+            s3_client=s3,
+            history=history,
+            engine_options=engine_options,
+        )
+    results.update(errors)
+    files = {f.source_file: results[f.source_file] for f in arguments.files}
+    return {
+        "files": files,
+        "job": {
+            "job_name": arguments.job_name,
+            "files": len(files),
+            "failed_files": sum("error" in r for r in files.values()),
+            "started_at": started.isoformat(),
+            "spark_seconds": round((datetime.now(UTC) - started).total_seconds(), 3),
+        },
+    }

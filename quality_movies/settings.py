@@ -38,17 +38,30 @@ class PipelineSettings:
     state_machine_name: str = "quality-movies-pipeline"
     region: str = "us-east-1"
     metrics_namespace: str = "QualityMovies"
+    # Batches: a backlog is evaluated (one quality job run each) and loaded in batches of at most
+    # this many files and input bytes; on Glue up to glue_max_concurrent_runs runs at once (the job's
+    # MaxConcurrentRuns in the exported stack; more runs queue).
+    batch_max_files: int = 100
+    batch_max_bytes: int = 512 * 1024 * 1024
+    glue_max_concurrent_runs: int = 3
+    # STANDARD or FLEX (spare capacity, cheaper, may start later; suits a backlog).
+    glue_execution_class: str = "STANDARD"
+    # Estimated cost of a run: AWS Glue's list price per DPU-hour for Spark jobs (us-east-1, Glue 2.0
+    # and later, per-second billing with a 1-minute minimum); the Flex execution class's price.
+    glue_usd_per_dpu_hour: float = 0.44
+    glue_flex_usd_per_dpu_hour: float = 0.29
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "PipelineSettings":
         """Defaults overridden by ``QUALITY_MOVIES_<FIELD>`` variables of ``environ`` (default os.environ)."""
         environ = os.environ if environ is None else environ
+        defaults = cls()
         overrides = {
-            f.name: environ[ENV_PREFIX + f.name.upper()]
+            f.name: type(getattr(defaults, f.name))(environ[ENV_PREFIX + f.name.upper()])
             for f in fields(cls)
             if ENV_PREFIX + f.name.upper() in environ
         }
-        return replace(cls(), **overrides)
+        return replace(defaults, **overrides)
 
     def source_partition(self, source_file: str) -> str:
         """Folder name that lays outputs out per source file (Hive style), e.g. ``source_file=a.csv``."""

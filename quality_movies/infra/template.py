@@ -125,10 +125,16 @@ def _parameters() -> dict[str, Any]:
         },
         "GlueMaxConcurrentRuns": {
             "Type": "Number",
-            "Default": 3,
+            "Default": PipelineSettings().glue_max_concurrent_runs,
             "MinValue": 1,
             "MaxValue": 50,
-            "Description": "Uploads processed at once; more wait with backoff in the state machine.",
+            "Description": "Job runs (batches of files) at once; more queue (job-run queuing).",
+        },
+        "GlueExecutionClass": {
+            "Type": "String",
+            "Default": PipelineSettings().glue_execution_class,
+            "AllowedValues": ["STANDARD", "FLEX"],
+            "Description": "FLEX runs the data quality job on spare capacity, cheaper, for backlogs.",
         },
         "NotificationEmail": {
             "Type": "String",
@@ -311,6 +317,8 @@ def _glue_resources(settings: PipelineSettings) -> dict[str, Any]:
                 "WorkerType": ref("GlueWorkerType"),
                 "NumberOfWorkers": ref("GlueNumberOfWorkers"),
                 "ExecutionProperty": {"MaxConcurrentRuns": ref("GlueMaxConcurrentRuns")},
+                "ExecutionClass": ref("GlueExecutionClass"),
+                "JobRunQueuingEnabled": True,
                 "SecurityConfiguration": ref(GLUE_SECURITY_CONFIGURATION),
                 "Connections": if_(USE_VPC, {"Connections": [ref(GLUE_CONNECTION)]}),
                 "MaxRetries": 0,

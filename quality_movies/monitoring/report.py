@@ -2,7 +2,8 @@
 
 Per rule and metric, the value of each file in processing order with its pass/fail mark, the expected band
 the anomaly detection would have used for it (from the files before it) and the anomalies; then a table of
-the latest files. Inline SVG and CSS only: the page opens without a network.
+the latest files, and what quality cost (each file's share of its Glue job run, per day and per file).
+Inline SVG and CSS only: the page opens without a network.
 """
 
 import argparse
@@ -21,6 +22,7 @@ from quality_movies.monitoring.anomaly import (
     metric_label,
 )
 from quality_movies.monitoring.history import in_processing_order
+from quality_movies.monitoring.resources import JOB_COST_PREFIX
 
 WIDTH, HEIGHT, PAD_X, PAD_Y = 720, 180, 56, 26
 LABELLED_FILES = 8
@@ -145,8 +147,54 @@ def _rule_sections(rows: pd.DataFrame) -> list[str]:
     return sections
 
 
+def _is_cost(rows: pd.DataFrame) -> pd.Series:
+    return rows["metric"].fillna("").str.startswith(JOB_COST_PREFIX)
+
+
+def _cost_section(rows: pd.DataFrame) -> str:
+    """Quality's cost on Glue: the files' shares of their job runs, summed per day (of recording) and
+    listed for the latest files; empty when no file ran on Glue."""
+    costs = rows[(rows["kind"] == "analyzer") & _is_cost(rows)]
+    if costs.empty:
+        return ""
+    names = {f"{JOB_COST_PREFIX}EstimatedCostUSD": "usd", f"{JOB_COST_PREFIX}DPUSeconds": "dpu"}
+    wide = (
+        costs.assign(metric=costs["metric"].map(names))
+        .pivot_table(
+            index=["source_file", "file_version", "recorded_at"],
+            columns="metric",
+            values="value",
+            aggfunc="first",
+            sort=False,
+        )
+        .reindex(columns=["usd", "dpu"], fill_value=0.0)
+        .reset_index()
+    )
+    wide["day"] = pd.to_datetime(wide["recorded_at"], utc=True).dt.strftime("%Y-%m-%d")
+    days = wide.groupby("day").agg(
+        files=("source_file", "size"), usd=("usd", "sum"), dpu=("dpu", "sum")
+    )
+    day_rows = "".join(
+        f"<tr><td>{escape(str(day))}</td><td>{int(r.files)}</td><td>{r.dpu:,.0f}</td>"
+        f"<td>${r.usd:.4f}</td></tr>"
+        for day, r in days.iloc[::-1].iterrows()
+    )
+    file_rows = "".join(
+        f"<tr><td>{escape(str(r.source_file))}</td><td>{r.dpu:,.1f}</td><td>${r.usd:.4f}</td></tr>"
+        for r in wide.iloc[::-1].head(LATEST_FILES).itertuples()
+    )
+    return (
+        '<h2>Cost</h2><p class="muted">Each file\'s share (by input bytes) of its Glue job run: '
+        "DPU-seconds from GetJobRun and the estimated cost at the configured price per DPU-hour.</p>"
+        "<h3>Per day</h3><table><tr><th>Day (UTC)</th><th>Files</th><th>DPU-seconds</th>"
+        f"<th>Estimated cost</th></tr>{day_rows}</table>"
+        "<h3>Latest files</h3><table><tr><th>File</th><th>DPU-seconds</th><th>Estimated cost</th>"
+        f"</tr>{file_rows}</table>"
+    )
+
+
 def _analyzer_sections(rows: pd.DataFrame) -> list[str]:
-    analyzers = rows[rows["kind"] == "analyzer"]
+    analyzers = rows[(rows["kind"] == "analyzer") & ~_is_cost(rows)]
     sections = []
     for metric, of_metric in analyzers.groupby("metric", sort=False):
         of_metric = of_metric.drop_duplicates(["source_file", "file_version"])
@@ -207,7 +255,13 @@ def render_report(frame: pd.DataFrame, generated_at: datetime | None = None) -> 
         f'#1e88e5">▮ expected band from the earlier files (median ± 3.5 MAD/0.6745, after {MIN_HISTORY}'
         " files)</span></p>"
     )
-    body = [legend, _latest_files(rows), *_rule_sections(rows), *_analyzer_sections(rows)]
+    body = [
+        legend,
+        _latest_files(rows),
+        _cost_section(rows),
+        *_rule_sections(rows),
+        *_analyzer_sections(rows),
+    ]
     return head + "".join(body) + "</body></html>"
 
 

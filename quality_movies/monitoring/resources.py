@@ -298,13 +298,28 @@ class ParquetMetricStore(MetricStore):
 
 
 ANOMALY_RULE_PREFIX = "DetectAnomalies"
+# A file's share of its quality job run (Glue): recorded in the metric history as analyzer metrics
+# named with this prefix, and sent to CloudWatch as metrics of the same names without it.
+JOB_COST_PREFIX = "QualityJob."
+JOB_COST_UNITS = {"DPUSeconds": "None", "EstimatedCostUSD": "None"}
 
 
-def run_metric_data(source_file: str, rule_outcomes: Sequence[Mapping[str, Any]]) -> list[dict]:
+def job_cost_metrics(job_cost: Mapping[str, float] | None) -> dict[str, float]:
+    """A file's share of its job run's DPU-seconds and estimated cost, as history metric names."""
+    return {f"{JOB_COST_PREFIX}{name}": float(value) for name, value in (job_cost or {}).items()}
+
+
+def run_metric_data(
+    source_file: str,
+    rule_outcomes: Sequence[Mapping[str, Any]],
+    job_cost: Mapping[str, float] | None = None,
+) -> list[dict]:
     """CloudWatch datums for one file's run.
 
     ``RulesFailed`` and ``AnomaliesDetected`` carry no dimensions (the stack's alarms watch exactly those);
     each rule's evaluated metrics and pass/fail (``RulePassed`` 1 or 0) carry dimensions Rule and SourceFile.
+    ``job_cost`` (the file's share of its Glue job run: ``DPUSeconds``, ``EstimatedCostUSD``) is sent
+    twice: without dimensions (their Sum per day is what quality cost that day) and per SourceFile.
     """
     failed = [o for o in rule_outcomes if o["Outcome"] != "Passed"]
     anomalies = [o for o in failed if str(o["Rule"]).startswith(ANOMALY_RULE_PREFIX)]
@@ -324,6 +339,14 @@ def run_metric_data(source_file: str, rule_outcomes: Sequence[Mapping[str, Any]]
                 data.append(
                     {"MetricName": metric[:255], "Dimensions": dimensions, "Value": float(value)}
                 )
+    for name, value in (job_cost or {}).items():
+        datum = {
+            "MetricName": name,
+            "Value": float(value),
+            "Unit": JOB_COST_UNITS.get(name, "None"),
+        }
+        data.append(datum)
+        data.append({**datum, "Dimensions": [{"Name": "SourceFile", "Value": source_file[:1024]}]})
     return data
 
 
@@ -331,8 +354,13 @@ class QualityMetrics(dg.ConfigurableResource, ABC):
     """Where each run's rule metrics and outcomes are published for alarms and dashboards."""
 
     @abstractmethod
-    def publish(self, source_file: str, rule_outcomes: Sequence[Mapping[str, Any]]) -> int:
-        """Publish one file's run; returns the number of datums sent."""
+    def publish(
+        self,
+        source_file: str,
+        rule_outcomes: Sequence[Mapping[str, Any]],
+        job_cost: Mapping[str, float] | None = None,
+    ) -> int:
+        """Publish one file's run (and its share of the job run's cost); returns the datums sent."""
 
 
 class LocalQualityMetrics(QualityMetrics):
@@ -340,8 +368,13 @@ class LocalQualityMetrics(QualityMetrics):
 
     path: str
 
-    def publish(self, source_file: str, rule_outcomes: Sequence[Mapping[str, Any]]) -> int:
-        data = run_metric_data(source_file, rule_outcomes)
+    def publish(
+        self,
+        source_file: str,
+        rule_outcomes: Sequence[Mapping[str, Any]],
+        job_cost: Mapping[str, float] | None = None,
+    ) -> int:
+        data = run_metric_data(source_file, rule_outcomes, job_cost)
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         stamp = now().isoformat()
         with Path(self.path).open("a", encoding="utf-8") as f:
@@ -364,8 +397,13 @@ class CloudWatchQualityMetrics(QualityMetrics):
             self._client = aws_client("cloudwatch", self.region_name, self.endpoint_url)
         return self._client
 
-    def publish(self, source_file: str, rule_outcomes: Sequence[Mapping[str, Any]]) -> int:
-        data = run_metric_data(source_file, rule_outcomes)
+    def publish(
+        self,
+        source_file: str,
+        rule_outcomes: Sequence[Mapping[str, Any]],
+        job_cost: Mapping[str, float] | None = None,
+    ) -> int:
+        data = run_metric_data(source_file, rule_outcomes, job_cost)
         stamp = now()
         for start in range(0, len(data), self.batch_size):
             batch = [{**d, "Timestamp": stamp} for d in data[start : start + self.batch_size]]

@@ -2,14 +2,17 @@
 and bad records, the warehouse loads the validated rows from the lake, and only then are the file's
 outputs published, together.
 
-One step per run, over one or many files (``context.partition_keys``): each file is staged, loaded and
-published on its own, so a file that fails leaves nothing half-written and does not stop the others.
+One step per run, over one or many files (``context.partition_keys``), in batches (the quality job's
+caps on files and bytes): every batch is evaluated by one quality job run (on Glue, several at once) into
+staged outputs; then per batch the contract is checked, the warehouse loads the batch in one
+``load_files`` call, and each file's outputs are published. A file that fails leaves nothing
+half-written and does not stop the others.
 """
 
 import json
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -22,7 +25,7 @@ from quality_movies.dq import ROW_LEVEL_COLUMNS
 from quality_movies.ingestion.assets import movies_catalog_table
 from quality_movies.ingestion.resources import Catalog, Lake
 from quality_movies.monitoring.history import FileQuality, history_rows, now, ruleset_fingerprint
-from quality_movies.monitoring.resources import MetricStore, QualityMetrics
+from quality_movies.monitoring.resources import MetricStore, QualityMetrics, job_cost_metrics
 from quality_movies.partitions import movie_files
 from quality_movies.quality.checks import (
     conservation_check_result,
@@ -32,16 +35,21 @@ from quality_movies.quality.checks import (
     rule_metrics_metadata,
 )
 from quality_movies.quality.engine_inputs import (
-    batch_history,
     catalog_column_types,
     engine_inputs,
+    reads_warehouse_table,
 )
 from quality_movies.quality.resources import (
+    BatchInputs,
     FileOutputs,
+    FileToEvaluate,
     QualityJobFailed,
     QualityJobRunner,
     QualityRunResult,
+    RowsNotConserved,
     final_outputs,
+    plan_batches,
+    ruleset_reads_history,
     staged_outputs,
     staging_token,
 )
@@ -75,8 +83,7 @@ VALIDATED_COLUMN_SCHEMA = dg.TableSchema(
 )
 
 
-class RowsNotConserved(RuntimeError):
-    """Rows read differ from validated plus bad rows: the file is not loaded."""
+__all__ = ["RowsNotConserved", "build_quality_gate"]
 
 
 def rule_outcomes_table(rule_outcomes: list[dict]) -> dg.TableMetadataValue:
@@ -155,89 +162,140 @@ class StagedFile:
         return history_rows(entry, self.staged_at, self.staged_at)
 
 
-def stage_file(
+def prepare_file(lake: Lake, catalog: Catalog, source_file: str) -> FileToEvaluate:
+    """The file's version, size and staging keys; raises when its inspection found it unusable."""
+    input_key = lake.input_key(source_file)
+    head = lake.head(input_key)
+    known, problem = catalog.inspection(input_key, head.etag)
+    if problem:
+        raise QualityJobFailed(problem)
+    staged = staged_outputs(lake, source_file, staging_token())
+    return FileToEvaluate(source_file, head.etag, staged, head.size, known)
+
+
+def stage_batches(
     context: dg.AssetExecutionContext,
-    source_file: str,
+    files: Sequence[FileToEvaluate],
     lake: Lake,
-    catalog: Catalog,
     quality_job: QualityJobRunner,
     run_inputs: RunInputs,
     warehouse: Warehouse,
-    earlier: Sequence[StagedFile] = (),
-) -> StagedFile:
-    """Run the ruleset and the contract over one file into staged outputs; every row must be
-    accounted for. On failure nothing of the attempt is left."""
-    staged = staged_outputs(lake, source_file, staging_token())
-    input_key = lake.input_key(source_file)
-    file_version = lake.head(input_key).etag
-    known, problem = catalog.inspection(input_key, file_version)
-    if problem:
-        raise QualityJobFailed(problem)
-    try:
-        with engine_inputs(
-            lake,
-            run_inputs.column_types,
-            quality_job,
-            warehouse,
-            source_file,
-            lambda: [lake.uri(f.staged.validated) for f in earlier],
-        ) as inputs:
-            history = batch_history(run_inputs.stored_history, earlier, source_file, file_version)
-            result = quality_job.run(
-                context,
-                lake,
-                source_file,
-                staged,
-                engine_options={"history": history, **inputs},
-                inspected=known,
-            )
-        if not result.rows_conserved:
-            raise RowsNotConserved(
-                f"{source_file}: {result.rows_read} rows read but {result.validated_rows} validated "
-                f"+ {result.bad_rows} bad; nothing was loaded, report this with the file"
-            )
-    except BaseException:
-        remove_staged(lake, staged)
-        raise
-    return StagedFile(file_version=file_version, staged=staged, result=result)
+    fail: Callable[[str, BaseException | str], None],
+) -> Iterator[list[StagedFile]]:
+    """Evaluate ``files`` in batches into staged outputs; yields each batch's staged files, in order.
+    A file that fails is reported to ``fail`` with nothing of it left staged. Each file is judged
+    against the metric history followed by the files staged before it in the run."""
+    ruleset = quality_job.ruleset()
+    one_by_one = quality_job.shares_engine_inputs and reads_warehouse_table(ruleset, warehouse)
+    batches = plan_batches(
+        files, 1 if one_by_one else quality_job.batch_max_files, quality_job.batch_max_bytes
+    )
+    staged_so_far: list[StagedFile] = []
+
+    def inputs_for(source_file: str, earlier: Sequence[QualityRunResult]) -> Any:
+        def staged_validated() -> list[str]:
+            staged = [f.staged.validated for f in staged_so_far] + [
+                r.outputs.validated for r in earlier
+            ]
+            return [lake.uri(key) for key in staged]
+
+        return engine_inputs(
+            lake, run_inputs.column_types, quality_job, warehouse, source_file, staged_validated
+        )
+
+    def batch_inputs() -> BatchInputs:
+        pending = [f.history_rows for f in staged_so_far]
+        stored = run_inputs.stored_history
+        history = pd.concat([stored, *pending], ignore_index=True) if pending else stored
+        return BatchInputs(history, inputs_for)
+
+    if len(batches) > 1:
+        context.log.info(f"{len(files)} files in {len(batches)} batches")
+    independent = not one_by_one and not ruleset_reads_history(ruleset)
+    results = quality_job.run_batches(context, lake, batches, batch_inputs, independent)
+    for batch, outcomes in zip(batches, results, strict=False):
+        staged_batch = []
+        for file, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                remove_staged(lake, file.outputs)
+                fail(file.source_file, outcome)
+                continue
+            staged_file = StagedFile(file.file_version, file.outputs, outcome)
+            staged_so_far.append(staged_file)
+            staged_batch.append(staged_file)
+        yield staged_batch
 
 
 def load_and_publish(
     context: dg.AssetExecutionContext,
-    staged_file: StagedFile,
+    staged_files: Sequence[StagedFile],
     lake: Lake,
     quality_job: QualityJobRunner,
     warehouse: Warehouse,
     metric_store: MetricStore,
-) -> PublishedFile:
-    """Write the file's metric history entry and warehouse rows, then move its lake outputs into
-    place. On a failure, what was staged is removed, the metric history entry is put back, and the
-    file's published outputs and warehouse rows stay as they were (a failure while moving the outputs,
-    after the warehouse commit, is repaired by running the file again: every step replaces the file's
-    earlier outputs)."""
-    result, staged = staged_file.result, staged_file.staged
-    source_file = result.source_file
-    final = final_outputs(lake, source_file)
-    try:
+    fail: Callable[[str, BaseException | str], None],
+) -> list[PublishedFile]:
+    """Write the batch's metric history entries (in file order), load its validated rows in one
+    ``load_files`` call, then move each loaded file's lake outputs into place. A file that fails has
+    its staged outputs removed, its metric history entry put back, and its published outputs and
+    warehouse rows as they were (a failure while moving the outputs, after the warehouse commit, is
+    repaired by running the file again: every step replaces the file's earlier outputs)."""
+    fingerprint = ruleset_fingerprint(quality_job.ruleset_text())
+    rules = list(quality_job.ruleset().rules)
+    recordings: dict[str, AbstractContextManager[None]] = {}
+    ready: list[StagedFile] = []
+    for staged_file in staged_files:
+        result = staged_file.result
         entry = FileQuality(
-            source_file=source_file,
+            source_file=result.source_file,
             file_version=staged_file.file_version,
             run_id=context.run.run_id,
-            ruleset_fingerprint=ruleset_fingerprint(quality_job.ruleset_text()),
+            ruleset_fingerprint=fingerprint,
             rule_outcomes=result.rule_outcomes,
-            rules=list(quality_job.ruleset().rules),
-            analyzer_metrics=result.analyzer_metrics,
+            rules=rules,
+            analyzer_metrics={**result.analyzer_metrics, **job_cost_metrics(result.job_cost)},
         )
-        with metric_store.recording(entry):
-            loaded = warehouse.load_file(
-                ValidatedTable(source_file, lake.uri(staged.validated), result.validated_rows)
-            )
-            publish_outputs(lake, staged, final)
-    except BaseException:
-        remove_staged(lake, staged)
-        raise
-    validated = ValidatedTable(source_file, lake.uri(final.validated), result.validated_rows)
-    return PublishedFile(result=result, rows_loaded=loaded, outputs=final, validated=validated)
+        recording = metric_store.recording(entry)
+        try:
+            recording.__enter__()
+        except Exception as error:
+            remove_staged(lake, staged_file.staged)
+            fail(result.source_file, error)
+            continue
+        recordings[result.source_file] = recording
+        ready.append(staged_file)
+    tables = [
+        ValidatedTable(f.source_file, lake.uri(f.staged.validated), f.result.validated_rows)
+        for f in ready
+    ]
+    try:
+        loaded = warehouse.load_files(tables) if tables else {}
+    except Exception as error:  # the batch's load failed as a whole: each file fails with it
+        loaded = {table.source_file: error for table in tables}
+    published = []
+    for staged_file in ready:
+        source_file, result = staged_file.source_file, staged_file.result
+        final = final_outputs(lake, source_file)
+        rows = loaded.get(source_file)
+        try:
+            if rows is None:
+                raise QualityJobFailed(
+                    f"{source_file}: the warehouse did not load it; run it again"
+                )
+            if isinstance(rows, Exception):
+                raise rows
+            publish_outputs(lake, staged_file.staged, final)
+        except Exception as error:
+            recordings[source_file].__exit__(type(error), error, error.__traceback__)
+            remove_staged(lake, staged_file.staged)
+            fail(source_file, error)
+            continue
+        recordings[source_file].__exit__(None, None, None)
+        validated = ValidatedTable(source_file, lake.uri(final.validated), result.validated_rows)
+        published.append(
+            PublishedFile(result=result, rows_loaded=rows, outputs=final, validated=validated)
+        )
+    return published
 
 
 def failure_message(source_file: str, error: BaseException | str) -> str:
@@ -264,6 +322,7 @@ def file_materializations(
             "engine": result.engine,
             "uri": dg.MetadataValue.path(published.validated.uri),
             "reference": dg.MetadataValue.json(published.validated.as_metadata()),
+            **job_run_metadata(result),
         },
     )
     yield dg.AssetMaterialization(
@@ -297,6 +356,25 @@ def file_materializations(
             "rows_loaded": published.rows_loaded,
         },
     )
+
+
+def job_run_metadata(result: QualityRunResult) -> dict[str, Any]:
+    """The job run a file was evaluated in (Glue): its id, facts and logs, and the file's share (by
+    input bytes) of the run's DPU-seconds and estimated cost."""
+    run = result.extra.get("glue_job_run")
+    if not run:
+        return {}
+    return {
+        "glue_job_name": result.extra["AWS Glue Job Name"],
+        "glue_job_run_id": run["job_run_id"],
+        "glue_job_run": dg.MetadataValue.json(run),
+        "glue_logs": dg.MetadataValue.url(run["logs_url"]),
+        "glue_log_group": run["log_group"],
+        "glue_log_stream": run["log_stream"],
+        "glue_cost_share": result.extra["glue_cost_share"],
+        "glue_dpu_seconds": result.job_cost["DPUSeconds"],
+        "glue_estimated_cost_usd": result.job_cost["EstimatedCostUSD"],
+    }
 
 
 def build_quality_gate(rules: Sequence[Any]) -> dg.AssetsDefinition:
@@ -388,7 +466,6 @@ def build_quality_gate(rules: Sequence[Any]) -> dg.AssetsDefinition:
             failed[source_file] = failure_message(source_file, error)
             context.log.error(failed[source_file])
 
-        staged_files: deque[StagedFile] = deque()
         files = list(context.partition_keys)
         held = ExitStack()
         try:
@@ -398,51 +475,47 @@ def build_quality_gate(rules: Sequence[Any]) -> dg.AssetsDefinition:
             for source_file in files:
                 fail(source_file, error)
             files = []
+        prepared: list[FileToEvaluate] = []
+        batches: deque[list[StagedFile]] = deque()
         try:
             for source_file in files:
                 try:
-                    staged_files.append(
-                        stage_file(
-                            context,
-                            source_file,
-                            lake,
-                            catalog,
-                            quality_job,
-                            run_inputs,
-                            warehouse,
-                            staged_files,
-                        )
-                    )
+                    prepared.append(prepare_file(lake, catalog, source_file))
                 except Exception as error:
                     fail(source_file, error)
-            broken = quality_job.check_contract(lake, [f.result for f in staged_files])
-            while staged_files:
-                staged_file = staged_files.popleft()
-                source_file = staged_file.source_file
-                if source_file in broken:
-                    remove_staged(lake, staged_file.staged)
-                    fail(source_file, broken[source_file])
-                    continue
-                try:
-                    published = load_and_publish(
-                        context, staged_file, lake, quality_job, warehouse, metric_store
-                    )
-                except Exception as error:
-                    fail(source_file, error)
-                    continue
-                result = published.result
-                quality_metrics.publish(source_file, result.rule_outcomes)
-                yield from file_materializations(lake, warehouse, published)
-                yield from rule_check_results(rules, result.rule_outcomes, partition=source_file)
-                yield conservation_check_result(
-                    result.rows_read,
-                    result.validated_rows,
-                    result.bad_rows,
-                    partition=source_file,
+            if prepared:
+                batches.extend(
+                    stage_batches(context, prepared, lake, quality_job, run_inputs, warehouse, fail)
                 )
+            while batches:
+                broken = quality_job.check_contract(lake, [f.result for f in batches[0]])
+                for staged_file in [f for f in batches[0] if f.source_file in broken]:
+                    batches[0].remove(staged_file)
+                    remove_staged(lake, staged_file.staged)
+                    fail(staged_file.source_file, broken[staged_file.source_file])
+                published_files = load_and_publish(
+                    context, batches[0], lake, quality_job, warehouse, metric_store, fail
+                )
+                batches.popleft()
+                for published in published_files:
+                    result = published.result
+                    quality_metrics.publish(
+                        result.source_file, result.rule_outcomes, result.job_cost
+                    )
+                    yield from file_materializations(lake, warehouse, published)
+                    yield from rule_check_results(
+                        rules, result.rule_outcomes, partition=result.source_file
+                    )
+                    yield conservation_check_result(
+                        result.rows_read,
+                        result.validated_rows,
+                        result.bad_rows,
+                        partition=result.source_file,
+                    )
         finally:
-            for staged_file in staged_files:
-                remove_staged(lake, staged_file.staged)
+            for staged_batch in batches:
+                for staged_file in staged_batch:
+                    remove_staged(lake, staged_file.staged)
             held.close()
         if failed:
             raise dg.Failure(

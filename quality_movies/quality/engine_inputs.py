@@ -9,7 +9,8 @@ files file rules look at, and the catalog's column types.
   (or the lake's own URI of that prefix) lists the input files, locally and on S3 alike.
 - Where clauses and CustomSql see the columns typed as the catalog table has them (the crawler's types).
 - Dynamic rules and DetectAnomalies read the metric history, followed, in a run over several files, by the
-  files staged before this one in the run (their history entries are written only when they publish).
+  files staged before this one in the run (their history entries are written only when they publish);
+  ``glue_job.batch_history`` builds it, in the gate and in the batch job alike.
 
 The Glue job gets the same: its runner stages the column types and the references' ``s3://`` URIs beside
 the ruleset (a dataset of one CSV is read where it lies), and the job lists S3 for file rules.
@@ -21,20 +22,16 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import pandas as pd
 
 from quality_movies.dq.column_types import CRAWLER_TYPES, STRING
 from quality_movies.dq.data_files import DataFile, LocalFiles
-from quality_movies.dq.history import AnomalyVerdict
 from quality_movies.dq.model import Ruleset
 from quality_movies.dq.rules import referenced_names
 from quality_movies.ingestion.resources import Catalog, Lake, LakeObject
-from quality_movies.monitoring.history import StoredMetricHistory
 from quality_movies.quality.resources import QualityJobFailed, QualityJobRunner, work_folder
 from quality_movies.settings import REFERENCE_PREFIX
 from quality_movies.warehouse.resources import Warehouse
@@ -220,38 +217,7 @@ def engine_inputs(
         yield {**options, "references": references}
 
 
-class BatchHistory:
-    """The metric history one file of a batch is judged against (a ``dq.history.MetricHistory``),
-    built on first use: a ruleset without dynamic rules or DetectAnomalies never pays for it."""
-
-    def __init__(self, build: Callable[[], StoredMetricHistory]) -> None:
-        self._build = build
-
-    @cached_property
-    def history(self) -> StoredMetricHistory:
-        return self._build()
-
-    def previous(self, metric: str, k: int | None = None) -> list[float]:
-        return self.history.previous(metric, k)
-
-    def detect_anomaly(self, metric: str, value: float) -> AnomalyVerdict:
-        return self.history.detect_anomaly(metric, value)
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.history.to_dict()
-
-
-def batch_history(
-    stored: pd.DataFrame, earlier: Sequence[Any], source_file: str, file_version: str
-) -> BatchHistory:
-    """The metric history ``source_file`` is judged against: the store's (``stored``, its frame as the
-    run started: nothing is recorded while files are staged), then the files of ``earlier`` (staged
-    before it in this run, each with its ``history_rows``), in that order, as if each had been
-    recorded already (a version already stored keeps its place)."""
-
-    def build() -> StoredMetricHistory:
-        pending = [f.history_rows for f in earlier]
-        frame = pd.concat([stored, *pending], ignore_index=True) if pending else stored
-        return StoredMetricHistory.from_frame(frame, exclude=(source_file, file_version))
-
-    return BatchHistory(build)
+def reads_warehouse_table(ruleset: Ruleset, warehouse: Warehouse) -> bool:
+    """Whether a rule reads the warehouse table (each file then sees the rows of the files before it)."""
+    names = {n.lower() for n in warehouse_names(warehouse)}
+    return any(name.lower() in names for name in dataset_names(ruleset))

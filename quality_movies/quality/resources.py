@@ -1,5 +1,11 @@
-"""The quality job: runs the DQDL ruleset and the warehouse contract over one input file (embedded here,
-Glue or Spark on AWS) and stages its outputs in the lake for the gate to load and publish."""
+"""The quality job: runs the DQDL ruleset and the warehouse contract over a batch of input files (embedded
+here, Glue or Spark on AWS) and stages each file's outputs in the lake for the gate to load and publish.
+
+A backlog is cut into batches (``plan_batches``: at most ``batch_max_files`` files and
+``batch_max_bytes`` input bytes each). The embedded runner evaluates a batch file by file; Spark runs the
+Glue job's batch code in its session; Glue runs ONE job run per batch, several batches at once up to
+``max_concurrent_runs``, and records each run's cost and logs from GetJobRun.
+"""
 
 import inspect
 import json
@@ -10,14 +16,17 @@ import tempfile
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 import dagster as dg
+import pandas as pd
 from dagster_pyspark import PySparkResource
 from dagster_pyspark.resources import spark_session_from_config
 
@@ -28,7 +37,10 @@ from quality_movies.dq import (
     evaluate_file,
     load_ruleset,
 )
+from quality_movies.dq.model import EXPRESSION
+from quality_movies.glue_job import QualityJobError
 from quality_movies.ingestion.resources import Lake
+from quality_movies.settings import PipelineSettings
 from quality_movies.warehouse.contract import (
     REQUIRED_COLUMNS,
     ContractViolation,
@@ -38,6 +50,7 @@ from quality_movies.warehouse.contract import (
 
 STAGING_FOLDER = "_staging"
 _HOST = socket.gethostname()
+_DEFAULTS = PipelineSettings()
 
 
 @dataclass(frozen=True)
@@ -161,10 +174,86 @@ class QualityRunResult:
     engine: str
     extra: dict[str, Any] = field(default_factory=dict)
     analyzer_metrics: dict[str, float] = field(default_factory=dict)
+    # The file's share (by input bytes) of its job run's DPU-seconds and estimated cost (Glue only).
+    job_cost: dict[str, float] = field(default_factory=dict)
 
     @property
     def rows_conserved(self) -> bool:
         return self.rows_read == self.validated_rows + self.bad_rows
+
+
+class RowsNotConserved(RuntimeError):
+    """Rows read differ from validated plus bad rows: the file is not loaded."""
+
+
+def check_rows_conserved(result: QualityRunResult) -> QualityRunResult:
+    """The result, or RowsNotConserved naming the file when its rows do not add up."""
+    if not result.rows_conserved:
+        raise RowsNotConserved(
+            f"{result.source_file}: {result.rows_read} rows read but {result.validated_rows} "
+            f"validated + {result.bad_rows} bad; nothing was loaded, report this with the file"
+        )
+    return result
+
+
+@dataclass(frozen=True)
+class FileToEvaluate:
+    """One file of a batch: its version, where its outputs are staged, its size in bytes, and whether
+    it was already found a usable CSV (by raw_movies)."""
+
+    source_file: str
+    file_version: str
+    outputs: FileOutputs
+    size: int = 0
+    inspected: bool = False
+
+
+EngineInputsFor = Callable[
+    [str, Sequence[QualityRunResult]], AbstractContextManager[dict[str, Any]]
+]
+
+
+@dataclass(frozen=True)
+class BatchInputs:
+    """What a batch is evaluated with besides its files: the metric history as the batch's first file
+    sees it (the store's frame, then the files evaluated before the batch in this run), and the
+    engine's ``files=``/``column_types=``/``references=`` for a file given the files evaluated before
+    it (their staged validated rows count as loaded for a rule reading the warehouse table)."""
+
+    history: pd.DataFrame
+    engine_inputs: EngineInputsFor
+
+
+BatchResults = list[QualityRunResult | Exception]
+
+
+def plan_batches(
+    files: Sequence[FileToEvaluate], max_files: int, max_bytes: int
+) -> list[list[FileToEvaluate]]:
+    """Consecutive batches, in file order, of at most ``max_files`` files and ``max_bytes`` input bytes
+    (a file larger than ``max_bytes`` is a batch of its own)."""
+    batches: list[list[FileToEvaluate]] = []
+    size = 0
+    for file in files:
+        if batches and len(batches[-1]) < max(1, max_files) and size + file.size <= max_bytes:
+            batches[-1].append(file)
+            size += file.size
+        else:
+            batches.append([file])
+            size = file.size
+    return batches
+
+
+def ruleset_reads_history(ruleset: Ruleset) -> bool:
+    """Whether a rule is judged against the metric history (a dynamic rule or DetectAnomalies)."""
+    for rule in ruleset.leaves:
+        if rule.rule_type == "DetectAnomalies":
+            return True
+        for condition in (rule.condition, rule.threshold):
+            for value in condition.values if condition else ():
+                if value.kind == EXPRESSION and value.expression.lookback is not None:
+                    return True
+    return False
 
 
 @lru_cache(maxsize=8)
@@ -178,9 +267,14 @@ class QualityJobRunner(dg.ConfigurableResource, ABC):
     outcomes and validated movies to the keys it is given (the gate's staging keys)."""
 
     ruleset_path: str = ""
+    batch_max_files: int = _DEFAULTS.batch_max_files
+    batch_max_bytes: int = _DEFAULTS.batch_max_bytes
     # True when the job reads the lake itself: a reference dataset is given as its lake URI, not
     # downloaded to this machine.
     reads_lake: ClassVar[bool] = False
+    # True when a batch's files are evaluated together with one set of engine inputs (a rule reading
+    # the warehouse table then needs batches of one file: each file sees the others' rows).
+    shares_engine_inputs: ClassVar[bool] = False
 
     def resolved_ruleset_path(self) -> Path:
         return Path(self.ruleset_path) if self.ruleset_path else default_ruleset_path()
@@ -219,6 +313,63 @@ class QualityJobRunner(dg.ConfigurableResource, ABC):
         ``references=``); options the engine does not know yet are left out. ``inspected`` says the
         file version was already found a usable CSV (by raw_movies), so it is not read for that again.
         """
+
+    def run_batch(
+        self,
+        context: dg.AssetExecutionContext,
+        lake: Lake,
+        files: Sequence[FileToEvaluate],
+        inputs: BatchInputs,
+    ) -> BatchResults:
+        """Evaluate a batch into each file's staged outputs; per file (in order) its result, or the
+        error that stopped it (its staged outputs may be partly written: the caller removes them).
+        By default one ``run`` per file, each judged against the files before it."""
+        from quality_movies.glue_job import batch_history, pending_history_rows
+
+        results: BatchResults = []
+        pending: list[pd.DataFrame] = []
+        done: list[QualityRunResult] = []
+        for file in files:
+            try:
+                with inputs.engine_inputs(file.source_file, list(done)) as options:
+                    history = batch_history(
+                        inputs.history, list(pending), file.source_file, file.file_version
+                    )
+                    result = self.run(
+                        context,
+                        lake,
+                        file.source_file,
+                        file.outputs,
+                        engine_options={"history": history, **options},
+                        inspected=file.inspected,
+                    )
+                check_rows_conserved(result)
+            except Exception as error:
+                results.append(error)
+                continue
+            results.append(result)
+            done.append(result)
+            after = pending[-1] if pending else inputs.history
+            pending.append(
+                pending_history_rows(
+                    file.source_file, file.file_version, result.rule_outcomes, after
+                )
+            )
+        return results
+
+    def run_batches(
+        self,
+        context: dg.AssetExecutionContext,
+        lake: Lake,
+        batches: Sequence[Sequence[FileToEvaluate]],
+        inputs: Callable[[], BatchInputs],
+        independent: bool = False,
+    ) -> Iterator[BatchResults]:
+        """Each batch's results, in batch order. ``inputs()`` is asked for each batch when it starts
+        (it reflects the batches handled before); ``independent`` says no file's evaluation depends on
+        another batch's, so batches may run at the same time. By default one after another."""
+        for batch in batches:
+            yield self.run_batch(context, lake, batch, inputs())
 
 
 class QualityJobFailed(RuntimeError):
@@ -379,17 +530,97 @@ def _quality_run_result(
     )
 
 
+# DPUs of one worker of each Glue worker type (Spark jobs), from the AWS Glue documentation.
+WORKER_DPUS = {"G.025X": 0.25, "G.1X": 1, "G.2X": 2, "G.4X": 4, "G.8X": 8, "G.12X": 12, "G.16X": 16}
+BILLED_MINIMUM_SECONDS = 60  # Glue 2.0 and later bill per second, with a 1-minute minimum
+ACTIVE_STATES = {"STARTING", "RUNNING", "STOPPING", "WAITING"}
+
+
+def job_run_cost(
+    job_run: Mapping[str, Any],
+    execution_class: str,
+    usd_per_dpu_hour: float,
+    flex_usd_per_dpu_hour: float,
+    region: str = "us-east-1",
+) -> dict[str, Any]:
+    """What a Glue job run used and cost, from its GetJobRun answer: ``DPUSeconds`` where Glue gives
+    it (auto-scaling and Flex runs), else workers x DPUs per worker (or MaxCapacity) x ExecutionTime;
+    the estimated cost bills at least one minute of the run's capacity at the execution class's price.
+    Links the run's CloudWatch log streams (``<LogGroupName>/output`` and ``/error``, stream = run id).
+    """
+    run_id, seconds = job_run.get("Id", ""), float(job_run.get("ExecutionTime") or 0)
+    workers, worker_type = job_run.get("NumberOfWorkers"), job_run.get("WorkerType")
+    if workers and worker_type in WORKER_DPUS:
+        capacity = float(workers) * WORKER_DPUS[worker_type]
+    else:
+        capacity = float(job_run.get("MaxCapacity") or 0)
+    given = job_run.get("DPUSeconds")
+    dpu_seconds = float(given) if given is not None else capacity * seconds
+    billed = max(dpu_seconds, capacity * BILLED_MINIMUM_SECONDS)
+    run_class = str(job_run.get("ExecutionClass") or execution_class).upper()
+    price = flex_usd_per_dpu_hour if run_class == "FLEX" else usd_per_dpu_hour
+    group = str(job_run.get("LogGroupName") or "/aws-glue/jobs")
+    console = f"https://{region}.console.aws.amazon.com"
+
+    def log_url(log_group: str) -> str:
+        # the console's URL encoding: quoted twice, '%' written '$'
+        encoded = quote(quote(log_group, safe=""), safe="").replace("%", "$")
+        return f"{console}/cloudwatch/home?region={region}#logsV2:log-groups/log-group/{encoded}/log-events/{run_id}"
+
+    return {
+        "job_run_id": run_id,
+        "job_run_state": job_run.get("JobRunState"),
+        "execution_class": run_class,
+        "execution_time_seconds": seconds,
+        "worker_type": worker_type,
+        "number_of_workers": workers,
+        "max_capacity": job_run.get("MaxCapacity"),
+        "dpu_seconds": dpu_seconds,
+        "dpu_seconds_source": "DPUSeconds" if given is not None else "computed",
+        "usd_per_dpu_hour": price,
+        "estimated_cost_usd": billed / 3600 * price,
+        "log_group": f"{group}/output",
+        "error_log_group": f"{group}/error",
+        "log_stream": run_id,
+        "logs_url": log_url(f"{group}/output"),
+        "error_logs_url": log_url(f"{group}/error"),
+    }
+
+
+@dataclass
+class _GlueBatchRun:
+    """One batch on its way through a Glue job run: its exchange folder, arguments and run."""
+
+    files: list[FileToEvaluate]
+    folder: str
+    arguments: dict[str, str] = field(default_factory=dict)
+    staged: list[str] = field(default_factory=list)
+    run_id: str = ""
+    job_run: dict[str, Any] = field(default_factory=dict)
+    error: Exception | None = None
+    glue: Any = None
+    deadline: float = 0.0
+
+
 class GlueQualityJobRunner(QualityJobRunner):
-    """The Glue job ``job_name``: started with the file's input and staged output keys, the ruleset in
-    force (staged next to the outputs) and a report key, where the job leaves its counts and rule
-    outcomes. The Dagster process waits for the run and reads the report; the rows stay in S3."""
+    """The Glue job ``job_name``, ONE job run per batch: started with the batch's files and staged
+    output keys (``--manifest_uri``, or ``--source_key`` and its keys for a batch of one), the ruleset
+    in force, the metric history and engine inputs (staged in an exchange folder) and a report key,
+    where the job leaves each file's counts and rule outcomes or error. Up to ``max_concurrent_runs``
+    batches run at once (with job-run queuing). The Dagster process waits for the runs, reads the
+    reports and records each run's cost; the rows stay in S3."""
 
     job_name: str
     region_name: str = "us-east-1"
     endpoint_url: str = ""
     poll_interval_seconds: float = 5.0
     timeout_seconds: float = 6 * 3600.0
+    max_concurrent_runs: int = _DEFAULTS.glue_max_concurrent_runs
+    execution_class: str = _DEFAULTS.glue_execution_class
+    usd_per_dpu_hour: float = _DEFAULTS.glue_usd_per_dpu_hour
+    flex_usd_per_dpu_hour: float = _DEFAULTS.glue_flex_usd_per_dpu_hour
     reads_lake: ClassVar[bool] = True
+    shares_engine_inputs: ClassVar[bool] = True
 
     def glue_client(self) -> Any:
         import boto3
@@ -399,34 +630,58 @@ class GlueQualityJobRunner(QualityJobRunner):
         )
 
     @staticmethod
-    def exchange_keys(outputs: FileOutputs) -> tuple[str, str, str, str, str]:
-        """(ruleset, metric history, report, engine inputs, reference data prefix) keys of one run,
-        staged beside its outputs."""
-        folder = outputs.validated.rsplit("/", 1)[0]
-        return (
-            f"{folder}/ruleset.dqdl",
-            f"{folder}/history.json",
-            f"{folder}/quality_run.json",
-            f"{folder}/engine_inputs.json",
-            f"{folder}/reference_data/",
-        )
-
-    def job_arguments(self, lake: Lake, source_file: str, outputs: FileOutputs) -> dict[str, str]:
-        """The Glue job arguments naming the input object, the three (staged) output keys, the
-        staged ruleset, engine inputs and metric history, and the report key."""
-        ruleset_key, history_key, report_key, inputs_key, _ = self.exchange_keys(outputs)
+    def exchange_keys(folder: str) -> dict[str, str]:
+        """The keys of what a batch's run exchanges with the job, in its folder (under the validated
+        prefix's ``_staging/``, so a killed attempt's are swept)."""
         return {
+            "ruleset": f"{folder}ruleset.dqdl",
+            "history": f"{folder}history.parquet",
+            "report": f"{folder}quality_run.json",
+            "engine_inputs": f"{folder}engine_inputs.json",
+            "manifest": f"{folder}manifest.json",
+            "references": f"{folder}reference_data/",
+        }
+
+    def job_arguments(
+        self, lake: Lake, files: Sequence[FileToEvaluate], folder: str
+    ) -> dict[str, str]:
+        """The Glue job arguments: the batch's manifest (or, for one file, its input and output keys),
+        the staged ruleset, engine inputs and metric history, and the report key."""
+        keys = self.exchange_keys(folder)
+        arguments = {
             "--source_bucket": lake.bucket,
-            "--source_key": lake.input_key(source_file),
             "--bucket": lake.bucket,
             "--input_prefix": lake.input_prefix,
-            "--bad_records_key": outputs.bad_records,
-            "--rule_outcomes_key": outputs.rule_outcomes,
-            "--validated_key": outputs.validated,
-            "--ruleset_uri": lake.uri(ruleset_key),
-            "--history_uri": lake.uri(history_key),
-            "--engine_inputs_uri": lake.uri(inputs_key),
-            "--report_key": report_key,
+            "--ruleset_uri": lake.uri(keys["ruleset"]),
+            "--history_uri": lake.uri(keys["history"]),
+            "--engine_inputs_uri": lake.uri(keys["engine_inputs"]),
+            "--report_key": keys["report"],
+        }
+        if len(files) == 1:
+            [file] = files
+            return {
+                **arguments,
+                "--source_key": lake.input_key(file.source_file),
+                "--bad_records_key": file.outputs.bad_records,
+                "--rule_outcomes_key": file.outputs.rule_outcomes,
+                "--validated_key": file.outputs.validated,
+            }
+        return {**arguments, "--manifest_uri": lake.uri(keys["manifest"])}
+
+    @staticmethod
+    def manifest(lake: Lake, files: Sequence[FileToEvaluate]) -> dict[str, Any]:
+        """The batch manifest the job reads (BATCH_CONTRACT.md)."""
+        return {
+            "files": [
+                {
+                    "source_key": lake.input_key(f.source_file),
+                    "file_version": f.file_version,
+                    "bad_records_key": f.outputs.bad_records,
+                    "rule_outcomes_key": f.outputs.rule_outcomes,
+                    "validated_key": f.outputs.validated,
+                }
+                for f in files
+            ]
         }
 
     @staticmethod
@@ -462,73 +717,304 @@ class GlueQualityJobRunner(QualityJobRunner):
         engine_options: dict[str, Any] | None = None,
         inspected: bool = False,
     ) -> QualityRunResult:
-        arguments = self.job_arguments(lake, source_file, outputs)
-        ruleset_key, history_key, report_key, inputs_key, prefix = self.exchange_keys(outputs)
-        history = (engine_options or {}).get("history")
-        work = Path(tempfile.mkdtemp(prefix="glue-quality-run-"))
-        staged: list[str] = []
+        """One file as a batch of one (its history and engine inputs as given)."""
+        options = dict(engine_options or {})
+        history = options.pop("history", None)
+        try:
+            size = lake.head(lake.input_key(source_file)).size
+        except FileNotFoundError:  # the job run says so, in the job's words
+            size = 0
+        file = FileToEvaluate(source_file, "", outputs, size)
+        batch = self._prepare(lake, [file], options, None)
+        if history is not None and batch.error is None:
+            self._upload_json_history(lake, batch, history)
+        [result] = self._finish(context, lake, self._start(context, lake, batch))
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def run_batch(
+        self,
+        context: dg.AssetExecutionContext,
+        lake: Lake,
+        files: Sequence[FileToEvaluate],
+        inputs: BatchInputs,
+    ) -> BatchResults:
+        return next(self.run_batches(context, lake, [files], lambda: inputs))
+
+    def run_batches(
+        self,
+        context: dg.AssetExecutionContext,
+        lake: Lake,
+        batches: Sequence[Sequence[FileToEvaluate]],
+        inputs: Callable[[], BatchInputs],
+        independent: bool = False,
+    ) -> Iterator[BatchResults]:
+        """ONE job run per batch. ``independent`` batches start together, up to
+        ``max_concurrent_runs`` runs at a time; otherwise one after another."""
+        if not independent or len(batches) < 2:
+            for files in batches:
+                batch = self._prepare_with(lake, files, inputs())
+                yield self._finish(context, lake, self._start(context, lake, batch))
+            return
+        shared = inputs()
+        waiting = [self._prepare_with(lake, files, shared) for files in batches]
+        running: list[_GlueBatchRun] = []
+        finished: dict[int, BatchResults] = {}
+        order = {id(batch): i for i, batch in enumerate(waiting)}
+        glue = self.glue_client()
+        next_to_yield = 0
+        try:
+            while waiting or running:
+                while waiting and len(running) < max(1, self.max_concurrent_runs):
+                    running.append(self._start(context, lake, waiting.pop(0), glue))
+                ended = [b for b in running if b.error is not None or self._ended(b)]
+                for batch in ended:
+                    running.remove(batch)
+                    finished[order[id(batch)]] = self._finish(context, lake, batch)
+                while next_to_yield in finished:
+                    yield finished.pop(next_to_yield)
+                    next_to_yield += 1
+                if running and not ended:
+                    time.sleep(self.poll_interval_seconds)
+        finally:
+            for batch in waiting + running:
+                self._clean(lake, batch)
+
+    def _prepare_with(
+        self, lake: Lake, files: Sequence[FileToEvaluate], inputs: BatchInputs
+    ) -> _GlueBatchRun:
+        """A batch's exchange folder, with the engine inputs of its files and the metric history."""
+        try:
+            with inputs.engine_inputs(files[0].source_file, []) as options:
+                return self._prepare(lake, files, options, inputs.history)
+        except Exception as error:
+            return _GlueBatchRun(list(files), "", error=error)
+
+    def _prepare(
+        self,
+        lake: Lake,
+        files: Sequence[FileToEvaluate],
+        engine_options: dict[str, Any],
+        history: pd.DataFrame | None,
+    ) -> _GlueBatchRun:
+        """Upload the ruleset, engine inputs, manifest and (when the rules read it) the history."""
+        folder = f"{lake.validated_prefix}{STAGING_FOLDER}/{staging_token()}/"
+        batch = _GlueBatchRun(list(files), folder)
+        keys = self.exchange_keys(folder)
+        batch.arguments = self.job_arguments(lake, files, folder)
+        work = Path(tempfile.mkdtemp(prefix="glue-quality-batch-"))
         try:
             (work / "ruleset.dqdl").write_text(self.ruleset_text(), encoding="utf-8")
-            lake.upload(work / "ruleset.dqdl", ruleset_key)
-            staged = self.stage_engine_inputs(lake, engine_options or {}, work, inputs_key, prefix)
-            if history is None:
-                del arguments["--history_uri"]
+            lake.upload(work / "ruleset.dqdl", keys["ruleset"])
+            batch.staged.append(keys["ruleset"])
+            batch.staged += self.stage_engine_inputs(
+                lake, engine_options, work, keys["engine_inputs"], keys["references"]
+            )
+            if len(files) > 1:
+                (work / "manifest.json").write_text(json.dumps(self.manifest(lake, files)))
+                lake.upload(work / "manifest.json", keys["manifest"])
+                batch.staged.append(keys["manifest"])
+            if history is not None and ruleset_reads_history(self.ruleset()):
+                # microseconds: pandas' nanosecond timestamps do not round-trip through Spark's pandas
+                history.to_parquet(
+                    work / "history.parquet",
+                    index=False,
+                    coerce_timestamps="us",
+                    allow_truncated_timestamps=True,
+                )
+                lake.upload(work / "history.parquet", keys["history"])
+                batch.staged.append(keys["history"])
             else:
-                (work / "history.json").write_text(json.dumps(history.to_dict()), encoding="utf-8")
-                lake.upload(work / "history.json", history_key)
-            glue = self.glue_client()
-            run_id = glue.start_job_run(JobName=self.job_name, Arguments=arguments)["JobRunId"]
-            context.log.info(f"{source_file}: Glue job {self.job_name} run {run_id} started")
-            job_run = self._wait(glue, run_id, source_file)
-            if job_run["JobRunState"] != "SUCCEEDED":
-                raise QualityJobFailed(
-                    f"{source_file}: Glue job {self.job_name} failed on "
-                    f"{lake.uri(lake.input_key(source_file))} (run {run_id} "
+                del batch.arguments["--history_uri"]
+        except Exception as error:
+            batch.error = error
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return batch
+
+    def _upload_json_history(self, lake: Lake, batch: _GlueBatchRun, history: Any) -> None:
+        """One history for the batch's files (``run`` of one file with its history given)."""
+        key = batch.folder + "history.json"
+        with tempfile.TemporaryDirectory(prefix="glue-quality-history-") as tmp:
+            path = Path(tmp) / "history.json"
+            path.write_text(json.dumps(history.to_dict()), encoding="utf-8")
+            lake.upload(path, key)
+        batch.staged.append(key)
+        batch.arguments["--history_uri"] = lake.uri(key)
+
+    def _start(
+        self, context: dg.AssetExecutionContext, lake: Lake, batch: _GlueBatchRun, glue: Any = None
+    ) -> _GlueBatchRun:
+        """Start the batch's job run; while Glue answers ConcurrentRunsExceededException (a job
+        without run queuing), wait and try again until ``timeout_seconds``."""
+        if batch.error is not None:
+            return batch
+        batch.glue = glue = glue or self.glue_client()
+        batch.deadline = deadline = time.monotonic() + self.timeout_seconds
+        while True:
+            try:
+                batch.run_id = glue.start_job_run(
+                    JobName=self.job_name,
+                    Arguments=batch.arguments,
+                    ExecutionClass=self.execution_class,
+                    JobRunQueuingEnabled=True,
+                )["JobRunId"]
+                break
+            except Exception as error:
+                code = getattr(error, "response", {}).get("Error", {}).get("Code")
+                if code != "ConcurrentRunsExceededException" or time.monotonic() > deadline:
+                    batch.error = error
+                    return batch
+                time.sleep(self.poll_interval_seconds)
+        names = ", ".join(f.source_file for f in batch.files)
+        context.log.info(
+            f"Glue job {self.job_name} run {batch.run_id} started on {len(batch.files)} "
+            f"files ({self.execution_class}): {names}"
+        )
+        return batch
+
+    def _ended(self, batch: _GlueBatchRun) -> bool:
+        """Whether the batch's run has ended (its GetJobRun answer kept); past ``timeout_seconds``
+        the run is stopped and the batch fails."""
+        glue = batch.glue
+        try:
+            batch.job_run = glue.get_job_run(JobName=self.job_name, RunId=batch.run_id)["JobRun"]
+        except Exception as error:  # the run's files fail with it; the other batches go on
+            batch.error = error
+            return True
+        if batch.job_run["JobRunState"] not in ACTIVE_STATES:
+            return True
+        if time.monotonic() > batch.deadline:
+            glue.batch_stop_job_run(JobName=self.job_name, JobRunIds=[batch.run_id])
+            batch.error = QualityJobFailed(
+                f"Glue job {self.job_name} run {batch.run_id} still "
+                f"{batch.job_run['JobRunState']} after {self.timeout_seconds:g} s and was stopped"
+            )
+            return True
+        return False
+
+    def _finish(
+        self, context: dg.AssetExecutionContext, lake: Lake, batch: _GlueBatchRun
+    ) -> BatchResults:
+        """Each file's result from the run's report, or the error that failed the file (a run that
+        failed as a whole fails each of its files with the job's error message)."""
+        try:
+            while batch.error is None and not self._ended(batch):
+                time.sleep(self.poll_interval_seconds)
+            if batch.error is not None:
+                raise batch.error
+            return self._results(context, lake, batch)
+        except Exception as error:
+            return [self._file_failure(lake, f, error) for f in batch.files]
+        finally:
+            self._clean(lake, batch)
+
+    def _file_failure(self, lake: Lake, file: FileToEvaluate, error: Exception) -> Exception:
+        text = " ".join(str(error).split()) or type(error).__name__
+        if text.startswith(f"{file.source_file}:"):
+            return error
+        return QualityJobFailed(f"{file.source_file}: {text}")
+
+    def _results(
+        self, context: dg.AssetExecutionContext, lake: Lake, batch: _GlueBatchRun
+    ) -> BatchResults:
+        job_run, run_id = batch.job_run, batch.run_id
+        if job_run["JobRunState"] != "SUCCEEDED":
+            return [
+                QualityJobFailed(
+                    f"{f.source_file}: Glue job {self.job_name} failed on "
+                    f"{lake.uri(lake.input_key(f.source_file))} (run {run_id} "
                     f"{job_run['JobRunState']}): {job_run.get('ErrorMessage', 'no error message')}"
                 )
+                for f in batch.files
+            ]
+        report_key = self.exchange_keys(batch.folder)["report"]
+        with tempfile.TemporaryDirectory(prefix="glue-quality-report-") as tmp:
             try:
-                report = json.loads(lake.download(report_key, work / "report.json").read_text())
+                path = lake.download(report_key, Path(tmp) / "report.json")
             except FileNotFoundError:
                 raise QualityJobFailed(
-                    f"{source_file}: Glue job {self.job_name} run {run_id} succeeded but left no "
-                    f"report at {lake.uri(report_key)}: check that its --extra-py-files / "
+                    f"Glue job {self.job_name} run {run_id} succeeded but left no report at "
+                    f"{lake.uri(report_key)}: check that its --extra-py-files / "
                     "--additional-python-modules carry this version of quality_movies"
                 ) from None
-        finally:
-            for key in (ruleset_key, history_key, report_key, *staged):
-                lake.delete(key)
-            shutil.rmtree(work, ignore_errors=True)
-        extra = {"AWS Glue Job Name": self.job_name, "AWS Glue Job Run ID": run_id}
-        return _quality_run_result(report, source_file, outputs, "glue", extra)
-
-    def _wait(self, glue: Any, run_id: str, source_file: str) -> dict[str, Any]:
-        """Poll the job run until it ends; stop it and raise past ``timeout_seconds``."""
-        deadline = time.monotonic() + self.timeout_seconds
-        while True:
-            job_run = glue.get_job_run(JobName=self.job_name, RunId=run_id)["JobRun"]
-            if job_run["JobRunState"] not in {"STARTING", "RUNNING", "STOPPING", "WAITING"}:
-                return job_run
-            if time.monotonic() > deadline:
-                glue.batch_stop_job_run(JobName=self.job_name, JobRunIds=[run_id])
-                raise QualityJobFailed(
-                    f"{source_file}: Glue job {self.job_name} run {run_id} still "
-                    f"{job_run['JobRunState']} after {self.timeout_seconds:g} s and was stopped"
+            report = json.loads(path.read_text(encoding="utf-8"))
+        cost = job_run_cost(
+            job_run,
+            self.execution_class,
+            self.usd_per_dpu_hour,
+            self.flex_usd_per_dpu_hour,
+            self.region_name,
+        )
+        context.log.info(
+            f"Glue job {self.job_name} run {run_id}: {cost['execution_time_seconds']:g} s, "
+            f"{cost['dpu_seconds']:g} DPU-seconds, about ${cost['estimated_cost_usd']:.4f} "
+            f"({cost['execution_class']}); logs: {cost['log_group']} stream {run_id}"
+        )
+        total = sum(f.size for f in batch.files)
+        results: BatchResults = []
+        for file in batch.files:
+            entry = report.get("files", {}).get(file.source_file)
+            if entry is None:
+                results.append(
+                    QualityJobFailed(
+                        f"{file.source_file}: Glue job {self.job_name} run {run_id} left no "
+                        "result for it; run the file again"
+                    )
                 )
-            time.sleep(self.poll_interval_seconds)
+                continue
+            if "error" in entry:
+                results.append(QualityJobFailed(failure_text(file.source_file, entry["error"])))
+                continue
+            share = file.size / total if total else 1 / len(batch.files)
+            extra = {
+                "AWS Glue Job Name": self.job_name,
+                "AWS Glue Job Run ID": run_id,
+                "glue_job_run": {**cost, "files": len(batch.files), "bytes": total},
+                "glue_cost_share": share,
+            }
+            result = _quality_run_result(entry, file.source_file, file.outputs, "glue", extra)
+            result.job_cost = {
+                "DPUSeconds": cost["dpu_seconds"] * share,
+                "EstimatedCostUSD": cost["estimated_cost_usd"] * share,
+            }
+            try:
+                results.append(check_rows_conserved(result))
+            except RowsNotConserved as error:
+                results.append(error)
+        return results
+
+    def _clean(self, lake: Lake, batch: _GlueBatchRun) -> None:
+        """Remove what the batch's run exchanged with the job (its report too)."""
+        if not batch.folder:
+            return
+        keys = {*batch.staged, self.exchange_keys(batch.folder)["report"]}
+        for key in keys:
+            lake.delete(key)
+        batch.staged = []
+
+
+def failure_text(source_file: str, message: str) -> str:
+    """A message naming ``source_file`` first (as the gate reports failures)."""
+    text = " ".join(str(message).split())
+    return text if text.startswith(source_file) else f"{source_file}: {text}"
 
 
 class SparkQualityJobRunner(QualityJobRunner):
-    """The Glue job's logic on a Spark session of your own (dagster-pyspark's PySparkResource).
+    """The Glue job's batch code on a Spark session of your own (dagster-pyspark's PySparkResource):
+    a batch's files evaluated in that one session, as one Glue job run evaluates them.
 
-    By default the input is copied to ``work_dir`` on the driver and the outputs uploaded through the lake,
-    which suits local and single-node Spark. With ``direct_io`` Spark reads and writes the lake's URIs
-    itself (a cluster with an S3 connector), staging under ``staging_uri``.
+    By default the inputs are copied to ``work_dir`` on the driver and the outputs uploaded through the
+    lake, which suits local and single-node Spark. With ``direct_io`` Spark reads and writes the lake's
+    URIs itself (a cluster with an S3 connector), staging under ``staging_uri``.
     """
 
     pyspark: PySparkResource
     work_dir: str
     direct_io: bool = False
     staging_uri: str = ""
+    shares_engine_inputs: ClassVar[bool] = True
 
     def sweep(self, lake: Lake) -> list[str]:
         return [*sweep_work_dir(self.work_dir), *sweep_staged_outputs(lake)]
@@ -542,59 +1028,126 @@ class SparkQualityJobRunner(QualityJobRunner):
         engine_options: dict[str, Any] | None = None,
         inspected: bool = False,
     ) -> QualityRunResult:
-        from quality_movies.glue_job import QualityJobError, run_quality_job
+        """One file as a batch of one (its history and engine inputs as given)."""
+        options = dict(engine_options or {})
+        history = options.pop("history", None)
+        file = FileToEvaluate(source_file, "", outputs)
+        [result] = self._evaluate(lake, [file], options, history)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def run_batch(
+        self,
+        context: dg.AssetExecutionContext,
+        lake: Lake,
+        files: Sequence[FileToEvaluate],
+        inputs: BatchInputs,
+    ) -> BatchResults:
+        try:
+            with inputs.engine_inputs(files[0].source_file, []) as options:
+                options = {k: v for k, v in options.items() if k != "files"}
+                return self._evaluate(lake, files, options, inputs.history)
+        except Exception as error:
+            return [QualityJobFailed(failure_text(f.source_file, str(error))) for f in files]
+
+    def _evaluate(
+        self,
+        lake: Lake,
+        files: Sequence[FileToEvaluate],
+        engine_options: dict[str, Any],
+        history: Any,
+    ) -> BatchResults:
+        """``glue_job.evaluate_batch`` over ``files`` (file rules list the lake for each file)."""
+        from quality_movies.glue_job import BatchFile, evaluate_batch
+        from quality_movies.quality.engine_inputs import LakeFiles
 
         spark = self.pyspark.spark_session or spark_session_from_config(self.pyspark.spark_config)
-        ruleset_text = self.resolved_ruleset_path().read_text(encoding="utf-8")
-        keys = outputs.keys()
-        common: dict[str, Any] = {
-            "source_file": source_file,
-            "ruleset_text": ruleset_text,
-            "ruleset_source": str(self.resolved_ruleset_path()),
-            "history": (engine_options or {}).get("history"),
-        }
         # references are files on this machine: Spark reads them itself only without direct_io
-        left_out = {"history", "references"} if self.direct_io else {"history"}
-        common["engine_options"] = {
-            k: v for k, v in (engine_options or {}).items() if k not in left_out
+        left_out = {"references", "files"} if self.direct_io else {"files"}
+        common = {k: v for k, v in engine_options.items() if k not in left_out}
+        given_files = engine_options.get("files")
+        source = {
+            "ruleset_text": self.ruleset_text(),
+            "ruleset_source": str(self.resolved_ruleset_path()),
+            "history": history,
+            "engine_options": common,
         }
-        temp_paths: list[Path] = []
+        failures: dict[str, Exception] = {}
+        batch: list[BatchFile] = []
+        work = work_folder(self.work_dir, "spark-quality-batch")
         try:
-            if self.direct_io:
-                client = getattr(lake, "client", None)
-                report = run_quality_job(
-                    spark,
-                    input_uri=lake.uri(lake.input_key(source_file)),
-                    bad_records_uri=lake.uri(keys["bad_records"]),
-                    rule_outcomes_uri=lake.uri(keys["rule_outcomes"]),
-                    validated_uri=lake.uri(keys["validated"]),
-                    staging_uri=self.staging_uri or None,
-                    s3_client=client() if callable(client) else None,
-                    **common,
+            for i, file in enumerate(files):
+                key = lake.input_key(file.source_file)
+                listing = given_files if len(files) == 1 and given_files else LakeFiles(lake, key)
+                uris = {name: lake.uri(k) for name, k in file.outputs.keys().items()}
+                input_uri, local_paths = lake.uri(key), (str(work),)
+                if not self.direct_io:
+                    folder = work / str(i)
+                    folder.mkdir()
+                    input_uri = str(folder / "input.csv")
+                    uris = {name: str(folder / "out" / Path(k).name) for name, k in uris.items()}
+                    local_paths = (input_uri, str(work))
+                    try:
+                        lake.download(key, Path(input_uri))
+                    except Exception as error:
+                        failures[file.source_file] = QualityJobFailed(
+                            failure_text(file.source_file, f"cannot read {lake.uri(key)}: {error}")
+                        )
+                        continue
+                batch.append(
+                    BatchFile(
+                        source_file=file.source_file,
+                        input_uri=input_uri,
+                        bad_records_uri=uris["bad_records"],
+                        rule_outcomes_uri=uris["rule_outcomes"],
+                        validated_uri=uris["validated"],
+                        file_version=file.file_version,
+                        files=listing,
+                        local_paths=local_paths,
+                    )
                 )
-                return _quality_run_result(report, source_file, outputs, "spark", {})
-            work = work_folder(self.work_dir, "spark-quality-run")
-            raw_csv = work / "input.csv"
-            temp_paths += [raw_csv, work]
+            client = getattr(lake, "client", None)
             try:
-                lake.download(lake.input_key(source_file), raw_csv)
-                local = {name: work / "out" / Path(key).name for name, key in keys.items()}
-                report = run_quality_job(
+                reports = evaluate_batch(
                     spark,
-                    input_uri=str(raw_csv),
-                    bad_records_uri=str(local["bad_records"]),
-                    rule_outcomes_uri=str(local["rule_outcomes"]),
-                    validated_uri=str(local["validated"]),
-                    staging_uri=str(work / "staging"),
-                    **common,
+                    files=batch,
+                    staging_uri=(self.staging_uri or None)
+                    if self.direct_io
+                    else str(work / "staging"),
+                    s3_client=client() if self.direct_io and callable(client) else None,
+                    **source,
                 )
-                for name, key in keys.items():
-                    lake.upload(local[name], key)
-            finally:
-                shutil.rmtree(work, ignore_errors=True)
-        except (QualityJobError, DataQualityError, ContractViolation) as error:
-            message = _users_words(str(error), temp_paths, source_file)
-            if not message.startswith(source_file):
-                message = f"{source_file}: {message}"
-            raise QualityJobFailed(message) from None
-        return _quality_run_result(report, source_file, outputs, "spark", {})
+            except (QualityJobError, DataQualityError, ContractViolation) as error:
+                message = _users_words(str(error), [work], "")
+                reports = {f.source_file: {"error": message} for f in batch}
+            results: BatchResults = []
+            for file, staged in zip(files, batch_by_name(batch, files), strict=True):
+                if file.source_file in failures:
+                    results.append(failures[file.source_file])
+                    continue
+                report = reports[file.source_file]
+                if "error" in report:
+                    results.append(
+                        QualityJobFailed(failure_text(file.source_file, report["error"]))
+                    )
+                    continue
+                try:
+                    if not self.direct_io:
+                        for name, key in file.outputs.keys().items():
+                            lake.upload(Path(getattr(staged, f"{name}_uri")), key)
+                    result = _quality_run_result(
+                        report, file.source_file, file.outputs, "spark", {}
+                    )
+                    results.append(check_rows_conserved(result))
+                except Exception as error:
+                    results.append(error)
+            return results
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def batch_by_name(batch: Sequence[Any], files: Sequence[FileToEvaluate]) -> list[Any]:
+    """The ``BatchFile`` of each of ``files`` (None for a file left out of the batch)."""
+    by_name = {b.source_file: b for b in batch}
+    return [by_name.get(f.source_file) for f in files]

@@ -189,10 +189,10 @@ def test_job_arguments_default_to_the_lake_layout():
     options = parse_cli_options(
         ["--source_key", "input_data/a b.csv", "--bucket", "lake", "--JOB_NAME", "dq"]
     )
-    arguments = resolve_job_arguments(options)
-    assert arguments.source_file == "a b.csv"
-    assert arguments.input_uri == "s3://lake/input_data/a b.csv"
-    assert arguments.output_uris() == {
+    [file] = resolve_job_arguments(options).files
+    assert file.source_file == "a b.csv"
+    assert file.input_uri == "s3://lake/input_data/a b.csv"
+    assert file.output_uris() == {
         "bad_records": "s3://lake/bad-records/source_file=a b.csv/bad_records.jsonl",
         "rule_outcomes": "s3://lake/rule_outcome_from_etl/source_file=a b.csv/rule_outcomes.jsonl",
         "validated": "s3://lake/validated_movies/source_file=a b.csv/validated_movies.parquet",
@@ -234,3 +234,66 @@ def test_empty_outputs_are_still_single_objects(spark, tmp_path, rating, bad_row
         "outcomes.jsonl",
         "validated.parquet",
     ]
+
+
+@pytest.mark.spark
+def test_a_batch_runs_in_one_session_each_file_failing_alone_and_judged_after_the_ones_before(
+    spark, tmp_path
+):
+    from datetime import UTC, datetime
+
+    from quality_movies.glue_job import BatchFile, evaluate_batch
+    from quality_movies.monitoring.history import FileQuality, history_rows
+
+    rule = "RowCount > avg(last(1))"
+    # The store knows one earlier file of 10 rows; the batch's files follow it in order.
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    earlier = FileQuality(
+        "old.csv",
+        "v0",
+        "",
+        "",
+        [{"Rule": rule, "Outcome": "Passed", "EvaluatedMetrics": {"Dataset.*.RowCount": 10.0}}],
+    )
+    stored = history_rows(earlier, at, at)
+    texts = {
+        "two.csv": "Series_Title,IMDB_Rating\nA,9.0\nB,9.1\n",
+        "broken.csv": "Series_Title\nNo rating\n",  # no imdb_rating: the contract cannot map it
+        "three.csv": "Series_Title,IMDB_Rating\nC,9.0\nD,9.1\nE,9.2\n",
+    }
+    files = []
+    for name, text in texts.items():
+        (tmp_path / name).write_text(text)
+        out = tmp_path / "out" / name
+        files.append(
+            BatchFile(
+                source_file=name,
+                input_uri=str(tmp_path / name),
+                bad_records_uri=str(out / "bad.jsonl"),
+                rule_outcomes_uri=str(out / "outcomes.jsonl"),
+                validated_uri=str(out / "validated.parquet"),
+                file_version="v1",
+            )
+        )
+
+    reports = evaluate_batch(
+        spark,
+        f"Rules = [ {rule} ]",
+        files,
+        staging_uri=str(tmp_path / "staging"),
+        history=stored,
+    )
+
+    assert list(reports) == ["two.csv", "broken.csv", "three.csv"]
+    assert reports["broken.csv"]["error"].startswith(
+        "broken.csv: required column imdb_rating is missing"
+    )
+    # By hand: two.csv has 2 rows, not above old.csv's 10: Failed; three.csv has 3 rows, judged
+    # against the file before it in the batch (two.csv, 2 rows): Passed. broken.csv never counted.
+    outcome = {n: reports[n]["rule_outcomes"][0]["Outcome"] for n in ("two.csv", "three.csv")}
+    assert outcome == {"two.csv": "Failed", "three.csv": "Passed"}
+    assert (reports["two.csv"]["rows_read"], reports["three.csv"]["rows_read"]) == (2, 3)
+    for name in ("two.csv", "three.csv"):
+        written = sorted(p.name for p in (tmp_path / "out" / name).iterdir())
+        assert written == ["bad.jsonl", "outcomes.jsonl", "validated.parquet"]
+    assert not (tmp_path / "out" / "broken.csv").exists()

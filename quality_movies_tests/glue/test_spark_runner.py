@@ -108,3 +108,50 @@ def _ruleset(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "rules.dqdl"
     path.write_text(text)
     return path
+
+
+@pytest.mark.spark
+def test_the_gate_on_spark_runs_one_batch_evaluation_per_batch(spark, tmp_path, monkeypatch):
+    import quality_movies.glue_job
+    from quality_movies.monitoring.resources import DuckDBMetricStore
+    from quality_movies.warehouse.resources import DuckDBWarehouse
+    from quality_movies_tests.gate.conftest import Gate, csv_text, movie_line
+
+    calls: list[list[str]] = []
+    evaluate_batch = quality_movies.glue_job.evaluate_batch
+
+    def counted(spark, ruleset_text, files, **kwargs):
+        calls.append([f.source_file for f in files])
+        return evaluate_batch(spark, ruleset_text, files, **kwargs)
+
+    monkeypatch.setattr(quality_movies.glue_job, "evaluate_batch", counted)
+    home = tmp_path / "home"
+    with dg.DagsterInstance.ephemeral() as instance:
+        gate = Gate(
+            home=home,
+            lake=LocalLake(root=str(home / "lake")),
+            runner=SparkQualityJobRunner(
+                pyspark=PySparkResource(spark_config={"spark.master": "local[2]"}),
+                work_dir=str(home / "work"),
+                batch_max_files=2,
+            ),
+            warehouse=DuckDBWarehouse(path=str(home / "warehouse.duckdb")),
+            metric_store=DuckDBMetricStore(path=str(home / "warehouse.duckdb")),
+            instance=instance,
+        )
+        names = [
+            gate.ingest("a.csv", csv_text(movie_line("A", "9.0"), movie_line("A2", "8.0"))),
+            gate.ingest("b.csv", "Series_Title\nNo rating\n"),  # fails alone in its batch
+            gate.ingest("c.csv", csv_text(movie_line("C", "9.1"))),
+        ]
+        result = gate.run(*names)
+
+    assert calls == [["a.csv", "b.csv"], ["c.csv"]]
+    failure = result.get_step_failure_events()[0].step_failure_data.user_failure_data
+    failed = failure.metadata["failed_files"].value
+    assert list(failed) == ["b.csv"]
+    assert failed["b.csv"].startswith("b.csv: ") and "imdb_rating" in failed["b.csv"]
+    # by hand: 8.0 is outside (8.5, 10.3): a.csv keeps one row, c.csv its one row
+    assert gate.warehouse.row_counts() == {"a.csv": 1, "c.csv": 1}
+    assert gate.work_files() == []
+    assert not any("_staging" in key for key in gate.lake_files())
