@@ -1,5 +1,6 @@
 """Data quality with AWS Glue semantics: DQDL rulesets evaluated on DuckDB or PySpark."""
 
+from quality_movies.dq.batch import BatchFile, BatchResult, evaluate_files
 from quality_movies.dq.column_types import infer_type
 from quality_movies.dq.data_files import DataFile, FileListing, LocalFiles
 from quality_movies.dq.duckdb_engine import DuckDBEvaluation, evaluate_duckdb, read_csv_duckdb
@@ -28,6 +29,8 @@ __all__ = [
     "ROW_LEVEL_COLUMNS",
     "AnalyzerResult",
     "AnomalyVerdict",
+    "BatchFile",
+    "BatchResult",
     "DataFile",
     "FileListing",
     "LocalFiles",
@@ -50,6 +53,7 @@ __all__ = [
     "default_ruleset_path",
     "evaluate_duckdb",
     "evaluate_file",
+    "evaluate_files",
     "evaluate_spark",
     "infer_type",
     "load_ruleset",

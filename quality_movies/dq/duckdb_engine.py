@@ -58,13 +58,18 @@ class CsvHeader:
     blank_lines: int = 0
 
 
-def _csv_scan(path: Path, header: CsvHeader, buffer_size: int | None = None) -> str:
-    """``read_csv`` of the file as strings, its ``header`` known (nothing sniffed)."""
+def csv_scan(path: Path | Sequence[Path], header: CsvHeader, buffer_size: int | None = None) -> str:
+    """``read_csv`` of the file (or of several with this header) as strings, its ``header`` known
+    (nothing sniffed)."""
+    if isinstance(path, Path):
+        files = sql_string(str(path))
+    else:
+        files = f"[{', '.join(sql_string(str(p)) for p in path)}]"
     columns = ", ".join(f"{sql_string(name)}: 'VARCHAR'" for name in header.names)
     options = f", skip = {header.blank_lines}" if header.blank_lines else ""
     options += f", buffer_size = {buffer_size}" if buffer_size else ""
     return (
-        f"read_csv({sql_string(str(path))}, header = true, delim = ',', quote = '\"', "
+        f"read_csv({files}, header = true, delim = ',', quote = '\"', "
         f"escape = '\"', columns = {{{columns}}}, auto_detect = false{options})"
     )
 
@@ -138,10 +143,10 @@ def read_csv_duckdb(
         )
         kind = "TABLE" if materialize else "VIEW"
         con.execute(
-            f"CREATE OR REPLACE TEMP {kind} {table} AS SELECT {select} FROM {_csv_scan(path, header)}"
+            f"CREATE OR REPLACE TEMP {kind} {table} AS SELECT {select} FROM {csv_scan(path, header)}"
         )
         if head_table:
-            scan = _csv_scan(path, header, HEAD_BUFFER_BYTES)
+            scan = csv_scan(path, header, HEAD_BUFFER_BYTES)
             con.execute(f"CREATE OR REPLACE TEMP VIEW {head_table} AS SELECT {select} FROM {scan}")
     except duckdb.Error as error:
         raise _unreadable(path, error) from None

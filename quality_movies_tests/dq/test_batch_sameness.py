@@ -1,0 +1,205 @@
+"""Proof of sameness: every case of the shared case tables, evaluated inside a batch of other files,
+gives each file the outcomes, metrics, bad records and validated rows it gets evaluated alone."""
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from quality_movies.dq import BatchFile, BatchResult, evaluate_file, evaluate_files, parse_ruleset
+from quality_movies.dq import batch as batch_module
+from quality_movies_tests.dq import cases_language
+from quality_movies_tests.dq.cases import CASES, NOW, Case, ListHistory
+from quality_movies_tests.dq.lines import sorted_lines
+
+ALL_CASES = CASES + cases_language.CASES
+
+
+def batch_of(case: Case, other: Case, folder: Path) -> list[Path]:
+    """The case's file among others: another case's file, its rows reversed, its first half, its
+    header alone (most share its header, so they are read in one pass with it)."""
+    header, *rows = case.csv.splitlines(keepends=True)
+    if rows and not rows[-1].endswith("\n"):
+        rows[-1] += "\n"
+    contents = {
+        f"other_{other.name}.csv": other.csv,
+        f"reversed_{case.name}.csv": header + "".join(reversed(rows)),
+        f"{case.name}.csv": case.csv,
+        f"half_{case.name}.csv": header + "".join(rows[: len(rows) // 2]),
+        f"header_{case.name}.csv": header,
+    }
+    paths = []
+    for name, content in contents.items():
+        path = folder / name
+        path.write_text(content, encoding="utf-8")
+        if case.data_modified:
+            os.utime(path, (case.data_modified.timestamp(), case.data_modified.timestamp()))
+        paths.append(path)
+    return paths
+
+
+def case_inputs(case: Case, tmp_path: Path) -> tuple[list[Path], dict[str, Path]]:
+    folder = tmp_path / "input"
+    folder.mkdir()
+    for name, (content, modified) in case.neighbours.items():
+        (folder / name).write_text(content, encoding="utf-8")
+        os.utime(folder / name, (modified.timestamp(), modified.timestamp()))
+    other = ALL_CASES[(ALL_CASES.index(case) + 1) % len(ALL_CASES)]
+    paths = batch_of(case, other, folder)
+    references = {}
+    for name, content in case.references.items():
+        path = tmp_path / "references" / f"{name}.csv"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+        references[name] = path
+    return paths, references
+
+
+def history_after(case: Case, earlier: Sequence[BatchResult]) -> ListHistory | None:
+    """The case's history, then the metrics of the files before this one (in batch order)."""
+    if case.history is None:
+        return None
+    values = {metric: list(found) for metric, found in case.history.items()}
+    for result in earlier:
+        if result.summary is not None:
+            for outcome in result.summary.rule_outcomes:
+                for metric, value in outcome.evaluated_metrics.items():
+                    values.setdefault(metric, []).append(value)
+    return ListHistory(values)
+
+
+OPTIONS = {"write_good_jsonl": True, "good_parquet": True, "now": NOW}
+
+
+def alone(case: Case, paths: Sequence[Path], references: dict, out: Path) -> list[BatchResult]:
+    """Each file evaluated by itself, in batch order, each seeing the earlier ones' metrics."""
+    ruleset = parse_ruleset(case.rules.replace("{folder}", str(paths[0].parent)))
+    results: list[BatchResult] = []
+    for path in paths:
+        try:
+            summary = evaluate_file(
+                ruleset,
+                path,
+                out / path.stem,
+                history=history_after(case, results),
+                references=references,
+                **OPTIONS,
+            )
+            results.append(BatchResult(path.name, summary, None))
+        except Exception as error:  # compared with what the batch gives the file
+            results.append(BatchResult(path.name, None, error))
+    return results
+
+
+def together(case: Case, paths: Sequence[Path], references: dict, out: Path) -> list[BatchResult]:
+    ruleset = parse_ruleset(case.rules.replace("{folder}", str(paths[0].parent)))
+    return evaluate_files(
+        ruleset,
+        [BatchFile(path, None, out / path.stem) for path in paths],
+        history_of=lambda _, earlier: history_after(case, earlier),
+        references=references,
+        **OPTIONS,
+    )
+
+
+def parquet_rows(path: Path) -> list[tuple]:
+    con = duckdb.connect()
+    try:
+        described = con.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()
+        rows = con.execute(f"SELECT * FROM read_parquet('{path}')").fetchall()
+    finally:
+        con.close()
+    return [(name, kind) for name, kind, *_ in described] + sorted(rows, key=repr)
+
+
+def assert_same(alone_result: BatchResult, batch_result: BatchResult) -> None:
+    """The same result and the same output files (rows in any order, as the engine promises)."""
+    name = alone_result.source_name
+    assert batch_result.source_name == name
+    if alone_result.error is not None:
+        assert batch_result.error is not None, f"{name} failed alone but not in the batch"
+        assert type(batch_result.error) is type(alone_result.error), name
+        assert str(batch_result.error) == str(alone_result.error), name
+        return
+    assert batch_result.error is None, f"{name}: {batch_result.error}"
+    first, second = alone_result.summary, batch_result.summary
+    assert (second.rows_read, second.good_rows, second.bad_rows) == (
+        first.rows_read,
+        first.good_rows,
+        first.bad_rows,
+    ), name
+    assert [o.to_glue_dict() for o in second.rule_outcomes] == [
+        o.to_glue_dict() for o in first.rule_outcomes
+    ], name
+    assert [a.to_dict() for a in second.analyzer_results] == [
+        a.to_dict() for a in first.analyzer_results
+    ], name
+    assert sorted(second.outputs) == sorted(first.outputs), name
+    for kind, path in first.outputs.items():
+        other = second.outputs[kind]
+        if path.suffix == ".parquet":
+            assert parquet_rows(other) == parquet_rows(path), (name, kind)
+        else:
+            assert sorted_lines(other) == sorted_lines(path), (name, kind)
+    assert sorted(p.name for p in second.outputs["bad_records"].parent.iterdir()) == sorted(
+        p.name for p in first.outputs["bad_records"].parent.iterdir()
+    ), f"{name}: the batch left other files in the output folder"
+
+
+@pytest.fixture
+def passes(monkeypatch) -> list[str]:
+    """The files the batch evaluated one by one (``evaluate_file``) rather than in its pass."""
+    alone_names: list[str] = []
+    run_alone = batch_module._alone
+
+    def recording(ruleset, batch_file, *args):
+        alone_names.append(batch_file.name)
+        return run_alone(ruleset, batch_file, *args)
+
+    monkeypatch.setattr(batch_module, "_alone", recording)
+    return alone_names
+
+
+# Cases that cannot share a pass and run file by file (docs/dqdl.md, "Batches"): rules that read
+# other datasets, row-level CustomSql (a join), and where clauses failing on a value at run time.
+RUN_ALONE = {
+    case.name
+    for case in ALL_CASES
+    if case.references or "dataset" in case.rules.lower() or "CustomSql" in case.rules
+}
+
+
+@pytest.mark.parametrize("case", ALL_CASES, ids=[c.name for c in ALL_CASES])
+def test_case_in_a_batch_is_the_case_alone(case: Case, tmp_path: Path, passes: list) -> None:
+    paths, references = case_inputs(case, tmp_path)
+    by_itself = alone(case, paths, references, tmp_path / "alone")
+    in_batch = together(case, paths, references, tmp_path / "batch")
+    assert len(in_batch) == len(paths)
+    for first, second in zip(by_itself, in_batch, strict=True):
+        assert_same(first, second)
+    if f"{case.name}.csv" in passes:
+        assert case.name in RUN_ALONE, f"{case.name} ran alone, not in the batch's pass"
+
+
+def test_the_batch_pass_reads_files_of_one_header_together(tmp_path: Path, passes: list) -> None:
+    """Derived by hand: IsUnique counts duplicates within each file, never across files."""
+    ruleset = parse_ruleset('Rules = [ IsUnique "x", RowCount = 2 ]')
+    contents = {"a.csv": "x\n1\n2\n", "b.csv": "x\n2\n2\n", "c.csv": "x\n3\n"}
+    files = []
+    for name, content in contents.items():
+        (tmp_path / name).write_text(content)
+        files.append(BatchFile(tmp_path / name, None, tmp_path / "out" / name))
+    results = evaluate_files(ruleset, files)
+    assert passes == []
+    outcomes = {r.source_name: [o.outcome for o in r.summary.rule_outcomes] for r in results}
+    assert outcomes == {
+        "a.csv": ["Passed", "Passed"],
+        "b.csv": ["Failed", "Passed"],
+        "c.csv": ["Passed", "Failed"],
+    }
+    assert [r.summary.bad_rows for r in results] == [0, 2, 0]
+    bad = [json.loads(line) for line in (tmp_path / "out/b.csv/bad_records.jsonl").open()]
+    assert [row["x"] for row in bad] == ["2", "2"]
