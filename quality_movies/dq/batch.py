@@ -212,11 +212,26 @@ def _duckdb_pass(
         groups.setdefault((tuple(header.names), header.blank_lines, writes), []).append(index)
     evaluated: dict[int, Evaluated] = {}
     for indices in groups.values():
-        if len(indices) > 1:
+        while len(indices) > 1:
             members = [files[i] for i in indices]
-            for position, done in _HeaderGroup(ruleset, members, common).run().items():
-                evaluated[indices[position]] = done
+            try:
+                done = _HeaderGroup(ruleset, members, common).run()
+            except _UnreadableMember as unreadable:  # it runs alone, which names its problem
+                indices = [i for p, i in enumerate(indices) if p != unreadable.position]
+                continue
+            evaluated.update({indices[position]: found for position, found in done.items()})
+            break
     return evaluated
+
+
+class _UnreadableMember(Exception):
+    """DuckDB could not read this file of the group (a ragged row, bytes that are not UTF-8)."""
+
+    def __init__(self, position: int) -> None:
+        self.position = position
+
+
+_FILE_IN_ERROR = re.compile(r"^\s*file = (.*)$", re.MULTILINE)
 
 
 class _HeaderGroup:
@@ -246,7 +261,14 @@ class _HeaderGroup:
         con = duckdb_engine.connect(temp_directory=spill)
         evaluated: dict[int, Evaluated] = {}
         try:
-            self._read(con)
+            try:
+                self._read(con)
+            except duckdb_engine.duckdb.Error as error:
+                named = _FILE_IN_ERROR.search(str(error))
+                paths = [str(Path(f.path)) for f in self.files]
+                if duckdb_engine.is_input_error(error) and named and named.group(1) in paths:
+                    raise _UnreadableMember(paths.index(named.group(1))) from None
+                raise
             plans = self._plans(con)
             by_sql: dict[tuple, list[int]] = {}
             for position, plan in enumerate(plans):

@@ -3,6 +3,7 @@ gives each file the outcomes, metrics, bad records and validated rows it gets ev
 
 import json
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -164,12 +165,8 @@ def passes(monkeypatch) -> list[str]:
 
 
 # Cases that cannot share a pass and run file by file (docs/dqdl.md, "Batches"): rules that read
-# other datasets, row-level CustomSql (a join), and where clauses failing on a value at run time.
-RUN_ALONE = {
-    case.name
-    for case in ALL_CASES
-    if case.references or "dataset" in case.rules.lower() or "CustomSql" in case.rules
-}
+# other datasets, and row-level CustomSql (a join of the statement's rows).
+RUN_ALONE = {case.name for case in ALL_CASES if case.references} | {"custom_sql_row_level"}
 
 
 @pytest.mark.parametrize("case", ALL_CASES, ids=[c.name for c in ALL_CASES])
@@ -180,8 +177,8 @@ def test_case_in_a_batch_is_the_case_alone(case: Case, tmp_path: Path, passes: l
     assert len(in_batch) == len(paths)
     for first, second in zip(by_itself, in_batch, strict=True):
         assert_same(first, second)
-    if f"{case.name}.csv" in passes:
-        assert case.name in RUN_ALONE, f"{case.name} ran alone, not in the batch's pass"
+    ran_alone = f"{case.name}.csv" in passes
+    assert ran_alone == (case.name in RUN_ALONE), "which files share the batch's pass"
 
 
 def test_the_batch_pass_reads_files_of_one_header_together(tmp_path: Path, passes: list) -> None:
@@ -203,3 +200,41 @@ def test_the_batch_pass_reads_files_of_one_header_together(tmp_path: Path, passe
     assert [r.summary.bad_rows for r in results] == [0, 2, 0]
     bad = [json.loads(line) for line in (tmp_path / "out/b.csv/bad_records.jsonl").open()]
     assert [row["x"] for row in bad] == ["2", "2"]
+
+
+def test_a_file_that_cannot_be_read_fails_alone_with_its_own_message(
+    tmp_path: Path, passes: list
+) -> None:
+    ruleset = parse_ruleset('Rules = [ ColumnValues "x" > 1, RowCount > 0 ]')
+    contents = {
+        "a.csv": b"x,y\n1,2\n3,4\n",
+        "ragged.csv": b"x,y\n1,2\n3\n",
+        "latin1.csv": b"x,y\n5,caf\xe9\n",
+        "b.csv": b"x,y\n5,6\n",
+        "empty.csv": b"",
+    }
+    files = []
+    for name, content in contents.items():
+        (tmp_path / name).write_bytes(content)
+        files.append(BatchFile(tmp_path / name, None, tmp_path / "batch" / name))
+    files.append(BatchFile(tmp_path / "missing.csv", "missing.csv", tmp_path / "batch" / "m"))
+    results = evaluate_files(ruleset, files)
+    errors = {r.source_name: str(r.error) for r in results if r.error}
+    assert errors == {
+        "ragged.csv": f"{tmp_path}/ragged.csv: line 3 has 1 fields where the header has 2; fix that "
+        "row (a value holding commas goes in double quotes) and run again.",
+        "latin1.csv": f"{tmp_path}/latin1.csv: line 2 is not UTF-8 text; save the file as UTF-8 "
+        "and run again.",
+        "empty.csv": f"{tmp_path}/empty.csv: the file is empty; expected a CSV header row",
+        "missing.csv": f"{tmp_path}/missing.csv: no such data file",
+    }
+    for result in results:
+        if result.error:
+            out = tmp_path / "batch" / result.source_name
+            assert not out.exists(), "a failed file leaves nothing"
+            with pytest.raises(type(result.error), match="^" + re.escape(str(result.error))):
+                evaluate_file(
+                    ruleset, next(f.path for f in files if f.name == result.source_name), out
+                )
+    assert [r.summary.bad_rows for r in results if r.summary] == [1, 0]
+    assert "a.csv" not in passes and "b.csv" not in passes, "the readable files share one pass"
