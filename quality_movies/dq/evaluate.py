@@ -53,6 +53,7 @@ class _Run:
     history: MetricHistory | None
     references: References | None
     files: FileListing
+    rows: Any = None
 
 
 def evaluate_file(
@@ -72,6 +73,7 @@ def evaluate_file(
     history: MetricHistory | None = None,
     references: References | None = None,
     files: FileListing | None = None,
+    rows: Any = None,
 ) -> EvaluationSummary:
     """Evaluate ``ruleset`` over the CSV at ``data_path``; write rule outcomes, bad (and good) records.
 
@@ -79,7 +81,9 @@ def evaluate_file(
     the columns where clauses and CustomSql read; without it they are typed as the crawler would.
     ``history`` answers dynamic rules and DetectAnomalies; ``references`` maps the other datasets the
     rules name (alias or dataset name) to CSV or Parquet files; ``files`` lists the evaluated file and
-    its neighbours for file rules (default: the data file's own folder).
+    its neighbours for file rules (default: the data file's own folder). On Spark, ``rows`` may
+    give the file's rows already read (as ``read_csv_spark`` reads them), e.g. its part of one
+    read of a batch (``spark_batch.file_rows``).
     Outputs appear in ``out_dir`` only when everything succeeded (written under hidden names, then
     renamed); on error ``out_dir`` is left as it was.
     """
@@ -98,6 +102,7 @@ def evaluate_file(
         history,
         references,
         files or LocalFiles(data_path),
+        rows,
     )
     created = not out_dir.is_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -230,7 +235,7 @@ def _run_spark(
     from quality_movies.dq import spark_engine
 
     try:
-        frame = spark_engine.read_csv_spark(spark, data_path)
+        frame = run.rows if run.rows is not None else spark_engine.read_csv_spark(spark, data_path)
         good_path = staging / GOOD_RECORDS_FILE if run.write_good_jsonl else None
         evaluation = spark_engine.evaluate_spark_to_jsonl(
             ruleset,

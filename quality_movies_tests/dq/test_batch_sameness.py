@@ -238,3 +238,55 @@ def test_a_file_that_cannot_be_read_fails_alone_with_its_own_message(
                 )
     assert [r.summary.bad_rows for r in results if r.summary] == [1, 0]
     assert "a.csv" not in passes and "b.csv" not in passes, "the readable files share one pass"
+
+
+def neutral(result: BatchResult) -> dict:
+    """What the engines promise alike: outcomes (the database's own error words cut off), counts,
+    analyzer metrics, and the bad and good rows as sorted lines."""
+    summary = result.summary
+    if summary is None:
+        return {"error": str(result.error)}
+    outcomes = []
+    for outcome in summary.rule_outcomes:
+        reason = outcome.failure_reason or ""
+        prefix = next((p for p in DATABASE_ERRORS if reason.startswith(p)), None)
+        outcomes.append({**outcome.to_glue_dict(), "FailureReason": prefix or reason})
+    return {
+        "counts": (summary.rows_read, summary.good_rows, summary.bad_rows),
+        "outcomes": outcomes,
+        "analyzers": [a.to_dict() for a in summary.analyzer_results],
+        "rows": {
+            kind: sorted_lines(summary.outputs[kind]) for kind in ("bad_records", "good_records")
+        },
+        "validated": parquet_rows(summary.outputs["good_parquet"])[2:],
+    }
+
+
+DATABASE_ERRORS = ("The SQL statement failed: ", "The where clause failed: ")
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("case", ALL_CASES, ids=[c.name for c in ALL_CASES])
+def test_case_in_a_spark_batch_is_the_case_alone(
+    case: Case, tmp_path: Path, passes: list, spark
+) -> None:
+    """Spark's batch against the files evaluated alone (on DuckDB, which the shared cases hold
+    equal to Spark alone: test_semantics): the case's file read together with its rows reversed
+    (two files per case keep the Spark tier's run time down)."""
+    paths, references = case_inputs(case, tmp_path)
+    paths = [p for p in paths if p.name.startswith(("reversed_", case.name))]
+    by_itself = alone(case, paths, references, tmp_path / "alone")
+    ruleset = parse_ruleset(case.rules.replace("{folder}", str(paths[0].parent)))
+    in_batch = evaluate_files(
+        ruleset,
+        [BatchFile(path, None, tmp_path / "batch" / path.stem) for path in paths],
+        engine="spark",
+        spark=spark,
+        history_of=lambda _, earlier: history_after(case, earlier),
+        references=references,
+        **OPTIONS,
+    )
+    for first, second in zip(by_itself, in_batch, strict=True):
+        assert neutral(second) == neutral(first), first.source_name
+    ran_alone = f"{case.name}.csv" in passes
+    assert ran_alone == bool(case.references), "which files share the batch's read"
