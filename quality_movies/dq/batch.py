@@ -173,7 +173,7 @@ class Evaluated:
 
     def discard(self, published: bool = False) -> None:
         """Remove what was staged (and the folder, unless the outputs went into it)."""
-        _discard(self.staging, self.created and not published)
+        discard_staging(self.staging, self.created and not published)
 
 
 def runs_alone(ruleset: Ruleset, batch_file: BatchFile) -> bool:
@@ -272,7 +272,7 @@ class _HeaderGroup:
             plans = self._plans(con)
             by_sql: dict[tuple, list[int]] = {}
             for position, plan in enumerate(plans):
-                by_sql.setdefault(_sql_key(plan, self.base), []).append(position)
+                by_sql.setdefault(sql_key(plan, self.base), []).append(position)
             for number, positions in enumerate(by_sql.values()):
                 try:
                     values = self._evaluate(con, plans, positions, scratch / str(number), stagings)
@@ -293,7 +293,7 @@ class _HeaderGroup:
             shutil.rmtree(scratch, ignore_errors=True)
             for position, (staging, created) in enumerate(stagings):
                 if position not in evaluated:
-                    _discard(staging, created)
+                    discard_staging(staging, created)
         return evaluated
 
     @property
@@ -379,7 +379,7 @@ class _HeaderGroup:
         first values, and its outputs written into its staging names."""
         plan = plans[positions[0]]
         stage = f"dq_batch_stage_{self.token}_{parts_dir.name}"
-        stage_sql = _per_file_windows(plan.stage_sql(self.base))
+        stage_sql = per_file_windows(plan.stage_sql(self.base))
         if any(leaf.join for leaf in plan.leaves) or stage_sql is None:
             raise DataQualityError("joined rules run file by file")
         con.execute(f"CREATE OR REPLACE TEMP VIEW {stage} AS {stage_sql}")
@@ -494,7 +494,7 @@ class _HeaderGroup:
             con.execute("SET preserve_insertion_order = true")
 
 
-def _discard(staging: single.Staging, created: bool) -> None:
+def discard_staging(staging: single.Staging, created: bool) -> None:
     """Remove what was staged, and the output folder when it was made for this run."""
     staging.discard()
     if created:
@@ -529,7 +529,7 @@ def _gather(
 _WINDOW = re.compile(r"\bOVER\s*\(", re.IGNORECASE)
 
 
-def _per_file_windows(sql: str) -> str | None:
+def per_file_windows(sql: str) -> str | None:
     """``sql`` with each window partitioned by file as well; None when one cannot be."""
     pieces = _WINDOW.split(sql)
     rewritten = [pieces[0]]
@@ -544,7 +544,7 @@ def _per_file_windows(sql: str) -> str | None:
     return "".join(rewritten)
 
 
-def _sql_key(plan: EvaluationPlan, base: str) -> tuple:
+def sql_key(plan: EvaluationPlan, base: str) -> tuple:
     """What a plan runs: files whose plans run the same SQL share one pass."""
     firsts = [
         (alias, first.value, first.condition)

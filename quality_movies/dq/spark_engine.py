@@ -70,9 +70,7 @@ def read_csv_spark(spark: "SparkSession", path: str | Path) -> "DataFrame":
     return frame.toDF(*columns)
 
 
-def _read_csv(
-    spark: "SparkSession", path: str | Path | list[str], multi_line: bool
-) -> "DataFrame":
+def _read_csv(spark: "SparkSession", path: str | Path | list[str], multi_line: bool) -> "DataFrame":
     """The CSV (or the CSVs of a list, one read) as Spark reads it: strings, header, PERMISSIVE."""
     return (
         spark.read.option("header", True)
