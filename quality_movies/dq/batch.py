@@ -35,6 +35,8 @@ from quality_movies.dq.rules import columns_to_type, quote, referenced_names
 FILE_PART = "__dq_part"
 # A bigger file runs alone: its own pass streams the CSV where a batch materialises the rows.
 BIG_FILE_BYTES = 64 << 20
+# The rows one pass materialises: a longer group is split into passes of about this many bytes.
+PASS_BYTES = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -211,7 +213,7 @@ def _duckdb_pass(
         )
         groups.setdefault((tuple(header.names), header.blank_lines, writes), []).append(index)
     evaluated: dict[int, Evaluated] = {}
-    for indices in groups.values():
+    for indices in [chunk for group in groups.values() for chunk in _by_size(files, group)]:
         while len(indices) > 1:
             members = [files[i] for i in indices]
             try:
@@ -222,6 +224,20 @@ def _duckdb_pass(
             evaluated.update({indices[position]: found for position, found in done.items()})
             break
     return evaluated
+
+
+def _by_size(files: Sequence[BatchFile], indices: list[int]) -> list[list[int]]:
+    """``indices`` in runs of at most ``PASS_BYTES`` of CSV (a file bigger than that alone)."""
+    chunks: list[list[int]] = [[]]
+    size = 0
+    for index in indices:
+        file_size = Path(files[index].path).stat().st_size
+        if chunks[-1] and size + file_size > PASS_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(index)
+        size += file_size
+    return chunks
 
 
 class _UnreadableMember(Exception):

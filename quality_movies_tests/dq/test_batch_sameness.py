@@ -290,3 +290,33 @@ def test_case_in_a_spark_batch_is_the_case_alone(
         assert neutral(second) == neutral(first), first.source_name
     ran_alone = f"{case.name}.csv" in passes
     assert ran_alone == (case.name in RUN_ALONE), "which files share the batch's read"
+
+
+def test_a_long_group_is_split_into_passes_of_bounded_size(
+    tmp_path: Path, passes: list, monkeypatch
+) -> None:
+    """Four 6-byte files with passes of at most 12 bytes: two passes of two files, none alone."""
+    monkeypatch.setattr(batch_module, "PASS_BYTES", 12)
+    read_together: list[list[str]] = []
+    run = batch_module._HeaderGroup.run
+
+    def counting(group):
+        read_together.append([f.name for f in group.files])
+        return run(group)
+
+    monkeypatch.setattr(batch_module._HeaderGroup, "run", counting)
+    ruleset = parse_ruleset('Rules = [ IsUnique "x" ]')
+    contents = {
+        "a.csv": "x\n1\n2\n",
+        "b.csv": "x\n2\n2\n",
+        "c.csv": "x\n1\n1\n",
+        "d.csv": "x\n3\n4\n",
+    }
+    files = []
+    for name, content in contents.items():
+        (tmp_path / name).write_text(content)
+        files.append(BatchFile(tmp_path / name, None, tmp_path / "out" / name))
+    results = evaluate_files(ruleset, files)
+    assert passes == []
+    assert read_together == [["a.csv", "b.csv"], ["c.csv", "d.csv"]]
+    assert [r.summary.bad_rows for r in results] == [0, 2, 2, 0]
