@@ -99,14 +99,18 @@ def evaluate_files(
 
         passed = spark_pass(ruleset, files, common, spark)
     results: list[BatchResult] = []
-    for index, batch_file in enumerate(files):
-        options = {**common, **batch_file.options}
-        if history_of is not None and "history" not in batch_file.options:
-            options["history"] = history_of(batch_file, list(results))
-        if index in passed:
-            results.append(passed[index].finish(options.get("history")))
-        else:
-            results.append(_alone(ruleset, batch_file, options, engine, spark))
+    try:
+        for index, batch_file in enumerate(files):
+            options = {**common, **batch_file.options}
+            if history_of is not None and "history" not in batch_file.options:
+                options["history"] = history_of(batch_file, list(results))
+            if index in passed:
+                results.append(passed.pop(index).finish(options.get("history")))
+            else:
+                results.append(_alone(ruleset, batch_file, options, engine, spark))
+    finally:
+        for unfinished in passed.values():  # the caller's history_of raised: nothing is left
+            unfinished.discard()
     return results
 
 

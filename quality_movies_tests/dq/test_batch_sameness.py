@@ -320,3 +320,24 @@ def test_a_long_group_is_split_into_passes_of_bounded_size(
     assert passes == []
     assert read_together == [["a.csv", "b.csv"], ["c.csv", "d.csv"]]
     assert [r.summary.bad_rows for r in results] == [0, 2, 2, 0]
+
+
+def test_a_history_that_fails_leaves_no_staged_outputs(tmp_path: Path) -> None:
+    ruleset = parse_ruleset("Rules = [ RowCount > avg(last(1)) ]")
+    files = []
+    for name in ("a.csv", "b.csv", "c.csv"):
+        (tmp_path / name).write_text("x\n1\n")
+        files.append(BatchFile(tmp_path / name, None, tmp_path / "out" / name))
+
+    def history_of(batch_file, earlier):
+        if earlier:
+            raise RuntimeError("the metric store is down")
+        return ListHistory({"Dataset.*.RowCount": [0.0]})
+
+    with pytest.raises(RuntimeError, match="metric store"):
+        evaluate_files(ruleset, files, history_of=history_of)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.csv"]
+    assert sorted(p.name for p in (tmp_path / "out" / "a.csv").iterdir()) == [
+        "bad_records.jsonl",
+        "rule_outcomes.jsonl",
+    ]
