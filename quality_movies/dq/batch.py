@@ -537,7 +537,7 @@ def _gather(
     else:
         read = ", ".join(duckdb_engine.sql_string(str(piece)) for piece in pieces)
         select = (
-            f"SELECT * FROM read_parquet([{read}])"
+            f"SELECT * FROM read_parquet([{read}], hive_partitioning = false)"
             if pieces
             else f"SELECT * EXCLUDE ({FILE_PART}) FROM ({sql}) AS no_rows LIMIT 0"
         )

@@ -341,3 +341,38 @@ def test_a_history_that_fails_leaves_no_staged_outputs(tmp_path: Path) -> None:
         "bad_records.jsonl",
         "rule_outcomes.jsonl",
     ]
+
+
+@pytest.fixture
+def small_partitioned_writes():
+    """DuckDB writes each partition of a COPY in many pieces (as it does past its limits)."""
+    from quality_movies.dq import duckdb_engine
+
+    database = duckdb_engine._database()
+    database.execute("SET GLOBAL partitioned_write_max_open_files = 2")
+    database.execute("SET GLOBAL partitioned_write_flush_threshold = 500")
+    yield
+    database.execute("RESET GLOBAL partitioned_write_max_open_files")
+    database.execute("RESET GLOBAL partitioned_write_flush_threshold")
+
+
+def test_a_file_written_in_pieces_is_gathered_whole(
+    tmp_path: Path, passes: list, small_partitioned_writes
+) -> None:
+    ruleset = parse_ruleset('Rules = [ ColumnValues "x" > 1000 ]')
+    paths = []
+    for number in range(4):
+        path = tmp_path / f"f{number}.csv"
+        path.write_text("id,x\n" + "".join(f"{i},{i * (number + 1)}\n" for i in range(3000)))
+        paths.append(path)
+    alone_results = [
+        BatchResult(p.name, evaluate_file(ruleset, p, tmp_path / "alone" / p.stem, **OPTIONS), None)
+        for p in paths
+    ]
+    batch = [BatchFile(p, None, tmp_path / "batch" / p.stem) for p in paths]
+    batch_results = evaluate_files(ruleset, batch, **OPTIONS)
+    assert passes == []
+    for first, second in zip(alone_results, batch_results, strict=True):
+        assert_same(first, second)
+    # by hand: file n holds i * (n + 1) for i < 3000; > 1000 fails where i <= 1000 // (n + 1)
+    assert [r.summary.bad_rows for r in batch_results] == [1001, 501, 334, 251]
