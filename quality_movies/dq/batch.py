@@ -80,7 +80,8 @@ def evaluate_files(
 ) -> list[BatchResult]:
     """Evaluate ``ruleset`` over every file of ``files``; one result per file, in their order.
 
-    ``common`` are ``evaluate_file``'s keywords for every file (a file's ``options`` win).
+    ``common`` are ``evaluate_file``'s keywords for every file (a file's ``options`` win; a
+    ``files`` listing, which names the file being evaluated, goes in each file's options).
     Dynamic rules and DetectAnomalies read ``history_of(file, earlier results)`` when given (the
     files are decided in batch order, so earlier files of the batch can count), else the
     ``history`` option. ``now`` defaults to one moment for the whole batch. A file that cannot be
