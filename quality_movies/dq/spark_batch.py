@@ -1,9 +1,9 @@
 """A batch of CSV files on Spark: one read of the files that share a header, each row carrying its
-file (``_metadata.file_path``), cached once; each file's rows are then evaluated in batch order
-exactly as ``evaluate_file`` evaluates them alone (its Spark jobs read the cache, not the files).
+file (``_metadata.file_path``); files whose rules compile to the same SQL share their jobs
+(aggregates and first values grouped by file, windows partitioned by file, partitioned writes), and
+each file's rules are decided in batch order, exactly as ``evaluate_file`` decides them alone.
 
-The Glue job can use the same two steps over S3: ``read_csv_files_spark(spark, uris)``, then
-``file_rows(frame, uri)`` for each file, given to ``evaluate_spark_to_jsonl`` or ``evaluate_file``.
+``evaluate_spark_files`` is the DataFrame-level form the Glue job calls over S3.
 """
 
 import contextlib
@@ -65,7 +65,7 @@ def read_csv_files_spark(
     Spark's multiLine (needed when one has a quoted field spanning lines)."""
     from pyspark.sql import functions as F
 
-    frame = spark_engine._read_csv(spark, [str(p) for p in paths], multi_line)  # noqa: SLF001
+    frame = spark_engine._read_csv(spark, [str(p) for p in paths], multi_line)
     columns = duckdb_engine.normalize_column_names(frame.columns, str(paths[0]))
     return frame.toDF(*columns).withColumn(FILE_COLUMN, F.col("_metadata.file_path"))
 
@@ -281,7 +281,7 @@ class _Shared:
         if not good_jsonl:
             lines = lines.filter(result == "Failed")
         folder = parts_dir / "rows"
-        with spark_engine._job_settings(spark, writers=4):  # noqa: SLF001
+        with spark_engine._job_settings(spark, writers=4):
             lines.write.mode("overwrite").option("compression", "none").partitionBy(
                 FILE_PART, "__dq_result"
             ).text(str(folder))
@@ -378,10 +378,10 @@ class _SparkGroup:
         if wanted:
             sql = profile_sql(wanted, self.base)
             grouped = f"SELECT {FILE_PART}, {sql.removeprefix('SELECT ')} GROUP BY {FILE_PART}"
-            with spark_engine._job_settings(self.spark):  # noqa: SLF001
+            with spark_engine._job_settings(self.spark):
                 for row in self.spark.sql(spark_engine.to_spark_sql(grouped)).collect():
                     profiles[row[FILE_PART]] = row.asDict()
-        error_of = _memo(spark_engine._error_of(self.spark))  # noqa: SLF001
+        error_of = _memo(spark_engine._error_of(self.spark))
         raw = f"(SELECT * FROM {self.base}) AS raw"
         plans = []
         for path, options in zip(self.paths, self.options, strict=True):
@@ -414,7 +414,7 @@ class _SparkGroup:
         if any(leaf.join for leaf in plan.leaves) or stage_sql is None:
             raise DataQualityError("joined rules run file by file")
         spark.sql(spark_engine.to_spark_sql(stage_sql)).createOrReplaceTempView(stage)
-        error_of = _memo(spark_engine._error_of(spark))  # noqa: SLF001
+        error_of = _memo(spark_engine._error_of(spark))
         for position in positions:
             plans[position].isolate_query_failures(stage, error_of)
         firsts = [
@@ -427,7 +427,7 @@ class _SparkGroup:
             aggregates = aggregates.replace(
                 f" FROM {stage} GROUP BY", f", {', '.join(firsts)} FROM {stage} GROUP BY", 1
             )
-        with spark_engine._job_settings(spark):  # noqa: SLF001
+        with spark_engine._job_settings(spark):
             rows = spark.sql(spark_engine.to_spark_sql(aggregates)).collect()
             found = {row[FILE_PART]: row.asDict() for row in rows}
             for position in positions:
@@ -456,11 +456,11 @@ class _SparkGroup:
                 spark.table(stage).where(f"{FILE_PART} = {position}").drop(
                     FILE_PART
                 ).createOrReplaceTempView(piece)
-                with spark_engine._job_settings(spark):  # noqa: SLF001
+                with spark_engine._job_settings(spark):
                     values[position].update(
                         plans[position].run_scalar_queries(
                             piece,
-                            lambda query: spark_engine._scalar(spark, query),  # noqa: SLF001
+                            lambda query: spark_engine._scalar(spark, query),
                             PySparkException,
                         )
                     )
