@@ -162,7 +162,12 @@ def read_header(path: Path) -> CsvHeader:
     as readers do): its column count is what every row must have. Read here rather than sniffed
     by DuckDB, whose sniffer fails on a whole small file for one short row, without its line."""
     with path.open("rb") as raw:
-        read = raw.read(MAX_HEADER_BYTES)
+        return parse_header(raw.read(MAX_HEADER_BYTES), path)
+
+
+def parse_header(read: bytes, path: str | Path) -> CsvHeader:
+    """``read_header`` of the file ``path`` from its first ``MAX_HEADER_BYTES`` (or all its bytes,
+    when shorter), e.g. a ranged GET of an S3 object; errors name ``path``."""
     head = read.removeprefix(b"\xef\xbb\xbf")
     blank_ends = []
     while blank := _LINE_BREAK.match(head):

@@ -10,7 +10,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from quality_movies.dq import BatchFile, BatchResult, evaluate_file, evaluate_files, parse_ruleset
+from quality_movies.dq import (
+    BatchFile,
+    BatchResult,
+    DataQualityError,
+    evaluate_file,
+    evaluate_files,
+    parse_ruleset,
+)
 from quality_movies.dq import batch as batch_module
 from quality_movies_tests.dq import cases_language
 from quality_movies_tests.dq.cases import CASES, NOW, Case, ListHistory
@@ -376,3 +383,16 @@ def test_a_file_written_in_pieces_is_gathered_whole(
         assert_same(first, second)
     # by hand: file n holds i * (n + 1) for i < 3000; > 1000 fails where i <= 1000 // (n + 1)
     assert [r.summary.bad_rows for r in batch_results] == [1001, 501, 334, 251]
+
+
+def test_a_header_is_read_from_the_first_bytes_alone(tmp_path: Path) -> None:
+    """What the Glue job groups S3 objects by (a ranged GET): the same header as from the file."""
+    from quality_movies.dq.duckdb_engine import parse_header, read_header
+
+    path = tmp_path / "a.csv"
+    path.write_bytes(b'\xef\xbb\xbf\nId, Title ,"x,y"\n1,2,3\n')
+    header = parse_header(path.read_bytes()[:21], "s3://bucket/a.csv")  # through the header
+    assert header == read_header(path)
+    assert (header.names, header.blank_lines) == (["Id", " Title ", "x,y"], 1)
+    with pytest.raises(DataQualityError, match=r"^s3://bucket/b\.csv: the header row"):
+        parse_header(b'a,"b\n', "s3://bucket/b.csv")
