@@ -55,10 +55,12 @@ __all__ = [
     "evaluate_file",
     "evaluate_files",
     "evaluate_spark",
+    "evaluate_spark_files",
     "infer_type",
     "load_ruleset",
     "parse_ruleset",
     "read_csv_duckdb",
+    "read_csv_files_spark",
     "read_csv_spark",
     "write_rule_outcomes",
 ]
@@ -70,4 +72,8 @@ def __getattr__(name: str):
         from quality_movies.dq import spark_engine
 
         return getattr(spark_engine, name)
+    if name in ("evaluate_spark_files", "read_csv_files_spark"):
+        from quality_movies.dq import spark_batch
+
+        return getattr(spark_batch, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
