@@ -207,8 +207,8 @@ def _duckdb_pass(
             columns = duckdb_engine.normalize_column_names(header.names, str(path))
         except DataQualityError:
             continue  # evaluate_file gives the same message
-        if "file_index" in columns:
-            continue  # the read's own file_index column would be shadowed
+        if {"file_index", FILE_PART, ROW_ID} & set(columns):
+            continue  # a column named as the read's own (file_index, the batch's row and file)
         options = {**common, **batch_file.options}
         writes = (
             bool(options.get("write_good_jsonl")),
