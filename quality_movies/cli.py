@@ -263,38 +263,6 @@ def retry(env: "Environment", files: list[str]) -> int:
     return status
 
 
-def status(env: "Environment") -> int:
-    """What is in the lake, the ledger, the catalog and the warehouse."""
-    resources = env.resources()
-    lake, catalog, warehouse = resources["lake"], resources["catalog"], resources["warehouse"]
-    print(f"deployment: {env.deployment}   home: {env.home}")
-    files = lake.input_files()
-    latest = resources["ledger"].latest()
-    print(f"lake {lake.uri(lake.input_prefix)}: {len(files)} file(s)")
-    for obj in files:
-        record = latest.get(obj.key)
-        if not obj.key.lower().endswith(".csv"):
-            state = "ignored (not .csv)"
-        elif record is None or record.etag != obj.etag:
-            state = "pending"
-        else:
-            state = record.state + (f": {record.reason}" if record.reason else "")
-        print(f"  {obj.key}  {obj.size} bytes  etag {obj.etag}  {state}")
-    for prefix in (lake.bad_records_prefix, lake.rule_outcomes_prefix, lake.validated_prefix):
-        print(f"lake {lake.uri(prefix)}: {len(lake.list_objects(prefix))} object(s)")
-    table = catalog.get_table()
-    if table is None:
-        print(f"catalog {catalog.database}.{catalog.table}: not crawled yet")
-    else:
-        columns = ", ".join(f"{n} {t}" for n, t in table.columns)
-        print(f"catalog {table.database}.{table.name} ({len(table.files)} files): {columns}")
-    counts = warehouse.row_counts()
-    print(f"warehouse {warehouse.qualified_table}: {sum(counts.values())} rows")
-    for source, n in counts.items():
-        print(f"  {source}: {n} rows")
-    return 0
-
-
 def ui(env: "Environment", port: int) -> int:
     """Start the Dagster UI and daemon on 127.0.0.1 with this deployment's home."""
     from quality_movies.runs.lock import home_lock
@@ -337,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("export-infra", help="write the CloudFormation/Step Functions/EventBridge files")
     sub.add_parser("glue-package", help="build (and upload) the Glue job script and package")
+    sub.add_parser("report", help="write the history of every rule's metrics as one HTML page")
     return parser
 
 
@@ -344,7 +313,7 @@ COMMANDS = {
     "ingest": lambda env, args: ingest(env, args.files),
     "run": lambda env, args: run(env),
     "retry": lambda env, args: retry(env, args.files),
-    "status": lambda env, args: status(env),
+    "status": lambda env, args: importlib.import_module("quality_movies.status").status(env),
     "ui": lambda env, args: ui(env, args.port),
 }
 
@@ -357,25 +326,76 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("QUALITY_MOVIES_LOG_LEVEL", "DEBUG")
     else:
         warnings.filterwarnings("ignore")
-    if argv and argv[0] in TOOL_COMMANDS:
-        return importlib.import_module(TOOL_COMMANDS[argv[0]]).main(argv[1:])
-    args = build_parser().parse_args(argv)
-    from quality_movies.environment import Environment
-
     try:
-        env = Environment.from_env()
-        return COMMANDS[args.command](env, args)
+        code = _dispatch(argv)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        return _reader_gone()
     except KeyboardInterrupt:
         print("interrupted: files left pending are processed by the next run", file=sys.stderr)
         return 130
     except Exception as exc:
         if debug:
             raise
-        from quality_movies.pipeline_runs import describe_exception
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        if _may_be_a_bug(exc):
+            print(
+                "(this may be a bug: run again with --debug to see where it happened)",
+                file=sys.stderr,
+            )
+        return 2
 
-        print(f"error: {describe_exception(exc)}", file=sys.stderr)
-        print("(run again with --debug to see where it happened)", file=sys.stderr)
-        return 2 if isinstance(exc, ValueError) else 1
+
+def _dispatch(argv: list[str]) -> int:
+    if argv and argv[0] in TOOL_COMMANDS:
+        return importlib.import_module(TOOL_COMMANDS[argv[0]]).main(argv[1:])
+    args = build_parser().parse_args(argv)
+    from quality_movies.environment import Environment
+
+    return COMMANDS[args.command](Environment.from_env(), args)
+
+
+def _reader_gone() -> int:
+    """The reader of the output stopped early (``| head``): end quietly, as a program the SIGPIPE
+    signal ended (128 + 13); stdout goes to /dev/null so that the flush at exit does not fail again
+    (the recipe of the signal module's docs)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 141
+
+
+# Errors of the user's input, output, configuration or environment: the message says what to do.
+# Anything else may be a bug, and the message says so.
+_NOT_A_BUG = (
+    "ValueError",
+    "OSError",
+    "DataQualityError",
+    "WarehouseUnavailable",
+    "RedshiftStatementError",
+    "CrawlerFailed",
+    "BotoCoreError",
+    "ClientError",
+    "NoCredentialsError",
+)
+
+
+def _may_be_a_bug(exc: BaseException) -> bool:
+    return not any(kind.__name__ in _NOT_A_BUG for kind in type(exc).__mro__)
+
+
+def _one_line(exc: BaseException) -> str:
+    """The exception as one line: its message, and its root cause when that says more."""
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        message = f"{exc.filename}: {exc.strerror}"
+    root = exc
+    while root.__cause__ is not None or root.__context__ is not None:
+        root = root.__cause__ or root.__context__
+    cause = " ".join(str(root).split())
+    if root is not exc and cause and cause not in message and cause != str(exc):
+        return f"{message} (cause: {cause})"
+    return message
 
 
 if __name__ == "__main__":

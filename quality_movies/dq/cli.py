@@ -87,6 +87,13 @@ def render_summary(summary: EvaluationSummary) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run ``dq`` with ``argv`` (without the leading ``dq``); returns the exit code."""
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if args.out.exists() and not args.out.is_dir():
+        print(
+            f"error: --out {args.out} is a file; give a folder for the outputs "
+            "(rule_outcomes.jsonl, bad_records.jsonl)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         ruleset = load_ruleset(args.rules)
         spark = _local_spark() if args.engine == "spark" else None
@@ -101,6 +108,13 @@ def main(argv: list[str] | None = None) -> int:
         )
     except DataQualityError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # the output folder cannot be made or written
+        print(
+            f"error: cannot write the outputs to {args.out} ({error.strerror or error}); "
+            "give --out a folder you can write",
+            file=sys.stderr,
+        )
         return 2
     try:
         print(render_summary(summary))

@@ -14,6 +14,7 @@ from typing import Any, BinaryIO, TypeVar
 import duckdb
 from pydantic import PrivateAttr
 
+from quality_movies.ingestion.bucket_folder import EtagCache, list_folder, write_atomically
 from quality_movies.ingestion.inspect import InputProblem
 from quality_movies.ingestion.resources.base import (
     Catalog,
@@ -26,14 +27,6 @@ from quality_movies.ingestion.resources.base import (
 )
 
 T = TypeVar("T")
-
-
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _copy_with_md5(src: Path, dest: Path) -> str:
@@ -66,13 +59,6 @@ def _parsed_json(path: str, _mtime_ns: int, _size: int, _inode: int) -> Any:
     return json.loads(Path(path).read_text())
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _in_folder(dest: Path, write: Callable[[], T]) -> T:
     """Make ``dest``'s folder and ``write`` into it; again if another process removed the folder,
     left empty, in between (``LocalLake`` removes emptied folders)."""
@@ -85,51 +71,6 @@ def _in_folder(dest: Path, write: Callable[[], T]) -> T:
                 raise
     dest.parent.mkdir(parents=True, exist_ok=True)
     return write()
-
-
-class EtagCache:
-    """ETags of local files remembered per (size, mtime, ctime, inode), so a listing reads no unchanged
-    file.
-
-    Stored as JSON beside the bucket folder; a lost update (two writers) only costs a re-hash.
-    """
-
-    def __init__(self, path: Path):
-        self.path = path
-        try:
-            self.entries: dict[str, list] = json.loads(path.read_text())
-        except (FileNotFoundError, ValueError):
-            self.entries = {}
-        self.changed = False
-
-    @staticmethod
-    def _stamp(stat: os.stat_result) -> list[int]:
-        """What changes when the file does: ctime too, which a write moves and utime cannot set."""
-        return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
-
-    def etag(self, key: str, path: Path, stat: os.stat_result) -> str:
-        stamp = self._stamp(stat)
-        entry = self.entries.get(key)
-        if entry is not None and entry[:-1] == stamp:
-            return entry[-1]
-        etag = _md5(path)
-        self.remember(key, stat, etag)
-        return etag
-
-    def remember(self, key: str, stat: os.stat_result, etag: str) -> None:
-        self.entries[key] = [*self._stamp(stat), etag]
-        self.changed = True
-
-    def keep_only(self, prefix: str, keys: set[str]) -> None:
-        """Forget entries under ``prefix`` whose object is gone."""
-        for key in [k for k in self.entries if k.startswith(prefix) and k not in keys]:
-            del self.entries[key]
-            self.changed = True
-
-    def save(self) -> None:
-        if self.changed:
-            _write_atomically(self.path, json.dumps(self.entries, sort_keys=True))
-            self.changed = False
 
 
 class LocalLake(Lake):
@@ -164,13 +105,10 @@ class LocalLake(Lake):
         )
 
     def list_objects(self, prefix: str) -> list[LakeObject]:
-        base = Path(self.root) / self.bucket
-        folder = base / prefix
-        found = []
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            if path.name.startswith(".") or ".tmp-" in path.name:
-                continue
-            found.append(self._object(path.relative_to(base).as_posix(), path))
+        found = [
+            self._object(key, path)
+            for key, path in list_folder(Path(self.root) / self.bucket, prefix)
+        ]
         cache = self.etag_cache()
         cache.keep_only(prefix, {o.key for o in found})
         cache.save()
@@ -329,7 +267,7 @@ class LocalCatalog(Catalog):
                 current[obj.key] = entry
         finally:
             con.close()
-        _write_atomically(self._file_versions_path(), json.dumps(current, indent=1, sort_keys=True))
+        write_atomically(self._file_versions_path(), json.dumps(current, indent=1, sort_keys=True))
         readable = [key for key, entry in current.items() if "columns" in entry]
         table = CatalogTable(
             database=self.database,
@@ -340,7 +278,7 @@ class LocalCatalog(Catalog):
             updated_at=datetime.now(UTC).isoformat(timespec="seconds"),
             unreadable={k: e["problem"] for k, e in current.items() if "problem" in e},
         )
-        _write_atomically(self._path(), table.to_json())
+        write_atomically(self._path(), table.to_json())
         return table
 
     def remember_inspections(self, inspected: dict[str, tuple[str, InputProblem | None]]) -> None:
@@ -354,9 +292,7 @@ class LocalCatalog(Catalog):
                 entry.pop("columns", None)
                 entry["problem"] = problem.message
             versions[key] = entry
-        _write_atomically(
-            self._file_versions_path(), json.dumps(versions, indent=1, sort_keys=True)
-        )
+        write_atomically(self._file_versions_path(), json.dumps(versions, indent=1, sort_keys=True))
 
     def inspection(self, key: str, etag: str) -> tuple[bool, str | None]:
         # asked once per file of a batch: the file (every file version ever crawled) is parsed once
