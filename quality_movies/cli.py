@@ -117,9 +117,11 @@ def run(env: "Environment") -> int:
         latest = {k: v.etag for k, v in ledger.latest().items()}
         plan = plan_input_files(lake.input_files(), latest)
         for key in plan.ignored:
-            print(f"ignored {lake.uri(key)}: only .csv files are ingested")
+            print(f"ignored {lake.uri(key)}: only .csv and .csv.gz files are ingested")
         if not plan.to_process:
-            print(f"nothing to do: no new or changed CSV files under {lake.uri(lake.input_prefix)}")
+            print(
+                f"nothing to do: no new or changed CSV files (.csv, .csv.gz) under {lake.uri(lake.input_prefix)}"
+            )
             return 0
         problem = ruleset_problem(env, resources)
         if problem:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from quality_movies.dq.input_format import DELIMITERS, is_input_file
 from quality_movies.ingestion.bucket_folder import EtagCache, list_folder
 
 if TYPE_CHECKING:
@@ -44,8 +45,8 @@ class View:
     output_counts: dict[str, int]
     ledger: dict[str, Record]
     catalog_name: str
-    catalog: tuple[int, list[tuple[str, str]]] | None
-    """Files and columns of the catalog table; None before the first crawl."""
+    catalog: tuple[int, str, list[tuple[str, str]]] | None
+    """Files, delimiter and columns of the catalog table; None before the first crawl."""
     warehouse_table: str
     row_counts: dict[str, int] | str
     """Rows per source file, or why the warehouse cannot be read now."""
@@ -68,7 +69,8 @@ def local_view(env: "Environment") -> View:
     catalog = None
     if catalog_path.exists():
         table = json.loads(catalog_path.read_text())
-        catalog = (len(table["files"]), [tuple(c) for c in table["columns"]])
+        columns = [tuple(c) for c in table["columns"]]
+        catalog = (len(table["files"]), table.get("delimiter", ","), columns)
     return View(
         uri=lambda key: str(base / key),
         input_prefix=s.input_prefix,
@@ -139,7 +141,7 @@ def deployment_view(env: "Environment") -> View:
         output_counts={p: len(lake.list_objects(p)) for p in outputs},
         ledger={k: Record(v.etag, v.state, v.reason) for k, v in latest.items()},
         catalog_name=f"{catalog.database}.{catalog.table}",
-        catalog=None if table is None else (len(table.files), list(table.columns)),
+        catalog=None if table is None else (len(table.files), table.delimiter, list(table.columns)),
         warehouse_table=warehouse.qualified_table,
         row_counts=warehouse.row_counts(),
     )
@@ -152,8 +154,8 @@ def status_lines(env: "Environment", view: View) -> list[str]:
     ]
     for obj in view.input_files:
         record = view.ledger.get(obj.key)
-        if not obj.key.lower().endswith(".csv"):
-            state = "ignored (not .csv)"
+        if not is_input_file(obj.key):
+            state = "ignored (not .csv or .csv.gz)"
         elif record is None or record.etag != obj.etag:
             state = "pending"
         else:
@@ -164,9 +166,10 @@ def status_lines(env: "Environment", view: View) -> list[str]:
     if view.catalog is None:
         lines.append(f"catalog {view.catalog_name}: not crawled yet")
     else:
-        files, columns = view.catalog
+        files, delimiter, columns = view.catalog
         described = ", ".join(f"{n} {t}" for n, t in columns)
-        lines.append(f"catalog {view.catalog_name} ({files} files): {described}")
+        kind = f"{DELIMITERS.get(delimiter, repr(delimiter))}-delimited"
+        lines.append(f"catalog {view.catalog_name} ({files} files, {kind}): {described}")
     if isinstance(view.row_counts, str):
         lines.append(f"warehouse {view.warehouse_table}: {view.row_counts}")
     else:

@@ -73,7 +73,10 @@ def test_sample_ingest_run_status_and_rerun(tmp_path):
     status = quality_movies(home, "status")
     assert status.returncode == 0
     assert f"movies.csv: {good} rows" in status.stdout
-    assert "catalog imdb-movies.input_data (1 files): poster_link string" in status.stdout
+    assert (
+        "catalog imdb-movies.input_data (1 files, comma-delimited): poster_link string"
+        in status.stdout
+    )
     assert "input_data/movies.csv" in status.stdout and "processed" in status.stdout
 
 

@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -14,6 +15,11 @@ from typing import Any, BinaryIO, TypeVar
 import duckdb
 from pydantic import PrivateAttr
 
+from quality_movies.dq.input_format import (
+    UnsupportedInputError,
+    detect_file_format,
+    is_input_file,
+)
 from quality_movies.ingestion.bucket_folder import EtagCache, list_folder, write_atomically
 from quality_movies.ingestion.inspect import InputProblem
 from quality_movies.ingestion.resources.base import (
@@ -204,8 +210,8 @@ def crawl_file(
     inspect: bool = True,
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> dict[str, Any]:
-    """What the crawler learns of one file version: ``{"columns": [[name, type], ...]}``, or
-    ``{"problem": message}`` naming the file (never ``path``) when it cannot be read.
+    """What the crawler learns of one file version: ``{"columns": [[name, type], ...], "delimiter":
+    ","}``, or ``{"problem": message}`` naming the file (never ``path``) when it cannot be read.
 
     ``inspect=False`` skips the input inspection when it already passed for this version; ``con``
     is the DuckDB connection of the crawl.
@@ -216,11 +222,14 @@ def crawl_file(
     if problem is not None:
         return {"problem": problem.message}
     try:
+        fmt = detect_file_format(path)
         columns = infer_csv_columns(path, con)
+    except UnsupportedInputError as exc:
+        return {"problem": f"{source_file}: {exc.found}; {exc.action}"}
     except duckdb.Error as exc:
         reason = str(exc).splitlines()[0].replace(str(path), source_file)
         return {"problem": f"{source_file}: the crawler could not infer its columns ({reason})"}
-    return {"columns": [list(c) for c in columns]}
+    return {"columns": [list(c) for c in columns], "delimiter": fmt.delimiter}
 
 
 class LocalCatalog(Catalog):
@@ -253,7 +262,7 @@ class LocalCatalog(Catalog):
         con = crawl_connection()
         try:
             for obj in lake.input_files():
-                if not obj.key.lower().endswith(".csv"):
+                if not is_input_file(obj.key):
                     continue
                 entry = known.get(obj.key, {})
                 if entry.get("etag") != obj.etag:
@@ -269,12 +278,14 @@ class LocalCatalog(Catalog):
             con.close()
         write_atomically(self._file_versions_path(), json.dumps(current, indent=1, sort_keys=True))
         readable = [key for key, entry in current.items() if "columns" in entry]
+        delimiters = Counter(current[k].get("delimiter", ",") for k in readable)
         table = CatalogTable(
             database=self.database,
             name=self.table,
             location=lake.uri(lake.input_prefix),
             columns=merge_columns([[tuple(c) for c in current[k]["columns"]] for k in readable]),
             files=readable,
+            delimiter=delimiters.most_common(1)[0][0] if delimiters else ",",
             updated_at=datetime.now(UTC).isoformat(timespec="seconds"),
             unreadable={k: e["problem"] for k, e in current.items() if "problem" in e},
         )
