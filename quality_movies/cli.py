@@ -265,6 +265,87 @@ def retry(env: "Environment", files: list[str]) -> int:
     return status
 
 
+def reprocess(env: "Environment", files: list[str], every: bool, since: str | None) -> int:
+    """Evaluate processed file versions again with the ruleset in force (after changing it).
+
+    Each file's outputs, warehouse rows and history entries are replaced as a run replaces them,
+    its ledger record becomes a new evaluation of the same version, and it is announced once.
+    """
+    from quality_movies.ingestion.sensors import CLAIM_TAG, release_dead_claims
+    from quality_movies.pipeline_runs import cli_owner
+    from quality_movies.runs.lock import home_lock
+
+    if not (files or every or since):
+        raise ValueError("name the files to reprocess, or give --all or --since DATE")
+    with home_lock(env.home, "run"):
+        instance = use_dagster_home(env)
+        resources = env.resources()
+        lake, notifier, ledger = resources["lake"], resources["notifier"], resources["ledger"]
+        release_dead_claims(ledger)
+        chosen = reprocessable(lake, ledger.latest(), [Path(f).name for f in files], since)
+        if chosen is None:
+            return 2
+        if not chosen:
+            print("nothing to reprocess: no processed file matches")
+            return 0
+        problem = ruleset_problem(env, resources)
+        if problem:
+            return refuse_run(problem, [lake.source_file(k) for k, _ in chosen], notifier)
+        owner = cli_owner()
+        reopened = ledger.reopen(chosen, owner)
+        names = [lake.source_file(key) for key, _ in reopened]
+        print(f"reprocessing {len(names)} file(s) with the ruleset in force: {', '.join(names)}")
+        try:
+            failed = run_batches(env, instance, names, {CLAIM_TAG: owner})
+        finally:  # a file a crash left unsettled is pending again: the next run processes it
+            ledger.release([(v.input_key, v.etag) for v in ledger.claims_by(owner)], owner)
+        failed += refresh_view(env, instance)
+        counts = resources["warehouse"].row_counts()
+        print(f"warehouse {resources['warehouse'].qualified_table}: {sum(counts.values())} rows")
+        return 1 if failed else 0
+
+
+def reprocessable(
+    lake, latest: dict, names: list[str], since: str | None
+) -> list[tuple[str, str]] | None:
+    """(input key, ETag) of the processed versions to evaluate again: the ``names`` given (each must
+    be processed and unchanged since), else every processed one (``since``: recorded since that
+    date); None after saying why a named file cannot be."""
+    if since is not None:
+        from datetime import date
+
+        try:
+            since = date.fromisoformat(since).isoformat()
+        except ValueError:
+            raise ValueError(f"--since {since}: not a date (YYYY-MM-DD)") from None
+    current = {o.key: o.etag for o in lake.input_files()}
+    chosen, refused = [], False
+    for key in [lake.input_key(n) for n in names] or sorted(latest):
+        record = latest.get(key)
+        name = lake.source_file(key)
+        if record is None or record.state != "processed":
+            if names:
+                why = {
+                    "failed": "failed: fix the cause and use `quality-movies retry`",
+                    "claimed": "being processed by another run",
+                }.get(record.state if record else "", "not processed yet: `run` takes it")
+                print(f"error: {name} is {why}", file=sys.stderr)
+                refused = True
+            continue
+        if current.get(key) != record.etag:
+            if names:
+                print(
+                    f"error: {name} changed since it was processed (or was removed): `run` "
+                    "processes its new version",
+                    file=sys.stderr,
+                )
+                refused = True
+            continue
+        if since is None or record.updated_at[:10] >= since:
+            chosen.append((key, record.etag))
+    return None if refused else chosen
+
+
 def ui(env: "Environment", port: int) -> int:
     """Start the Dagster UI and daemon on 127.0.0.1 with this deployment's home."""
     from quality_movies.runs.lock import home_lock
@@ -300,6 +381,14 @@ def build_parser() -> argparse.ArgumentParser:
         "files", nargs="*", help="input file names, e.g. movies.csv (default: every failed file)"
     )
     sub.add_parser("status", help="show the lake, the ledger, the catalog and the warehouse")
+    reprocess_cmd = sub.add_parser(
+        "reprocess", help="evaluate processed files again with the ruleset in force"
+    )
+    reprocess_cmd.add_argument("files", nargs="*", help="input file names, e.g. movies.csv")
+    reprocess_cmd.add_argument("--all", action="store_true", help="every processed file")
+    reprocess_cmd.add_argument(
+        "--since", metavar="DATE", help="the files processed on or after DATE (YYYY-MM-DD)"
+    )
     ui_cmd = sub.add_parser("ui", help="open the Dagster UI (dagster dev on 127.0.0.1)")
     ui_cmd.add_argument("--port", type=int, default=3000)
     sub.add_parser(
@@ -315,6 +404,7 @@ COMMANDS = {
     "ingest": lambda env, args: ingest(env, args.files),
     "run": lambda env, args: run(env),
     "retry": lambda env, args: retry(env, args.files),
+    "reprocess": lambda env, args: reprocess(env, args.files, args.all, args.since),
     "status": lambda env, args: importlib.import_module("quality_movies.status").status(env),
     "ui": lambda env, args: ui(env, args.port),
 }
@@ -386,14 +476,19 @@ def _may_be_a_bug(exc: BaseException) -> bool:
     return not any(kind.__name__ in _NOT_A_BUG for kind in type(exc).__mro__)
 
 
+def _cause(exc: BaseException) -> BaseException | None:
+    """What ``exc`` was raised from or during (none after ``raise ... from None``)."""
+    return exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+
+
 def _one_line(exc: BaseException) -> str:
     """The exception as one line: its message, and its root cause when that says more."""
     message = " ".join(str(exc).split()) or type(exc).__name__
     if isinstance(exc, OSError) and exc.filename and exc.strerror:
         message = f"{exc.filename}: {exc.strerror}"
     root = exc
-    while root.__cause__ is not None or root.__context__ is not None:
-        root = root.__cause__ or root.__context__
+    while (cause := _cause(root)) is not None:
+        root = cause
     cause = " ".join(str(root).split())
     if root is not exc and cause and cause not in message and cause != str(exc):
         return f"{message} (cause: {cause})"

@@ -28,7 +28,7 @@ def test_help_names_every_command(tmp_path):
     assert shown.returncode == 0
     commands = shown.stdout.split("{", 1)[1].split("}", 1)[0].split(",")
     assert sorted(commands) == sorted(
-        ["sample", "ingest", "run", "retry", "status", "ui", "dq", "export-infra",
+        ["sample", "ingest", "run", "retry", "status", "reprocess", "ui", "dq", "export-infra",
          "glue-package", "report"]
     )  # fmt: skip
     for command in commands:
