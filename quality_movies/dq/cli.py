@@ -32,7 +32,7 @@ from quality_movies.dq.outcomes import EvaluationSummary
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="quality-movies dq", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    check = commands.add_parser("check", help="evaluate a ruleset over a CSV file")
+    check = commands.add_parser("check", help="evaluate a ruleset over a data file")
     check.add_argument("--rules", required=True, type=Path, help="DQDL ruleset file")
     check.add_argument(
         "--data",

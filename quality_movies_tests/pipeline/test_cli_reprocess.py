@@ -14,7 +14,8 @@ import duckdb
 import pytest
 
 from quality_movies.dq import default_ruleset_path
-from quality_movies.runs.resources import SqliteLedger
+from quality_movies.runs.resources import Ledger, S3Ledger, SqliteLedger
+from quality_movies_tests.aws.conftest import seaweedfs  # noqa: F401 - a real S3 server
 
 pytestmark = pytest.mark.xdist_group("cli")
 
@@ -103,8 +104,19 @@ def test_reprocess_refuses_what_it_cannot_take(tmp_path):
     assert bad_date.stderr == "error: --since yesterday: not a date (YYYY-MM-DD)\n"
 
 
-def test_the_ledger_reopens_only_a_settled_latest_version(tmp_path):
-    ledger = SqliteLedger(path=str(tmp_path / "ledger.sqlite3"))
+@pytest.fixture(params=["sqlite", pytest.param("s3", marks=pytest.mark.server)])
+def ledger(request, tmp_path, monkeypatch) -> Ledger:
+    if request.param == "sqlite":
+        return SqliteLedger(path=str(tmp_path / "ledger.sqlite3"))
+    server = request.getfixturevalue("seaweedfs")
+    bucket = f"reopen-{tmp_path.name[-20:].lower().replace('_', '-')}"
+    server.client().create_bucket(Bucket=bucket)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", server.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", server.secret_key)
+    return S3Ledger(bucket=bucket, endpoint_url=server.endpoint_url)
+
+
+def test_the_ledger_reopens_only_a_settled_latest_version(ledger):
     ledger.claim([("input_data/a.csv", "e1"), ("input_data/b.csv", "e2")], "cli:h:1")
     ledger.finish("input_data/a.csv", "e1", "processed", "run-1")
     assert ledger.reopen([("input_data/a.csv", "e1"), ("input_data/b.csv", "e2")], "cli:h:2") == [
