@@ -117,9 +117,11 @@ def run(env: "Environment") -> int:
         latest = {k: v.etag for k, v in ledger.latest().items()}
         plan = plan_input_files(lake.input_files(), latest)
         for key in plan.ignored:
-            print(f"ignored {lake.uri(key)}: only .csv files are ingested")
+            print(f"ignored {lake.uri(key)}: only .csv and .csv.gz files are ingested")
         if not plan.to_process:
-            print(f"nothing to do: no new or changed CSV files under {lake.uri(lake.input_prefix)}")
+            print(
+                f"nothing to do: no new or changed CSV files (.csv, .csv.gz) under {lake.uri(lake.input_prefix)}"
+            )
             return 0
         problem = ruleset_problem(env, resources)
         if problem:
@@ -263,36 +265,85 @@ def retry(env: "Environment", files: list[str]) -> int:
     return status
 
 
-def status(env: "Environment") -> int:
-    """What is in the lake, the ledger, the catalog and the warehouse."""
-    resources = env.resources()
-    lake, catalog, warehouse = resources["lake"], resources["catalog"], resources["warehouse"]
-    print(f"deployment: {env.deployment}   home: {env.home}")
-    files = lake.input_files()
-    latest = resources["ledger"].latest()
-    print(f"lake {lake.uri(lake.input_prefix)}: {len(files)} file(s)")
-    for obj in files:
-        record = latest.get(obj.key)
-        if not obj.key.lower().endswith(".csv"):
-            state = "ignored (not .csv)"
-        elif record is None or record.etag != obj.etag:
-            state = "pending"
-        else:
-            state = record.state + (f": {record.reason}" if record.reason else "")
-        print(f"  {obj.key}  {obj.size} bytes  etag {obj.etag}  {state}")
-    for prefix in (lake.bad_records_prefix, lake.rule_outcomes_prefix, lake.validated_prefix):
-        print(f"lake {lake.uri(prefix)}: {len(lake.list_objects(prefix))} object(s)")
-    table = catalog.get_table()
-    if table is None:
-        print(f"catalog {catalog.database}.{catalog.table}: not crawled yet")
-    else:
-        columns = ", ".join(f"{n} {t}" for n, t in table.columns)
-        print(f"catalog {table.database}.{table.name} ({len(table.files)} files): {columns}")
-    counts = warehouse.row_counts()
-    print(f"warehouse {warehouse.qualified_table}: {sum(counts.values())} rows")
-    for source, n in counts.items():
-        print(f"  {source}: {n} rows")
-    return 0
+def reprocess(env: "Environment", files: list[str], every: bool, since: str | None) -> int:
+    """Evaluate processed file versions again with the ruleset in force (after changing it).
+
+    Each file's outputs, warehouse rows and history entries are replaced as a run replaces them,
+    its ledger record becomes a new evaluation of the same version, and it is announced once.
+    """
+    from quality_movies.ingestion.sensors import CLAIM_TAG, release_dead_claims
+    from quality_movies.pipeline_runs import cli_owner
+    from quality_movies.runs.lock import home_lock
+
+    if not (files or every or since):
+        raise ValueError("name the files to reprocess, or give --all or --since DATE")
+    with home_lock(env.home, "run"):
+        instance = use_dagster_home(env)
+        resources = env.resources()
+        lake, notifier, ledger = resources["lake"], resources["notifier"], resources["ledger"]
+        release_dead_claims(ledger)
+        chosen = reprocessable(lake, ledger.latest(), [Path(f).name for f in files], since)
+        if chosen is None:
+            return 2
+        if not chosen:
+            print("nothing to reprocess: no processed file matches")
+            return 0
+        problem = ruleset_problem(env, resources)
+        if problem:
+            return refuse_run(problem, [lake.source_file(k) for k, _ in chosen], notifier)
+        owner = cli_owner()
+        reopened = ledger.reopen(chosen, owner)
+        names = [lake.source_file(key) for key, _ in reopened]
+        print(f"reprocessing {len(names)} file(s) with the ruleset in force: {', '.join(names)}")
+        try:
+            failed = run_batches(env, instance, names, {CLAIM_TAG: owner})
+        finally:  # a file a crash left unsettled is pending again: the next run processes it
+            ledger.release([(v.input_key, v.etag) for v in ledger.claims_by(owner)], owner)
+        failed += refresh_view(env, instance)
+        counts = resources["warehouse"].row_counts()
+        print(f"warehouse {resources['warehouse'].qualified_table}: {sum(counts.values())} rows")
+        return 1 if failed else 0
+
+
+def reprocessable(
+    lake, latest: dict, names: list[str], since: str | None
+) -> list[tuple[str, str]] | None:
+    """(input key, ETag) of the processed versions to evaluate again: the ``names`` given (each must
+    be processed and unchanged since), else every processed one (``since``: recorded since that
+    date); None after saying why a named file cannot be."""
+    if since is not None:
+        from datetime import date
+
+        try:
+            since = date.fromisoformat(since).isoformat()
+        except ValueError:
+            raise ValueError(f"--since {since}: not a date (YYYY-MM-DD)") from None
+    current = {o.key: o.etag for o in lake.input_files()}
+    chosen, refused = [], False
+    for key in [lake.input_key(n) for n in names] or sorted(latest):
+        record = latest.get(key)
+        name = lake.source_file(key)
+        if record is None or record.state != "processed":
+            if names:
+                why = {
+                    "failed": "failed: fix the cause and use `quality-movies retry`",
+                    "claimed": "being processed by another run",
+                }.get(record.state if record else "", "not processed yet: `run` takes it")
+                print(f"error: {name} is {why}", file=sys.stderr)
+                refused = True
+            continue
+        if current.get(key) != record.etag:
+            if names:
+                print(
+                    f"error: {name} changed since it was processed (or was removed): `run` "
+                    "processes its new version",
+                    file=sys.stderr,
+                )
+                refused = True
+            continue
+        if since is None or record.updated_at[:10] >= since:
+            chosen.append((key, record.etag))
+    return None if refused else chosen
 
 
 def ui(env: "Environment", port: int) -> int:
@@ -330,6 +381,14 @@ def build_parser() -> argparse.ArgumentParser:
         "files", nargs="*", help="input file names, e.g. movies.csv (default: every failed file)"
     )
     sub.add_parser("status", help="show the lake, the ledger, the catalog and the warehouse")
+    reprocess_cmd = sub.add_parser(
+        "reprocess", help="evaluate processed files again with the ruleset in force"
+    )
+    reprocess_cmd.add_argument("files", nargs="*", help="input file names, e.g. movies.csv")
+    reprocess_cmd.add_argument("--all", action="store_true", help="every processed file")
+    reprocess_cmd.add_argument(
+        "--since", metavar="DATE", help="the files processed on or after DATE (YYYY-MM-DD)"
+    )
     ui_cmd = sub.add_parser("ui", help="open the Dagster UI (dagster dev on 127.0.0.1)")
     ui_cmd.add_argument("--port", type=int, default=3000)
     sub.add_parser(
@@ -337,6 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("export-infra", help="write the CloudFormation/Step Functions/EventBridge files")
     sub.add_parser("glue-package", help="build (and upload) the Glue job script and package")
+    sub.add_parser("report", help="write the history of every rule's metrics as one HTML page")
     return parser
 
 
@@ -344,7 +404,8 @@ COMMANDS = {
     "ingest": lambda env, args: ingest(env, args.files),
     "run": lambda env, args: run(env),
     "retry": lambda env, args: retry(env, args.files),
-    "status": lambda env, args: status(env),
+    "reprocess": lambda env, args: reprocess(env, args.files, args.all, args.since),
+    "status": lambda env, args: importlib.import_module("quality_movies.status").status(env),
     "ui": lambda env, args: ui(env, args.port),
 }
 
@@ -357,25 +418,81 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("QUALITY_MOVIES_LOG_LEVEL", "DEBUG")
     else:
         warnings.filterwarnings("ignore")
-    if argv and argv[0] in TOOL_COMMANDS:
-        return importlib.import_module(TOOL_COMMANDS[argv[0]]).main(argv[1:])
-    args = build_parser().parse_args(argv)
-    from quality_movies.environment import Environment
-
     try:
-        env = Environment.from_env()
-        return COMMANDS[args.command](env, args)
+        code = _dispatch(argv)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        return _reader_gone()
     except KeyboardInterrupt:
         print("interrupted: files left pending are processed by the next run", file=sys.stderr)
         return 130
     except Exception as exc:
         if debug:
             raise
-        from quality_movies.pipeline_runs import describe_exception
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        if _may_be_a_bug(exc):
+            print(
+                "(this may be a bug: run again with --debug to see where it happened)",
+                file=sys.stderr,
+            )
+        return 2
 
-        print(f"error: {describe_exception(exc)}", file=sys.stderr)
-        print("(run again with --debug to see where it happened)", file=sys.stderr)
-        return 2 if isinstance(exc, ValueError) else 1
+
+def _dispatch(argv: list[str]) -> int:
+    if argv and argv[0] in TOOL_COMMANDS:
+        return importlib.import_module(TOOL_COMMANDS[argv[0]]).main(argv[1:])
+    args = build_parser().parse_args(argv)
+    from quality_movies.environment import Environment
+
+    return COMMANDS[args.command](Environment.from_env(), args)
+
+
+def _reader_gone() -> int:
+    """The reader of the output stopped early (``| head``): end quietly, as a program the SIGPIPE
+    signal ended (128 + 13); stdout goes to /dev/null so that the flush at exit does not fail again
+    (the recipe of the signal module's docs)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 141
+
+
+# Errors of the user's input, output, configuration or environment: the message says what to do.
+# Anything else may be a bug, and the message says so.
+_NOT_A_BUG = (
+    "ValueError",
+    "OSError",
+    "DataQualityError",
+    "WarehouseUnavailable",
+    "RedshiftStatementError",
+    "CrawlerFailed",
+    "BotoCoreError",
+    "ClientError",
+    "NoCredentialsError",
+)
+
+
+def _may_be_a_bug(exc: BaseException) -> bool:
+    return not any(kind.__name__ in _NOT_A_BUG for kind in type(exc).__mro__)
+
+
+def _cause(exc: BaseException) -> BaseException | None:
+    """What ``exc`` was raised from or during (none after ``raise ... from None``)."""
+    return exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+
+
+def _one_line(exc: BaseException) -> str:
+    """The exception as one line: its message, and its root cause when that says more."""
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        message = f"{exc.filename}: {exc.strerror}"
+    root = exc
+    while (cause := _cause(root)) is not None:
+        root = cause
+    cause = " ".join(str(root).split())
+    if root is not exc and cause and cause not in message and cause != str(exc):
+        return f"{message} (cause: {cause})"
+    return message
 
 
 if __name__ == "__main__":

@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import dagster as dg
-
 from quality_movies.settings import PipelineSettings, default_home
 
 Deployment = Literal["local", "aws"]
@@ -69,6 +67,8 @@ class Environment:
 
 def local_resources(env: Environment) -> dict[str, Any]:
     """Embedded defaults: a folder as the bucket, a JSON catalog, DuckDB engine and warehouse."""
+    import dagster as dg
+
     from quality_movies.ingestion.resources import LocalCatalog, LocalLake
     from quality_movies.monitoring.resources import DuckDBMetricStore, LocalQualityMetrics
     from quality_movies.notifications.resources import LocalNotifier
@@ -115,6 +115,7 @@ def aws_resources(env: Environment) -> dict[str, Any]:
     Names come from ``env.settings``; the account-specific parts (Redshift target, role and secret,
     the topic ARN, an optional local endpoint) from the variables documented in docs/aws.md.
     """
+    import dagster as dg
     from dagster_aws.s3 import S3PickleIOManager, S3Resource
 
     from quality_movies.ingestion.resources import GlueCrawlerCatalog, S3Lake

@@ -209,6 +209,8 @@ def _duckdb_pass(
             continue  # evaluate_file gives the same message
         if {"file_index", FILE_PART, ROW_ID} & set(columns):
             continue  # a column named as the read's own (file_index, the batch's row and file)
+        if header.format.kind != "csv":
+            continue  # Parquet is read alone
         options = {**common, **batch_file.options}
         writes = (
             bool(options.get("write_good_jsonl")),
@@ -216,7 +218,8 @@ def _duckdb_pass(
             tuple(options.get("good_projection") or ()),
             options.get("temp_directory"),
         )
-        groups.setdefault((tuple(header.names), header.blank_lines, writes), []).append(index)
+        key = (tuple(header.names), header.blank_lines, header.format, writes)
+        groups.setdefault(key, []).append(index)
     evaluated: dict[int, Evaluated] = {}
     for indices in [chunk for group in groups.values() for chunk in _by_size(files, group)]:
         while len(indices) > 1:

@@ -1,4 +1,4 @@
-"""``quality-movies dq check``: evaluate a DQDL ruleset over a CSV file and print a readable summary.
+"""``quality-movies dq check``: evaluate a DQDL ruleset over a data file and print a readable summary.
 
 Exit codes: 0 every rule passed, 1 a rule failed (a rule that cannot be evaluated, e.g. naming a
 column the data lacks, fails), 2 unusable input (an unreadable file, a ruleset that does not load, a
@@ -10,10 +10,21 @@ import argparse
 import logging
 import os
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from quality_movies.dq.errors import DataQualityError
+from quality_movies.dq.errors import DataQualityError, UnreadableInputError
 from quality_movies.dq.evaluate import evaluate_file
+from quality_movies.dq.history_files import file_version, load_history, record_history
+from quality_movies.dq.input_format import (
+    InputFormat,
+    detect_file_format,
+    detect_input_format,
+    download_s3,
+    read_head,
+)
 from quality_movies.dq.loading import load_ruleset
 from quality_movies.dq.outcomes import EvaluationSummary
 
@@ -21,9 +32,14 @@ from quality_movies.dq.outcomes import EvaluationSummary
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="quality-movies dq", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    check = commands.add_parser("check", help="evaluate a ruleset over a CSV file")
+    check = commands.add_parser("check", help="evaluate a ruleset over a data file")
     check.add_argument("--rules", required=True, type=Path, help="DQDL ruleset file")
-    check.add_argument("--data", required=True, type=Path, help="CSV file with a header row")
+    check.add_argument(
+        "--data",
+        required=True,
+        help="the data: a CSV file with a header row (comma, tab, semicolon or pipe delimited, "
+        "detected as Glue does; .csv.gz read as is) or a Parquet file, local or s3://",
+    )
     check.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb")
     check.add_argument("--out", type=Path, default=Path("dq_output"), help="folder for the outputs")
     check.add_argument("--good", action="store_true", help="also write good_records.jsonl")
@@ -34,6 +50,19 @@ def _parser() -> argparse.ArgumentParser:
         type=_reference,
         metavar="NAME=FILE",
         help="a dataset the rules name (DataSources alias or name) as a CSV or Parquet file; repeatable",
+    )
+    check.add_argument(
+        "--history",
+        type=Path,
+        metavar="FILE_OR_DIR",
+        help="earlier metrics for dynamic rules (last(k)) and DetectAnomalies: a JSON file "
+        '{"series": {"Dataset.*.RowCount": [120, 118]}} or the pipeline\'s dq_metrics/ Parquet '
+        "folder or file (docs/dqdl.md)",
+    )
+    check.add_argument(
+        "--record-history",
+        action="store_true",
+        help="add this run's metrics to --history (created when missing), for the next run",
     )
     return parser
 
@@ -64,9 +93,10 @@ def _local_spark():
     return spark
 
 
-def render_summary(summary: EvaluationSummary) -> str:
+def render_summary(summary: EvaluationSummary, fmt: InputFormat | None = None) -> str:
     """Each rule with its outcome and metrics, then row counts and the files written."""
-    lines = [f"Data quality of {summary.source}: {summary.rows_read} rows read"]
+    read_as = f" ({fmt.description})" if fmt else ""
+    lines = [f"Data quality of {summary.source}{read_as}: {summary.rows_read} rows read"]
     for outcome in summary.rule_outcomes:
         lines.append(f"  [{outcome.outcome.upper()}] {outcome.rule}")
         for name, value in outcome.evaluated_metrics.items():
@@ -84,26 +114,87 @@ def render_summary(summary: EvaluationSummary) -> str:
     return "\n".join(lines)
 
 
+@contextmanager
+def _local_data(location: str) -> Iterator[tuple[Path, InputFormat]]:
+    """The data file on the local disk and its format; an ``s3://`` object is downloaded for the
+    run (file rules see its size, bytes and modification time; paths they name are local)."""
+    if not is_s3(location):
+        path = Path(location)
+        if not path.is_file():
+            raise UnreadableInputError(f"{path}: no such data file")
+        yield path, detect_file_format(path)
+        return
+    with tempfile.TemporaryDirectory(prefix="quality_movies_dq_") as folder:
+        path = download_s3(location, Path(folder))
+        yield path, detect_input_format(location, read_head(path))
+
+
+def _record(args: argparse.Namespace, summary: EvaluationSummary, version: str) -> Path:
+    """``record_history`` of this run into ``--history``; a history that cannot be written is a
+    DataQualityError naming it."""
+    try:
+        ruleset_text = args.rules.read_text(encoding="utf-8-sig")
+        return record_history(args.history, summary, version, ruleset_text)
+    except OSError as error:
+        raise DataQualityError(
+            f"{args.history}: cannot record the metrics ({error.strerror or error}); the outputs "
+            f"are in {args.out}"
+        ) from None
+
+
+def is_s3(location: str) -> bool:
+    return location.startswith(("s3://", "s3a://"))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``dq`` with ``argv`` (without the leading ``dq``); returns the exit code."""
-    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.record_history and args.history is None:
+        parser.error("--record-history needs --history FILE_OR_DIR (where to keep the metrics)")
+    if args.out.exists() and not args.out.is_dir():
+        print(
+            f"error: --out {args.out} is a file; give a folder for the outputs "
+            "(rule_outcomes.jsonl, bad_records.jsonl)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         ruleset = load_ruleset(args.rules)
-        spark = _local_spark() if args.engine == "spark" else None
-        summary = evaluate_file(
-            ruleset,
-            args.data,
-            args.out,
-            engine=args.engine,
-            spark=spark,
-            write_good_jsonl=args.good,
-            references=dict(args.ref),
-        )
+        with _local_data(args.data) as (data_path, fmt):
+            source = args.data if is_s3(args.data) else data_path.name
+            version, history = None, None
+            if args.history is not None:
+                version = file_version(data_path)
+                history = load_history(
+                    args.history, source, version, missing_ok=args.record_history
+                )
+            spark = _local_spark() if args.engine == "spark" else None
+            summary = evaluate_file(
+                ruleset,
+                data_path,
+                args.out,
+                engine=args.engine,
+                spark=spark,
+                write_good_jsonl=args.good,
+                source_name=source,
+                history=history,
+                references=dict(args.ref),
+            )
+        if args.record_history:
+            summary.outputs["history"] = _record(args, summary, version)
     except DataQualityError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # the output folder cannot be made or written
+        print(
+            f"error: cannot write the outputs to {args.out} ({error.strerror or error}); "
+            "give --out a folder you can write",
+            file=sys.stderr,
+        )
+        return 2
     try:
-        print(render_summary(summary))
+        print(render_summary(summary, fmt))
         sys.stdout.flush()
     except BrokenPipeError:
         # The reader stopped early (`| head`): the signal module docs' recipe, so that the flush at

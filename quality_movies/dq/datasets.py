@@ -33,7 +33,3 @@ def resolve_references(ruleset: Ruleset, references: References | None) -> dict[
             )
         resolved[name] = location
     return resolved
-
-
-def is_parquet(location: str) -> bool:
-    return location.lower().endswith((".parquet", ".parq"))

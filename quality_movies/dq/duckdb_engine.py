@@ -21,9 +21,10 @@ import duckdb
 from quality_movies.dq import column_types as crawler
 from quality_movies.dq import model
 from quality_movies.dq.data_files import FileListing
-from quality_movies.dq.datasets import References, is_parquet, resolve_references
+from quality_movies.dq.datasets import References, resolve_references
 from quality_movies.dq.errors import DataQualityError, UnreadableInputError
 from quality_movies.dq.history import MetricHistory
+from quality_movies.dq.input_format import InputFormat, detect_file_format, open_text
 from quality_movies.dq.outcomes import AnalyzerResult, RuleOutcome
 from quality_movies.dq.plan import ROW_ID, EvaluationPlan, build_plan, first_line
 from quality_movies.dq.rules import Reference, columns_to_type, quote, sql_string
@@ -56,6 +57,7 @@ class CsvHeader:
 
     names: list[str]
     blank_lines: int = 0
+    format: InputFormat = InputFormat()
 
 
 def csv_scan(path: Path | Sequence[Path], header: CsvHeader, buffer_size: int | None = None) -> str:
@@ -68,8 +70,10 @@ def csv_scan(path: Path | Sequence[Path], header: CsvHeader, buffer_size: int | 
     columns = ", ".join(f"{sql_string(name)}: 'VARCHAR'" for name in header.names)
     options = f", skip = {header.blank_lines}" if header.blank_lines else ""
     options += f", buffer_size = {buffer_size}" if buffer_size else ""
+    options += ", compression = 'gzip'" if header.format.gzip else ""
     return (
-        f"read_csv({files}, header = true, delim = ',', quote = '\"', "
+        f"read_csv({files}, header = true, "
+        f"delim = {sql_string(header.format.delimiter)}, quote = '\"', "
         f"escape = '\"', columns = {{{columns}}}, auto_detect = false{options})"
     )
 
@@ -121,7 +125,8 @@ def read_csv_duckdb(
     materialize: bool = True,
     head_table: str | None = None,
 ) -> list[str]:
-    """Expose the CSV as ``table`` (all strings, lower-cased names); returns the column names.
+    """Expose the CSV (or Parquet file: ``input_format``) as ``table`` (all strings, lower-cased
+    names); returns the column names.
 
     ``materialize`` loads it into a temp table; otherwise ``table`` is a view that re-reads the file
     in input order at each use, which is cheaper than materialising when it is scanned a few times
@@ -134,14 +139,17 @@ def read_csv_duckdb(
         raise UnreadableInputError(f"{path}: no such data file")
     if path.stat().st_size == 0:
         raise UnreadableInputError(f"{path}: the file is empty; expected a CSV header row")
-    header = read_header(path)
+    fmt = detect_file_format(path)
+    kind = "TABLE" if materialize else "VIEW"
+    if fmt.kind == "parquet":
+        return _read_parquet(con, path, table, kind)
+    header = read_header(path, fmt)
     columns = normalize_column_names(header.names, str(path))
     try:
         select = ", ".join(
             f"{quote(orig)} AS {quote(name)}"
             for orig, name in zip(header.names, columns, strict=True)
         )
-        kind = "TABLE" if materialize else "VIEW"
         con.execute(
             f"CREATE OR REPLACE TEMP {kind} {table} AS SELECT {select} FROM {csv_scan(path, header)}"
         )
@@ -157,17 +165,38 @@ MAX_HEADER_BYTES = 1 << 20
 _LINE_BREAK = re.compile(rb"\r\n|\n|\r")
 
 
-def read_header(path: Path) -> CsvHeader:
-    """The CSV's header row (comma-separated, double quotes, UTF-8; blank lines above it skipped,
-    as readers do): its column count is what every row must have. Read here rather than sniffed
-    by DuckDB, whose sniffer fails on a whole small file for one short row, without its line."""
-    with path.open("rb") as raw:
-        return parse_header(raw.read(MAX_HEADER_BYTES), path)
+def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, table: str, kind: str) -> list[str]:
+    """A Parquet file as ``table``: its columns as text, with lower-cased names."""
+    scan = f"read_parquet({sql_string(str(path))})"
+    try:
+        header = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()]
+        columns = normalize_column_names(header, str(path))
+        select = ", ".join(
+            f"CAST({quote(o)} AS VARCHAR) AS {quote(c)}"
+            for o, c in zip(header, columns, strict=True)
+        )
+        con.execute(f"CREATE OR REPLACE TEMP {kind} {table} AS SELECT {select} FROM {scan}")
+    except duckdb.Error as error:
+        raise UnreadableInputError(
+            f"{path}: cannot read as Parquet: {first_line(str(error))}"
+        ) from None
+    return columns
 
 
-def parse_header(read: bytes, path: str | Path) -> CsvHeader:
+def read_header(path: Path, fmt: InputFormat | None = None) -> CsvHeader:
+    """The CSV's header row (``fmt``'s delimiter, double quotes, UTF-8; blank lines above it
+    skipped, as readers do): its column count is what every row must have. Read here rather than
+    sniffed by DuckDB, whose sniffer fails on a whole small file for one short row, without its
+    line."""
+    fmt = fmt or detect_file_format(path)
+    with open_text(path, fmt) as raw:
+        return parse_header(raw.read(MAX_HEADER_BYTES), path, fmt)
+
+
+def parse_header(read: bytes, path: str | Path, fmt: InputFormat | None = None) -> CsvHeader:
     """``read_header`` of the file ``path`` from its first ``MAX_HEADER_BYTES`` (or all its bytes,
-    when shorter), e.g. a ranged GET of an S3 object; errors name ``path``."""
+    when shorter, uncompressed), e.g. a ranged GET of an S3 object; errors name ``path``."""
+    fmt = fmt or InputFormat()
     head = read.removeprefix(b"\xef\xbb\xbf")
     blank_ends = []
     while blank := _LINE_BREAK.match(head):
@@ -193,12 +222,12 @@ def parse_header(read: bytes, path: str | Path) -> CsvHeader:
             "run again."
         ) from None
     try:
-        names = next(csv.reader([text], strict=True), [])
+        names = next(csv.reader([text], delimiter=fmt.delimiter, strict=True), [])
     except csv.Error as error:
         raise UnreadableInputError(f"{path}: the header row is not valid CSV ({error})") from None
     if not names:  # a byte-order mark alone
         raise UnreadableInputError(f"{path}: the file has no header row; expected column names")
-    return CsvHeader(names, len(blank_ends))
+    return CsvHeader(names, len(blank_ends), fmt)
 
 
 def _csv_problem(message: str) -> str:
@@ -495,20 +524,7 @@ def load_references(
     loaded = {}
     for i, (name, location) in enumerate(locations.items()):
         view = f"dq_ref{i}_{suffix}"
-        if is_parquet(location):
-            scan = f"read_parquet({sql_string(location)})"
-            try:
-                header = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()]
-            except duckdb.Error as error:
-                raise UnreadableInputError(f"{location}: cannot read as Parquet: {error}") from None
-            columns = normalize_column_names(header, location)
-            select = ", ".join(
-                f"CAST({quote(o)} AS VARCHAR) AS {quote(c)}"
-                for o, c in zip(header, columns, strict=True)
-            )
-            con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {select} FROM {scan}")
-        else:
-            columns = read_csv_duckdb(con, location, view, materialize=False)
+        columns = read_csv_duckdb(con, location, view, materialize=False)
         try:  # one scan of the whole dataset: a row it cannot read is named here, with its file
             types = infer_column_types(con, view, columns)
         except duckdb.Error as error:

@@ -764,11 +764,19 @@ def _syntax_error(error: UnexpectedInput, text: str, source: str) -> DQDLSyntaxE
             getattr(error, "line", 0),
             getattr(error, "column", 0),
         )
-    return DQDLSyntaxError(source, line, column, expected, found, _hint(found, expected))
+    return DQDLSyntaxError(source, line, column, expected, found, _hint(found, expected, text))
 
 
-def _hint(found: str, expected: list[str]) -> str:
-    """What to do about two common slips: single-quoted strings, lists in parentheses."""
+_MISCASED_BLOCK = re.compile(r"^\s*(rules|analyzers)\s*=\s*\[", re.IGNORECASE | re.MULTILINE)
+
+
+def _hint(found: str, expected: list[str], text: str = "") -> str:
+    """What to do about common slips: single-quoted strings, lists in parentheses, a ``rules`` or
+    ``analyzers`` block not written ``Rules`` / ``Analyzers``."""
+    written = {block.group(1) for block in _MISCASED_BLOCK.finditer(text)}
+    for name in ("Rules", "Analyzers"):
+        if name not in written and name.lower() in {w.lower() for w in written}:
+            return f"did you mean {name}? the block is written {name} = [ ... ]"
     if found == "'" * 3:
         return 'DQDL strings are in double quotes: "..."'
     if found == "'('" and "'['" in expected:

@@ -38,6 +38,7 @@ from quality_movies.dq.evaluate import (
 )
 from quality_movies.dq.files import concatenate
 from quality_movies.dq.history import MetricHistory
+from quality_movies.dq.input_format import InputFormat
 from quality_movies.dq.model import Ruleset
 from quality_movies.dq.plan import ROW_ID, EvaluationPlan, build_plan
 from quality_movies.dq.rules import columns_to_type, referenced_names
@@ -58,14 +59,17 @@ def file_uri(path: str | Path) -> str:
 
 
 def read_csv_files_spark(
-    spark: "SparkSession", paths: Sequence[str | Path], multi_line: bool = False
+    spark: "SparkSession",
+    paths: Sequence[str | Path],
+    multi_line: bool = False,
+    fmt: InputFormat | None = None,
 ) -> "DataFrame":
     """One read of CSV files that share a header: string columns named as ``read_csv_spark``
     names them, plus ``FILE_COLUMN`` (each row's ``file_uri``). ``multi_line`` reads them all with
     Spark's multiLine (needed when one has a quoted field spanning lines)."""
     from pyspark.sql import functions as F
 
-    frame = spark_engine._read_csv(spark, [str(p) for p in paths], multi_line)
+    frame = spark_engine._read_csv(spark, [str(p) for p in paths], fmt or InputFormat(), multi_line)
     columns = duckdb_engine.normalize_column_names(frame.columns, str(paths[0]))
     return frame.toDF(*columns).withColumn(FILE_COLUMN, F.col("_metadata.file_path"))
 
@@ -93,6 +97,8 @@ def spark_pass(
             continue  # evaluate_file gives the same message
         if header.blank_lines or {FILE_COLUMN, FILE_PART, ROW_ID} & set(header.names):
             continue
+        if header.format.kind != "csv" or header.format.gzip:
+            continue  # Parquet and gzip files are read alone
         options = {**common, **batch_file.options}
         writes = (
             bool(options.get("write_good_jsonl")),
@@ -100,12 +106,13 @@ def spark_pass(
             tuple(options.get("good_projection") or ()),
         )
         multi_line = not spark_engine.local_lines_are_records(path)
-        groups.setdefault((tuple(header.names), multi_line, writes), []).append(index)
+        key = (tuple(header.names), header.format, multi_line, writes)
+        groups.setdefault(key, []).append(index)
     evaluated: dict[int, Evaluated] = {}
-    for (_, multi_line, _), indices in groups.items():
+    for (_, fmt, multi_line, _), indices in groups.items():
         if len(indices) > 1:
             members = [files[i] for i in indices]
-            done = _write_group(ruleset, members, common, spark, multi_line)
+            done = _write_group(ruleset, members, common, spark, multi_line, fmt)
             evaluated.update({indices[position]: found for position, found in done.items()})
     return evaluated
 
@@ -116,6 +123,7 @@ def _write_group(
     common: Mapping[str, Any],
     spark: "SparkSession",
     multi_line: bool,
+    fmt: InputFormat,
 ) -> dict[int, Evaluated]:
     """One read and shared jobs for files of one header, their rows written into their folders;
     a file missing from the answer runs alone."""
@@ -130,7 +138,7 @@ def _write_group(
     scratch = stagings[0][0] / "batch"
     evaluated: dict[int, Evaluated] = {}
     try:
-        frame = read_csv_files_spark(spark, [f.path for f in files], multi_line)
+        frame = read_csv_files_spark(spark, [f.path for f in files], multi_line, fmt)
         group = _SparkGroup(ruleset, [f.path for f in files], options, frame)
         for number, shared in enumerate(group.passes()):
             try:

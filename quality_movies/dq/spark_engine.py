@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 from quality_movies.dq import column_types as crawler
 from quality_movies.dq import model
 from quality_movies.dq.data_files import FileListing
-from quality_movies.dq.datasets import References, is_parquet, resolve_references
+from quality_movies.dq.datasets import References, resolve_references
 from quality_movies.dq.duckdb_engine import normalize_column_names
 from quality_movies.dq.errors import DataQualityError, UnreadableInputError
 from quality_movies.dq.files import concatenate
 from quality_movies.dq.history import MetricHistory
+from quality_movies.dq.input_format import InputFormat, detect_file_format
 from quality_movies.dq.outcomes import AnalyzerResult, RuleOutcome
 from quality_movies.dq.plan import ROW_ID, EvaluationPlan, build_plan, first_line
 from quality_movies.dq.rules import Reference, columns_to_type
@@ -56,24 +57,40 @@ def read_csv_spark(spark: "SparkSession", path: str | Path) -> "DataFrame":
     which Spark reads as one partition. A local file is checked on the driver while Spark reads
     its header.
     """
-    if str(path).startswith(("s3://", "s3a://")):
-        frame = _read_csv(spark, path, multi_line=needs_multiline(spark, path))
-    elif not Path(path).is_file():
+    from pyspark.sql import functions as F
+
+    remote = str(path).startswith(("s3://", "s3a://"))
+    if not remote and not Path(path).is_file():
         raise UnreadableInputError(f"{path}: no such data file")
+    fmt = detect_file_format(path)
+    if fmt.kind == "parquet":
+        frame = spark.read.parquet(str(path))
+        columns = normalize_column_names(frame.columns, str(path))
+        return frame.select(
+            *[
+                F.col(f"`{o}`").cast("string").alias(c)
+                for o, c in zip(frame.columns, columns, strict=True)
+            ]
+        )
+    if remote or fmt.gzip:  # a gzip file is one stream: read whole, lines or not
+        frame = _read_csv(spark, path, fmt, multi_line=fmt.gzip or needs_multiline(spark, path))
     else:
         with ThreadPoolExecutor(max_workers=1) as pool:
             records = pool.submit(local_lines_are_records, Path(path))
-            frame = _read_csv(spark, path, multi_line=False)
+            frame = _read_csv(spark, path, fmt, multi_line=False)
             if not records.result():
-                frame = _read_csv(spark, path, multi_line=True)
+                frame = _read_csv(spark, path, fmt, multi_line=True)
     columns = normalize_column_names(frame.columns, str(path))
     return frame.toDF(*columns)
 
 
-def _read_csv(spark: "SparkSession", path: str | Path | list[str], multi_line: bool) -> "DataFrame":
+def _read_csv(
+    spark: "SparkSession", path: str | Path | list[str], fmt: InputFormat, multi_line: bool
+) -> "DataFrame":
     """The CSV (or the CSVs of a list, one read) as Spark reads it: strings, header, PERMISSIVE."""
     return (
         spark.read.option("header", True)
+        .option("sep", fmt.delimiter)
         .option("inferSchema", False)
         .option("multiLine", multi_line)
         .option("quote", '"')
@@ -332,22 +349,10 @@ def load_references(
     spark: "SparkSession", locations: Mapping[str, str], suffix: str
 ) -> dict[str, Reference]:
     """Each reference dataset as a temp view of text columns (lower-cased names), with crawler types."""
-    from pyspark.sql import functions as F
-
     loaded = {}
     for i, (name, location) in enumerate(locations.items()):
         view = f"dq_ref{i}_{suffix}"
-        if is_parquet(location):
-            frame = spark.read.parquet(str(location))
-            columns = normalize_column_names(frame.columns, location)
-            frame = frame.select(
-                *[
-                    F.col(f"`{o}`").cast("string").alias(c)
-                    for o, c in zip(frame.columns, columns, strict=True)
-                ]
-            )
-        else:
-            frame = read_csv_spark(spark, location)
+        frame = read_csv_spark(spark, location)
         frame.createOrReplaceTempView(view)
         loaded[name] = Reference(
             name, view, frame.columns, infer_column_types(spark, view, frame.columns)

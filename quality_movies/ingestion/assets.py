@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from quality_movies.dq.input_format import detect_input_format, text_head
 from quality_movies.ingestion.inspect import InputProblem, inspect_csv
 from quality_movies.ingestion.resources import Catalog, Lake, LakeObject
 from quality_movies.partitions import movie_files
@@ -19,12 +20,16 @@ PREVIEW_ROWS = 5
 LISTED_FILES = 20
 
 
-def csv_preview(head: bytes, rows: int = PREVIEW_ROWS) -> tuple[list[str], list[list[str]]]:
-    """Header and the first complete rows of a CSV whose first bytes are ``head``."""
-    text = head.decode("utf-8", errors="replace")
+def csv_preview(
+    head: bytes, rows: int = PREVIEW_ROWS, name: str = ""
+) -> tuple[list[str], list[list[str]]]:
+    """Header and the first complete rows of a CSV file ``name`` whose first bytes are ``head``
+    (with its delimiter; decompressed when it is a .csv.gz)."""
+    fmt = detect_input_format(name, head)
+    text = text_head(head, fmt).decode("utf-8", errors="replace")
     if len(head) >= 65536 and "\n" in text:
         text = text[: text.rindex("\n")]
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text), delimiter=fmt.delimiter)
     header = next(reader, [])
     body = [row for _, row in zip(range(rows), reader, strict=False)]
     return header, body
@@ -89,7 +94,7 @@ def inspect_input(lake: Lake, source_file: str, attempts: int = 3) -> RawFile:
 
 def raw_file_metadata(lake: Lake, raw: RawFile) -> dict:
     """What the UI shows for one readable file: where it is, its version, header and first rows."""
-    header, preview = csv_preview(lake.read_head(raw.obj.key))
+    header, preview = csv_preview(lake.read_head(raw.obj.key), name=raw.obj.key)
     return {
         "uri": dg.MetadataValue.path(lake.uri(raw.obj.key)),
         "size_bytes": raw.obj.size,

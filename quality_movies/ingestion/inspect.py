@@ -1,13 +1,16 @@
 """Why an input file is not a usable CSV, said with the user's file name, the line and what to do.
 
 ``inspect_csv`` streams a file once in fixed-size chunks (memory bounded by the largest record it
-accepts). Blocks of whole records are checked with string operations that run in C (quoted sections
-cut out, commas counted per line); a block that does not pass, and everything after it, is read
-again record by record with the ``csv`` module, which finds the first problem and its line.
+accepts), with the delimiter and compression ``dq.input_format`` detects as Glue does (a
+``.csv.gz`` file is read decompressed). Blocks of whole records are checked with string operations
+that run in C (quoted sections cut out, delimiters counted per line); a block that does not pass,
+and everything after it, is read again record by record with the ``csv`` module, which finds the
+first problem and its line.
 """
 
 import csv
 import dataclasses
+import zlib
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from itertools import repeat
@@ -15,16 +18,23 @@ from operator import itemgetter
 from pathlib import Path
 from typing import BinaryIO
 
+from quality_movies.dq.input_format import (
+    DELIMITERS,
+    HEAD_BYTES,
+    UnsupportedInputError,
+    detect_input_format,
+    text_stream,
+)
+
 CHUNK_BYTES = 256 * 1024
 MAX_RECORD_BYTES = 2_000_000
 """The longest record accepted: DuckDB's CSV reader stops at lines longer than 2,000,000 bytes."""
 
+_GZIP = b"\x1f\x8b"
 CLOSE_QUOTE = 'close the quote, and write a quote inside a quoted field as two quotes ("")'
 _UTF8_BOM = b"\xef\xbb\xbf"
 _TEXT_START_BYTES = 16
 """A byte that is not UTF-8 this early is a binary file's signature rather than a Latin-1 letter."""
-_FIELD_START = {"", ",", "\n"}
-_FIELD_END = {"", ",", "\n", "\r"}
 _last_char = itemgetter(slice(-1, None))
 _first_char = itemgetter(slice(0, 1))
 
@@ -84,18 +94,42 @@ def inspect_csv(
     max_record_bytes: int = MAX_RECORD_BYTES,
     chunk_bytes: int = CHUNK_BYTES,
 ) -> InputProblem | None:
-    """The first problem of a comma-separated, double-quoted UTF-8 file with a header, or None.
+    """The first problem of a delimited, double-quoted UTF-8 file with a header, or None.
 
     Column names are compared as the Glue crawler records them (trimmed, lower-cased);
     ``required_columns`` must all be in the header. Blank lines are allowed (readers skip them).
     """
-    head = stream.read(chunk_bytes)
-    problem = _not_text(head, source_file)
-    if problem:
-        return problem
-    chunks = _decoded(stream, head, source_file, chunk_bytes)
-    scan = _Scan(source_file, tuple(required_columns), max_record_bytes)
-    return scan.run(chunks)
+    head = stream.read(HEAD_BYTES)
+    if not head.startswith(_GZIP):
+        problem = _not_text(head, source_file)
+        if problem:
+            return problem
+    try:
+        fmt = detect_input_format(source_file, head)
+    except UnsupportedInputError as error:
+        return _problem("unsupported", source_file, error.found, error.action)
+    if fmt.kind != "csv":
+        return _problem(
+            "binary",
+            source_file,
+            f"the file is {fmt.description}, not CSV text",
+            "upload the data as CSV (.csv or .csv.gz)",
+        )
+    scan = _Scan(source_file, tuple(required_columns), max_record_bytes, fmt.delimiter)
+    text = text_stream(head, stream, fmt)
+    try:
+        first = text.read(chunk_bytes)
+        problem = _not_text(first, source_file) if fmt.gzip else None
+        return problem or scan.run(_decoded(text, first, source_file, chunk_bytes))
+    except (EOFError, OSError, zlib.error) as error:
+        if not fmt.gzip:
+            raise
+        return _problem(
+            "gzip",
+            source_file,
+            f"the gzip data cannot be decompressed after line {scan.line} ({error})",
+            "compress the CSV file again (gzip) and upload it",
+        )
 
 
 def _problem(kind: str, source_file: str, detail: str, action: str, **where) -> InputProblem:
@@ -110,13 +144,6 @@ def _not_text(head: bytes, source_file: str) -> InputProblem | None:
             source_file,
             "the file is empty",
             "upload a CSV file whose first line is the header",
-        )
-    if head.startswith(b"\x1f\x8b"):
-        return _problem(
-            "gzip",
-            source_file,
-            "the file is gzip-compressed, not CSV text",
-            "decompress it (gunzip) and upload the .csv file",
         )
     if head.startswith(b"PK\x03\x04"):
         return _problem(
@@ -213,10 +240,15 @@ def _decoded(
 class _Scan:
     """The state of one pass: the header once read, and the line the next record starts on."""
 
-    def __init__(self, source_file: str, required: tuple[str, ...], max_record_bytes: int):
+    def __init__(
+        self, source_file: str, required: tuple[str, ...], max_record_bytes: int, delimiter: str
+    ):
         self.source_file = source_file
         self.required = required
         self.max_record_bytes = max_record_bytes
+        self.delimiter = delimiter
+        self.field_start = {"", delimiter, "\n"}
+        self.field_end = {"", delimiter, "\n", "\r"}
         self.header: list[str] | None = None
         self.line = 1
 
@@ -265,16 +297,16 @@ class _Scan:
             return False
         parts = block.split('"')
         outside = parts[0::2]
-        if not set(map(_last_char, outside[:-1])) <= _FIELD_START:
+        if not set(map(_last_char, outside[:-1])) <= self.field_start:
             return False
-        if not set(map(_first_char, outside[1:])) <= _FIELD_END:
+        if not set(map(_first_char, outside[1:])) <= self.field_end:
             return False
         unquoted = "\x00".join(outside)
         if "\r" in unquoted and unquoted.count("\r") != unquoted.count("\r\n"):
             return False
         lines = unquoted.split("\n")
         lines.pop()
-        counts = list(map(str.count, lines, repeat(",")))
+        counts = list(map(str.count, lines, repeat(self.delimiter)))
         wrong = len(counts) - counts.count(n_fields - 1)
         if n_fields > 1:
             wrong -= lines.count("") + lines.count("\r")
@@ -287,7 +319,7 @@ class _Scan:
         """
         source = _Lines(chunks, self.max_record_bytes)
         csv.field_size_limit(max(csv.field_size_limit(), self.max_record_bytes + 1))
-        reader = csv.reader(source, strict=True)
+        reader = csv.reader(source, delimiter=self.delimiter, strict=True)
         while True:
             start = self.line + reader.line_num
             source.record_start()
@@ -340,7 +372,8 @@ class _Scan:
                 "missing_column",
                 f"the header has no {', '.join(missing)} column (the warehouse needs "
                 f"{', '.join(self.required)})",
-                "add the column, or check the header line and the delimiter (a comma)",
+                "add the column, or check the header line and the delimiter "
+                f"(a {DELIMITERS[self.delimiter]})",
             )
         self.header = row
         return None
@@ -348,11 +381,12 @@ class _Scan:
     def row_problem(self, row: list[str]) -> InputProblem | None:
         if not row or len(row) == len(self.header):
             return None
+        name = f"{DELIMITERS[self.delimiter]}s"
         return self.problem(
             "ragged_row",
             f"expected {len(self.header)} fields as in the header, found {len(row)}",
-            'quote fields that contain commas ("a, b") and check for missing or extra '
-            "commas on that line",
+            f'quote fields that contain {name} ("a{self.delimiter} b") and check for missing or '
+            f"extra {name} on that line",
         )
 
     def csv_error(self, exc: csv.Error, source: "_Lines", start: int, current: int) -> InputProblem:
@@ -367,7 +401,7 @@ class _Scan:
                 "a quoted field opens here and is never closed",
                 CLOSE_QUOTE,
                 line=start,
-                column=_field_at_end(source.first_line)[0],
+                column=_field_at_end(source.first_line, self.delimiter)[0],
             )
         if "new-line character" in text:
             return self.problem(
@@ -377,7 +411,7 @@ class _Scan:
                 line=current,
             )
         if "expected after" in text:
-            field, quoted = _field_at_end(source.first_line)
+            field, quoted = _field_at_end(source.first_line, self.delimiter)
             if current > start and quoted:
                 return self.problem(
                     "unterminated_quote",
@@ -405,7 +439,7 @@ class _Scan:
                 "save the file with LF or CRLF line ends",
                 line=start,
             )
-        field, quoted = _field_at_end(source.first_line)
+        field, quoted = _field_at_end(source.first_line, self.delimiter)
         reason = ", which opens a quote: is it ever closed?" if quoted else ""
         return self.problem(
             "record_too_large",
@@ -458,7 +492,7 @@ def _chain(text: str, chunks: Iterator[str | InputProblem]) -> Iterator[str | In
     yield from chunks
 
 
-def _field_at_end(line: str) -> tuple[int, bool]:
+def _field_at_end(line: str, delimiter: str) -> tuple[int, bool]:
     """The 1-based field the end of ``line`` is in, and whether a quote is open there."""
     field, i, n = 1, 0, len(line)
     while i < n:
@@ -473,7 +507,7 @@ def _field_at_end(line: str) -> tuple[int, bool]:
                     continue
                 i = close + 1
                 break
-        comma = line.find(",", i)
+        comma = line.find(delimiter, i)
         if comma < 0:
             return field, False
         field, i = field + 1, comma + 1

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from quality_movies.dq.input_format import is_input_file
 from quality_movies.ingestion.resources import Lake, LakeObject
 from quality_movies.notifications.resources import Notifier
 from quality_movies.partitions import movie_files
@@ -32,14 +33,14 @@ class FilePlan:
 
 
 def plan_input_files(objects: list[LakeObject], latest: dict[str, str]) -> FilePlan:
-    """Pick the CSV objects whose ETag differs from the latest one the ledger holds for their key.
+    """Pick the CSV objects (``.csv``, ``.csv.gz``) whose ETag differs from the latest one the ledger holds for their key.
 
     Keyed by object key and ETag (never by LastModified, whose 1 s resolution hides files written in
     the same second), so a changed file is processed again and an unchanged one never is.
     """
     plan = FilePlan()
     for obj in sorted(objects, key=lambda o: o.key):
-        if not obj.key.lower().endswith(".csv"):
+        if not is_input_file(obj.key):
             plan.ignored.append(obj.key)
         elif latest.get(obj.key) != obj.etag:
             plan.to_process.append(obj)
@@ -115,7 +116,9 @@ def build_new_files_sensor(job_name: str) -> dg.SensorDefinition:
         latest = {k: v.etag for k, v in ledger.latest().items()}
         plan = plan_input_files(lake.input_files(), latest)
         for key in plan.ignored:
-            context.log.warning(f"ignored {lake.uri(key)}: only .csv files are ingested")
+            context.log.warning(
+                f"ignored {lake.uri(key)}: only .csv and .csv.gz files are ingested"
+            )
         owner = "sensor:" + run_key((o.key, o.etag) for o in plan.to_process)
         claimed_versions = set(ledger.claim([(o.key, o.etag) for o in plan.to_process], owner))
         claimed = [o for o in plan.to_process if (o.key, o.etag) in claimed_versions]

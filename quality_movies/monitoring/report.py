@@ -292,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_report(frame, out)
     except (OSError, ValueError, RuntimeError, duckdb.Error) as exc:
         print(f"error: the quality report could not be written: {exc}", file=sys.stderr)
-        return 1
+        return 2
     files = len(frame.drop_duplicates(["source_file", "file_version"]))
     print(f"wrote {out} ({files} files)")
     return 0

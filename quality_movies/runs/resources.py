@@ -62,6 +62,12 @@ class Ledger(dg.ConfigurableResource, ABC):
         """Remove the key's records in ``states`` so its current version is processed again."""
 
     @abstractmethod
+    def reopen(self, versions: Iterable[tuple[str, str]], owner: str) -> list[tuple[str, str]]:
+        """Claim for ``owner`` each (input key, ETag) that is its key's latest record and settled
+        (processed or failed), to evaluate that same version again: its record becomes a claim, not
+        yet announced, which the run settles and announces once like any other (``reprocess``)."""
+
+    @abstractmethod
     def versions(self) -> list[FileVersion]:
         """Every record, by key and time."""
 
@@ -183,6 +189,21 @@ class SqliteLedger(Ledger):
                 (input_key, *states),
             ).rowcount
 
+    def reopen(self, versions: Iterable[tuple[str, str]], owner: str) -> list[tuple[str, str]]:
+        reopened = []
+        with self._transaction() as db:
+            for input_key, etag in versions:
+                updated = db.execute(
+                    "UPDATE file_versions SET state = 'claimed', owner = ?, run_id = '', reason = '',"
+                    " updated_at = ?, announced = 0 WHERE input_key = ? AND etag = ?"
+                    " AND state IN ('processed', 'failed') AND rowid = (SELECT MAX(rowid)"
+                    " FROM file_versions WHERE input_key = ?)",
+                    (owner, _now(), input_key, etag, input_key),
+                ).rowcount
+                if updated:
+                    reopened.append((input_key, etag))
+        return reopened
+
     def versions(self) -> list[FileVersion]:
         with self._transaction() as db:
             rows = db.execute(
@@ -289,6 +310,16 @@ class S3Ledger(Ledger):
             return 0
         self.client().delete_object(Bucket=self.bucket, Key=self._key(input_key))
         return 1
+
+    def reopen(self, versions: Iterable[tuple[str, str]], owner: str) -> list[tuple[str, str]]:
+        reopened = []
+        for input_key, etag in versions:
+            record, object_etag = self._read(input_key)
+            settled = record is not None and record["state"] in ("processed", "failed")
+            claim = _record(etag, "claimed", owner)
+            if settled and record["etag"] == etag and self._write(input_key, claim, object_etag):
+                reopened.append((input_key, etag))
+        return reopened
 
     def versions(self) -> list[FileVersion]:
         found = []

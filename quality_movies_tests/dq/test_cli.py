@@ -289,7 +289,7 @@ def test_summary_piped_into_head_ends_quietly(tmp_path: Path) -> None:
         text=True,
         timeout=120,
     )
-    assert done.stdout == "Data quality of two.csv: 2 rows read\nstatus 141\n"
+    assert done.stdout == "Data quality of two.csv (comma-delimited CSV): 2 rows read\nstatus 141\n"
     assert done.stderr == ""
 
 

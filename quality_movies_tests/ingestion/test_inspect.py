@@ -85,13 +85,26 @@ def test_lines_are_counted_from_the_first_line_even_above_the_header():
     assert (problem.kind, problem.line) == ("ragged_row", 5)
 
 
-def test_a_gzip_file_is_named_as_such():
-    problem = inspect(gzip.compress(HEADER + good_rows(4)), "movies.csv.gz")
-    assert problem.kind == "gzip"
-    assert problem.message == (
-        "movies.csv.gz: the file is gzip-compressed, not CSV text; "
-        "decompress it (gunzip) and upload the .csv file"
+def test_a_csv_gz_file_is_read_decompressed():
+    assert inspect_all_chunkings(gzip.compress(HEADER + good_rows(4)), name="movies.csv.gz") is None
+    ragged = gzip.compress(HEADER + UP + b"Heat,8.3\r\n")
+    problem = inspect_all_chunkings(ragged, name="movies.csv.gz")
+    assert (problem.kind, problem.line) == ("ragged_row", 3)
+
+
+def test_gzip_content_must_be_named_csv_gz():
+    problem = inspect(gzip.compress(HEADER + good_rows(4)), "movies.csv")
+    assert problem.kind == "unsupported"
+    assert problem.message.startswith(
+        "movies.csv: the file is gzip-compressed but named movies.csv; rename it to .csv.gz"
     )
+
+
+def test_a_truncated_gzip_file():
+    cut = gzip.compress(HEADER + good_rows(400))[:-40]
+    problem = inspect(cut, "movies.csv.gz")
+    assert problem.kind == "gzip"
+    assert problem.message.startswith("movies.csv.gz: the gzip data cannot be decompressed")
 
 
 def test_a_binary_file_names_the_first_nul_byte():
@@ -228,10 +241,20 @@ def test_a_missing_required_column():
     assert problem.message.startswith("movies.csv, line 1: the header has no series_title column")
 
 
-def test_a_semicolon_separated_file_misses_every_required_column():
-    problem = inspect(b"Series_Title;IMDB_Rating\r\nHeat;8.3\r\n")
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_semicolon_tab_and_pipe_files_are_read_with_their_delimiter(delimiter):
+    rows = ["Series_Title,IMDB_Rating,Genre", "Heat,8.3,Crime", '"Up, again",8.2,"Family"']
+    data = "".join(row.replace(",", delimiter) + "\r\n" for row in rows).encode()
+    data = data.replace(f'"Up{delimiter} again"'.encode(), b'"Up, again"')
+    assert inspect_all_chunkings(data) is None
+    ragged = inspect_all_chunkings(data + f"Heat{delimiter}8.3\r\n".encode())
+    assert (ragged.kind, ragged.line) == ("ragged_row", 4)
+
+
+def test_a_semicolon_file_without_the_required_columns_names_its_delimiter():
+    problem = inspect(b"Title;Rating\r\nHeat;8.3\r\n")
     assert problem.kind == "missing_column"
-    assert "series_title, imdb_rating column" in problem.message
+    assert problem.message.endswith("check the header line and the delimiter (a semicolon)")
 
 
 def test_no_required_columns_by_default():
@@ -299,7 +322,7 @@ def read_record_by_record(data: bytes) -> InputProblem | None:
     problem = _not_text(data, "movies.csv")
     if problem:
         return problem
-    scan = _Scan("movies.csv", REQUIRED, 2_000_000)
+    scan = _Scan("movies.csv", REQUIRED, 2_000_000, ",")
     return scan.slow(iter([data.decode("utf-8")]))
 
 

@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from quality_movies.ingestion import bucket_folder
 from quality_movies.ingestion.resources import LocalLake, S3Lake
 from quality_movies.ingestion.resources import local as resources
 
@@ -20,13 +21,13 @@ def lake(tmp_path) -> LocalLake:
 def hashes(monkeypatch) -> list[str]:
     """The files the lake reads to compute an ETag, in order."""
     calls: list[str] = []
-    md5 = resources._md5
+    md5 = bucket_folder._md5
 
     def counting_md5(path):
         calls.append(path.name)
         return md5(path)
 
-    monkeypatch.setattr(resources, "_md5", counting_md5)
+    monkeypatch.setattr(bucket_folder, "_md5", counting_md5)
     return calls
 
 

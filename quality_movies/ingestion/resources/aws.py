@@ -195,6 +195,7 @@ def catalog_table_from_glue(table: dict[str, Any]) -> CatalogTable:
         location=storage.get("Location", ""),
         columns=columns,
         classification=parameters.get("classification", ""),
+        delimiter=storage.get("SerdeInfo", {}).get("Parameters", {}).get("field.delim", ","),
         updated_at=updated.isoformat(timespec="seconds") if updated else "",
     )
 

@@ -6,7 +6,7 @@ import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -14,6 +14,7 @@ from typing import BinaryIO
 import dagster as dg
 import duckdb
 
+from quality_movies.dq.input_format import InputFormat, detect_file_format, open_text
 from quality_movies.ingestion.inspect import InputProblem
 
 
@@ -118,6 +119,8 @@ class CatalogTable:
     location: str
     columns: list[tuple[str, str]]
     classification: str = "csv"
+    delimiter: str = ","
+    """The delimiter of the files, detected as Glue's CSV classifier does."""
     files: list[str] = field(default_factory=list)
     updated_at: str = ""
     unreadable: dict[str, str] = field(default_factory=dict)
@@ -224,19 +227,20 @@ def infer_csv_columns(
 
     ``con`` is a DuckDB connection to reuse across files (opening one costs tens of milliseconds).
     """
-    with open(path, "rb") as stream:
+    fmt = detect_file_format(path)
+    with open_text(path, fmt) as stream:
         sample = csv_sample(stream)
     own = con is None
     con = crawl_connection() if own else con
     try:
         if sample is None:
-            rows = _describe_csv(con, path)
+            rows = _describe_csv(con, path, fmt)
         else:
             with tempfile.TemporaryDirectory(prefix="quality_movies_crawl_") as tmp:
-                head = Path(tmp) / path.name
+                head = Path(tmp) / "head.csv"
                 head.write_bytes(sample)
                 try:
-                    rows = _describe_csv(con, head)
+                    rows = _describe_csv(con, head, replace(fmt, gzip=False))
                 except duckdb.Error as exc:
                     raise type(exc)(str(exc).replace(str(head), str(path))) from None
     finally:
@@ -245,12 +249,14 @@ def infer_csv_columns(
     return [(name.strip().lower(), glue_type(type_)) for name, type_ in rows]
 
 
-def _describe_csv(con: duckdb.DuckDBPyConnection, path: Path) -> list[tuple[str, str]]:
+def _describe_csv(
+    con: duckdb.DuckDBPyConnection, path: Path, fmt: InputFormat
+) -> list[tuple[str, str]]:
     """DuckDB's column names and types of a whole CSV file."""
     return con.execute(
         "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_csv(?, header=true, "
-        "sample_size=-1, quote='\"', escape='\"'))",
-        [str(path)],
+        "sample_size=-1, quote='\"', escape='\"', delim=?, compression=?))",
+        [str(path), fmt.delimiter, "gzip" if fmt.gzip else "none"],
     ).fetchall()
 
 

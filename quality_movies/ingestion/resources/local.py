@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -14,6 +15,12 @@ from typing import Any, BinaryIO, TypeVar
 import duckdb
 from pydantic import PrivateAttr
 
+from quality_movies.dq.input_format import (
+    UnsupportedInputError,
+    detect_file_format,
+    is_input_file,
+)
+from quality_movies.ingestion.bucket_folder import EtagCache, list_folder, write_atomically
 from quality_movies.ingestion.inspect import InputProblem
 from quality_movies.ingestion.resources.base import (
     Catalog,
@@ -26,14 +33,6 @@ from quality_movies.ingestion.resources.base import (
 )
 
 T = TypeVar("T")
-
-
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _copy_with_md5(src: Path, dest: Path) -> str:
@@ -66,13 +65,6 @@ def _parsed_json(path: str, _mtime_ns: int, _size: int, _inode: int) -> Any:
     return json.loads(Path(path).read_text())
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _in_folder(dest: Path, write: Callable[[], T]) -> T:
     """Make ``dest``'s folder and ``write`` into it; again if another process removed the folder,
     left empty, in between (``LocalLake`` removes emptied folders)."""
@@ -85,51 +77,6 @@ def _in_folder(dest: Path, write: Callable[[], T]) -> T:
                 raise
     dest.parent.mkdir(parents=True, exist_ok=True)
     return write()
-
-
-class EtagCache:
-    """ETags of local files remembered per (size, mtime, ctime, inode), so a listing reads no unchanged
-    file.
-
-    Stored as JSON beside the bucket folder; a lost update (two writers) only costs a re-hash.
-    """
-
-    def __init__(self, path: Path):
-        self.path = path
-        try:
-            self.entries: dict[str, list] = json.loads(path.read_text())
-        except (FileNotFoundError, ValueError):
-            self.entries = {}
-        self.changed = False
-
-    @staticmethod
-    def _stamp(stat: os.stat_result) -> list[int]:
-        """What changes when the file does: ctime too, which a write moves and utime cannot set."""
-        return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
-
-    def etag(self, key: str, path: Path, stat: os.stat_result) -> str:
-        stamp = self._stamp(stat)
-        entry = self.entries.get(key)
-        if entry is not None and entry[:-1] == stamp:
-            return entry[-1]
-        etag = _md5(path)
-        self.remember(key, stat, etag)
-        return etag
-
-    def remember(self, key: str, stat: os.stat_result, etag: str) -> None:
-        self.entries[key] = [*self._stamp(stat), etag]
-        self.changed = True
-
-    def keep_only(self, prefix: str, keys: set[str]) -> None:
-        """Forget entries under ``prefix`` whose object is gone."""
-        for key in [k for k in self.entries if k.startswith(prefix) and k not in keys]:
-            del self.entries[key]
-            self.changed = True
-
-    def save(self) -> None:
-        if self.changed:
-            _write_atomically(self.path, json.dumps(self.entries, sort_keys=True))
-            self.changed = False
 
 
 class LocalLake(Lake):
@@ -164,13 +111,10 @@ class LocalLake(Lake):
         )
 
     def list_objects(self, prefix: str) -> list[LakeObject]:
-        base = Path(self.root) / self.bucket
-        folder = base / prefix
-        found = []
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            if path.name.startswith(".") or ".tmp-" in path.name:
-                continue
-            found.append(self._object(path.relative_to(base).as_posix(), path))
+        found = [
+            self._object(key, path)
+            for key, path in list_folder(Path(self.root) / self.bucket, prefix)
+        ]
         cache = self.etag_cache()
         cache.keep_only(prefix, {o.key for o in found})
         cache.save()
@@ -266,8 +210,8 @@ def crawl_file(
     inspect: bool = True,
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> dict[str, Any]:
-    """What the crawler learns of one file version: ``{"columns": [[name, type], ...]}``, or
-    ``{"problem": message}`` naming the file (never ``path``) when it cannot be read.
+    """What the crawler learns of one file version: ``{"columns": [[name, type], ...], "delimiter":
+    ","}``, or ``{"problem": message}`` naming the file (never ``path``) when it cannot be read.
 
     ``inspect=False`` skips the input inspection when it already passed for this version; ``con``
     is the DuckDB connection of the crawl.
@@ -278,11 +222,14 @@ def crawl_file(
     if problem is not None:
         return {"problem": problem.message}
     try:
+        fmt = detect_file_format(path)
         columns = infer_csv_columns(path, con)
+    except UnsupportedInputError as exc:
+        return {"problem": f"{source_file}: {exc.found}; {exc.action}"}
     except duckdb.Error as exc:
         reason = str(exc).splitlines()[0].replace(str(path), source_file)
         return {"problem": f"{source_file}: the crawler could not infer its columns ({reason})"}
-    return {"columns": [list(c) for c in columns]}
+    return {"columns": [list(c) for c in columns], "delimiter": fmt.delimiter}
 
 
 class LocalCatalog(Catalog):
@@ -315,7 +262,7 @@ class LocalCatalog(Catalog):
         con = crawl_connection()
         try:
             for obj in lake.input_files():
-                if not obj.key.lower().endswith(".csv"):
+                if not is_input_file(obj.key):
                     continue
                 entry = known.get(obj.key, {})
                 if entry.get("etag") != obj.etag:
@@ -329,18 +276,20 @@ class LocalCatalog(Catalog):
                 current[obj.key] = entry
         finally:
             con.close()
-        _write_atomically(self._file_versions_path(), json.dumps(current, indent=1, sort_keys=True))
+        write_atomically(self._file_versions_path(), json.dumps(current, indent=1, sort_keys=True))
         readable = [key for key, entry in current.items() if "columns" in entry]
+        delimiters = Counter(current[k].get("delimiter", ",") for k in readable)
         table = CatalogTable(
             database=self.database,
             name=self.table,
             location=lake.uri(lake.input_prefix),
             columns=merge_columns([[tuple(c) for c in current[k]["columns"]] for k in readable]),
             files=readable,
+            delimiter=delimiters.most_common(1)[0][0] if delimiters else ",",
             updated_at=datetime.now(UTC).isoformat(timespec="seconds"),
             unreadable={k: e["problem"] for k, e in current.items() if "problem" in e},
         )
-        _write_atomically(self._path(), table.to_json())
+        write_atomically(self._path(), table.to_json())
         return table
 
     def remember_inspections(self, inspected: dict[str, tuple[str, InputProblem | None]]) -> None:
@@ -354,9 +303,7 @@ class LocalCatalog(Catalog):
                 entry.pop("columns", None)
                 entry["problem"] = problem.message
             versions[key] = entry
-        _write_atomically(
-            self._file_versions_path(), json.dumps(versions, indent=1, sort_keys=True)
-        )
+        write_atomically(self._file_versions_path(), json.dumps(versions, indent=1, sort_keys=True))
 
     def inspection(self, key: str, etag: str) -> tuple[bool, str | None]:
         # asked once per file of a batch: the file (every file version ever crawled) is parsed once
