@@ -11,6 +11,7 @@ from quality_movies.dq import model
 from quality_movies.dq.errors import (
     InvalidRuleError,
     NeedsHistoryError,
+    UnevaluableRuleError,
     UnknownColumnError,
     UnsupportedRuleError,
 )
@@ -90,7 +91,7 @@ def validate_rule(rule: model.Rule, source: str = "") -> None:
             close = difflib.get_close_matches(tag.lower(), list(known), n=1)
             hint = f"; did you mean {known[close[0]]}?" if close else ""
             takes = ", ".join(spec.tags) if spec.tags else "none"
-            raise InvalidRuleError(
+            raise UnevaluableRuleError(
                 f"{at}`{rule.text}`: '{tag}' is not a tag of {rule.rule_type} (its tags: {takes})"
                 f"{hint}"
             )
@@ -118,7 +119,7 @@ def validate_rule(rule: model.Rule, source: str = "") -> None:
         try:
             sqlglot.parse_one(rule.where, read="spark")
         except sqlglot.errors.ParseError as error:
-            raise InvalidRuleError(
+            raise UnevaluableRuleError(
                 f"{at}`{rule.text}`: the where clause is not valid SQL ({error})"
             ) from None
 
@@ -131,6 +132,10 @@ def plan_leaf(rule: model.Rule, index: int, ctx: RuleContext, source: str = "") 
             f"{where_in_source(rule, source)}rule type '{rule.rule_type}' is not supported"
         )
     try:
+        validate_rule(rule, source)
+    except UnevaluableRuleError as error:
+        return failed_leaf(rule, str(error))
+    try:
         where = where_sql(rule, ctx, source) if spec.where else "TRUE"
         plan = LeafPlan(rule=rule, row_level=spec.row_level, where_expr=where)
         spec.plan(rule, plan, ctx, Names(f"l{index}_", f"__w{index}", f"__r{index}"), source)
@@ -141,7 +146,7 @@ def plan_leaf(rule: model.Rule, index: int, ctx: RuleContext, source: str = "") 
     def decide_with_history(values: dict) -> LeafResult:
         try:
             return decide(values)
-        except (NeedsHistoryError, ZeroDivisionError) as error:
+        except (NeedsHistoryError, UnevaluableRuleError, ZeroDivisionError) as error:
             return failed(str(error))
 
     plan.decide = decide_with_history

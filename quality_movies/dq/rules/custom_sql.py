@@ -8,7 +8,7 @@ those rows pass and the others fail, all rows pass unless ``with threshold`` set
 from typing import Any
 
 from quality_movies.dq import model
-from quality_movies.dq.errors import InvalidRuleError
+from quality_movies.dq.errors import UnevaluableRuleError
 from quality_movies.dq.rules.base import (
     ALL_PASS,
     FirstValue,
@@ -42,7 +42,7 @@ def _validate(rule: model.Rule, source: str) -> None:
     try:
         tree = sqlglot.parse_one(str(rule.parameters[0]), read="spark")
     except sqlglot.errors.ParseError as error:
-        raise InvalidRuleError(
+        raise UnevaluableRuleError(
             f"{where_in_source(rule, source)}`{rule.text}`: the SQL is not valid ({error})"
         ) from None
     # CustomSql page: "select count(*) from database.table" reads a Data Catalog table.

@@ -8,7 +8,7 @@ from typing import Any
 
 from quality_movies.dq import model
 from quality_movies.dq.data_files import HASH_ALGORITHMS, DataFile
-from quality_movies.dq.errors import InvalidRuleError
+from quality_movies.dq.errors import InvalidRuleError, UnevaluableRuleError
 from quality_movies.dq.rules.base import (
     ALL_PASS,
     LeafPlan,
@@ -68,7 +68,9 @@ def _validate_filters(rule: model.Rule, source: str) -> None:
         return
     how = 'with filterOrder = ["uriRegex", "recentFiles"]'
     if order.kind != model.LIST:
-        raise _invalid(rule, source, f"filterOrder takes a list of tag names: {how}")
+        raise UnevaluableRuleError(
+            f"{where_in_source(rule, source)}`{rule.text}`: filterOrder takes a list of tag names: {how}"
+        )
     wanted = [item.lower() for item in order.items]
     known = {name.lower() for name in FILTERS}
     if not wanted or len(set(wanted)) != len(wanted) or not set(wanted) <= known:

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from quality_movies.dq import model
-from quality_movies.dq.errors import InvalidRuleError, UnsupportedRuleError
+from quality_movies.dq.errors import InvalidRuleError, UnevaluableRuleError
 from quality_movies.dq.rules.base import (
     LeafPlan,
     LeafResult,
@@ -66,9 +66,10 @@ HOW_TO_REFERENCE = (
 
 def catalog_table_error(
     rule: model.Rule, source: str, name: str, instead: str
-) -> UnsupportedRuleError:
-    """A Glue Data Catalog table name (``database.table``), which only AWS Glue can resolve."""
-    return UnsupportedRuleError(
+) -> UnevaluableRuleError:
+    """A Glue Data Catalog table name (``database.table``), which only AWS Glue can resolve: the rule
+    loads (Glue's parser accepts it) and is Failed naming the table when it runs."""
+    return UnevaluableRuleError(
         f"{where_in_source(rule, source)}`{rule.text}`: '{name}' is a Glue Data Catalog table name; "
         f"Data Catalog tables exist only inside AWS Glue. Instead, {instead}"
     )
