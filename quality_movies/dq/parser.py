@@ -133,6 +133,10 @@ CONDITIONS = {
     "FileMatch": ("string", None),
     "FileUniqueness": ("number",),
 }
+# rules-config.json's is_threshold_supported.
+THRESHOLD_TYPES = frozenset(
+    {"ColumnDataType", "ColumnValues", "CustomSql", "FileFreshness", "FileSize"}
+)
 _ORDERING = (">", ">=", "<", "<=", "between", "not between")
 _CLOCK_12 = re.compile(r"^\s*(1[0-2]|0?[1-9]):([0-5]\d)\s*([AaPp][Mm])\s*$")
 _CLOCK_24 = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*$")
@@ -426,6 +430,8 @@ class _Loader:
                 and value.kind != model.LIST
             ):
                 raise self.fail(node, f"tag '{name}' takes a number or a quoted string")
+        if threshold is not None and rule_type not in THRESHOLD_TYPES:
+            raise self.fail(node, f"{rule_type} does not take 'with threshold'")
         if threshold is not None and "number" not in _families(threshold):
             raise self.fail(
                 node, "'with threshold' compares with numbers, e.g. with threshold > 0.9"
