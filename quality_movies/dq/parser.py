@@ -554,6 +554,13 @@ class _Loader:
         negated = isinstance(node.children[0], Token) and node.children[0].type == "NOT"
         prefix = "not " if negated else ""
         if kind == "compare":
+            if isinstance(node.children[1], Tree) and node.children[1].data == "variable":
+                raise self.fail(
+                    node.children[1],
+                    f"a variable after '{node.children[0]}' makes Glue's parser fail; write the value "
+                    f"itself, or a list variable with in",
+                    InvalidVariableError,
+                )
             value = self.operand(node.children[1], "a comparison")
             return model.Condition(str(node.children[0]), (value,))
         if kind == "between":
@@ -567,15 +574,13 @@ class _Loader:
                 if isinstance(item, Token) and item.type in ("NOT", "IN"):
                     continue
                 if isinstance(item, Tree) and item.data == "variable":
-                    resolved = self.resolve(item.children[0], "a list", lists=True)
-                    if isinstance(resolved, list):
-                        raise self.fail(
-                            item,
-                            f"the list variable '{item.children[0]}' cannot be an element of a list "
-                            f"(Glue's parser fails on it): write in {item.children[0]}",
-                            InvalidVariableError,
-                        )
-                    values.append(resolved)
+                    self.resolve(item.children[0], "a list", lists=True)
+                    raise self.fail(
+                        item,
+                        f"a variable inside [ ... ] makes Glue's parser fail; write the values "
+                        f"themselves, or a list variable alone: in {item.children[0]}",
+                        InvalidVariableError,
+                    )
                 else:
                     values.append(self.operand(item, "a list"))
             self.one_type(node, values)

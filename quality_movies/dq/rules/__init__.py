@@ -139,7 +139,7 @@ def plan_leaf(rule: model.Rule, index: int, ctx: RuleContext, source: str = "") 
         where = where_sql(rule, ctx, source) if spec.where else "TRUE"
         plan = LeafPlan(rule=rule, row_level=spec.row_level, where_expr=where)
         spec.plan(rule, plan, ctx, Names(f"l{index}_", f"__w{index}", f"__r{index}"), source)
-    except UnknownColumnError as error:
+    except (UnknownColumnError, UnevaluableRuleError) as error:
         return failed_leaf(rule, str(error))
     decide = plan.decide
 

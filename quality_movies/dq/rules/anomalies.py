@@ -35,7 +35,8 @@ def _metric_types() -> dict[str, RuleType]:
     return {
         name.lower(): spec
         for name, spec in RULE_TYPES.items()
-        if spec.condition in ("numeric", "custom") and spec.references is None
+        if spec.condition in ("numeric", "custom")
+        and (spec.references is None or name == "CustomSql")
     }
 
 

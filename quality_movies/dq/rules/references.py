@@ -82,8 +82,8 @@ def references_of(rule: model.Rule) -> list[str]:
         names = params[:1]
     elif rule.rule_type == "ReferentialIntegrity":
         names = [_qualified(params[1])[0]]
-    else:
-        names = [_aggregate(p)[1] for p in params]
+    else:  # a Data Catalog table (avg(db.table.col)) is no dataset given here: the rule is Failed
+        names = [alias for _, alias, column in map(_aggregate, params) if "." not in column]
     return [name for name in names if name.lower() != PRIMARY]
 
 
@@ -117,7 +117,13 @@ def _validate(rule: model.Rule, source: str) -> None:
 
 
 def _reference(ctx: RuleContext, name: str) -> Reference:
-    return ctx.references[name.lower()]
+    found = ctx.references.get(name.lower())
+    if found is None:
+        raise UnevaluableRuleError(
+            f"the rule reads a dataset named '{name}' that was not given; "
+            f"{HOW_TO_REFERENCE.replace('NAME', name).replace('<name>', name)}"
+        )
+    return found
 
 
 def _plan_row_count_match(
