@@ -133,6 +133,29 @@ CONDITIONS = {
     "FileMatch": ("string", None),
     "FileUniqueness": ("number",),
 }
+# rules-config.json's is_where_clause_supported.
+WHERE_TYPES = frozenset(
+    {
+        "RowCount",
+        "Completeness",
+        "IsComplete",
+        "ColumnDataType",
+        "ColumnCorrelation",
+        "Uniqueness",
+        "IsUnique",
+        "Mean",
+        "Sum",
+        "StandardDeviation",
+        "Variance",
+        "Entropy",
+        "DistinctValuesCount",
+        "UniqueValueRatio",
+        "ColumnLength",
+        "IsPrimaryKey",
+        "ColumnValues",
+        "DataFreshness",
+    }
+)
 # rules-config.json's is_threshold_supported.
 THRESHOLD_TYPES = frozenset(
     {"ColumnDataType", "ColumnValues", "CustomSql", "FileFreshness", "FileSize"}
@@ -404,8 +427,8 @@ class _Loader:
                 self.not_a_rule_type(item, rule_type, first=not parameters)
                 parameters.append(self.parameter(item))
             elif item.data == "where_clause":
-                if where is not None:
-                    raise self.fail(item, "'where' is given twice; join the filters with AND")
+                if rule_type not in WHERE_TYPES:
+                    raise self.fail(item, f"{rule_type} does not take a where clause")
                 where = self.resolve_text(item.children[1], "a where clause")
                 if not where.strip():
                     raise self.fail(item, "the where clause is empty; write a condition or drop it")
@@ -454,15 +477,21 @@ class _Loader:
     ) -> None:
         """The condition is of a kind the rule type returns (AWS's parser refuses the others)."""
         allowed = CONDITIONS.get(rule_type, ("number",))
-        if rule_type == "FileMatch" and parameters >= 2:
-            allowed = (None,)
+        if rule_type == "FileMatch":
+            allowed = (None,) if parameters >= 2 else ("string",)
         if condition is None:
             if None not in allowed:
                 raise self.fail(
                     node, f"{rule_type} needs a condition, e.g. {_EXAMPLES[allowed[0]]}"
                 )
             return
-        if not _families(condition) & set(allowed):
+        families = _families(condition)
+        if rule_type == "FileSize" and any(
+            value.kind != model.NUMBER or value.number != int(value.number)
+            for value in condition.values
+        ):
+            families.discard("number")  # a size in bytes is a whole number, never an expression
+        if not families & set(allowed):
             if allowed == (None,):
                 raise self.fail(node, f"{rule_type} passes or fails by itself: drop the condition")
             kinds = " or ".join(kind for kind in allowed if kind)
@@ -506,7 +535,7 @@ class _Loader:
             )
         return model.Rule(
             rule_type=rule_type,
-            parameters=tuple(self.parameter(item) for item in node.children[1:]),
+            parameters=tuple(self.analyzer_parameter(item) for item in node.children[1:]),
             condition=None,
             threshold=None,
             where=None,
@@ -518,8 +547,8 @@ class _Loader:
     def not_a_rule_type(self, node: Tree, rule_type: str, first: bool) -> None:
         """An unquoted rule type name after a rule is a missing comma, except DetectAnomalies' metric."""
         token = node.children[-1]
-        if token.type != "NAME" or str(token) not in DQDL_RULE_TYPES:
-            return
+        if token.type != "NAME" or str(token) not in DQDL_RULE_TYPES or len(node.children) > 1:
+            return  # `of X`, `and X`: a parameter, as AWS's grammar reads it
         if rule_type == "DetectAnomalies" and first:
             return
         raise self.fail(
@@ -529,12 +558,20 @@ class _Loader:
             f"as in ({rule_type} ...) and ({token} ...))",
         )
 
+    def analyzer_parameter(self, node: Tree) -> str:
+        """AWS's parser does not resolve an analyzer's variables: an undefined one stays as written
+        (and computes nothing when it runs)."""
+        try:
+            return self.parameter(node)
+        except InvalidVariableError:
+            return str(node.children[-1])
+
     def parameter(self, node: Tree) -> str:
         return self.resolve_text(node.children[-1], "a rule parameter")
 
     def tag_value(self, node: Tree, name: str, tags: dict[str, model.Value]) -> model.Value:
-        if any(key.lower() == name.lower() for key in tags):
-            raise self.fail(node, f"tag '{name}' is given twice; keep one")
+        for key in [key for key in tags if key.lower() == name.lower()]:
+            del tags[key]  # given twice: the last one counts, as in AWS's parser's map of tags
         if len(node.children) == 4:  # with name = ["a", "b"]
             if str(node.children[2]) != "=":
                 raise self.fail(node, f"tag '{name}' takes '=', as in with {name} = [\"a\", \"b\"]")
@@ -834,6 +871,8 @@ def _families(condition: model.Condition) -> set[str]:
             families &= {"date"}
         elif value.kind in (model.DURATION, model.SIZE):
             families &= {value.kind}
+    if all(value.kind == model.NULL for value in condition.values):
+        families &= {"number"}  # the g4's first alternative: `number: ... | NULL`
     if condition.operator.endswith("matches"):
         families &= {"string"}
     elif condition.operator in _ORDERING:

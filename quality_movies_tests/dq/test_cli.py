@@ -221,7 +221,9 @@ def test_ref_gives_a_dataset_the_rules_name(tmp_path: Path, capsys) -> None:
     assert analyzers == [{"Analyzer": "RowCount", "EvaluatedMetrics": {"Dataset.*.RowCount": 2.0}}]
 
 
-def test_unknown_reference_name_fails_the_rule_saying_how_to_give_it(tmp_path: Path, capsys) -> None:
+def test_unknown_reference_name_fails_the_rule_saying_how_to_give_it(
+    tmp_path: Path, capsys
+) -> None:
     # Glue's parser accepts any dataset name: the rule that reads one not given is Failed saying so.
     rules = tmp_path / "r.dqdl"
     rules.write_text('Rules = [ RowCountMatch "reference" = 1.0 ]', encoding="utf-8")

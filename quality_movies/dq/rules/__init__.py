@@ -79,9 +79,16 @@ def validate_rule(rule: model.Rule, source: str = "") -> None:
             if spec.min_params == spec.max_params
             else f"{spec.min_params} to {spec.max_params}"
         )
+        composite = len(params) > spec.max_params and any(p in RULE_TYPES for p in params)
         raise InvalidRuleError(
             f"{at}`{rule.text}`: {rule.rule_type} takes {wanted} quoted "
             f"parameter(s), got {len(params)}"
+            + (
+                " (after parameters, `and` and a word is one more parameter: put each rule of a "
+                'composite in parentheses, as in (IsComplete "a") and (IsComplete "b"))'
+                if composite
+                else ""
+            )
         )
     known = {tag.lower(): tag for tag in spec.tags}
     for tag in rule.tags:

@@ -13,7 +13,12 @@ from typing import Any
 
 from quality_movies.dq import model
 from quality_movies.dq.data_files import FileListing
-from quality_movies.dq.errors import InvalidRuleError, NeedsHistoryError, UnknownColumnError
+from quality_movies.dq.errors import (
+    InvalidRuleError,
+    NeedsHistoryError,
+    UnevaluableRuleError,
+    UnknownColumnError,
+)
 from quality_movies.dq.history import MetricHistory
 
 NUMBER_PATTERN = r"^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*$"
@@ -228,10 +233,12 @@ def require_numeric(
         raise InvalidRuleError(
             f"{where_in_source(rule, source)}`{rule.text}` needs a numeric condition on {what}"
         )
-    if condition.operator.endswith("matches") or any(
-        v.kind not in (model.NUMBER, model.EXPRESSION) for v in condition.values
-    ):
-        raise InvalidRuleError(
+    others = {v.kind for v in condition.values} - {model.NUMBER, model.EXPRESSION}
+    if condition.operator.endswith("matches") or others:
+        # NULL is a number in AWS's grammar (`number: ... | NULL`): the rule loads, and fails
+        # when it runs, since no metric equals or orders with NULL.
+        error = UnevaluableRuleError if others == {model.NULL} else InvalidRuleError
+        raise error(
             f"{where_in_source(rule, source)}`{rule.text}`: the condition on {what} must compare "
             "with numbers"
         )

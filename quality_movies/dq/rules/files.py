@@ -8,7 +8,7 @@ from typing import Any
 
 from quality_movies.dq import model
 from quality_movies.dq.data_files import HASH_ALGORITHMS, DataFile
-from quality_movies.dq.errors import InvalidRuleError, UnevaluableRuleError
+from quality_movies.dq.errors import UnevaluableRuleError
 from quality_movies.dq.rules.base import (
     ALL_PASS,
     LeafPlan,
@@ -26,8 +26,9 @@ from quality_movies.dq.rules.spec import RuleType
 FILE_COUNT = "Dataset.*.FileCount"
 
 
-def _invalid(rule: model.Rule, source: str, how: str) -> InvalidRuleError:
-    return InvalidRuleError(f"{where_in_source(rule, source)}`{rule.text}`: {how}")
+def _invalid(rule: model.Rule, source: str, how: str) -> UnevaluableRuleError:
+    """A file rule Glue's parser accepts but that cannot run as written: Failed when it runs."""
+    return UnevaluableRuleError(f"{where_in_source(rule, source)}`{rule.text}`: {how}")
 
 
 def _tag_number(rule: model.Rule, key: str) -> int | None:

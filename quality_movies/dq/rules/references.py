@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from quality_movies.dq import model
-from quality_movies.dq.errors import InvalidRuleError, UnevaluableRuleError
+from quality_movies.dq.errors import UnevaluableRuleError
 from quality_movies.dq.rules.base import (
     LeafPlan,
     LeafResult,
@@ -83,7 +83,8 @@ def references_of(rule: model.Rule) -> list[str]:
     elif rule.rule_type == "ReferentialIntegrity":
         names = [_qualified(params[1])[0]]
     else:  # a Data Catalog table (avg(db.table.col)) is no dataset given here: the rule is Failed
-        names = [alias for _, alias, column in map(_aggregate, params) if "." not in column]
+        sides = [_AGGREGATE.match(p) for p in params]
+        names = [s.group(2) or PRIMARY for s in sides if s and "." not in s.group(3)]
     return [name for name in names if name.lower() != PRIMARY]
 
 
@@ -93,7 +94,7 @@ def _validate(rule: model.Rule, source: str) -> None:
     if rule.rule_type == "ReferentialIntegrity":
         alias, columns = _qualified(params[1])
         if not alias or len(columns) != len(_columns(params[0])):
-            raise InvalidRuleError(
+            raise UnevaluableRuleError(
                 f'{at}`{rule.text}`: write ReferentialIntegrity "col1,col2" "reference.{{col1,col2}}"'
                 " with as many reference columns as primary ones"
             )
@@ -101,7 +102,7 @@ def _validate(rule: model.Rule, source: str) -> None:
         try:
             sides = [_aggregate(param) for param in params]
         except ValueError as error:
-            raise InvalidRuleError(
+            raise UnevaluableRuleError(
                 f"{at}`{rule.text}`: '{error}' is not sum(col), avg(col) or sum(reference.col)"
             ) from None
         # AggregateMatch page: "avg(database_name.tablename.ratings)" reads a Data Catalog table.
