@@ -160,6 +160,11 @@ WHERE_TYPES = frozenset(
 THRESHOLD_TYPES = frozenset(
     {"ColumnDataType", "ColumnValues", "CustomSql", "FileFreshness", "FileSize"}
 )
+# A FileSize condition in bytes, numbers written as digits (AWS's parser reads them as integers).
+_BYTES = re.compile(
+    r"(not\s+)?(between\s+(-\s*)?\d+\s+and\s+(-\s*)?\d+"
+    r"|in\s*\[\s*(-\s*)?\d+(\s*,\s*(-\s*)?\d+)*\s*\]|(!\s*=|[<>]=?|=)\s*(-\s*)?\d+)"
+)
 _ORDERING = (">", ">=", "<", "<=", "between", "not between")
 _CLOCK_12 = re.compile(r"^\s*(1[0-2]|0?[1-9]):([0-5]\d)\s*([AaPp][Mm])\s*$")
 _CLOCK_24 = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*$")
@@ -420,11 +425,11 @@ class _Loader:
             )
         parameters: list[str] = []
         condition = threshold = where = None
+        condition_text = ""
         tags: dict[str, model.Value] = {}
         own_labels: dict[str, str] | None = None
         for item in node.children[1:]:
             if item.data == "parameter":
-                self.not_a_rule_type(item, rule_type, first=not parameters)
                 parameters.append(self.parameter(item))
             elif item.data == "where_clause":
                 if rule_type not in WHERE_TYPES:
@@ -446,13 +451,8 @@ class _Loader:
                 own_labels = self.label_list(item.children[-1], self.default_labels)
             else:
                 condition = self.condition(item)
-        self.condition_fits(node, rule_type, condition, len(parameters))
-        for name, value in tags.items():
-            if (
-                not {"string", "number"} & _families(model.Condition("=", (value,)))
-                and value.kind != model.LIST
-            ):
-                raise self.fail(node, f"tag '{name}' takes a number or a quoted string")
+                condition_text = self.span(item)
+        self.condition_fits(node, rule_type, condition, len(parameters), condition_text)
         if threshold is not None and rule_type not in THRESHOLD_TYPES:
             raise self.fail(node, f"{rule_type} does not take 'with threshold'")
         if threshold is not None and "number" not in _families(threshold):
@@ -473,7 +473,12 @@ class _Loader:
         )
 
     def condition_fits(
-        self, node: Tree, rule_type: str, condition: model.Condition | None, parameters: int
+        self,
+        node: Tree,
+        rule_type: str,
+        condition: model.Condition | None,
+        parameters: int,
+        text: str,
     ) -> None:
         """The condition is of a kind the rule type returns (AWS's parser refuses the others)."""
         allowed = CONDITIONS.get(rule_type, ("number",))
@@ -486,11 +491,8 @@ class _Loader:
                 )
             return
         families = _families(condition)
-        if rule_type == "FileSize" and any(
-            value.kind != model.NUMBER or value.number != int(value.number)
-            for value in condition.values
-        ):
-            families.discard("number")  # a size in bytes is a whole number, never an expression
+        if rule_type == "FileSize" and not _BYTES.fullmatch(text):
+            families.discard("number")  # bytes: whole numbers as written, no expression
         if not families & set(allowed):
             if allowed == (None,):
                 raise self.fail(node, f"{rule_type} passes or fails by itself: drop the condition")
@@ -544,20 +546,6 @@ class _Loader:
             column=node.meta.column,
         )
 
-    def not_a_rule_type(self, node: Tree, rule_type: str, first: bool) -> None:
-        """An unquoted rule type name after a rule is a missing comma, except DetectAnomalies' metric."""
-        token = node.children[-1]
-        if token.type != "NAME" or str(token) not in DQDL_RULE_TYPES or len(node.children) > 1:
-            return  # `of X`, `and X`: a parameter, as AWS's grammar reads it
-        if rule_type == "DetectAnomalies" and first:
-            return
-        raise self.fail(
-            token,
-            f"'{token}' is a rule type, not a parameter of {rule_type}: is a comma missing before it? "
-            f'(quote it, "{token}", if it is a column; put each rule of a composite in parentheses, '
-            f"as in ({rule_type} ...) and ({token} ...))",
-        )
-
     def analyzer_parameter(self, node: Tree) -> str:
         """AWS's parser does not resolve an analyzer's variables: an undefined one stays as written
         (and computes nothing when it runs)."""
@@ -579,6 +567,8 @@ class _Loader:
             return model.Value(model.LIST, items=items)
         condition_node = node.children[2]
         condition = self.condition(condition_node)
+        if not {"string", "number"} & _families(condition):
+            raise self.fail(node, f"tag '{name}' takes a number or a quoted string")
         if condition.operator != "=":
             raise self.fail(
                 node,
@@ -680,6 +670,11 @@ class _Loader:
                 number=float(int(amount) * _SIZE_UNITS[str(unit)]),
                 text=f"{amount} {unit}",
             )
+        for signed in node.find_data("signed"):
+            if str(signed.children[0]) != "-":
+                raise self.fail(
+                    signed, f"'{signed.children[0]}' cannot start a number; only a minus can"
+                )
         expr = self.expression(node)
         if expr.lookback is None:
             try:

@@ -55,6 +55,49 @@ COLUMNS = [
     '"x"',
     '"2024-01-01"',
 ]
+# Well-formed parameters and condition kinds per rule type (rules-config.json): "number", "values"
+# (ColumnValues), "type", "duration", "size", "date", "none", "optional" (CustomSql, FileMatch).
+WELL_FORMED = {
+    "RowCount": ([], "number"),
+    "ColumnCount": ([], "number"),
+    "Completeness": (['"c"'], "number"),
+    "Uniqueness": (['"c"'], "number"),
+    "UniqueValueRatio": (["c"], "number"),
+    "DistinctValuesCount": (['"c"'], "number"),
+    "Entropy": (['of "c"'], "number"),
+    "Mean": (['"c"'], "number"),
+    "Sum": (['"c"'], "number"),
+    "StandardDeviation": (['"c"'], "number"),
+    "Variance": (['"c"'], "number"),
+    "ColumnLength": (['"c"'], "number"),
+    "ColumnCorrelation": (['"a" and "b"', '"a" "b"'], "number"),
+    "IsComplete": (['"c"'], "none"),
+    "IsUnique": (['"c"'], "none"),
+    "IsPrimaryKey": (['"c"', '"a" "b"'], "none"),
+    "ColumnExists": (['"c"'], "none"),
+    "ColumnNamesMatchPattern": (['"[a-z_]+"'], "none"),
+    "ColumnValues": (['"c"'], "values"),
+    "ColumnDataType": (['"c"'], "type"),
+    "DataFreshness": (['"d"'], "duration"),
+    "CustomSql": (
+        ['"select count(*) from primary"', '"select id from primary where x > 1"'],
+        "optional",
+    ),
+    "ReferentialIntegrity": (['"c" "ref.c"', '"a,b" "ref.{a,b}"'], "number"),
+    "DatasetMatch": (['"ref" "id"', '"ref" "id->rid" "x"'], "number"),
+    "SchemaMatch": (['"ref"'], "number"),
+    "RowCountMatch": (['"ref"'], "number"),
+    "AggregateMatch": (['"sum(c)" "sum(ref.c)"'], "number"),
+    "DetectAnomalies": (['"RowCount"', '"Completeness" "c"'], "none"),
+    "FileSize": (['"s3://b/"', ""], "size"),
+    "FileFreshness": (['"s3://b/"', ""], "date"),
+    "FileMatch": (['"s3://a/" "s3://b/"'], "none"),
+    "FileUniqueness": (['"s3://b/"', ""], "number"),
+}
+WHERE = {"RowCount", "Completeness", "IsComplete", "ColumnDataType", "ColumnCorrelation", "Uniqueness",
+         "IsUnique", "Mean", "Sum", "StandardDeviation", "Variance", "Entropy", "DistinctValuesCount",
+         "UniqueValueRatio", "ColumnLength", "IsPrimaryKey", "ColumnValues", "DataFreshness"}  # fmt: skip
+THRESHOLD = {"ColumnDataType", "ColumnValues", "CustomSql", "FileFreshness", "FileSize"}
 KEYWORDS = [
     "and",
     "AND",
@@ -179,7 +222,53 @@ class Generator:
             return f"{operator} {self.pick([self.string(), '$text', self.number()])}"
         return f"{operator} {self.operand(family)}"
 
+    def well_formed(self) -> str:
+        """A rule AWS's parser should accept: the rule type's parameters and kind of condition."""
+        rule_type = self.pick(sorted(WELL_FORMED))
+        parameters, kind = WELL_FORMED[rule_type]
+        if kind == "optional":
+            kind = self.pick(["number", "none"])
+        condition = {
+            "number": lambda: self.pick(
+                [
+                    f"> {self.number()}",
+                    f"between {self.number()} and {self.number()}",
+                    f"not in [{self.number()}, {self.number()}]",
+                    f">= {self.numeric()}",
+                    "= 1.0",
+                ]
+            ),
+            "values": lambda: self.pick(
+                [
+                    "in [" + self.pick(['"US"', '"a b"', "NULL"]) + ", EMPTY]",
+                    'matches "[A-Z]+"',
+                    f"> {self.date()}",
+                    f"between {self.number()} and {self.number()}",
+                    '!= "x"',
+                ]
+            ),
+            "type": lambda: self.pick(['= "INTEGER"', '= "DATE"', 'in ["STRING", "BOOLEAN"]']),
+            "duration": lambda: f"<= {self.random.randint(1, 48)} hours",
+            "size": lambda: self.pick(["< 2 MB", "between 1 KB and 5 GB", "> 10"]),
+            "date": lambda: self.pick(["> (now() - 1 days)", '> "2024-01-01"', '< "9:30 PM"']),
+            "none": lambda: "",
+        }[kind]()
+        parts = [rule_type, self.pick(parameters) if parameters else "", condition]
+        if rule_type in WHERE and self.chance(0.2):
+            parts.append('where "x > 1"')
+        if self.chance(0.1):
+            parts.append('labels = ["team" = "data"]')
+        if rule_type in THRESHOLD and self.chance(0.2):
+            parts.append("with threshold > 0.5")
+        if self.chance(0.1):
+            parts.append(
+                self.pick(['with foo = "bar"', "with recentFiles = 2", 'with uriRegex = "x"'])
+            )
+        return " ".join(part for part in parts if part)
+
     def rule(self) -> str:
+        if self.chance(0.6):
+            return self.well_formed()
         rule_type, arity = self.pick(RULE_TYPES)
         if self.chance(0.05):
             rule_type = self.pick(["Completness", "RowCounts", "rowcount", "Monitor", "JobStatus"])

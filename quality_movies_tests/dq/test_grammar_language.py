@@ -437,9 +437,8 @@ def _shape_with_rowcount(rule: model.AnyRule):
 
 def test_a_missing_comma_between_rules_is_reported() -> None:
     # Unquoted parameters (g4 `parameter: QUOTED_STRING | IDENTIFIER`) would swallow the next rule's type.
-    # `IsComplete` starts in column 28: 10 characters of `Rules = [ `, 12 of IsPrimaryKey, ` "a" `.
-    with pytest.raises(InvalidRuleError, match=r"1:28: 'IsComplete' is a rule type.*comma missing"):
-        parse_dqdl('Rules = [ IsPrimaryKey "a" IsComplete "b" ]')
+    with pytest.raises(InvalidRuleError, match=r"1:11: .*got 3 .is a comma missing"):
+        parse_ruleset('Rules = [ ColumnExists "a" IsComplete "b" ]')
     assert one_rule('IsPrimaryKey "a" "IsComplete"').parameters == ("a", "IsComplete")
 
 

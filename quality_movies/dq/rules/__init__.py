@@ -61,6 +61,9 @@ RULE_TYPES: dict[str, RuleType] = {
 }
 
 
+VAR_ARGS = frozenset({"Uniqueness", "IsUnique", "IsPrimaryKey", "DetectAnomalies"})
+
+
 def validate_rule(rule: model.Rule, source: str = "") -> None:
     """Reject, at load time, a rule type the engine cannot evaluate or a rule of the wrong shape."""
     at = where_in_source(rule, source)
@@ -80,12 +83,15 @@ def validate_rule(rule: model.Rule, source: str = "") -> None:
             else f"{spec.min_params} to {spec.max_params}"
         )
         composite = len(params) > spec.max_params and any(p in RULE_TYPES for p in params)
-        raise InvalidRuleError(
+        # rules-config.json's is_var_arg: AWS's parser takes any number of these (Failed when run).
+        error = UnevaluableRuleError if rule.rule_type in VAR_ARGS and params else InvalidRuleError
+        raise error(
             f"{at}`{rule.text}`: {rule.rule_type} takes {wanted} quoted "
             f"parameter(s), got {len(params)}"
             + (
-                " (after parameters, `and` and a word is one more parameter: put each rule of a "
-                'composite in parentheses, as in (IsComplete "a") and (IsComplete "b"))'
+                " (is a comma missing before a rule? After parameters, `and` and a word is one "
+                "more parameter: put each rule of a composite in parentheses, as in "
+                '(IsComplete "a") and (IsComplete "b"))'
                 if composite
                 else ""
             )

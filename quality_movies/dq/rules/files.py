@@ -8,7 +8,7 @@ from typing import Any
 
 from quality_movies.dq import model
 from quality_movies.dq.data_files import HASH_ALGORITHMS, DataFile
-from quality_movies.dq.errors import UnevaluableRuleError
+from quality_movies.dq.errors import InvalidRuleError, UnevaluableRuleError
 from quality_movies.dq.rules.base import (
     ALL_PASS,
     LeafPlan,
@@ -156,8 +156,9 @@ def _validate_freshness(rule: model.Rule, source: str) -> None:
         try:
             ZoneInfo(str(zone.text))
         except (ZoneInfoNotFoundError, ValueError):
-            raise _invalid(
-                rule, source, f"timeZone '{zone.text}' is not a time zone name"
+            raise InvalidRuleError(  # AWS's parser reads the zone too, and refuses an unknown one
+                f"{where_in_source(rule, source)}`{rule.text}`: timeZone '{zone.text}' is not a "
+                "time zone name (e.g. America/New_York)"
             ) from None
     for value in cond.values:
         if value.kind == model.NOW or value.clock is not None:
@@ -165,7 +166,9 @@ def _validate_freshness(rule: model.Rule, source: str) -> None:
         try:
             datetime.fromisoformat(str(value.text).strip())
         except ValueError:
-            raise _invalid(rule, source, how) from None
+            raise InvalidRuleError(  # AWS's parser reads the date too ("Error Parsing Date")
+                f"{where_in_source(rule, source)}`{rule.text}`: '{value.text}' is not a date; {how}"
+            ) from None
 
 
 def _plan_freshness(

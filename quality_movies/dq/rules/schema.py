@@ -155,7 +155,7 @@ def _validate_pattern(rule: model.Rule, source: str) -> None:
     try:
         re.compile(str(rule.parameters[0]))
     except re.error as error:
-        raise InvalidRuleError(
+        raise UnevaluableRuleError(
             f"{where_in_source(rule, source)}`{rule.text}`: the pattern is not a valid regular "
             f"expression ({error})"
         ) from None
