@@ -31,6 +31,11 @@ BOOLEAN_PATTERN = r"^\s*(?i:true|false)\s*$"
 METRIC_DIGITS = 12
 
 
+def unquote_column(name: str) -> str:
+    """``"`a b`"`` names the column ``a b``, as in Spark SQL (Deequ reads DQDL columns so)."""
+    return name[1:-1] if len(name) > 1 and name[0] == name[-1] == "`" else name
+
+
 @dataclass(frozen=True)
 class Reference:
     """Another dataset a rule reads: a relation of text columns, typed as the crawler types them."""
@@ -41,6 +46,7 @@ class Reference:
     column_types: Mapping[str, str] = field(default_factory=dict)
 
     def column(self, name: str, rule: model.Rule) -> str:
+        name = unquote_column(name)
         by_lower = {c.lower(): c for c in self.columns}
         if name.lower() not in by_lower:
             raise UnknownColumnError(
@@ -63,7 +69,9 @@ class RuleContext:
     files: FileListing | None = None
 
     def column(self, name: str, rule: model.Rule, source: str = "") -> str:
-        """The data's spelling of column ``name``; UnknownColumnError (a Failed rule) when it lacks it."""
+        """The data's spelling of column ``name`` (Spark's `back quotes` allowed around it);
+        UnknownColumnError (a Failed rule) when it lacks it."""
+        name = unquote_column(name)
         by_lower = {c.lower(): c for c in self.columns}
         if name.lower() not in by_lower:
             raise UnknownColumnError(
