@@ -35,7 +35,43 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME=FILE",
         help="a dataset the rules name (DataSources alias or name) as a CSV or Parquet file; repeatable",
     )
+    _add_recommend(commands)
     return parser
+
+
+def _add_recommend(commands) -> None:
+    recommend = commands.add_parser(
+        "recommend", help="profile a CSV file and write a starting ruleset (Glue's recommendations)"
+    )
+    recommend.add_argument("--data", required=True, type=Path, help="CSV file with a header row")
+    recommend.add_argument("--out", type=Path, help="write the ruleset here (default: print it)")
+    recommend.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb")
+
+
+def run_recommend(args: argparse.Namespace) -> int:
+    """``dq recommend``: profile ``--data`` in one pass and write (or print) the ruleset."""
+    from quality_movies.dq.recommend import profile_duckdb, profile_spark, recommend
+
+    try:
+        if args.engine == "spark":
+            profile = profile_spark(_local_spark(), args.data)
+        else:
+            profile = profile_duckdb(args.data)
+    except DataQualityError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    text = recommend(profile)
+    if args.out is None:
+        print(text, end="")
+        return 0
+    try:
+        args.out.write_text(text, encoding="utf-8")
+    except OSError as error:
+        print(f"error: {args.out}: cannot write the ruleset ({error.strerror})", file=sys.stderr)
+        return 2
+    rules = sum(1 for line in text.splitlines() if line.startswith("    ") and "#" not in line[:6])
+    print(f"Wrote {args.out}: {rules} rules from {profile.rows:,} rows of {args.data}")
+    return 0
 
 
 def _reference(text: str) -> tuple[str, Path]:
@@ -87,6 +123,8 @@ def render_summary(summary: EvaluationSummary) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run ``dq`` with ``argv`` (without the leading ``dq``); returns the exit code."""
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command == "recommend":
+        return run_recommend(args)
     try:
         ruleset = load_ruleset(args.rules)
         spark = _local_spark() if args.engine == "spark" else None
