@@ -24,7 +24,8 @@ from quality_movies.dq.column_types import (
     crawler_type,
 )
 
-LOW_CARDINALITY = 10  # at most so many distinct values: recommend the value set
+# At most so many distinct values, each seen twice on average: recommend the value set.
+LOW_CARDINALITY = 10
 _TOP = LOW_CARDINALITY + 1
 
 
@@ -109,7 +110,7 @@ def _stats(columns: list[str], row: dict[str, Any]) -> list[ColumnStats]:
                 shortest=int(row[f"shortest_{i}"] or 0),
                 longest=int(row[f"longest_{i}"] or 0),
                 values=tuple(sorted(str(v) for v in row[f"top_{i}"] or () if v is not None))
-                if distinct <= LOW_CARDINALITY
+                if distinct <= LOW_CARDINALITY and distinct * 2 <= int(row[f"present_{i}"] or 0)
                 else (),
             )
         )
@@ -204,7 +205,7 @@ def _column_rules(column: ColumnStats, rows: int) -> list[tuple[str, str]]:
                 f"Completeness {name} >= {floor}",
             )
         )
-    if column.distinct == column.present and rows > 1:
+    if complete and column.distinct == rows and rows > 1:
         found.append(
             (f"{column.name}: {column.distinct:,} distinct values in {share}", f"IsUnique {name}")
         )
