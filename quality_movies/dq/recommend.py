@@ -159,12 +159,12 @@ def _share(part: int, whole: int) -> str:
     return f"{part:,} of {whole:,} rows"
 
 
-def recommend(profile: Profile, now: datetime | None = None) -> str:
-    """The recommended ruleset's text for ``profile``."""
+def recommend(profile: Profile, now: datetime | None = None, source: str | None = None) -> str:
+    """The recommended ruleset's text for ``profile`` (``source`` names the data in its header)."""
     now = now or datetime.now(UTC)
     rows = profile.rows
     lines = [
-        f"# Recommended by `quality-movies dq recommend` from {Path(profile.source).name} "
+        f"# Recommended by `quality-movies dq recommend` from {source or Path(profile.source).name} "
         f"({rows:,} rows, {len(profile.columns)} columns) on {now:%Y-%m-%d}.",
         "# A starting point: each rule holds on this file; review and loosen or drop rules that",
         "# describe this file rather than every file to come.",
