@@ -1,9 +1,10 @@
-"""``quality-movies dq check``: evaluate a DQDL ruleset over a CSV file and print a readable summary.
+"""``quality-movies dq check``: evaluate a DQDL ruleset over a CSV file and print a readable summary;
+``quality-movies dq recommend``: profile a CSV file and write a starting ruleset.
 
 Exit codes: 0 every rule passed, 1 a rule failed (a rule that cannot be evaluated, e.g. naming a
-column the data lacks, fails), 2 unusable input (an unreadable file, a ruleset that does not load, a
-reference dataset that was not given), 141 (128 + SIGPIPE, as a shell reports a program the signal
-ended) when the reader of the summary stopped early (``| head``).
+column the data lacks or a reference dataset that was not given, fails), 2 unusable input (an
+unreadable file, a ruleset that does not load), 141 (128 + SIGPIPE, as a shell reports a program the
+signal ended) when the reader of the summary stopped early (``| head``).
 """
 
 import argparse
