@@ -18,8 +18,6 @@ from typing import Any
 from quality_movies.dq.column_types import (
     BIGINT,
     DOUBLE,
-    INTEGER_TEXT,
-    NUMBER_TEXT,
     ColumnProfile,
     crawler_type,
 )
@@ -27,6 +25,7 @@ from quality_movies.dq.column_types import (
 # At most so many distinct values, each seen twice on average: recommend the value set.
 LOW_CARDINALITY = 10
 _TOP = LOW_CARDINALITY + 1
+_LARGEST = 1.7976931348623157e308
 
 
 @dataclass(frozen=True)
@@ -38,7 +37,6 @@ class ColumnStats:
     distinct: int
     integers: int
     numbers: int
-    booleans: int
     minimum: float | None
     maximum: float | None
     decimals: int
@@ -48,7 +46,8 @@ class ColumnStats:
 
     @property
     def crawler_type(self) -> str:
-        return crawler_type(ColumnProfile(self.present, self.integers, self.numbers, self.booleans))
+        # booleans are not counted: a recommendation only asks whether a column is numeric
+        return crawler_type(ColumnProfile(self.present, self.integers, self.numbers, 0))
 
 
 @dataclass(frozen=True)
@@ -68,28 +67,39 @@ def _quote(name: str) -> str:
 
 def profile_sql(columns: list[str], relation: str) -> str:
     """One DuckDB-dialect aggregate query over ``relation`` (text columns, blank = NULL) profiling
-    every column (``profile_spark`` transpiles it)."""
-    parts = ["COUNT(*) AS rows_"]
+    every column (``profile_spark`` transpiles it). Each value is cast once, in inner projections: a
+    number when it casts to a finite one without digit separators, a whole number when it also has no
+    point or exponent (the crawler's readings, without a regular expression per value)."""
+    cast, read, parts = [], [], ["COUNT(*) AS rows_"]
     for i, column in enumerate(columns):
         raw = _quote(column)
-        # the crawler's own readings of a whole number and of a number (column_types)
-        integer = f"CASE WHEN regexp_matches({raw}, {_text(INTEGER_TEXT)}) THEN 1 END"
-        number = f"CASE WHEN regexp_matches({raw}, {_text(NUMBER_TEXT)}) THEN TRY_CAST({raw} AS DOUBLE) END"
-        decimals = f"LENGTH(regexp_extract({raw}, '\\.([0-9]+)', 1))"
-        parts += [
-            f"COUNT({raw}) AS present_{i}",
-            f"COUNT(DISTINCT {raw}) AS distinct_{i}",
-            f"COUNT({integer}) AS integers_{i}",
-            f"COUNT({number}) AS numbers_{i}",
-            f"SUM(CASE WHEN lower(trim({raw})) IN ('true', 'false') THEN 1 ELSE 0 END) AS booleans_{i}",
-            f"MIN({number}) AS minimum_{i}",
-            f"MAX({number}) AS maximum_{i}",
-            f"MAX(CASE WHEN {number} IS NOT NULL THEN {decimals} ELSE 0 END) AS decimals_{i}",
-            f"MIN(COALESCE(LENGTH({raw}), 0)) AS shortest_{i}",
-            f"MAX(LENGTH({raw})) AS longest_{i}",
-            f"approx_top_k({raw}, {_TOP}) AS top_{i}",  # every value when there are at most _TOP
+        cast += [f"{raw} AS v{i}", f"TRY_CAST({raw} AS DOUBLE) AS d{i}"]
+        # NaN sorts above every number on both engines, so BETWEEN keeps the finite numbers only
+        read += [
+            f"v{i}",
+            f"CASE WHEN d{i} BETWEEN {-_LARGEST} AND {_LARGEST} AND strpos(v{i}, '_') = 0 "
+            f"THEN d{i} END AS n{i}",
+            f"strpos(v{i}, '.') AS p{i}",
+            f"LENGTH(v{i}) AS l{i}",
         ]
-    return f"SELECT {', '.join(parts)} FROM {relation}"
+        v, n, p, ln = f"v{i}", f"n{i}", f"p{i}", f"l{i}"
+        whole = f"{n} IS NOT NULL AND {p} = 0 AND strpos({v}, 'e') = 0 AND strpos({v}, 'E') = 0"
+        parts += [
+            f"COUNT({v}) AS present_{i}",
+            f"COUNT(DISTINCT {v}) AS distinct_{i}",
+            f"SUM(CASE WHEN {whole} THEN 1 ELSE 0 END) AS integers_{i}",
+            f"COUNT({n}) AS numbers_{i}",
+            f"MIN({n}) AS minimum_{i}",
+            f"MAX({n}) AS maximum_{i}",
+            f"MAX(CASE WHEN {n} IS NOT NULL AND {p} > 0 THEN {ln} - {p} ELSE 0 END) AS decimals_{i}",
+            f"MIN(COALESCE({ln}, 0)) AS shortest_{i}",
+            f"MAX({ln}) AS longest_{i}",
+            f"approx_top_k({v}, {_TOP}) AS top_{i}",  # every value when there are at most _TOP
+        ]
+    return (
+        f"SELECT {', '.join(parts)} FROM (SELECT {', '.join(read)} FROM "
+        f"(SELECT {', '.join(cast)} FROM {relation}))"
+    )
 
 
 def _stats(columns: list[str], row: dict[str, Any]) -> list[ColumnStats]:
@@ -103,7 +113,6 @@ def _stats(columns: list[str], row: dict[str, Any]) -> list[ColumnStats]:
                 distinct=distinct,
                 integers=int(row[f"integers_{i}"] or 0),
                 numbers=int(row[f"numbers_{i}"] or 0),
-                booleans=int(row[f"booleans_{i}"] or 0),
                 minimum=row[f"minimum_{i}"],
                 maximum=row[f"maximum_{i}"],
                 decimals=int(row[f"decimals_{i}"] or 0),
