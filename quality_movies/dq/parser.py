@@ -491,7 +491,7 @@ class _Loader:
                 )
             return
         families = _families(condition)
-        if rule_type == "FileSize" and not _BYTES.fullmatch(text):
+        if rule_type == "FileSize" and not _BYTES.fullmatch(re.sub(r"[()]", "", text)):
             families.discard("number")  # bytes: whole numbers as written, no expression
         if not families & set(allowed):
             if allowed == (None,):

@@ -77,8 +77,11 @@ def _strings(value, where: str, found: dict[str, str], depth: int = 0) -> None:
         ruleset = as_ruleset(value)
         if ruleset is not None:
             found.setdefault(ruleset, f"{where}[{len(found)}]")
-    elif isinstance(value, (list, tuple, set, frozenset)):
+    elif isinstance(value, (list, tuple)):
         for item in value:
+            _strings(item, where, found, depth + 1)
+    elif isinstance(value, (set, frozenset)):  # in a fixed order: the fuzzer's runs must repeat
+        for item in sorted(value, key=repr):
             _strings(item, where, found, depth + 1)
     elif isinstance(value, dict):
         for item in value.values():

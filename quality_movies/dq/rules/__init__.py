@@ -131,7 +131,7 @@ def validate_rule(rule: model.Rule, source: str = "") -> None:
 
         try:
             sqlglot.parse_one(rule.where, read="spark")
-        except sqlglot.errors.ParseError as error:
+        except sqlglot.errors.SqlglotError as error:
             raise UnevaluableRuleError(
                 f"{at}`{rule.text}`: the where clause is not valid SQL ({error})"
             ) from None
@@ -212,7 +212,7 @@ def columns_to_type(ruleset: model.Ruleset, columns: Sequence[str]) -> list[str]
     for text in statements:
         try:
             tree = sqlglot.parse_one(text, read="spark")
-        except sqlglot.errors.ParseError:
+        except sqlglot.errors.SqlglotError:
             continue
         if any(isinstance(star.parent, exp.Select) for star in tree.find_all(exp.Star)):
             return list(columns)

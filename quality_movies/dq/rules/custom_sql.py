@@ -39,7 +39,7 @@ def _validate(rule: model.Rule, source: str) -> None:
         require_numeric(rule, rule.condition, source, "CustomSql")
     try:
         sqlglot.parse_one(str(rule.parameters[0]), read="spark")
-    except sqlglot.errors.ParseError as error:
+    except sqlglot.errors.SqlglotError as error:
         raise UnevaluableRuleError(
             f"{where_in_source(rule, source)}`{rule.text}`: the SQL is not valid ({error})"
         ) from None
@@ -57,7 +57,7 @@ def _other_tables(rule: model.Rule) -> list[str]:
 
     try:
         tree = sqlglot.parse_one(str(rule.parameters[0]), read="spark")
-    except sqlglot.errors.ParseError:
+    except sqlglot.errors.SqlglotError:
         return []
     ctes = {cte.alias.lower() for cte in tree.find_all(exp.CTE)}
     names: list[str] = []
