@@ -58,10 +58,10 @@ def run_recommend(args: argparse.Namespace) -> int:
             profile = profile_spark(_local_spark(), args.data)
         else:
             profile = profile_duckdb(args.data)
+        text = recommend(profile)
     except DataQualityError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    text = recommend(profile)
     if args.out is None:
         print(text, end="")
         return 0

@@ -21,6 +21,7 @@ from quality_movies.dq.column_types import (
     ColumnProfile,
     crawler_type,
 )
+from quality_movies.dq.errors import DataQualityError
 
 # At most so many distinct values, each seen twice on average: recommend the value set.
 LOW_CARDINALITY = 10
@@ -172,6 +173,8 @@ def recommend(profile: Profile, now: datetime | None = None, source: str | None 
     """The recommended ruleset's text for ``profile`` (``source`` names the data in its header)."""
     now = now or datetime.now(UTC)
     rows = profile.rows
+    if not rows:
+        raise DataQualityError(f"{profile.source}: no rows to recommend rules from")
     lines = [
         f"# Recommended by `quality-movies dq recommend` from {source or Path(profile.source).name} "
         f"({rows:,} rows, {len(profile.columns)} columns) on {now:%Y-%m-%d}.",

@@ -124,6 +124,13 @@ def test_cli_without_out_prints_the_ruleset_and_names_an_unreadable_file(tmp_pat
     )
     assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
     assert "no such data file" in missing.stderr
+    header_only = _write(tmp_path, "header.csv", "id,name\n")
+    empty = subprocess.run(
+        [sys.executable, "-m", "quality_movies.dq.cli", "recommend", "--data", str(header_only)],
+        capture_output=True,
+        text=True,
+    )
+    assert empty.returncode == 2 and "no rows to recommend rules from" in empty.stderr
 
 
 @pytest.mark.aws_parser
