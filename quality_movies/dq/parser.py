@@ -435,7 +435,7 @@ class _Loader:
                 if rule_type not in WHERE_TYPES:
                     raise self.fail(item, f"{rule_type} does not take a where clause")
                 where = self.resolve_text(item.children[1], "a where clause")
-                if not where.strip():
+                if not where:  # AWS's "Empty where condition"; blanks load and fail when run
                     raise self.fail(item, "the where clause is empty; write a condition or drop it")
             elif item.data == "tag":
                 name = str(item.children[1])
@@ -445,9 +445,7 @@ class _Loader:
                     threshold = self.condition(item.children[2])
                 else:
                     tags[name] = self.tag_value(item, name, tags)
-            elif item.data == "labels":
-                if own_labels is not None:
-                    raise self.fail(item, "labels are given twice; put them in one list")
+            elif item.data == "labels":  # at most once: the grammar's `labels?`
                 own_labels = self.label_list(item.children[-1], self.default_labels)
             else:
                 condition = self.condition(item)

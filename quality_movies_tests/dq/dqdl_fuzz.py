@@ -286,7 +286,7 @@ class Generator:
         if self.chance(0.8):
             parts.append(self.condition())
         if self.chance(0.15):
-            clause = self.pick(['"x > 1"', "\"a = 'b'\"", '""', "$where", '"((("'])
+            clause = self.pick(['"x > 1"', "\"a = 'b'\"", '""', '"  "', "$where", '"((("'])
             parts.append(f"where {clause}")
         if self.chance(0.1):
             parts.append(
