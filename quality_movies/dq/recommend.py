@@ -151,7 +151,7 @@ def profile_spark(spark: Any, path: str | Path) -> Profile:
     frame.createOrReplaceTempView("dq_profile")
     sql = to_spark_sql(profile_sql(list(frame.columns), "dq_profile"))
     # Spark has no approx_top_k: a column with at most _TOP values gives them all in collect_set.
-    sql = re.sub(r"APPROX_TOP_K\((`(?:[^`]|``)*`), (\d+)\)", r"SLICE(COLLECT_SET(\1), 1, \2)", sql)
+    sql = re.sub(r"APPROX_TOP_K\((\w+), (\d+)\)", r"SLICE(COLLECT_SET(\1), 1, \2)", sql)
     row = spark.sql(sql).collect()[0].asDict()
     return Profile(str(path), int(row["rows_"]), _stats(list(frame.columns), row))
 
