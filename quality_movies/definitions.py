@@ -8,7 +8,7 @@ from quality_movies.ingestion.sensors import build_new_files_sensor
 from quality_movies.jobs import INGEST_JOB, ingest_movie_file, refresh_year_aggregated
 from quality_movies.monitoring.assets import quality_report
 from quality_movies.notifications.sensors import build_notification_sensors
-from quality_movies.quality.assets import build_quality_gate
+from quality_movies.quality.assets import build_quality_gate, recommended_ruleset
 from quality_movies.quality.resources import QualityJobRunner
 from quality_movies.runs.instance_storage import set_instance_sync, sync_mode
 from quality_movies.warehouse.assets import year_aggregated
@@ -26,6 +26,7 @@ def build_definitions(env: Environment | None = None) -> dg.Definitions:
             raw_movies,
             movies_catalog_table,
             build_quality_gate(quality_job.ruleset().rules),
+            recommended_ruleset,
             *[
                 view.map_asset_specs(
                     lambda spec: spec.replace_attributes(automation_condition=REFRESH_AFTER_LOAD)

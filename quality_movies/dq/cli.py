@@ -1,9 +1,10 @@
-"""``quality-movies dq check``: evaluate a DQDL ruleset over a data file and print a readable summary.
+"""``quality-movies dq check``: evaluate a DQDL ruleset over a data file and print a readable summary;
+``quality-movies dq recommend``: profile a CSV file and write a starting ruleset.
 
 Exit codes: 0 every rule passed, 1 a rule failed (a rule that cannot be evaluated, e.g. naming a
-column the data lacks, fails), 2 unusable input (an unreadable file, a ruleset that does not load, a
-reference dataset that was not given), 141 (128 + SIGPIPE, as a shell reports a program the signal
-ended) when the reader of the summary stopped early (``| head``).
+column the data lacks or a reference dataset that was not given, fails), 2 unusable input (an
+unreadable file, a ruleset that does not load), 141 (128 + SIGPIPE, as a shell reports a program the
+signal ended) when the reader of the summary stopped early (``| head``).
 """
 
 import argparse
@@ -64,7 +65,43 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="add this run's metrics to --history (created when missing), for the next run",
     )
+    _add_recommend(commands)
     return parser
+
+
+def _add_recommend(commands) -> None:
+    recommend = commands.add_parser(
+        "recommend", help="profile a CSV file and write a starting ruleset (Glue's recommendations)"
+    )
+    recommend.add_argument("--data", required=True, type=Path, help="CSV file with a header row")
+    recommend.add_argument("--out", type=Path, help="write the ruleset here (default: print it)")
+    recommend.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb")
+
+
+def run_recommend(args: argparse.Namespace) -> int:
+    """``dq recommend``: profile ``--data`` in one pass and write (or print) the ruleset."""
+    from quality_movies.dq.recommend import profile_duckdb, profile_spark, recommend
+
+    try:
+        if args.engine == "spark":
+            profile = profile_spark(_local_spark(), args.data)
+        else:
+            profile = profile_duckdb(args.data)
+        text = recommend(profile)
+    except DataQualityError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.out is None:
+        print(text, end="")
+        return 0
+    try:
+        args.out.write_text(text, encoding="utf-8")
+    except OSError as error:
+        print(f"error: {args.out}: cannot write the ruleset ({error.strerror})", file=sys.stderr)
+        return 2
+    rules = sum(1 for line in text.splitlines() if line.startswith("    ") and "#" not in line[:6])
+    print(f"Wrote {args.out}: {rules} rules from {profile.rows:,} rows of {args.data}")
+    return 0
 
 
 def _reference(text: str) -> tuple[str, Path]:
@@ -150,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``dq`` with ``argv`` (without the leading ``dq``); returns the exit code."""
     parser = _parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command == "recommend":
+        return run_recommend(args)
     if args.record_history and args.history is None:
         parser.error("--record-history needs --history FILE_OR_DIR (where to keep the metrics)")
     if args.out.exists() and not args.out.is_dir():

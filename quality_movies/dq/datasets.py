@@ -6,7 +6,6 @@ table's export), keyed by the alias or by the dataset name the alias stands for.
 from collections.abc import Mapping
 from pathlib import Path
 
-from quality_movies.dq.errors import DataQualityError
 from quality_movies.dq.model import Ruleset
 from quality_movies.dq.rules import referenced_names
 
@@ -15,21 +14,14 @@ References = Mapping[str, str | Path]
 
 
 def resolve_references(ruleset: Ruleset, references: References | None) -> dict[str, str]:
-    """Each dataset name the rules use -> its file; an unknown name is an error listing the names
-    available."""
+    """Each dataset name the rules use that was given -> its file. A name not given is left out: the
+    rules that read it are Failed when they run, saying how to give it (as Glue fails them)."""
     given = {name.lower(): str(location) for name, location in (references or {}).items()}
     aliases = {alias.lower(): dataset for alias, dataset in ruleset.additional_sources.items()}
     resolved: dict[str, str] = {}
     for name in referenced_names(ruleset):
         dataset = aliases.get(name.lower())
         location = given.get(name.lower()) or (dataset and given.get(dataset.lower()))
-        if location is None:
-            known = sorted({*(references or {}), *ruleset.additional_sources})
-            also = f" (dataset {dataset})" if dataset else ""
-            raise DataQualityError(
-                f"{ruleset.source}: the rules read a dataset named '{name}'{also} that was not "
-                f"given. Names available: {', '.join(known) or 'none'}. Give it as a reference "
-                f"(on the CLI: --ref {name}=FILE.csv)."
-            )
-        resolved[name] = location
+        if location is not None:
+            resolved[name] = location
     return resolved

@@ -37,6 +37,12 @@ class InvalidRuleError(DataQualityError):
     """A known rule type written with the wrong parameters or condition."""
 
 
+class UnevaluableRuleError(InvalidRuleError):
+    """DQDL that Glue's parser accepts but that cannot be evaluated as written (an unknown function, a tag
+    the rule type does not read, a type name DQDL lacks...): the ruleset loads, and the rule is Failed
+    with this reason when it runs, as in Glue."""
+
+
 class UnknownColumnError(DataQualityError):
     """A rule names a column the data does not have."""
 

@@ -12,7 +12,7 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from quality_movies.dq.errors import NeedsHistoryError
+from quality_movies.dq.errors import NeedsHistoryError, UnevaluableRuleError
 
 Previous = Callable[[int | None], list[float]]
 """``previous(k)``: the rule's metric values from earlier files, oldest first (the last ``k`` when given)."""
@@ -43,6 +43,22 @@ class Expr:
 
     def __str__(self) -> str:
         return self.text
+
+
+@dataclass(frozen=True)
+class Unevaluable(Expr):
+    """What the grammar accepts but this engine does not compute (``average(last(3))``, ``avg(std(last(3)))``,
+    ``1 / 0``): evaluating it raises UnevaluableRuleError with ``reason``, so the rule is Failed."""
+
+    reason: str
+    text: str
+
+    def evaluate(self, previous: Previous) -> float:
+        raise UnevaluableRuleError(self.reason)
+
+    @property
+    def lookback(self) -> int | None:
+        return 0
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ defined once and used where their type fits, labels within AWS's limits, one thr
 rule, lists of one type, known ``Metadata`` / ``DataSources`` keys and at least one rule or analyzer.
 """
 
+import contextlib
 import difflib
 import re
 from dataclasses import replace
@@ -26,6 +27,7 @@ from quality_movies.dq.errors import (
     DQDLSyntaxError,
     InvalidRuleError,
     InvalidVariableError,
+    UnevaluableRuleError,
     UnsupportedRuleError,
 )
 
@@ -116,6 +118,54 @@ BOOLEAN_RULE_TYPES = frozenset(
 )
 # "Monitor only" in rules-config.json: allowed in Analyzers, never in Rules.
 ANALYZER_ONLY_TYPES = frozenset({"AllStatistics"})
+# Quoted text AWS's lexer reads as a date or a time of day (DATE, TIME, MIL_TIME), never as a string.
+_DATE_TOKEN = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}:\d{2} (AM|PM)|\d{2}:\d{2}")
+# The kinds of condition each rule type takes (rules-config.json's return types): number, string, date,
+# duration, size; None: no condition. A rule type missing here takes a number.
+CONDITIONS = {
+    **{name: (None,) for name in BOOLEAN_RULE_TYPES},
+    "ColumnValues": ("string", "number", "date"),
+    "ColumnDataType": ("string",),
+    "DataFreshness": ("duration",),
+    "CustomSql": ("number", None),
+    "FileSize": ("size", "number"),
+    "FileFreshness": ("date",),
+    "FileMatch": ("string", None),
+    "FileUniqueness": ("number",),
+}
+# rules-config.json's is_where_clause_supported.
+WHERE_TYPES = frozenset(
+    {
+        "RowCount",
+        "Completeness",
+        "IsComplete",
+        "ColumnDataType",
+        "ColumnCorrelation",
+        "Uniqueness",
+        "IsUnique",
+        "Mean",
+        "Sum",
+        "StandardDeviation",
+        "Variance",
+        "Entropy",
+        "DistinctValuesCount",
+        "UniqueValueRatio",
+        "ColumnLength",
+        "IsPrimaryKey",
+        "ColumnValues",
+        "DataFreshness",
+    }
+)
+# rules-config.json's is_threshold_supported.
+THRESHOLD_TYPES = frozenset(
+    {"ColumnDataType", "ColumnValues", "CustomSql", "FileFreshness", "FileSize"}
+)
+# A FileSize condition in bytes, numbers written as digits (AWS's parser reads them as integers).
+_BYTES = re.compile(
+    r"(not\s+)?(between\s+(-\s*)?\d+\s+and\s+(-\s*)?\d+"
+    r"|in\s*\[\s*(-\s*)?\d+(\s*,\s*(-\s*)?\d+)*\s*\]|(!\s*=|[<>]=?|=)\s*(-\s*)?\d+)"
+)
+_ORDERING = (">", ">=", "<", "<=", "between", "not between")
 _CLOCK_12 = re.compile(r"^\s*(1[0-2]|0?[1-9]):([0-5]\d)\s*([AaPp][Mm])\s*$")
 _CLOCK_24 = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*$")
 
@@ -196,7 +246,7 @@ class _Loader:
                 self.variable(child)
         for child in tree.children:
             if child.data == "rules":
-                rules = [self.rule_item(item) for item in child.children if item is not None]
+                rules = [self.rule_tree(item) for item in child.children if item is not None]
             elif child.data == "analyzers":
                 analyzers = [self.analyzer(item) for item in child.children if item is not None]
         if not rules and not analyzers:
@@ -257,6 +307,8 @@ class _Loader:
                 f"variable '{name}' is already defined; give each variable one definition",
                 InvalidVariableError,
             )
+        for token in value.scan_values(lambda t: isinstance(t, Token) and t.type == "STRING"):
+            self.quoted(token, "a variable's value")
         if isinstance(value, Tree) and value.data == "variable_list":
             items = [self.text_value(item) for item in value.children if item is not None]
             if not items:
@@ -292,9 +344,20 @@ class _Loader:
             )
         return value
 
+    def quoted(self, token: Token, place: str) -> str:
+        """A quoted string where AWS's grammar wants one: a date or time of day is not one there."""
+        text = _unquote(token)
+        if _DATE_TOKEN.fullmatch(text):
+            raise self.fail(
+                token,
+                f"{token} reads as a date or time of day in DQDL, so it cannot be {place} "
+                "(Glue's parser refuses it too)",
+            )
+        return text
+
     def resolve_text(self, token: Token, place: str) -> str:
         if token.type == "STRING":
-            return _unquote(token)
+            return self.quoted(token, place)
         if token.type == "NAME":
             return str(token)
         return self.resolve(token, place, lists=False).text
@@ -313,7 +376,7 @@ class _Loader:
             )
         own: dict[str, str] = {}
         for label in labels:
-            key, value = (_unquote(token) for token in label.children)
+            key, value = (self.quoted(token, "a label") for token in label.children)
             if not key or not value:
                 raise self.fail(label, "a label key or value cannot be empty")
             if len(key) > MAX_LABEL_KEY:
@@ -330,20 +393,15 @@ class _Loader:
             own[key] = value
         return own
 
-    def rule_item(self, node: Tree) -> model.AnyRule:
-        top = node.children[0]
-        labels = node.children[1] if len(node.children) > 1 else None
-        if labels is None and top.data != "dq_rule":
-            labels = _trailing_labels(top)
-        rule = self.rule_tree(top)
-        if labels is not None:
-            own = self.label_list(labels.children[-1], self.default_labels)
-            rule = replace(rule, labels={**self.default_labels, **own})
-        return rule
-
     def rule_tree(self, node: Tree) -> model.AnyRule:
         if node.data == "dq_rule":
             return self.dq_rule(node)
+        if node.data == "parenthesised":
+            rule = self.rule_tree(node.children[0])
+            if len(node.children) > 1:
+                own = self.label_list(node.children[1].children[-1], self.default_labels)
+                rule = replace(rule, labels={**self.default_labels, **own})
+            return rule
         operator = "and" if node.data == "and_rule" else "or"
         children = tuple(
             self.rule_tree(child) for child in node.children if isinstance(child, Tree)
@@ -367,17 +425,17 @@ class _Loader:
             )
         parameters: list[str] = []
         condition = threshold = where = None
+        condition_text = ""
         tags: dict[str, model.Value] = {}
         own_labels: dict[str, str] | None = None
         for item in node.children[1:]:
             if item.data == "parameter":
-                self.not_a_rule_type(item, rule_type, first=not parameters)
                 parameters.append(self.parameter(item))
             elif item.data == "where_clause":
-                if where is not None:
-                    raise self.fail(item, "'where' is given twice; join the filters with AND")
+                if rule_type not in WHERE_TYPES:
+                    raise self.fail(item, f"{rule_type} does not take a where clause")
                 where = self.resolve_text(item.children[1], "a where clause")
-                if not where.strip():
+                if not where:  # AWS's "Empty where condition"; blanks load and fail when run
                     raise self.fail(item, "the where clause is empty; write a condition or drop it")
             elif item.data == "tag":
                 name = str(item.children[1])
@@ -387,12 +445,18 @@ class _Loader:
                     threshold = self.condition(item.children[2])
                 else:
                     tags[name] = self.tag_value(item, name, tags)
-            elif item.data == "labels":
-                if own_labels is not None:
-                    raise self.fail(item, "labels are given twice; put them in one list")
+            elif item.data == "labels":  # at most once: the grammar's `labels?`
                 own_labels = self.label_list(item.children[-1], self.default_labels)
             else:
                 condition = self.condition(item)
+                condition_text = self.span(item)
+        self.condition_fits(node, rule_type, condition, len(parameters), condition_text)
+        if threshold is not None and rule_type not in THRESHOLD_TYPES:
+            raise self.fail(node, f"{rule_type} does not take 'with threshold'")
+        if threshold is not None and "number" not in _families(threshold):
+            raise self.fail(
+                node, "'with threshold' compares with numbers, e.g. with threshold > 0.9"
+            )
         return model.Rule(
             rule_type=rule_type,
             parameters=tuple(parameters),
@@ -405,6 +469,36 @@ class _Loader:
             labels={**self.default_labels, **(own_labels or {})},
             tags=tags,
         )
+
+    def condition_fits(
+        self,
+        node: Tree,
+        rule_type: str,
+        condition: model.Condition | None,
+        parameters: int,
+        text: str,
+    ) -> None:
+        """The condition is of a kind the rule type returns (AWS's parser refuses the others)."""
+        allowed = CONDITIONS.get(rule_type, ("number",))
+        if rule_type == "FileMatch":
+            allowed = (None,) if parameters >= 2 else ("string",)
+        if condition is None:
+            if None not in allowed:
+                raise self.fail(
+                    node, f"{rule_type} needs a condition, e.g. {_EXAMPLES[allowed[0]]}"
+                )
+            return
+        families = _families(condition)
+        if rule_type == "FileSize" and not _BYTES.fullmatch(re.sub(r"[()]", "", text)):
+            families.discard("number")  # bytes: whole numbers as written, no expression
+        if not families & set(allowed):
+            if allowed == (None,):
+                raise self.fail(node, f"{rule_type} passes or fails by itself: drop the condition")
+            kinds = " or ".join(kind for kind in allowed if kind)
+            raise self.fail(
+                node,
+                f"{rule_type} compares with a {kinds}, e.g. {_EXAMPLES[allowed[0]]}",
+            )
 
     def rule_text(self, node: Tree) -> str:
         """The rule as written, without labels (they travel apart, as Glue's ``Labels``)."""
@@ -436,12 +530,12 @@ class _Loader:
         if rule_type in BOOLEAN_RULE_TYPES:
             raise self.fail(
                 node,
-                f"{rule_type} gives a pass/fail, not a metric, so it cannot be an analyzer; "
-                "move it to Rules = [ ... ]",
+                f"{rule_type} gives a pass/fail, not a metric, so it cannot be an analyzer "
+                "(Glue's parser would accept it, and compute nothing): move it to Rules = [ ... ]",
             )
         return model.Rule(
             rule_type=rule_type,
-            parameters=tuple(self.parameter(item) for item in node.children[1:]),
+            parameters=tuple(self.analyzer_parameter(item) for item in node.children[1:]),
             condition=None,
             threshold=None,
             where=None,
@@ -450,25 +544,20 @@ class _Loader:
             column=node.meta.column,
         )
 
-    def not_a_rule_type(self, node: Tree, rule_type: str, first: bool) -> None:
-        """An unquoted rule type name after a rule is a missing comma, except DetectAnomalies' metric."""
-        token = node.children[-1]
-        if token.type != "NAME" or str(token) not in DQDL_RULE_TYPES:
-            return
-        if rule_type == "DetectAnomalies" and first:
-            return
-        raise self.fail(
-            token,
-            f"'{token}' is a rule type, not a parameter of {rule_type}: is a comma missing before it? "
-            f'(quote it, "{token}", if it is a column)',
-        )
+    def analyzer_parameter(self, node: Tree) -> str:
+        """AWS's parser does not resolve an analyzer's variables: an undefined one stays as written
+        (and computes nothing when it runs)."""
+        try:
+            return self.parameter(node)
+        except InvalidVariableError:
+            return str(node.children[-1])
 
     def parameter(self, node: Tree) -> str:
         return self.resolve_text(node.children[-1], "a rule parameter")
 
     def tag_value(self, node: Tree, name: str, tags: dict[str, model.Value]) -> model.Value:
-        if any(key.lower() == name.lower() for key in tags):
-            raise self.fail(node, f"tag '{name}' is given twice; keep one")
+        for key in [key for key in tags if key.lower() == name.lower()]:
+            del tags[key]  # given twice: the last one counts, as in AWS's parser's map of tags
         if len(node.children) == 4:  # with name = ["a", "b"]
             if str(node.children[2]) != "=":
                 raise self.fail(node, f"tag '{name}' takes '=', as in with {name} = [\"a\", \"b\"]")
@@ -476,6 +565,8 @@ class _Loader:
             return model.Value(model.LIST, items=items)
         condition_node = node.children[2]
         condition = self.condition(condition_node)
+        if not {"string", "number"} & _families(condition):
+            raise self.fail(node, f"tag '{name}' takes a number or a quoted string")
         if condition.operator != "=":
             raise self.fail(
                 node,
@@ -488,6 +579,13 @@ class _Loader:
         negated = isinstance(node.children[0], Token) and node.children[0].type == "NOT"
         prefix = "not " if negated else ""
         if kind == "compare":
+            if isinstance(node.children[1], Tree) and node.children[1].data == "variable":
+                raise self.fail(
+                    node.children[1],
+                    f"a variable after '{node.children[0]}' makes Glue's parser fail; write the value "
+                    f"itself, or a list variable with in",
+                    InvalidVariableError,
+                )
             value = self.operand(node.children[1], "a comparison")
             return model.Condition(str(node.children[0]), (value,))
         if kind == "between":
@@ -501,8 +599,13 @@ class _Loader:
                 if isinstance(item, Token) and item.type in ("NOT", "IN"):
                     continue
                 if isinstance(item, Tree) and item.data == "variable":
-                    resolved = self.resolve(item.children[0], "a list", lists=True)
-                    values.extend(resolved if isinstance(resolved, list) else [resolved])
+                    self.resolve(item.children[0], "a list", lists=True)
+                    raise self.fail(
+                        item,
+                        f"a variable inside [ ... ] makes Glue's parser fail; write the values "
+                        f"themselves, or a list variable alone: in {item.children[0]}",
+                        InvalidVariableError,
+                    )
                 else:
                     values.append(self.operand(item, "a list"))
             self.one_type(node, values)
@@ -546,11 +649,13 @@ class _Loader:
             return model.Value(model.NOW)
         if kind == "now_offset":
             _, sign, amount, unit = node.children
+            self.whole(amount, "a duration")
             if str(sign) not in "+-":
                 raise self.fail(sign, "now() takes + or - a duration, e.g. (now() - 3 days)")
             offset = float(amount) * _UNITS[str(unit)]
             return model.Value(model.NOW, offset=-offset if str(sign) == "-" else offset)
         if kind == "duration":
+            self.whole(node.children[0], "a duration")
             return model.Value(
                 model.DURATION, offset=float(node.children[0]) * _UNITS[str(node.children[1])]
             )
@@ -563,14 +668,26 @@ class _Loader:
                 number=float(int(amount) * _SIZE_UNITS[str(unit)]),
                 text=f"{amount} {unit}",
             )
+        for signed in node.find_data("signed"):
+            if str(signed.children[0]) != "-":
+                raise self.fail(
+                    signed, f"'{signed.children[0]}' cannot start a number; only a minus can"
+                )
         expr = self.expression(node)
         if expr.lookback is None:
             try:
                 number = expr.evaluate(expressions.no_history)
             except ZeroDivisionError as error:
-                raise self.fail(node, str(error)) from None
+                reason = f"{expr.text}: {error}"
+                return model.Value(
+                    model.EXPRESSION, expression=expressions.Unevaluable(reason, expr.text)
+                )
             return model.Value(model.NUMBER, number=number)
         return model.Value(model.EXPRESSION, expression=expr)
+
+    def whole(self, amount: Token, what: str) -> None:
+        if "." in str(amount):
+            raise self.fail(amount, f"{what} is a whole number of days, hours or minutes")
 
     def expression(self, node: Tree) -> expressions.Expr:
         text = self.span(node)
@@ -581,19 +698,19 @@ class _Loader:
             inner = self.expression(node.children[0])
             return _retext(inner, text)
         if kind == "signed":
-            sign, inner = node.children
-            if str(sign) not in "+-":
-                raise self.fail(sign, f"'{sign}' cannot start a number")
-            argument = self.expression(inner)
-            if str(sign) == "+":
-                return _retext(argument, text)
-            return expressions.Binary("-", expressions.Number(0.0, "0"), argument, text)
+            sign, number = node.children
+            if str(sign) != "-":
+                raise self.fail(sign, f"'{sign}' cannot start a number; only a minus sign can")
+            return expressions.Number(-float(number), text)
         if kind == "binary":
             left, operator, right = node.children
             return expressions.Binary(
                 str(operator), self.expression(left), self.expression(right), text
             )
-        return self.call(node, text)
+        try:
+            return self.call(node, text)
+        except InvalidRuleError as error:  # Glue's grammar takes any function: Failed when it runs
+            return expressions.Unevaluable(str(error).split(": ", 1)[-1], text)
 
     def call(self, node: Tree, text: str) -> expressions.Expr:
         name_token, *arguments = node.children
@@ -653,30 +770,6 @@ class _Loader:
         return int(value)
 
 
-def _trailing_labels(composite: Tree) -> Tree | None:
-    """Labels written after an unparenthesised composite (``A and B labels=[...]``) belong to it.
-
-    The grammar hands them to the last rule, the one they follow; they are taken back from it here.
-    """
-    last = composite.children[-1]
-    while isinstance(last, Tree) and last.data in ("and_rule", "or_rule"):
-        if last.meta.end_pos != composite.meta.end_pos:
-            return None
-        last = last.children[-1]
-    if (
-        isinstance(last, Tree)
-        and last.data == "dq_rule"
-        and last.meta.end_pos == composite.meta.end_pos
-        and isinstance(last.children[-1], Tree)
-        and last.children[-1].data == "labels"
-    ):
-        labels = last.children.pop()
-        last.meta.end_pos = labels.meta.start_pos
-        composite.meta.end_pos = labels.meta.start_pos
-        return labels
-    return None
-
-
 def _retext(expr: expressions.Expr, text: str) -> expressions.Expr:
     return replace(expr, text=text)
 
@@ -718,7 +811,7 @@ def parse_dqdl(text: str, source: str = "<ruleset>") -> model.Ruleset:
     try:
         tree = _parser().parse(text)
     except UnexpectedInput as error:
-        raise _syntax_error(error, text, source) from None
+        raise _trailing_text(error, text, source) or _syntax_error(error, text, source) from None
     return _Loader(text, source).load(tree)
 
 
@@ -729,17 +822,77 @@ def parse_ruleset(text: str, source: str = "<ruleset>") -> model.Ruleset:
     from quality_movies.dq.rules import as_metric_rule, validate_rule
 
     for leaf in ruleset.leaves:
-        validate_rule(leaf, source)
+        # UnevaluableRuleError: DQDL Glue's parser accepts, Failed with the reason when it runs
+        with contextlib.suppress(UnevaluableRuleError):
+            validate_rule(leaf, source)
     for analyzer in ruleset.analyzers:
         try:
             validate_rule(as_metric_rule(analyzer), source)
+        except UnevaluableRuleError:
+            pass
         except InvalidRuleError as error:
             at = f"{source}:{analyzer.line}:{analyzer.column}: "
             raise InvalidRuleError(
-                f"{at}analyzer `{analyzer.text}` has no metric to compute here: "
-                + str(error).removeprefix(at)
+                f"{at}analyzer `{analyzer.text}` has no metric to compute here (Glue's parser "
+                "would accept it): " + str(error).removeprefix(at)
             ) from None
     return ruleset
+
+
+_EXAMPLES = {
+    "number": "> 0.9",
+    "string": '= "STRING"',
+    "date": "> (now() - 1 days)",
+    "duration": "<= 24 hours",
+    "size": "< 2 MB",
+}
+
+
+def _families(condition: model.Condition) -> set[str]:
+    """The kinds of AWS condition (number, string, date, duration, size) that can hold ``condition``."""
+    families = {"number", "string", "date", "duration", "size"}
+    for value in condition.values:
+        if value.kind in (model.NUMBER, model.EXPRESSION):
+            families &= {"number"}
+        elif value.kind == model.NULL:
+            families &= {"number", "string", "date"}
+        elif value.kind in (model.EMPTY, model.WHITESPACES_ONLY):
+            families &= {"string"}
+        elif value.kind == model.STRING:
+            families &= {"date"} if _DATE_TOKEN.fullmatch(value.text or "") else {"string"}
+        elif value.kind == model.NOW:
+            families &= {"date"}
+        elif value.kind in (model.DURATION, model.SIZE):
+            families &= {value.kind}
+    if all(value.kind == model.NULL for value in condition.values):
+        families &= {"number"}  # the g4's first alternative: `number: ... | NULL`
+    if condition.operator.endswith("matches"):
+        families &= {"string"}
+    elif condition.operator in _ORDERING:
+        families -= {"string"}
+    return families
+
+
+def _trailing_text(error: UnexpectedInput, text: str, source: str) -> DQDLSyntaxError | None:
+    """Text after a complete ruleset: AWS's grammar has no end-of-file rule and ignores it; refused here,
+    since it is most often a rule written outside the brackets."""
+    position = getattr(error, "pos_in_stream", None)
+    if not position or not text[:position].strip():
+        return None
+    try:
+        _parser().parse(text[:position])
+    except UnexpectedInput:
+        return None
+    found = text[position:].strip().split("\n", 1)[0][:40]
+    return DQDLSyntaxError(
+        source,
+        error.line,
+        error.column,
+        ["end of ruleset"],
+        f"'{found}'",
+        "text after the closing ']' of the ruleset; Glue's parser would ignore it silently: "
+        "move it inside the brackets or delete it",
+    )
 
 
 def _syntax_error(error: UnexpectedInput, text: str, source: str) -> DQDLSyntaxError:

@@ -10,12 +10,14 @@ half-written and does not stop the others.
 """
 
 import json
+import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -524,3 +526,77 @@ def build_quality_gate(rules: Sequence[Any]) -> dg.AssetsDefinition:
             )
 
     return quality_gate
+
+
+RECOMMENDED_RULESET_KEY = "reports/recommended_ruleset.dqdl"
+LATEST_FILES = 5  # the newest input files a recommendation is made from
+
+
+def ruleset_diff(in_force: str, recommended: str) -> str:
+    """A unified diff from the ruleset in force to the recommended one."""
+    import difflib
+
+    return "".join(
+        difflib.unified_diff(
+            in_force.splitlines(keepends=True),
+            recommended.splitlines(keepends=True),
+            "ruleset in force",
+            "recommended",
+        )
+    )
+
+
+def latest_input_files(
+    lake: Lake, folder: Path, count: int = LATEST_FILES
+) -> tuple[Path, list[str]]:
+    """The newest CSV files under input_data/ (at most ``count``) downloaded and joined into one CSV
+    under ``folder``: the newest file's header, then the rows of every file with that same header."""
+    objects = [o for o in lake.list_objects(lake.input_prefix) if o.key.lower().endswith(".csv")]
+    if not objects:
+        raise dg.Failure(f"no CSV file under {lake.uri(lake.input_prefix)} to recommend rules from")
+    newest = sorted(objects, key=lambda o: (o.last_modified, o.key), reverse=True)[:count]
+    joined = folder / "latest_input_files.csv"
+    used: list[str] = []
+    header: bytes | None = None
+    with joined.open("wb") as out:
+        for i, obj in enumerate(newest):
+            lines = lake.download(obj.key, folder / f"input_{i}.csv").read_bytes().splitlines(True)
+            first = lines[0].removeprefix(b"\xef\xbb\xbf").rstrip(b"\r\n") if lines else b""
+            if header is None:
+                header = first
+                out.write(first + b"\n")
+            if first != header:
+                continue
+            body = b"".join(lines[1:])
+            out.write(body if body.endswith(b"\n") or not body else body + b"\n")
+            used.append(obj.key)
+    return joined, used
+
+
+@dg.asset(
+    group_name="quality",
+    deps=[dg.AssetKey("raw_movies")],
+    description="A starting ruleset recommended from the newest input files (as `quality-movies dq "
+    "recommend` makes it), and how it differs from the ruleset in force. Materialize it by hand.",
+)
+def recommended_ruleset(lake: Lake, quality_job: QualityJobRunner) -> dg.MaterializeResult:
+    """Profile the newest input files, store the recommended ruleset under reports/, show the diff."""
+    from quality_movies.dq.recommend import profile_duckdb, recommend
+
+    with tempfile.TemporaryDirectory(prefix="quality_movies_") as tmp:
+        data, used = latest_input_files(lake, Path(tmp))
+        profile = profile_duckdb(data)
+        text = recommend(profile, source=f"the newest {len(used)} file(s) of input_data/")
+        written = Path(tmp) / "recommended_ruleset.dqdl"
+        written.write_text(text, encoding="utf-8")
+        lake.upload(written, RECOMMENDED_RULESET_KEY)
+    diff = ruleset_diff(quality_job.ruleset_text(), text)
+    return dg.MaterializeResult(
+        metadata={
+            "ruleset": dg.MetadataValue.md(f"```\n{text}```"),
+            "diff_against_ruleset_in_force": dg.MetadataValue.md(f"```diff\n{diff}```"),
+            "files": dg.MetadataValue.json(used),
+            "rows": profile.rows,
+            "uri": dg.MetadataValue.path(lake.uri(RECOMMENDED_RULESET_KEY)),
+        }
+    )

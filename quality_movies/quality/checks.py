@@ -1,7 +1,7 @@
 """Asset checks of the quality gate, per file: one per DQDL rule, and the blocking row conservation check.
 
 A rule's check name comes from the label ``check`` when the rule sets one
-(``IsComplete "series_title" labels = ["check": "title_present"]``), else from the rule's own text
+(``IsComplete "series_title" labels = ["check" = "title_present"]``), else from the rule's own text
 (``RowCount > avg(last(3)) * 0.5`` -> ``rowcount_gt_avg_last_3_times_0_5``), never from its position, so a
 check keeps its name and its history when rules are added, removed or reordered.
 """

@@ -11,7 +11,6 @@ import pytest
 from quality_movies.dq import (
     ROW_LEVEL_COLUMNS,
     DataFile,
-    InvalidRuleError,
     evaluate_file,
     evaluate_spark,
     parse_ruleset,
@@ -211,14 +210,19 @@ def test_where_clause_failing_on_a_value_is_a_failed_rule(tmp_path: Path) -> Non
     assert other.outcome == "Failed" and (summary.good_rows, summary.bad_rows) == (1, 2)
 
 
-def test_a_tag_the_rule_type_does_not_read_is_rejected_naming_its_tags() -> None:
-    with pytest.raises(InvalidRuleError, match="'recentFile' is not a tag of FileSize") as caught:
-        parse_ruleset('Rules = [ FileSize "s3://b/" > 5 B with recentFile = 1 ]')
-    assert "did you mean recentFiles?" in str(caught.value)
-    with pytest.raises(
-        InvalidRuleError, match="'bogus' is not a tag of IsComplete .its tags: none"
-    ):
-        parse_ruleset('Rules = [ IsComplete "id" with bogus = "x" ]')
+def test_a_tag_the_rule_type_does_not_read_fails_the_rule_naming_its_tags(tmp_path: Path) -> None:
+    # AWS's parser accepts any tag on any rule type: the ruleset loads, the rule is Failed saying why.
+    data = tmp_path / "a.csv"
+    data.write_text("id\n1\n", encoding="utf-8")
+    rules = parse_ruleset(
+        'Rules = [ FileSize < 5 MB with recentFile = 1, IsComplete "id" with bogus = "x", RowCount = 1 ]'
+    )
+    typo, bogus, count = evaluate_file(rules, data, tmp_path / "out").rule_outcomes
+    assert typo.outcome == "Failed" and "did you mean recentFiles?" in typo.failure_reason
+    assert "'recentFile' is not a tag of FileSize" in typo.failure_reason
+    assert bogus.outcome == "Failed"
+    assert "'bogus' is not a tag of IsComplete (its tags: none)" in bogus.failure_reason
+    assert count.outcome == "Passed"
 
 
 def test_the_embedded_engine_draws_no_progress_bar() -> None:

@@ -260,14 +260,14 @@ EXAMPLES = [
 LANGUAGE = """Metadata = { "Version": "1.0" }
 # a comment line
 Rules = [
-    // a comment inside the list
+    # a comment inside the list
     ColumnValues "First_Name" not matches "[0-9]+",
     ColumnValues "Country" in [ "US", "CA", "UK", null, empty, whitespaces_only ],
     Sum "Order_Total" > -100,
     RowCount < -1,
-    /* 60000 minutes = 41.7 days, 5760 minutes = 4 days */
+    # 60000 minutes = 41.7 days, 5760 minutes = 4 days
     ColumnValues "Load_Date" > (now() - 60000 minutes),
-    ColumnValues "Load_Date" > (now() - 5760 minutes),
+    ColumnValues "Load_Date" > (now() - 5760 minutes)
 ]
 """
 LANGUAGE_OUTCOMES = [
@@ -675,7 +675,7 @@ def test_cli_exits_zero_when_the_documented_rules_pass(tmp_path: Path) -> None:
     [
         'Rules = [ (RowCount "id" > 100) or (IsPrimaryKey "id") ]\n',  # dqdl.html, not loadable
         "Rules = [ IsComplete 'order-id' ]\n",  # a user's slip: single quotes
-        'Rules = [ FileSize "s3://bucket/" > 5 B with recentFile = 1 ]\n',  # a tag misspelt
+        'Rules = [ FileSize "s3://bucket/" > 5 B with recentFiles = 1, ]\n',  # a tag misspelt
     ],
 )
 def test_cli_bad_ruleset_exits_2_in_a_line_or_two(rules_text: str, tmp_path: Path) -> None:

@@ -221,7 +221,10 @@ def test_ref_gives_a_dataset_the_rules_name(tmp_path: Path, capsys) -> None:
     assert analyzers == [{"Analyzer": "RowCount", "EvaluatedMetrics": {"Dataset.*.RowCount": 2.0}}]
 
 
-def test_unknown_reference_name_exits_2_listing_the_names(tmp_path: Path, capsys) -> None:
+def test_unknown_reference_name_fails_the_rule_saying_how_to_give_it(
+    tmp_path: Path, capsys
+) -> None:
+    # Glue's parser accepts any dataset name: the rule that reads one not given is Failed saying so.
     rules = tmp_path / "r.dqdl"
     rules.write_text('Rules = [ RowCountMatch "reference" = 1.0 ]', encoding="utf-8")
     data = tmp_path / "d.csv"
@@ -230,10 +233,10 @@ def test_unknown_reference_name_exits_2_listing_the_names(tmp_path: Path, capsys
     ref.write_text("id\n1\n", encoding="utf-8")
     out = tmp_path / "out"
     args = ["check", "--rules", str(rules), "--data", str(data), "--out", str(out)]
-    assert main([*args, "--ref", f"other={ref}", "--ref", f"third={ref}"]) == 2
-    err = capsys.readouterr().err
-    assert "'reference'" in err and "other, third" in err and "--ref reference=FILE.csv" in err
-    assert not out.exists(), "nothing written on a load error"
+    assert main([*args, "--ref", f"other={ref}", "--ref", f"third={ref}"]) == 1
+    printed = capsys.readouterr().out
+    assert "[FAILED]" in printed and "'reference' that was not given" in printed
+    assert "--ref reference=FILE" in printed
 
 
 @pytest.mark.parametrize("broken", ["data", "reference"])
@@ -301,7 +304,7 @@ def test_summary_piped_into_head_ends_quietly(tmp_path: Path) -> None:
         (
             'CustomSql "select count(*) from database.table" between 10 and 20',
             "database.table",
-            "as `primary`",
+            "give a dataset of that name as a reference (--ref database.table=FILE",
         ),
         # AggregateMatch page: `AggregateMatch "avg(ratings)" "avg(database_name.tablename.ratings)"`.
         (
@@ -311,21 +314,22 @@ def test_summary_piped_into_head_ends_quietly(tmp_path: Path) -> None:
         ),
     ],
 )
-def test_data_catalog_table_names_are_rejected_by_name(
+def test_data_catalog_table_names_fail_the_rule_by_name(
     rule: str, table: str, instead: str, tmp_path: Path, capsys
 ) -> None:
+    # AWS's parser accepts them: the ruleset loads, and the rule is Failed naming the table.
     rules = tmp_path / "catalog.dqdl"
     rules.write_text(f"Rules = [ {rule} ]\n")
     data = tmp_path / "data.csv"
     data.write_text("id,ratings\n1,8\n2,9\n")
     code = main(["check", "--rules", str(rules), "--data", str(data), "--out", str(tmp_path / "o")])
-    assert code == 2
-    err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1
-    assert f"'{table}' is a Glue Data Catalog table name" in err
-    assert "exist only inside AWS Glue" in err
-    assert "DataSources" in err and "--ref NAME=FILE" in err and "reference_data/<name>/" in err
-    assert instead in err
+    assert code == 1
+    out = capsys.readouterr().out
+    assert "[FAILED]" in out
+    assert f"'{table}' is a Glue Data Catalog table name" in out
+    assert "exist only inside AWS Glue" in out
+    assert "--ref" in out and "reference_data/" in out
+    assert instead in out
 
 
 def test_primary_and_reference_aliases_still_read(tmp_path: Path, capsys) -> None:

@@ -46,7 +46,7 @@ def test_names_survive_insertion_removal_and_reordering():
 
 def test_a_check_label_names_the_check():
     ruleset = parse_ruleset(
-        f'Rules = [\n  {SEED} labels = ["check": "rating range"],\n  IsComplete "series_title"\n]'
+        f'Rules = [\n  {SEED} labels = ["check" = "rating range"],\n  IsComplete "series_title"\n]'
     )
     assert rule_check_names(ruleset.rules) == ["rating_range", "iscomplete_series_title"]
 

@@ -11,6 +11,7 @@ from quality_movies.dq import model
 from quality_movies.dq.errors import (
     InvalidRuleError,
     NeedsHistoryError,
+    UnevaluableRuleError,
     UnknownColumnError,
     UnsupportedRuleError,
 )
@@ -60,6 +61,9 @@ RULE_TYPES: dict[str, RuleType] = {
 }
 
 
+VAR_ARGS = frozenset({"Uniqueness", "IsUnique", "IsPrimaryKey", "DetectAnomalies"})
+
+
 def validate_rule(rule: model.Rule, source: str = "") -> None:
     """Reject, at load time, a rule type the engine cannot evaluate or a rule of the wrong shape."""
     at = where_in_source(rule, source)
@@ -78,9 +82,19 @@ def validate_rule(rule: model.Rule, source: str = "") -> None:
             if spec.min_params == spec.max_params
             else f"{spec.min_params} to {spec.max_params}"
         )
-        raise InvalidRuleError(
+        composite = len(params) > spec.max_params and any(p in RULE_TYPES for p in params)
+        # rules-config.json's is_var_arg: AWS's parser takes any number of these (Failed when run).
+        error = UnevaluableRuleError if rule.rule_type in VAR_ARGS and params else InvalidRuleError
+        raise error(
             f"{at}`{rule.text}`: {rule.rule_type} takes {wanted} quoted "
             f"parameter(s), got {len(params)}"
+            + (
+                " (is a comma missing before a rule? After parameters, `and` and a word is one "
+                "more parameter: put each rule of a composite in parentheses, as in "
+                '(IsComplete "a") and (IsComplete "b"))'
+                if composite
+                else ""
+            )
         )
     known = {tag.lower(): tag for tag in spec.tags}
     for tag in rule.tags:
@@ -90,7 +104,7 @@ def validate_rule(rule: model.Rule, source: str = "") -> None:
             close = difflib.get_close_matches(tag.lower(), list(known), n=1)
             hint = f"; did you mean {known[close[0]]}?" if close else ""
             takes = ", ".join(spec.tags) if spec.tags else "none"
-            raise InvalidRuleError(
+            raise UnevaluableRuleError(
                 f"{at}`{rule.text}`: '{tag}' is not a tag of {rule.rule_type} (its tags: {takes})"
                 f"{hint}"
             )
@@ -117,8 +131,8 @@ def validate_rule(rule: model.Rule, source: str = "") -> None:
 
         try:
             sqlglot.parse_one(rule.where, read="spark")
-        except sqlglot.errors.ParseError as error:
-            raise InvalidRuleError(
+        except sqlglot.errors.SqlglotError as error:
+            raise UnevaluableRuleError(
                 f"{at}`{rule.text}`: the where clause is not valid SQL ({error})"
             ) from None
 
@@ -131,17 +145,21 @@ def plan_leaf(rule: model.Rule, index: int, ctx: RuleContext, source: str = "") 
             f"{where_in_source(rule, source)}rule type '{rule.rule_type}' is not supported"
         )
     try:
+        validate_rule(rule, source)
+    except UnevaluableRuleError as error:
+        return failed_leaf(rule, str(error))
+    try:
         where = where_sql(rule, ctx, source) if spec.where else "TRUE"
         plan = LeafPlan(rule=rule, row_level=spec.row_level, where_expr=where)
         spec.plan(rule, plan, ctx, Names(f"l{index}_", f"__w{index}", f"__r{index}"), source)
-    except UnknownColumnError as error:
+    except (UnknownColumnError, UnevaluableRuleError) as error:
         return failed_leaf(rule, str(error))
     decide = plan.decide
 
     def decide_with_history(values: dict) -> LeafResult:
         try:
             return decide(values)
-        except (NeedsHistoryError, ZeroDivisionError) as error:
+        except (NeedsHistoryError, UnevaluableRuleError, ZeroDivisionError) as error:
             return failed(str(error))
 
     plan.decide = decide_with_history
@@ -194,7 +212,7 @@ def columns_to_type(ruleset: model.Ruleset, columns: Sequence[str]) -> list[str]
     for text in statements:
         try:
             tree = sqlglot.parse_one(text, read="spark")
-        except sqlglot.errors.ParseError:
+        except sqlglot.errors.SqlglotError:
             continue
         if any(isinstance(star.parent, exp.Select) for star in tree.find_all(exp.Star)):
             return list(columns)

@@ -3,7 +3,7 @@
 from typing import Any
 
 from quality_movies.dq import model
-from quality_movies.dq.errors import InvalidRuleError
+from quality_movies.dq.errors import UnevaluableRuleError
 from quality_movies.dq.rules.base import (
     ANY_VALUE,
     LeafPlan,
@@ -35,7 +35,8 @@ def _metric_types() -> dict[str, RuleType]:
     return {
         name.lower(): spec
         for name, spec in RULE_TYPES.items()
-        if spec.condition in ("numeric", "custom") and spec.references is None
+        if spec.condition in ("numeric", "custom")
+        and (spec.references is None or name == "CustomSql")
     }
 
 
@@ -45,7 +46,7 @@ def _validate(rule: model.Rule, source: str) -> None:
     name = str(rule.parameters[0]) if rule.parameters else ""
     spec = metric_types.get(name.lower())
     if spec is None:
-        raise InvalidRuleError(
+        raise UnevaluableRuleError(
             f"{at}`{rule.text}`: DetectAnomalies watches a metric rule type, one of "
             f"{', '.join(sorted(s.name for s in metric_types.values()))}"
             + (
@@ -55,7 +56,7 @@ def _validate(rule: model.Rule, source: str) -> None:
             )
         )
     if not spec.min_params <= len(rule.parameters) - 1 <= spec.max_params:
-        raise InvalidRuleError(
+        raise UnevaluableRuleError(
             f"{at}`{rule.text}`: {name} takes {spec.min_params} parameter(s) in DetectAnomalies"
         )
 

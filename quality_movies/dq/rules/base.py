@@ -13,7 +13,12 @@ from typing import Any
 
 from quality_movies.dq import model
 from quality_movies.dq.data_files import FileListing
-from quality_movies.dq.errors import InvalidRuleError, NeedsHistoryError, UnknownColumnError
+from quality_movies.dq.errors import (
+    InvalidRuleError,
+    NeedsHistoryError,
+    UnevaluableRuleError,
+    UnknownColumnError,
+)
 from quality_movies.dq.history import MetricHistory
 
 NUMBER_PATTERN = r"^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*$"
@@ -26,6 +31,11 @@ BOOLEAN_PATTERN = r"^\s*(?i:true|false)\s*$"
 METRIC_DIGITS = 12
 
 
+def unquote_column(name: str) -> str:
+    """``"`a b`"`` names the column ``a b``, as in Spark SQL (Deequ reads DQDL columns so)."""
+    return name[1:-1] if len(name) > 1 and name[0] == name[-1] == "`" else name
+
+
 @dataclass(frozen=True)
 class Reference:
     """Another dataset a rule reads: a relation of text columns, typed as the crawler types them."""
@@ -36,6 +46,7 @@ class Reference:
     column_types: Mapping[str, str] = field(default_factory=dict)
 
     def column(self, name: str, rule: model.Rule) -> str:
+        name = unquote_column(name)
         by_lower = {c.lower(): c for c in self.columns}
         if name.lower() not in by_lower:
             raise UnknownColumnError(
@@ -58,7 +69,9 @@ class RuleContext:
     files: FileListing | None = None
 
     def column(self, name: str, rule: model.Rule, source: str = "") -> str:
-        """The data's spelling of column ``name``; UnknownColumnError (a Failed rule) when it lacks it."""
+        """The data's spelling of column ``name`` (Spark's `back quotes` allowed around it);
+        UnknownColumnError (a Failed rule) when it lacks it."""
+        name = unquote_column(name)
         by_lower = {c.lower(): c for c in self.columns}
         if name.lower() not in by_lower:
             raise UnknownColumnError(
@@ -228,10 +241,12 @@ def require_numeric(
         raise InvalidRuleError(
             f"{where_in_source(rule, source)}`{rule.text}` needs a numeric condition on {what}"
         )
-    if condition.operator.endswith("matches") or any(
-        v.kind not in (model.NUMBER, model.EXPRESSION) for v in condition.values
-    ):
-        raise InvalidRuleError(
+    others = {v.kind for v in condition.values} - {model.NUMBER, model.EXPRESSION}
+    if condition.operator.endswith("matches") or others:
+        # NULL is a number in AWS's grammar (`number: ... | NULL`): the rule loads, and fails
+        # when it runs, since no metric equals or orders with NULL.
+        error = UnevaluableRuleError if others == {model.NULL} else InvalidRuleError
+        raise error(
             f"{where_in_source(rule, source)}`{rule.text}`: the condition on {what} must compare "
             "with numbers"
         )

@@ -8,7 +8,7 @@ those rows pass and the others fail, all rows pass unless ``with threshold`` set
 from typing import Any
 
 from quality_movies.dq import model
-from quality_movies.dq.errors import InvalidRuleError
+from quality_movies.dq.errors import UnevaluableRuleError
 from quality_movies.dq.rules.base import (
     ALL_PASS,
     FirstValue,
@@ -37,25 +37,35 @@ def _validate(rule: model.Rule, source: str) -> None:
 
     if rule.condition is not None:
         require_numeric(rule, rule.condition, source, "CustomSql")
+    try:
+        sqlglot.parse_one(str(rule.parameters[0]), read="spark")
+    except sqlglot.errors.SqlglotError as error:
+        raise UnevaluableRuleError(
+            f"{where_in_source(rule, source)}`{rule.text}`: the SQL is not valid ({error})"
+        ) from None
+
+
+def _table_name(table: Any) -> str:
+    return ".".join(part for part in (table.catalog, table.db, table.name) if part)
+
+
+def _other_tables(rule: model.Rule) -> list[str]:
+    """The tables the statement reads besides ``primary`` and its own CTEs: reference datasets, or Glue
+    Data Catalog tables (``database.table``) given as references of that name."""
+    import sqlglot
     from sqlglot import exp
 
     try:
         tree = sqlglot.parse_one(str(rule.parameters[0]), read="spark")
-    except sqlglot.errors.ParseError as error:
-        raise InvalidRuleError(
-            f"{where_in_source(rule, source)}`{rule.text}`: the SQL is not valid ({error})"
-        ) from None
-    # CustomSql page: "select count(*) from database.table" reads a Data Catalog table.
+    except sqlglot.errors.SqlglotError:
+        return []
+    ctes = {cte.alias.lower() for cte in tree.find_all(exp.CTE)}
+    names: list[str] = []
     for table in tree.find_all(exp.Table):
-        if table.db:
-            raise catalog_table_error(
-                rule,
-                source,
-                ".".join(part for part in (table.catalog, table.db, table.name) if part),
-                "CustomSql reads the data being checked as `primary`; to compare it with another "
-                f"dataset, {HOW_TO_REFERENCE} to a rule that takes one (AggregateMatch, DatasetMatch, "
-                "ReferentialIntegrity, RowCountMatch, SchemaMatch).",
-            )
+        name = _table_name(table)
+        if name.lower() not in ("primary", *ctes, *(n.lower() for n in names)):
+            names.append(name)
+    return names
 
 
 def _query(rule: model.Rule, ctx: RuleContext) -> Any:
@@ -64,11 +74,35 @@ def _query(rule: model.Rule, ctx: RuleContext) -> Any:
     from sqlglot import exp
 
     tree = sqlglot.parse_one(str(rule.parameters[0]), read="spark")
+    ctes = {cte.alias.lower() for cte in tree.find_all(exp.CTE)}
     for table in list(tree.find_all(exp.Table)):
-        if table.name.lower() == "primary" and not table.db:
+        name = _table_name(table)
+        if name.lower() == "primary":
             alias = table.alias or "primary"
             table.replace(exp.alias_(exp.to_table("__dq_relation__"), alias, table=True))
+        elif name.lower() not in ctes:
+            reference = ctx.references.get(name.lower())
+            if reference is None:
+                raise _not_given(rule, name, ctx)
+            alias = table.alias or table.name
+            table.replace(exp.alias_(exp.to_table(reference.relation), alias, table=True))
     return tree
+
+
+def _not_given(rule: model.Rule, name: str, ctx: RuleContext) -> UnevaluableRuleError:
+    if "." in name:  # CustomSql page: "select count(*) from database.table", a Data Catalog table
+        return catalog_table_error(
+            rule,
+            "",
+            name,
+            f"give a dataset of that name as a reference (--ref {name}=FILE on the CLI, "
+            f"reference_data/{name}/ in the pipeline), or read the data being checked as `primary`.",
+        )
+    given = ", ".join(sorted(ctx.references)) or "none"
+    return UnevaluableRuleError(
+        f"`{rule.text}`: CustomSql reads a table named '{name}' that is neither `primary` nor a "
+        f"dataset given (given: {given}); {HOW_TO_REFERENCE.replace('NAME', name)}"
+    )
 
 
 def _sql(tree: Any, ctx: RuleContext) -> str:
@@ -156,5 +190,6 @@ RULE_TYPES = [
         where=False,
         plan=_plan,
         validate=_validate,
+        references=_other_tables,
     ),
 ]

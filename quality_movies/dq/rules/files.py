@@ -8,7 +8,7 @@ from typing import Any
 
 from quality_movies.dq import model
 from quality_movies.dq.data_files import HASH_ALGORITHMS, DataFile
-from quality_movies.dq.errors import InvalidRuleError
+from quality_movies.dq.errors import InvalidRuleError, UnevaluableRuleError
 from quality_movies.dq.rules.base import (
     ALL_PASS,
     LeafPlan,
@@ -26,8 +26,9 @@ from quality_movies.dq.rules.spec import RuleType
 FILE_COUNT = "Dataset.*.FileCount"
 
 
-def _invalid(rule: model.Rule, source: str, how: str) -> InvalidRuleError:
-    return InvalidRuleError(f"{where_in_source(rule, source)}`{rule.text}`: {how}")
+def _invalid(rule: model.Rule, source: str, how: str) -> UnevaluableRuleError:
+    """A file rule Glue's parser accepts but that cannot run as written: Failed when it runs."""
+    return UnevaluableRuleError(f"{where_in_source(rule, source)}`{rule.text}`: {how}")
 
 
 def _tag_number(rule: model.Rule, key: str) -> int | None:
@@ -68,7 +69,9 @@ def _validate_filters(rule: model.Rule, source: str) -> None:
         return
     how = 'with filterOrder = ["uriRegex", "recentFiles"]'
     if order.kind != model.LIST:
-        raise _invalid(rule, source, f"filterOrder takes a list of tag names: {how}")
+        raise UnevaluableRuleError(
+            f"{where_in_source(rule, source)}`{rule.text}`: filterOrder takes a list of tag names: {how}"
+        )
     wanted = [item.lower() for item in order.items]
     known = {name.lower() for name in FILTERS}
     if not wanted or len(set(wanted)) != len(wanted) or not set(wanted) <= known:
@@ -153,8 +156,9 @@ def _validate_freshness(rule: model.Rule, source: str) -> None:
         try:
             ZoneInfo(str(zone.text))
         except (ZoneInfoNotFoundError, ValueError):
-            raise _invalid(
-                rule, source, f"timeZone '{zone.text}' is not a time zone name"
+            raise InvalidRuleError(  # AWS's parser reads the zone too, and refuses an unknown one
+                f"{where_in_source(rule, source)}`{rule.text}`: timeZone '{zone.text}' is not a "
+                "time zone name (e.g. America/New_York)"
             ) from None
     for value in cond.values:
         if value.kind == model.NOW or value.clock is not None:
@@ -162,7 +166,9 @@ def _validate_freshness(rule: model.Rule, source: str) -> None:
         try:
             datetime.fromisoformat(str(value.text).strip())
         except ValueError:
-            raise _invalid(rule, source, how) from None
+            raise InvalidRuleError(  # AWS's parser reads the date too ("Error Parsing Date")
+                f"{where_in_source(rule, source)}`{rule.text}`: '{value.text}' is not a date; {how}"
+            ) from None
 
 
 def _plan_freshness(

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from quality_movies.dq import model
-from quality_movies.dq.errors import InvalidRuleError, UnsupportedRuleError
+from quality_movies.dq.errors import UnevaluableRuleError
 from quality_movies.dq.rules.base import (
     LeafPlan,
     LeafResult,
@@ -66,9 +66,10 @@ HOW_TO_REFERENCE = (
 
 def catalog_table_error(
     rule: model.Rule, source: str, name: str, instead: str
-) -> UnsupportedRuleError:
-    """A Glue Data Catalog table name (``database.table``), which only AWS Glue can resolve."""
-    return UnsupportedRuleError(
+) -> UnevaluableRuleError:
+    """A Glue Data Catalog table name (``database.table``), which only AWS Glue can resolve: the rule
+    loads (Glue's parser accepts it) and is Failed naming the table when it runs."""
+    return UnevaluableRuleError(
         f"{where_in_source(rule, source)}`{rule.text}`: '{name}' is a Glue Data Catalog table name; "
         f"Data Catalog tables exist only inside AWS Glue. Instead, {instead}"
     )
@@ -81,8 +82,9 @@ def references_of(rule: model.Rule) -> list[str]:
         names = params[:1]
     elif rule.rule_type == "ReferentialIntegrity":
         names = [_qualified(params[1])[0]]
-    else:
-        names = [_aggregate(p)[1] for p in params]
+    else:  # a Data Catalog table (avg(db.table.col)) is no dataset given here: the rule is Failed
+        sides = [_AGGREGATE.match(p) for p in params]
+        names = [s.group(2) or PRIMARY for s in sides if s and "." not in s.group(3)]
     return [name for name in names if name.lower() != PRIMARY]
 
 
@@ -92,7 +94,7 @@ def _validate(rule: model.Rule, source: str) -> None:
     if rule.rule_type == "ReferentialIntegrity":
         alias, columns = _qualified(params[1])
         if not alias or len(columns) != len(_columns(params[0])):
-            raise InvalidRuleError(
+            raise UnevaluableRuleError(
                 f'{at}`{rule.text}`: write ReferentialIntegrity "col1,col2" "reference.{{col1,col2}}"'
                 " with as many reference columns as primary ones"
             )
@@ -100,7 +102,7 @@ def _validate(rule: model.Rule, source: str) -> None:
         try:
             sides = [_aggregate(param) for param in params]
         except ValueError as error:
-            raise InvalidRuleError(
+            raise UnevaluableRuleError(
                 f"{at}`{rule.text}`: '{error}' is not sum(col), avg(col) or sum(reference.col)"
             ) from None
         # AggregateMatch page: "avg(database_name.tablename.ratings)" reads a Data Catalog table.
@@ -116,7 +118,13 @@ def _validate(rule: model.Rule, source: str) -> None:
 
 
 def _reference(ctx: RuleContext, name: str) -> Reference:
-    return ctx.references[name.lower()]
+    found = ctx.references.get(name.lower())
+    if found is None:
+        raise UnevaluableRuleError(
+            f"the rule reads a dataset named '{name}' that was not given; "
+            f"{HOW_TO_REFERENCE.replace('NAME', name).replace('<name>', name)}"
+        )
+    return found
 
 
 def _plan_row_count_match(

@@ -3,7 +3,7 @@
 import re
 
 from quality_movies.dq import model
-from quality_movies.dq.errors import InvalidRuleError
+from quality_movies.dq.errors import InvalidRuleError, UnevaluableRuleError
 from quality_movies.dq.rules.base import (
     ALL_PASS,
     BOOLEAN_PATTERN,
@@ -78,19 +78,21 @@ def _known_type(text: str) -> bool:
 def _validate_data_type(rule: model.Rule, source: str) -> None:
     cond = rule.condition
     at = where_in_source(rule, source)
-    if (
-        cond is None
-        or cond.operator not in ("=", "!=", "in", "not in")
-        or any(v.kind != model.STRING or not _known_type(v.text) for v in cond.values)
+    if cond is None:
+        raise InvalidRuleError(f'{at}`{rule.text}`: write ColumnDataType "col" = "TYPE"')
+    if cond.operator not in ("=", "!=", "in", "not in") or any(
+        v.kind != model.STRING or not _known_type(v.text) for v in cond.values
     ):
-        raise InvalidRuleError(
+        raise UnevaluableRuleError(
             f'{at}`{rule.text}`: write ColumnDataType "col" = "TYPE" (or !=) with TYPE one of '
             f"{', '.join(sorted(DATA_TYPES))} or DECIMAL(precision,scale)"
         )
     date_format = rule.tag("format")
     if date_format is not None:
         if str(date_format.text) not in DATE_FORMATS:
-            raise InvalidRuleError(f"{at}`{rule.text}`: format is one of {', '.join(DATE_FORMATS)}")
+            raise UnevaluableRuleError(
+                f"{at}`{rule.text}`: format is one of {', '.join(DATE_FORMATS)}"
+            )
         if any(v.text.strip().upper() != "DATE" for v in cond.values):
             raise InvalidRuleError(f"{at}`{rule.text}`: `with format` goes with the DATE type")
 
@@ -153,7 +155,7 @@ def _validate_pattern(rule: model.Rule, source: str) -> None:
     try:
         re.compile(str(rule.parameters[0]))
     except re.error as error:
-        raise InvalidRuleError(
+        raise UnevaluableRuleError(
             f"{where_in_source(rule, source)}`{rule.text}`: the pattern is not a valid regular "
             f"expression ({error})"
         ) from None

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from quality_movies.dq import model
-from quality_movies.dq.errors import InvalidRuleError
+from quality_movies.dq.errors import InvalidRuleError, UnevaluableRuleError
 from quality_movies.dq.rules.base import (
     DATE_PATTERN,
     FirstValue,
@@ -38,19 +38,23 @@ def _validate_values_condition(rule: model.Rule, source: str) -> None:
         raise InvalidRuleError(f"{at}`{rule.text}`: a duration needs now(), e.g. (now() - 3 days)")
     if cond.operator.endswith("between") or cond.operator in (">", ">=", "<", "<="):
         if kinds & set(model.KEYWORDS):
-            raise InvalidRuleError(
+            raise UnevaluableRuleError(
                 f"{at}`{rule.text}`: NULL, EMPTY and WHITESPACES_ONLY only go with "
                 "=, !=, in and not in"
             )
-        if model.STRING in kinds and not all(
-            re.match(DATE_PATTERN, v.text) for v in cond.values if v.kind == model.STRING
-        ):
+        strings = [v for v in cond.values if v.kind == model.STRING]
+        if any(v.clock is None and not re.match(DATE_PATTERN, v.text) for v in strings):
             raise InvalidRuleError(
-                f"{at}`{rule.text}`: ordering compares numbers or dates "
-                '("YYYY-MM-DD", now()); use =, in or matches for strings'
+                f'{at}`{rule.text}`: ordering compares numbers, dates ("YYYY-MM-DD", now()) or '
+                'times of day ("9:30 PM", "21:30"); use =, in or matches for other strings'
+            )
+        if any(v.clock is not None for v in strings):
+            raise UnevaluableRuleError(
+                f"{at}`{rule.text}`: a column's values are not compared with times of day here "
+                '(only FileFreshness reads them); compare with dates ("YYYY-MM-DD") or now()'
             )
         if model.NUMBER in kinds and len(kinds) > 1:
-            raise InvalidRuleError(f"{at}`{rule.text}`: mixes numbers and dates")
+            raise UnevaluableRuleError(f"{at}`{rule.text}`: mixes numbers and dates")
 
 
 def value_type(condition: model.Condition) -> str:
