@@ -208,7 +208,7 @@ def upload_glue_assets(assets: GlueAssets, settings: PipelineSettings, s3_client
 
         s3_client = boto3.client(
             "s3",
-            region_name=settings.region,
+            region_name=settings.region or None,
             endpoint_url=os.environ.get("QUALITY_MOVIES_AWS_ENDPOINT_URL") or None,
         )
     uris = []

@@ -4,6 +4,7 @@ Names (bucket, crawler, job, topic, state machine) come from the settings so tha
 and the stack always agree; sizes that operators tune per environment are stack Parameters.
 """
 
+import json
 from importlib.metadata import version
 from typing import Any
 
@@ -56,6 +57,7 @@ RULES_FAILED_METRIC = "RulesFailed"
 ANOMALIES_DETECTED_METRIC = "AnomaliesDetected"
 ALARM_PERIOD_SECONDS = 300
 GLUE_VERSIONS = ["5.0"]  # the job needs Python 3.11 (Glue 5.0)
+CRAWLER_GROUPING = "CombineCompatibleSchemas"
 GLUE_WORKER_TYPES = ["G.1X", "G.2X", "G.4X", "G.8X"]
 
 
@@ -85,6 +87,12 @@ def _glue_logs(kind: str) -> dict[str, Any]:
             f"{kind}*"
         ),
     }
+
+
+def crawler_configuration() -> str:
+    """The crawler's JSON configuration: files whose schemas are compatible (columns added, reordered
+    or missing) make one table, so the pipeline always finds ``glue_table`` after a crawl."""
+    return json.dumps({"Version": 1.0, "Grouping": {"TableGroupingPolicy": CRAWLER_GROUPING}})
 
 
 def _catalog_resources(settings: PipelineSettings) -> list[dict[str, str]]:
@@ -244,12 +252,6 @@ def _glue_resources(settings: PipelineSettings) -> dict[str, Any]:
             "Action": ["glue:GetDatabase", "glue:GetTable", "glue:GetPartitions"],
             "Resource": _catalog_resources(settings),
         },
-        {
-            "Sid": "PublishDataQualityResults",
-            "Effect": "Allow",
-            "Action": "glue:PublishDataQuality",
-            "Resource": glue_arn("dataQualityRuleset/*"),
-        },
         _glue_logs("jobs"),
         {
             "Sid": "PutMetrics",
@@ -289,6 +291,7 @@ def _glue_resources(settings: PipelineSettings) -> dict[str, Any]:
                     ]
                 },
                 "CrawlerSecurityConfiguration": ref(GLUE_SECURITY_CONFIGURATION),
+                "Configuration": crawler_configuration(),
                 "SchemaChangePolicy": {
                     "UpdateBehavior": "UPDATE_IN_DATABASE",
                     "DeleteBehavior": "LOG",

@@ -19,7 +19,6 @@ _NETWORK = {
     "SubnetIds": EXAMPLE_SUBNETS,
     "GlueAvailabilityZone": EXAMPLE_AVAILABILITY_ZONE,
     "RouteTableIds": EXAMPLE_ROUTE_TABLES,
-    "RedshiftSecurityGroupId": EXAMPLE_REDSHIFT_SECURITY_GROUP,
 }
 
 VARIANTS: dict[str, dict[str, str]] = {
@@ -37,6 +36,7 @@ VARIANTS: dict[str, dict[str, str]] = {
     # Everything: VPC, endpoints, a new Redshift Serverless workgroup in it, Lake Formation grants.
     "network-serverless-redshift-lake-formation": {
         **_NETWORK,
+        "RedshiftSecurityGroupId": EXAMPLE_REDSHIFT_SECURITY_GROUP,
         "RedshiftTarget": "serverless",
         "LakeFormationGrants": "true",
     },

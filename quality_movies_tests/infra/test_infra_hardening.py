@@ -3,6 +3,7 @@
 Expectations come from the issue and the AWS documentation of each resource type, not from the code.
 """
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -224,14 +225,51 @@ def test_endpoints_for_s3_glue_and_monitoring(template: dict[str, Any]) -> None:
         assert endpoint["SubnetIds"] == {"Ref": "SubnetIds"}
 
 
-def test_redshift_group_opens_5439_to_glue_only(template: dict[str, Any]) -> None:
-    ingress = template["Resources"]["RedshiftIngressFromGlue"]
+def test_glue_reaches_https_and_its_own_workers_only(template: dict[str, Any]) -> None:
+    """Glue talks to AWS APIs through the endpoints and to its own workers (AWS Glue's VPC guide);
+    it never connects to Redshift, so no rule names port 5439 or Redshift's group."""
+    resources = template["Resources"]
+    glue_rules = props(template, "GlueSecurityGroup")["SecurityGroupEgress"]
 
-    assert ingress["Condition"] == "OpenRedshiftToGlue"
-    assert ingress["Properties"]["GroupId"] == {"Ref": "RedshiftSecurityGroupId"}
-    assert ingress["Properties"]["SourceSecurityGroupId"] == {"Ref": "GlueSecurityGroup"}
-    assert (ingress["Properties"]["FromPort"], ingress["Properties"]["ToPort"]) == (5439, 5439)
-    assert ingress["Properties"]["IpProtocol"] == "tcp"
+    assert [(r["IpProtocol"], r["FromPort"], r["ToPort"], r["CidrIp"]) for r in glue_rules] == [
+        ("tcp", 443, 443, "0.0.0.0/0")
+    ]
+    for name in ("GlueSelfIngress", "GlueSelfEgress"):
+        rule = props(template, name)
+        assert rule["GroupId"] == {"Ref": "GlueSecurityGroup"}
+        assert {"Ref": "GlueSecurityGroup"} in (
+            rule.get("SourceSecurityGroupId"),
+            rule.get("DestinationSecurityGroupId"),
+        )
+    text = yaml.safe_dump(resources)
+    assert "5439" not in text
+    rule_types = ("AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress")
+    assert {n for n, r in resources.items() if r["Type"] in rule_types} == {
+        "GlueSelfIngress",
+        "GlueSelfEgress",
+    }
+
+
+def test_crawler_combines_compatible_schemas_into_one_table(template: dict[str, Any]) -> None:
+    """AWS Glue's crawler configuration for one table per include path (``Grouping``)."""
+    configuration = json.loads(props(template, "InputCrawler")["Configuration"])
+
+    assert configuration == {
+        "Version": 1.0,
+        "Grouping": {"TableGroupingPolicy": "CombineCompatibleSchemas"},
+    }
+
+
+def test_job_role_has_no_unused_data_quality_permission(template: dict[str, Any]) -> None:
+    """The job evaluates DQDL itself; nothing calls Glue Data Quality's publish API."""
+    actions = [
+        action
+        for statement in statements(template, "GlueJobRole").values()
+        for action in (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+    ]
+    assert not [a for a in actions if "DataQuality" in a]
 
 
 def test_a_vpc_without_subnets_is_refused_before_any_change(template: dict[str, Any]) -> None:

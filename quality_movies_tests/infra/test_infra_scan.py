@@ -124,7 +124,7 @@ def test_each_variant_scan_covers_its_own_pieces(checkov_results: dict) -> None:
     # have them. checkov cannot decide the VPC conditions (empty-string defaults), so it checks the
     # VPC pieces in every variant, which is more, not less.
     optional = {"RedshiftCopyRole", "LakeFormationDataAccessPolicy"}
-    network = {"GlueInVpcPolicy", "GlueSecurityGroup", "RedshiftIngressFromGlue"}
+    network = {"GlueInVpcPolicy", "GlueSecurityGroup", "GlueSelfIngress"}
     expected = {
         "default": set(),
         "network-existing-redshift": {"RedshiftCopyRole"},
