@@ -8,6 +8,7 @@ import json
 from importlib.metadata import version
 from typing import Any
 
+from quality_movies.glue_package import INSTALLER_OPTION, read_lock
 from quality_movies.infra.cfn import (
     arn,
     bucket_arn,
@@ -56,7 +57,9 @@ GLUE_JOB_SCRIPT = "quality_movies_job.py"
 RULES_FAILED_METRIC = "RulesFailed"
 ANOMALIES_DETECTED_METRIC = "AnomaliesDetected"
 ALARM_PERIOD_SECONDS = 300
-GLUE_VERSIONS = ["5.0"]  # the job needs Python 3.11 (Glue 5.0)
+# The Glue versions whose runtime the glue_runtime test tier runs the job on (Glue 5.1: Python 3.11,
+# Spark 3.5.6; scripts/setup glue-runtime), newest first: the first is the default.
+GLUE_VERSIONS = ["5.1"]
 CRAWLER_GROUPING = "CombineCompatibleSchemas"
 GLUE_WORKER_TYPES = ["G.1X", "G.2X", "G.4X", "G.8X"]
 
@@ -64,6 +67,16 @@ GLUE_WORKER_TYPES = ["G.1X", "G.2X", "G.4X", "G.8X"]
 def glue_job_wheel() -> str:
     """File name of the project wheel Glue pip-installs (``--additional-python-modules``)."""
     return f"quality_movies-{version('quality_movies')}-py3-none-any.whl"
+
+
+def glue_job_modules(assets: str) -> dict[str, Any]:
+    """Job arguments that pip-install the project wheel and its locked dependency wheels from the
+    Glue assets prefix, never from a package index (a private subnet needs no NAT)."""
+    wheels = [f"{assets}${{GlueJobWheel}}", *(f"{assets}{w.file}" for w in read_lock())]
+    return {
+        "--additional-python-modules": sub(",".join(wheels)),
+        "--python-modules-installer-option": INSTALLER_OPTION,
+    }
 
 
 def input_rule_name(settings: PipelineSettings) -> str:
@@ -107,7 +120,7 @@ def _parameters() -> dict[str, Any]:
     return {
         "GlueVersion": {
             "Type": "String",
-            "Default": "5.0",
+            "Default": GLUE_VERSIONS[0],
             "AllowedValues": GLUE_VERSIONS,
             "Description": "AWS Glue version of the data quality job.",
         },
@@ -128,7 +141,7 @@ def _parameters() -> dict[str, Any]:
             "Type": "String",
             "Default": glue_job_wheel(),
             "AllowedPattern": "^[A-Za-z0-9_.-]+\\.whl$",
-            "Description": "Wheel of the project under the Glue assets prefix, pip-installed through --additional-python-modules with its few dependencies.",
+            "Description": "Wheel of the project under the Glue assets prefix; Glue installs it and the locked dependency wheels beside it with pip --no-index.",
         },
         "GlueMaxConcurrentRuns": {
             "Type": "Number",
@@ -319,7 +332,7 @@ def _glue_resources(settings: PipelineSettings) -> dict[str, Any]:
                 "Timeout": 120,
                 "DefaultArguments": {
                     "--job-language": "python",
-                    "--additional-python-modules": sub(f"{assets}${{GlueJobWheel}}"),
+                    **glue_job_modules(assets),
                     "--TempDir": f"{assets}temp/",
                     "--enable-metrics": "true",
                     "--enable-continuous-cloudwatch-log": "true",

@@ -20,6 +20,7 @@ import pytest
 import yaml
 from moto import mock_aws
 
+from quality_movies import glue_package
 from quality_movies.glue_package import main as glue_package_main
 from quality_movies.infra.export import export_infra
 from quality_movies.infra.variants import (
@@ -31,6 +32,7 @@ from quality_movies.infra.variants import (
 )
 from quality_movies.settings import PipelineSettings
 from quality_movies_tests.aws_env import use_fake_aws_credentials
+from quality_movies_tests.glue.test_glue_package import stand_in_wheels
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS::")
 
@@ -257,8 +259,14 @@ def test_update_adds_the_network_to_a_running_stack(
 
 
 def test_glue_package_uploads_into_the_deployed_bucket_under_the_key(
-    exported: Path, aws: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    exported: Path,
+    aws: None,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The locked dependency wheels come from the package index; stand-ins keep the test offline.
+    monkeypatch.setattr(glue_package, "fetch_locked_wheels", stand_in_wheels)
     bucket = deploy(exported / "template.yaml", [])["DataBucket"]
 
     assert glue_package_main(["--out", str(tmp_path / "glue"), "--upload"]) == 0
@@ -267,13 +275,20 @@ def test_glue_package_uploads_into_the_deployed_bucket_under_the_key(
     listed = s3.list_objects_v2(Bucket=bucket, Prefix="glue-assets/")
     keys = sorted(item["Key"] for item in listed["Contents"])
     template = (exported / "template.yaml").read_text()
-    wheel = next(key for key in keys if key.endswith(".whl"))
-    assert keys == sorted(
-        ["glue-assets/quality_movies_job.py", "glue-assets/quality_movies.zip", wheel]
-    )
-    # The job's ScriptLocation and the GlueJobWheel default name exactly what was uploaded.
+    wheel = f"glue-assets/{glue_package.wheel_name()}"
+    dependencies = [f"glue-assets/{w.file}" for w in glue_package.read_lock()]
+    assert keys == sorted(["glue-assets/quality_movies_job.py", wheel, *dependencies])
+    # The job's ScriptLocation, the GlueJobWheel default and the modules the job installs name
+    # exactly what was uploaded.
     assert "ScriptLocation: s3://quality-movie-bucket/glue-assets/quality_movies_job.py" in template
     assert f"Default: {wheel.removeprefix('glue-assets/')}" in template
+    job = yaml.safe_load(template)["Resources"]["DataQualityJob"]["Properties"]
+    modules = job["DefaultArguments"]["--additional-python-modules"]["Fn::Sub"].split(",")
+    assert modules == [
+        "s3://quality-movie-bucket/glue-assets/${GlueJobWheel}",
+        *(f"s3://quality-movie-bucket/{key}" for key in dependencies),
+    ]
+    assert job["DefaultArguments"]["--python-modules-installer-option"] == "--no-index"
     head = s3.head_object(Bucket=bucket, Key="glue-assets/quality_movies_job.py")
     assert head["ServerSideEncryption"] == "aws:kms"
     assert "uploaded s3://quality-movie-bucket/glue-assets/" in capsys.readouterr().out
