@@ -20,6 +20,13 @@ from quality_movies.infra.cfn import (
     role,
     sub,
 )
+from quality_movies.infra.dagster_service import (
+    dagster_conditions,
+    dagster_outputs,
+    dagster_parameters,
+    dagster_resources,
+    dagster_rules,
+)
 from quality_movies.infra.network import (
     GLUE_CONNECTION,
     USE_VPC,
@@ -491,7 +498,7 @@ def cloudformation_template(
 ) -> dict[str, Any]:
     """The whole stack: bucket, Glue catalog/crawler/job, SNS, state machine, EventBridge rule, roles,
     the key, the access-log bucket and the alarms; the VPC pieces, Redshift and Lake Formation grants
-    when their parameters ask for them (CloudFormation Conditions)."""
+    and the Dagster side on ECS when their parameters ask for them (CloudFormation Conditions)."""
     resources = {
         **security_resources(settings),
         **_bucket_resources(settings),
@@ -501,6 +508,7 @@ def cloudformation_template(
         **network_resources(settings),
         **redshift_resources(settings),
         **lake_formation_resources(settings),
+        **dagster_resources(settings),
     }
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
@@ -513,13 +521,15 @@ def cloudformation_template(
             **security_parameters(),
             **network_parameters(),
             **redshift_parameters(),
+            **dagster_parameters(),
         },
         "Conditions": {
             "HasNotificationEmail": not_empty("NotificationEmail"),
             **network_conditions(),
             **redshift_conditions(),
+            **dagster_conditions(),
         },
-        "Rules": network_rules(),
+        "Rules": {**network_rules(), **dagster_rules()},
         "Resources": resources,
         "Outputs": {
             "BucketName": {"Value": ref("DataBucket")},
@@ -531,5 +541,6 @@ def cloudformation_template(
             "StateMachineArn": {"Value": ref("PipelineStateMachine")},
             "GlueConnectionName": {"Condition": USE_VPC, "Value": ref(GLUE_CONNECTION)},
             **redshift_outputs(),
+            **dagster_outputs(),
         },
     }

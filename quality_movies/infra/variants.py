@@ -13,6 +13,7 @@ EXAMPLE_SUBNETS = "subnet-0a1b2c3d4e5f60718,subnet-0b2c3d4e5f6071829,subnet-0c3d
 EXAMPLE_AVAILABILITY_ZONE = "us-east-1a"
 EXAMPLE_ROUTE_TABLES = "rtb-0a1b2c3d4e5f60718"
 EXAMPLE_REDSHIFT_SECURITY_GROUP = "sg-0a1b2c3d4e5f60718"
+EXAMPLE_DAGSTER_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/quality-movies-dagster:0.1.0"
 
 _NETWORK = {
     "VpcId": EXAMPLE_VPC,
@@ -39,6 +40,14 @@ VARIANTS: dict[str, dict[str, str]] = {
         "RedshiftSecurityGroupId": EXAMPLE_REDSHIFT_SECURITY_GROUP,
         "RedshiftTarget": "serverless",
         "LakeFormationGrants": "true",
+    },
+    # The seed's setup plus the Dagster side: webserver and daemon on ECS Fargate, history on RDS.
+    "network-existing-redshift-dagster": {
+        **_NETWORK,
+        "RedshiftTarget": "existing",
+        "RedshiftWorkgroupName": "quality-movies",
+        "DagsterService": "true",
+        "DagsterImage": EXAMPLE_DAGSTER_IMAGE,
     },
 }
 

@@ -16,7 +16,10 @@ from quality_movies.settings import PipelineSettings
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHECKED_IN_INFRA = REPO_ROOT / "infra"
 EXPORTED_FILES = [
+    "dagster/dagster.yaml",
+    "dagster/workspace.yaml",
     "eventbridge_rule.json",
+    "parameters/network-existing-redshift-dagster.json",
     "parameters/network-existing-redshift.json",
     "parameters/network-serverless-redshift-lake-formation.json",
     "parameters/serverless-redshift-lake-formation.json",
