@@ -101,6 +101,7 @@ class GlueRuntimeJobRunner(GlueQualityJobRunner):
             client("glue", self.endpoint_url),
             client("s3", self.endpoint_url),
             self.endpoint_url,
+            timeout=600,  # a cold Spark 3.5 start on a busy two-core machine
             python=str(GLUE_PYTHON),
             env=runtime_env(PYTHONPATH=str(REPO_ROOT)),
         )
@@ -123,6 +124,7 @@ def test_reference_data_file_rules_and_catalog_types_on_glues_spark(deployed, tm
     )
 
 
+@pytest.mark.timeout(1800)  # about 70 cases on one local Spark session: 6 minutes here
 def test_the_spark_backends_shared_case_tables_pass_on_glues_spark(tmp_path: Path) -> None:
     """The DQDL case tables (cases.py, cases_language.py) on pyspark 3.5.6, with pytest inside the
     runtime; its own ini, since the project's names Dagster warning classes the runtime lacks."""

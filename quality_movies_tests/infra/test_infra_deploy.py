@@ -232,7 +232,13 @@ def test_network_variant_adds_endpoints_and_leaves_redshift_closed(
     )
 
 
-@pytest.mark.parametrize("variant", sorted(VARIANTS))
+# moto 5.2.5's CloudFormation has no ``MasterUserSecret.SecretArn`` attribute on AWS::RDS::DBInstance
+# (AWS documents it as a return value): the Dagster variant is linted, scanned, read from the template
+# and its dagster.yaml run on PostgreSQL instead (test_dagster_postgres.py).
+NOT_DEPLOYABLE_ON_MOTO = {"network-existing-redshift-dagster"}
+
+
+@pytest.mark.parametrize("variant", sorted(set(VARIANTS) - NOT_DEPLOYABLE_ON_MOTO))
 def test_every_variant_deploys(exported: Path, network: dict[str, str], variant: str) -> None:
     ids = deploy(exported / "template.yaml", variant_parameters(exported, variant, network))
 
