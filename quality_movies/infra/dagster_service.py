@@ -16,7 +16,6 @@ from quality_movies.infra.cfn import (
     arn,
     bucket_arn,
     cfn_lint_ignores,
-    checkov_skips,
     equals,
     glue_arn,
     list_bucket,
@@ -323,18 +322,10 @@ def _secrets() -> list[dict[str, Any]]:
     ]
 
 
-_WRITES_ITS_HOME = (
-    "CKV_AWS_336",
-    "Dagster writes compute logs under DAGSTER_HOME and the pipeline its scratch files under "
-    "QUALITY_MOVIES_HOME inside the container.",
-)
-
-
 def _task(settings: PipelineSettings, name: str, command: list[str], cpu: int, memory: int) -> dict:
     return {
         "Type": "AWS::ECS::TaskDefinition",
         "Condition": RUN_DAGSTER,
-        "Metadata": checkov_skips(_WRITES_ITS_HOME),
         "Properties": {
             "Family": sub(f"${{AWS::StackName}}-dagster-{name}"),
             "RequiresCompatibilities": ["FARGATE"],

@@ -158,7 +158,11 @@ def test_moto_creates_every_resource_but_the_types_it_lacks(
     assert skipped == NOT_IN_MOTO
     # (moto also lists one summary without a logical ID.)
     created = {template["Resources"][name]["Type"] for name in ids if name}
-    all_types = {resource["Type"] for resource in template["Resources"].values()}
+    all_types = {
+        resource["Type"]
+        for resource in template["Resources"].values()
+        if resource.get("Condition") not in DAGSTER_CONDITIONS  # DagsterService is false here
+    }
     assert created == all_types - NOT_IN_MOTO - {"AWS::SNS::Subscription"}  # no e-mail given
 
 
@@ -236,6 +240,7 @@ def test_network_variant_adds_endpoints_and_leaves_redshift_closed(
 # (AWS documents it as a return value): the Dagster variant is linted, scanned, read from the template
 # and its dagster.yaml run on PostgreSQL instead (test_dagster_postgres.py).
 NOT_DEPLOYABLE_ON_MOTO = {"network-existing-redshift-dagster"}
+DAGSTER_CONDITIONS = {"RunDagster", "CreateDagsterEndpoints"}
 
 
 @pytest.mark.parametrize("variant", sorted(set(VARIANTS) - NOT_DEPLOYABLE_ON_MOTO))
@@ -248,16 +253,29 @@ def test_every_variant_deploys(exported: Path, network: dict[str, str], variant:
     assert ids["DataBucket"] == "quality-movie-bucket"
 
 
+def without_dagster(exported: Path, tmp_path: Path) -> Path:
+    """The template without the Dagster side: moto 5.2.5 updates a resource whose Condition is false
+    as if it were true (its ECS service then fails with KeyError 'Cluster')."""
+    template = yaml.safe_load((exported / "template.yaml").read_text())
+    for name, resource in list(template["Resources"].items()):
+        if resource.get("Condition") in DAGSTER_CONDITIONS:
+            del template["Resources"][name]
+    for name, output in list(template["Outputs"].items()):
+        if output.get("Condition") in DAGSTER_CONDITIONS:
+            del template["Outputs"][name]
+    path = tmp_path / "template.yaml"
+    path.write_text(yaml.safe_dump(template, sort_keys=False))
+    return path
+
+
 def test_update_adds_the_network_to_a_running_stack(
-    exported: Path, network: dict[str, str]
+    exported: Path, network: dict[str, str], tmp_path: Path
 ) -> None:
-    deploy(exported / "template.yaml", [])
+    template = without_dagster(exported, tmp_path)
+    deploy(template, [])
     assert boto3.client("ec2").describe_vpc_endpoints()["VpcEndpoints"] == []
 
-    deploy(
-        exported / "template.yaml",
-        variant_parameters(exported, "network-existing-redshift", network),
-    )
+    deploy(template, variant_parameters(exported, "network-existing-redshift", network))
 
     endpoints = boto3.client("ec2").describe_vpc_endpoints()["VpcEndpoints"]
     assert len(endpoints) == 4

@@ -22,11 +22,6 @@ SCAN_CHECKOV = Path(sys.prefix) / "scan" / "bin" / "checkov"
 
 # The findings the stack accepts, each skipped in the template with its reason.
 ACCEPTED = [("CKV_AWS_18", "AWS::S3::Bucket.AccessLogBucket")]
-# Dagster's containers write their home and scratch folders: no read-only root file system.
-ACCEPTED_WITH_DAGSTER = [
-    ("CKV_AWS_336", "AWS::ECS::TaskDefinition.DagsterWebserverTask"),
-    ("CKV_AWS_336", "AWS::ECS::TaskDefinition.DagsterDaemonTask"),
-]
 
 
 def checkov_executable() -> str:
@@ -163,8 +158,7 @@ def test_each_accepted_finding_is_skipped_with_its_reason(
 ) -> None:
     skipped = checkov_results[f"{variant}.yaml"].get("skipped_checks", [])
 
-    accepted = ACCEPTED + (ACCEPTED_WITH_DAGSTER if variant.endswith("dagster") else [])
-    assert sorted((c["check_id"], c["resource"]) for c in skipped) == sorted(accepted)
+    assert [(c["check_id"], c["resource"]) for c in skipped] == ACCEPTED
     for check in skipped:
         assert len(check["check_result"]["suppress_comment"]) > 20
 
