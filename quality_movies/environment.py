@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from quality_movies.settings import PipelineSettings, default_home
+from quality_movies.settings import PipelineSettings, aws_region, default_home
 
 Deployment = Literal["local", "aws"]
 
@@ -140,6 +140,7 @@ def aws_resources(env: Environment) -> dict[str, Any]:
     missing = [name for name, present in required.items() if not present]
     if missing:
         raise ValueError(f"QUALITY_MOVIES_ENV=aws needs {', '.join(missing)}: see docs/aws.md")
+    region = aws_region(s)
     engine = environ.get("QUALITY_MOVIES_QUALITY_ENGINE", "glue").strip().lower()
     if engine not in ("glue", "spark"):
         raise ValueError(
@@ -151,7 +152,7 @@ def aws_resources(env: Environment) -> dict[str, Any]:
         quality_job = GlueQualityJobRunner(
             ruleset_path=env.ruleset_path,
             job_name=s.glue_job_name,
-            region_name=s.region,
+            region_name=region,
             endpoint_url=endpoint_url,
             batch_max_files=s.batch_max_files,
             batch_max_bytes=s.batch_max_bytes,
@@ -179,7 +180,7 @@ def aws_resources(env: Environment) -> dict[str, Any]:
         bad_records_prefix=s.bad_records_prefix,
         rule_outcomes_prefix=s.rule_outcomes_prefix,
         validated_prefix=s.validated_prefix,
-        region_name=s.region,
+        region_name=region,
         endpoint_url=endpoint_url,
     )
     return {
@@ -188,7 +189,7 @@ def aws_resources(env: Environment) -> dict[str, Any]:
             database=s.glue_database,
             table=s.glue_table,
             crawler_name=s.crawler_name,
-            region_name=s.region,
+            region_name=region,
             endpoint_url=endpoint_url,
         ),
         "quality_job": quality_job,
@@ -202,21 +203,21 @@ def aws_resources(env: Environment) -> dict[str, Any]:
             secret_arn=dg.EnvVar(secret_arn_var) if environ.get(secret_arn_var) else "",
             db_user=environ.get("QUALITY_MOVIES_REDSHIFT_DB_USER", ""),
             iam_role_arn=environ["QUALITY_MOVIES_REDSHIFT_IAM_ROLE_ARN"],
-            region_name=s.region,
+            region_name=region,
             endpoint_url=endpoint_url,
         ),
         "notifier": SnsNotifier(
             topic_arn=environ["QUALITY_MOVIES_SNS_TOPIC_ARN"],
-            region_name=s.region,
+            region_name=region,
             endpoint_url=endpoint_url,
         ),
-        "ledger": S3Ledger(bucket=s.bucket, region_name=s.region, endpoint_url=endpoint_url),
+        "ledger": S3Ledger(bucket=s.bucket, region_name=region, endpoint_url=endpoint_url),
         "metric_store": ParquetMetricStore(lake=lake),
         "quality_metrics": CloudWatchQualityMetrics(
-            namespace=s.metrics_namespace, region_name=s.region, endpoint_url=endpoint_url
+            namespace=s.metrics_namespace, region_name=region, endpoint_url=endpoint_url
         ),
         "io_manager": S3PickleIOManager(
-            s3_resource=S3Resource(region_name=s.region, endpoint_url=endpoint_url or None),
+            s3_resource=S3Resource(region_name=region, endpoint_url=endpoint_url or None),
             s3_bucket=s.bucket,
             s3_prefix=env.settings.io_manager_prefix.rstrip("/"),
         ),

@@ -1,8 +1,10 @@
-"""``quality-movies glue-package``: build (and upload) what the Glue job needs to run the project's code.
+"""``quality-movies glue-package``: build (and upload) what the Glue job needs, for a Glue without internet.
 
-The Glue job runs ``glue/quality_movies_job.py`` with the project on its Python path: a wheel (for
-``--additional-python-modules``, which pip-installs it with its few dependencies) and the same package as a
-plain zip (for ``--extra-py-files``), both holding the ``.dqdl``, ``.lark`` and ``.sql`` data files.
+The job runs ``glue/quality_movies_job.py``; Glue pip-installs the project wheel and every dependency
+wheel from S3 (``--additional-python-modules`` lists their S3 paths, ``--python-modules-installer-option
+--no-index`` keeps pip off the package index), so the job also runs in a private subnet without NAT.
+The dependency wheels are pinned in ``glue/wheelhouse.lock`` (file name and sha256 of each, for CPython
+3.11 on manylinux x86_64, Glue 5.x's platform); ``--lock`` writes that file again from the package index.
 """
 
 import argparse
@@ -10,18 +12,19 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, packages_distributions, version
+from importlib.metadata import PackageNotFoundError, distributions, packages_distributions, version
 from pathlib import Path
 
 import quality_movies
 from quality_movies.settings import PipelineSettings
 
 SCRIPT_NAME = "quality_movies_job.py"
-PACKAGE_ZIP = "quality_movies.zip"
 DISTRIBUTION = "quality_movies"
 PACKAGE_DATA_SUFFIXES = (".py", ".dqdl", ".lark", ".sql")
 # The job module, and the DQDL parser it imports when it parses a ruleset (a Glue worker has
@@ -31,7 +34,9 @@ JOB_MODULES = ("quality_movies.glue_job", "quality_movies.dq.parser")
 # rows against the warehouse contract), rather than when the job module is imported.
 SCRIPT_REQUIREMENTS = ("dagster-pipes", "pandera")
 
-# Distributions that every Glue 4.0/5.0 Spark job already has (AWS "Python modules already provided").
+# Distributions Glue's Spark runtime brings (AWS "Python modules already provided in AWS Glue"): the
+# wheelhouse never replaces them. Others that Glue also has (packaging, typing-extensions) are shipped,
+# so the job gets the versions it was tested with.
 GLUE_PROVIDED = frozenset(
     {
         "pyspark",
@@ -48,27 +53,56 @@ GLUE_PROVIDED = frozenset(
         "pyarrow",
         "pytz",
         "tzdata",
-        "packaging",
         "pip",
         "setuptools",
         "wheel",
-        "typing_extensions",
-        "typing-extensions",
     }
 )
+GLUE_PYTHON = "3.11"
+# Glue 5.0 and 5.1 run on Amazon Linux 2023 (glibc 2.34): every manylinux tag up to 2.34. pip does not
+# widen one ``--platform`` to the older glibc versions, so each is named.
+GLUE_PLATFORMS = (
+    "manylinux2014_x86_64",
+    *(f"manylinux_2_{minor}_x86_64" for minor in range(17, 35)),
+)
+LOCK_NAME = "wheelhouse.lock"
+INSTALLER_OPTION = "--no-index"
+
+
+def _canonical(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+@dataclass(frozen=True)
+class LockedWheel:
+    """One pinned dependency wheel of the job: its file name and the sha256 of its content."""
+
+    file: str
+    sha256: str
+
+    @property
+    def distribution(self) -> str:
+        return _canonical(self.file.split("-")[0])
+
+    @property
+    def version(self) -> str:
+        return self.file.split("-")[1]
 
 
 @dataclass(frozen=True)
 class GlueAssets:
-    """The files of one build and the modules Glue must install next to them."""
+    """The files of one build: the entrypoint script, the project wheel, the dependency wheels."""
 
     script: Path
     wheel: Path
-    package_zip: Path
-    additional_python_modules: list[str]
+    dependencies: tuple[Path, ...] = ()
+
+    def wheels(self) -> list[Path]:
+        """Every wheel Glue installs, the project's first."""
+        return [self.wheel, *self.dependencies]
 
     def files(self) -> list[Path]:
-        return [self.script, self.wheel, self.package_zip]
+        return [self.script, *self.wheels()]
 
 
 def project_version() -> str:
@@ -168,36 +202,143 @@ def build_wheel(dest: Path, requirements: list[str]) -> Path:
     return dest
 
 
-def build_package_zip(dest: Path) -> Path:
-    """The package as a zip with ``quality_movies/`` at its root, for ``--extra-py-files``."""
-    with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for path, name in package_files():
-            archive.write(path, name)
-    return dest
+def lock_path() -> Path:
+    """``glue/wheelhouse.lock`` of the source tree."""
+    return job_script_path().with_name(LOCK_NAME)
 
 
-def build_glue_assets(out_dir: Path) -> GlueAssets:
-    """Write the job script, the wheel and the zip into ``out_dir``."""
+def read_lock(path: Path | None = None) -> list[LockedWheel]:
+    """The pinned dependency wheels, in file-name order."""
+    lines = (path or lock_path()).read_text().splitlines()
+    wheels = []
+    for line in lines:
+        if line.strip() and not line.startswith("#"):
+            file, digest = line.split()
+            wheels.append(LockedWheel(file, digest.removeprefix("sha256=")))
+    return wheels
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def pip_download(
+    requirements: list[str], dest: Path, *, deps: bool, constraints: Path | None = None
+) -> None:
+    """``pip download`` of binary wheels for Glue's platform (CPython 3.11, manylinux x86_64)."""
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--only-binary=:all:",
+        *[option for platform in GLUE_PLATFORMS for option in ("--platform", platform)],
+        "--python-version",
+        GLUE_PYTHON,
+        "--implementation",
+        "cp",
+        "--abi",
+        "cp311",
+        "--dest",
+        str(dest),
+    ]
+    if not deps:
+        command.append("--no-deps")
+    if constraints is not None:
+        command += ["--constraint", str(constraints)]
+    done = subprocess.run([*command, *requirements], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        problem = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"pip download from the package index failed: {problem}")
+
+
+def write_lock(path: Path | None = None) -> list[LockedWheel]:
+    """Resolve the job's requirements for Glue's platform from the package index and pin every wheel.
+
+    Transitive dependencies take the versions installed here (the ones the tests ran with); what
+    Glue provides is left out.
+    """
+    with tempfile.TemporaryDirectory(prefix="glue-lock-") as tmp:
+        constraints = Path(tmp) / "constraints.txt"
+        installed = {_canonical(d.metadata["Name"]): d.version for d in distributions()}
+        constraints.write_text(
+            "".join(
+                f"{name}=={v}\n" for name, v in sorted(installed.items()) if name != DISTRIBUTION
+            )
+        )
+        dest = Path(tmp) / "wheels"
+        pip_download(job_requirements(), dest, deps=True, constraints=constraints)
+        wheels = [
+            LockedWheel(wheel.name, _sha256(wheel))
+            for wheel in sorted(dest.glob("*.whl"))
+            if _canonical(wheel.name.split("-")[0]) not in GLUE_PROVIDED
+        ]
+    header = (
+        "# The Glue job's dependency wheels for CPython 3.11 on manylinux x86_64 (AWS Glue 5.x), pinned:\n"
+        "# written by `quality-movies glue-package --lock` from the package index; do not edit by hand.\n"
+    )
+    (path or lock_path()).write_text(
+        header + "".join(f"{w.file} sha256={w.sha256}\n" for w in wheels)
+    )
+    return wheels
+
+
+def fetch_locked_wheels(dest: Path, wheels_from: Path | None = None) -> list[Path]:
+    """The locked dependency wheels in ``dest``: copied from ``wheels_from`` or downloaded from the
+    package index, each checked against its sha256 in the lock."""
+    locked = read_lock()
+    dest.mkdir(parents=True, exist_ok=True)
+    missing = [w for w in locked if not (dest / w.file).is_file()]
+    if missing and wheels_from is not None:
+        for wheel in missing:
+            source = wheels_from / wheel.file
+            if not source.is_file():
+                raise FileNotFoundError(f"{source} is missing: build the wheelhouse again")
+            shutil.copyfile(source, dest / wheel.file)
+    elif missing:
+        pip_download([f"{w.distribution}=={w.version}" for w in missing], dest, deps=False)
+    paths = []
+    for wheel in locked:
+        path = dest / wheel.file
+        if not path.is_file():
+            raise RuntimeError(
+                f"the package index gave no {wheel.file}: run `quality-movies glue-package --lock`"
+            )
+        if _sha256(path) != wheel.sha256:
+            raise RuntimeError(
+                f"{path} does not match its sha256 in {LOCK_NAME}: delete it and build again"
+            )
+        paths.append(path)
+    return paths
+
+
+def build_glue_assets(
+    out_dir: Path, *, with_dependencies: bool = False, wheels_from: Path | None = None
+) -> GlueAssets:
+    """Write the job script and the project wheel into ``out_dir``; with ``with_dependencies`` the
+    locked dependency wheels too (from ``wheels_from`` or the package index)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    requirements = job_requirements()
     script = out_dir / SCRIPT_NAME
     script.write_bytes(job_script_path().read_bytes())
+    dependencies = fetch_locked_wheels(out_dir, wheels_from) if with_dependencies else []
     return GlueAssets(
         script=script,
-        wheel=build_wheel(out_dir / wheel_name(), requirements),
-        package_zip=build_package_zip(out_dir / PACKAGE_ZIP),
-        additional_python_modules=requirements,
+        wheel=build_wheel(out_dir / wheel_name(), job_requirements()),
+        dependencies=tuple(dependencies),
     )
 
 
 def job_arguments(settings: PipelineSettings, assets: GlueAssets) -> dict[str, str]:
-    """Glue job arguments that put the uploaded assets on the job's Python path."""
+    """The Glue job arguments that install the uploaded wheels, and nothing from an index."""
     base = f"s3://{settings.bucket}/{settings.glue_assets_prefix}"
     return {
-        "--additional-python-modules": ",".join(
-            [f"{base}{assets.wheel.name}", *assets.additional_python_modules]
-        ),
-        "--extra-py-files": f"{base}{assets.package_zip.name}",
+        "--additional-python-modules": ",".join(f"{base}{w.name}" for w in assets.wheels()),
+        "--python-modules-installer-option": INSTALLER_OPTION,
     }
 
 
@@ -208,7 +349,7 @@ def upload_glue_assets(assets: GlueAssets, settings: PipelineSettings, s3_client
 
         s3_client = boto3.client(
             "s3",
-            region_name=settings.region,
+            region_name=settings.region or None,
             endpoint_url=os.environ.get("QUALITY_MOVIES_AWS_ENDPOINT_URL") or None,
         )
     uris = []
@@ -220,20 +361,43 @@ def upload_glue_assets(assets: GlueAssets, settings: PipelineSettings, s3_client
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``quality-movies glue-package [--out DIR] [--upload]``."""
+    """``quality-movies glue-package [--out DIR] [--wheels-from DIR] [--upload] | --lock``."""
     parser = argparse.ArgumentParser(
         prog="quality-movies glue-package",
-        description="Build the Glue job script, project wheel and zip; optionally upload them to S3.",
+        description=(
+            "Build the Glue job script, the project wheel and the locked dependency wheels (from the "
+            "package index, or --wheels-from); optionally upload them to S3."
+        ),
     )
     parser.add_argument("--out", default="dist/glue", help="output folder (default: dist/glue)")
+    parser.add_argument(
+        "--wheels-from",
+        type=Path,
+        help="folder holding the locked dependency wheels already (no package index needed)",
+    )
     parser.add_argument(
         "--upload",
         action="store_true",
         help="upload to s3://<bucket>/<glue_assets_prefix> (endpoint: QUALITY_MOVIES_AWS_ENDPOINT_URL)",
     )
+    parser.add_argument(
+        "--lock",
+        action="store_true",
+        help=f"resolve the dependencies from the package index and write glue/{LOCK_NAME}",
+    )
     args = parser.parse_args(argv)
-    settings = PipelineSettings.from_env()
-    assets = build_glue_assets(Path(args.out))
+    try:
+        if args.lock:
+            for wheel in write_lock():
+                print(f"locked {wheel.file}")
+            return 0
+        settings = PipelineSettings.from_env()
+        assets = build_glue_assets(
+            Path(args.out), with_dependencies=True, wheels_from=args.wheels_from
+        )
+    except (RuntimeError, FileNotFoundError) as exc:
+        print(f"glue-package: {exc}", file=sys.stderr)
+        return 1
     for path in assets.files():
         print(f"built {path}")
     print(json.dumps(job_arguments(settings, assets), indent=2))

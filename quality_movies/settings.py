@@ -36,7 +36,8 @@ class PipelineSettings:
     warehouse_view: str = "year_aggregated"
     sns_topic_name: str = "quality-movies-notifications"
     state_machine_name: str = "quality-movies-pipeline"
-    region: str = "us-east-1"
+    # Empty: the region of the user's AWS configuration (boto3's resolution); see ``aws_region``.
+    region: str = ""
     metrics_namespace: str = "QualityMovies"
     # Batches: a backlog is evaluated (one quality job run each) and loaded in batches of at most
     # this many files and input bytes; on Glue up to glue_max_concurrent_runs runs at once (the job's
@@ -82,6 +83,23 @@ class PipelineSettings:
 
     def input_key(self, source_file: str) -> str:
         return f"{self.input_prefix}{source_file}"
+
+
+def aws_region(settings: PipelineSettings) -> str:
+    """``QUALITY_MOVIES_REGION`` when set, else the region boto3 resolves from the AWS configuration
+    (``AWS_DEFAULT_REGION``, the ``region`` of ``AWS_PROFILE`` or the default profile in ~/.aws/config).
+    """
+    if settings.region:
+        return settings.region
+    import boto3
+
+    region = boto3.session.Session().region_name
+    if not region:
+        raise ValueError(
+            "no AWS region: set QUALITY_MOVIES_REGION, or a region in your AWS configuration "
+            "(AWS_DEFAULT_REGION, or `aws configure set region <region>`); see docs/aws.md"
+        )
+    return region
 
 
 def default_home(environ: Mapping[str, str] | None = None) -> Path:

@@ -230,8 +230,6 @@ def _run_duckdb(
 def _run_spark(
     ruleset: Ruleset, data_path: Path, staging: Staging, spark: Any, run: _Run
 ) -> "SparkEvaluation":
-    from pyspark.errors import PySparkException
-
     from quality_movies.dq import spark_engine
 
     try:
@@ -250,6 +248,9 @@ def _run_spark(
         )
         if run.good_parquet:
             spark_engine.write_parquet(evaluation, run.good_projection, staging / GOOD_PARQUET_FILE)
-    except PySparkException as error:
-        raise DataQualityError(f"{data_path}: Spark could not evaluate the file: {error}") from None
+    except spark_engine.spark_errors() as error:
+        message = spark_engine.spark_error_message(error)
+        raise DataQualityError(
+            f"{data_path}: Spark could not evaluate the file: {message}"
+        ) from None
     return evaluation

@@ -360,11 +360,33 @@ def load_references(
     return loaded
 
 
+def spark_errors() -> tuple[type[Exception], ...]:
+    """What a failing Spark query raises: PySparkException and, on Spark 3.5 (Glue 5.x), py4j's
+    Py4JJavaError for the Java errors PySpark 3.5 does not convert (a task failing while it writes,
+    as ``raise_error`` in a where clause does)."""
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
+    return (PySparkException, Py4JJavaError)
+
+
+def spark_error_message(error: Exception) -> str:
+    """One line saying what failed: a Java error's innermost cause (``bad value``, not the task's
+    wrapper), else the first line of the PySpark error."""
+    java = getattr(error, "java_exception", None)
+    if java is None:
+        return first_line(str(error))
+    while java.getCause() is not None:
+        java = java.getCause()
+    return first_line(str(java.toString()))
+
+
 def _error_of(spark: "SparkSession", collect: bool = False) -> Any:
     """``error_of(sql)`` for ``EvaluationPlan.isolate_*``: Spark analyses the SQL (and runs it when
     ``collect``)."""
     import sqlglot
-    from pyspark.errors import PySparkException
+
+    spark_error = spark_errors()
 
     def error_of(sql: str) -> str | None:
         try:
@@ -372,8 +394,8 @@ def _error_of(spark: "SparkSession", collect: bool = False) -> Any:
             if collect:
                 with _job_settings(spark):
                     frame.collect()
-        except (PySparkException, sqlglot.errors.SqlglotError) as error:
-            return first_line(str(error))
+        except (*spark_error, sqlglot.errors.SqlglotError) as error:
+            return spark_error_message(error)
         return None
 
     return error_of
@@ -471,7 +493,7 @@ def evaluate_spark(
     ``column_types`` (e.g. the catalog's) types the columns where clauses and CustomSql read;
     without it they are typed as the Glue crawler would type them from ``df``.
     """
-    from pyspark.errors import PySparkException
+    spark_error = spark_errors()
 
     spark = df.sparkSession
     try:
@@ -481,24 +503,22 @@ def evaluate_spark(
             try:
                 aggregates = staged.sql(plan.aggregate_sql(stage, first_values_by=ROW_ID))
                 values = spark.sql(aggregates).collect()[0].asDict()
-            except PySparkException:
+            except spark_error:
                 if not staged.isolate_runtime_failures(spark):
                     raise
                 aggregates = staged.sql(plan.aggregate_sql(stage, first_values_by=ROW_ID))
                 values = spark.sql(aggregates).collect()[0].asDict()
             values.update(
-                plan.run_scalar_queries(
-                    stage, lambda query: _scalar(spark, query), PySparkException
-                )
+                plan.run_scalar_queries(stage, lambda query: _scalar(spark, query), spark_error)
             )
-    except PySparkException as error:
+    except spark_error as error:
         raise _fail(ruleset, error) from None
     return _evaluation(spark, staged, values)
 
 
 def _fail(ruleset: model.Ruleset, error: Exception) -> DataQualityError:
     return DataQualityError(
-        f"{ruleset.source}: evaluating the rules failed: {first_line(str(error))}"
+        f"{ruleset.source}: evaluating the rules failed: {spark_error_message(error)}"
     )
 
 
@@ -519,19 +539,19 @@ def evaluate_spark_to_jsonl(
     The aggregates ride along the write (``DataFrame.observe``); only what observed metrics cannot
     hold (DISTINCT aggregates) and the scalar queries (Entropy, CustomSql...) run as their own jobs.
     """
-    from pyspark.errors import PySparkException
+    spark_error = spark_errors()
 
     spark = df.sparkSession
     try:
         staged = _stage(ruleset, df, now, column_types, history, references, files)
         try:
             return _evaluate_to_jsonl(spark, staged, bad_path, good_path)
-        except PySparkException:
+        except spark_error:
             # A where clause or CustomSql failing on some value: make it a Failed rule, run again.
             if not staged.isolate_runtime_failures(spark):
                 raise
             return _evaluate_to_jsonl(spark, staged, bad_path, good_path)
-    except PySparkException as error:
+    except spark_error as error:
         raise _fail(ruleset, error) from None
 
 
@@ -539,14 +559,12 @@ def _evaluate_to_jsonl(
     spark: "SparkSession", staged: _Staged, bad_path: Path, good_path: Path | None
 ) -> SparkEvaluation:
     """The body of ``evaluate_spark_to_jsonl`` once the stage is registered."""
-    from pyspark.errors import PySparkException
+    spark_error = spark_errors()
     from pyspark.sql import Observation
 
     plan, stage = staged.plan, staged.stage
     with _job_settings(spark):
-        values = plan.run_scalar_queries(
-            stage, lambda query: _scalar(spark, query), PySparkException
-        )
+        values = plan.run_scalar_queries(stage, lambda query: _scalar(spark, query), spark_error)
     if good_path is None and plan.failing_row_sql() == "FALSE":
         # No row can fail and good rows are not asked for: Spark would prune the whole write
         # (and the observed aggregates with it), so the aggregates run on their own.

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from quality_movies.infra.dagster_service import dagster_instance_config, dagster_workspace
 from quality_movies.infra.state_machine import (
     DEFAULT_CRAWLER_POLL_SECONDS,
     batch_state_machine_definition,
@@ -27,6 +28,7 @@ BATCH_STATE_MACHINE_FILE = "step_function_batched.json"
 EVENT_PATTERN_FILE = "eventbridge_rule.json"
 REDSHIFT_DDL_FILE = "redshift.sql"
 PARAMETERS_DIR = "parameters"
+DAGSTER_DIR = "dagster"
 REDSHIFT_DDL_SOURCE = Path(__file__).resolve().parent.parent / "warehouse" / "redshift.sql"
 
 
@@ -63,7 +65,9 @@ def export_infra(
     """Write the infra files for ``settings`` into ``out_dir``; return their paths.
 
     The template, the ASL of both trigger shapes (per file and batched), the event pattern, the
-    warehouse DDL, and ``parameters/<variant>.json`` for each variant of the stack.
+    warehouse DDL, ``parameters/<variant>.json`` for each variant of the stack, and
+    ``dagster/dagster.yaml`` and ``dagster/workspace.yaml``, the Dagster instance and code location of
+    the ECS services (``DagsterService=true``).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     contents = {
@@ -81,8 +85,11 @@ def export_infra(
             f"{PARAMETERS_DIR}/{name}.json": render_json(parameter_file(parameters))
             for name, parameters in VARIANTS.items()
         },
+        f"{DAGSTER_DIR}/dagster.yaml": render_yaml(dagster_instance_config()),
+        f"{DAGSTER_DIR}/workspace.yaml": render_yaml(dagster_workspace()),
     }
     (out_dir / PARAMETERS_DIR).mkdir(exist_ok=True)
+    (out_dir / DAGSTER_DIR).mkdir(exist_ok=True)
     written = []
     for name, text in contents.items():
         path = out_dir / name

@@ -2,8 +2,10 @@
 
 Given ``VpcId`` (with ``SubnetIds`` and ``RouteTableIds``), the stack adds a security group for Glue,
 the Glue NETWORK connection that the job and the crawler use, the S3 gateway endpoint, the Glue,
-CloudWatch (monitoring) and CloudWatch Logs interface endpoints, and, given the Redshift security group,
-an inbound rule on it from Glue's group. Without ``VpcId`` none of this exists.
+CloudWatch (monitoring) and CloudWatch Logs interface endpoints. Glue's group allows HTTPS out (to those
+endpoints) and traffic between Glue's own workers, nothing else: Glue never connects to Redshift (Dagster
+loads through the Redshift Data API, and Redshift's COPY reads S3 itself). Without ``VpcId`` none of this
+exists.
 """
 
 from typing import Any
@@ -13,10 +15,8 @@ from quality_movies.settings import PipelineSettings
 
 USE_VPC = "UseVpc"
 CREATE_ENDPOINTS = "CreateVpcEndpointsInVpc"
-OPEN_REDSHIFT = "OpenRedshiftToGlue"
 GLUE_CONNECTION = "GlueNetworkConnection"
 GLUE_SECURITY_GROUP = "GlueSecurityGroup"
-REDSHIFT_PORT = 5439
 INTERFACE_ENDPOINTS = {
     "GlueEndpoint": "glue",
     "MonitoringEndpoint": "monitoring",
@@ -56,7 +56,7 @@ def network_parameters() -> dict[str, Any]:
             "Type": "String",
             "Default": "",
             "AllowedPattern": "^$|^sg-[0-9a-f]+$",
-            "Description": "Security group of the Redshift workgroup or cluster; with a VPC it gets an inbound rule on 5439 from Glue's group.",
+            "Description": "Security group for the Redshift Serverless workgroup the stack creates (RedshiftTarget=serverless). Nothing connects to Redshift's port: the load is a Data API COPY.",
         },
         "CreateVpcEndpoints": {
             "Type": "String",
@@ -73,7 +73,6 @@ def network_conditions() -> dict[str, Any]:
         CREATE_ENDPOINTS: {
             "Fn::And": [{"Condition": USE_VPC}, {"Fn::Equals": [ref("CreateVpcEndpoints"), "true"]}]
         },
-        OPEN_REDSHIFT: {"Fn::And": [{"Condition": USE_VPC}, not_empty("RedshiftSecurityGroupId")]},
     }
 
 
@@ -196,24 +195,6 @@ def network_resources(settings: PipelineSettings) -> dict[str, Any]:
                 "GroupId": glue_group,
                 "DestinationSecurityGroupId": glue_group,
                 **_tcp(0, 65535, "Glue workers talk to each other (required by Glue)"),
-            },
-        },
-        "GlueToRedshiftEgress": {
-            "Type": "AWS::EC2::SecurityGroupEgress",
-            "Condition": OPEN_REDSHIFT,
-            "Properties": {
-                "GroupId": glue_group,
-                "DestinationSecurityGroupId": ref("RedshiftSecurityGroupId"),
-                **_tcp(REDSHIFT_PORT, REDSHIFT_PORT, "Glue to Redshift"),
-            },
-        },
-        "RedshiftIngressFromGlue": {
-            "Type": "AWS::EC2::SecurityGroupIngress",
-            "Condition": OPEN_REDSHIFT,
-            "Properties": {
-                "GroupId": ref("RedshiftSecurityGroupId"),
-                "SourceSecurityGroupId": glue_group,
-                **_tcp(REDSHIFT_PORT, REDSHIFT_PORT, "quality_movies Glue workers to Redshift"),
             },
         },
         GLUE_CONNECTION: {

@@ -14,6 +14,7 @@ DATA_KEY = "DataKey"
 LOG_BUCKET = "AccessLogBucket"
 GLUE_SECURITY_CONFIGURATION = "GlueSecurityConfiguration"
 ACCESS_LOG_PREFIX = "s3-access-logs/"
+DAGSTER_LOG_GROUP_PREFIX = "/quality-movies/dagster/"
 
 
 def use_data_key(*actions: str) -> dict[str, Any]:
@@ -39,7 +40,7 @@ def _key_policy() -> dict[str, Any]:
                 "Resource": "*",
             },
             {
-                "Sid": "CloudWatchLogsEncryptGlueLogs",
+                "Sid": "CloudWatchLogsEncryptGlueAndDagsterLogs",
                 "Effect": "Allow",
                 "Principal": {"Service": sub("logs.${AWS::Region}.amazonaws.com")},
                 "Action": [
@@ -52,10 +53,13 @@ def _key_policy() -> dict[str, Any]:
                 "Resource": "*",
                 "Condition": {
                     "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": sub(
-                            "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:"
-                            "log-group:/aws-glue/*"
-                        )
+                        "kms:EncryptionContext:aws:logs:arn": [
+                            sub(
+                                "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:"
+                                f"log-group:{group}*"
+                            )
+                            for group in ("/aws-glue/", DAGSTER_LOG_GROUP_PREFIX)
+                        ]
                     }
                 },
             },

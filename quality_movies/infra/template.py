@@ -4,9 +4,11 @@ Names (bucket, crawler, job, topic, state machine) come from the settings so tha
 and the stack always agree; sizes that operators tune per environment are stack Parameters.
 """
 
+import json
 from importlib.metadata import version
 from typing import Any
 
+from quality_movies.glue_package import INSTALLER_OPTION, read_lock
 from quality_movies.infra.batch_trigger import with_trigger_shapes
 from quality_movies.infra.cfn import (
     arn,
@@ -18,6 +20,13 @@ from quality_movies.infra.cfn import (
     ref,
     role,
     sub,
+)
+from quality_movies.infra.dagster_service import (
+    dagster_conditions,
+    dagster_outputs,
+    dagster_parameters,
+    dagster_resources,
+    dagster_rules,
 )
 from quality_movies.infra.network import (
     GLUE_CONNECTION,
@@ -56,13 +65,26 @@ GLUE_JOB_SCRIPT = "quality_movies_job.py"
 RULES_FAILED_METRIC = "RulesFailed"
 ANOMALIES_DETECTED_METRIC = "AnomaliesDetected"
 ALARM_PERIOD_SECONDS = 300
-GLUE_VERSIONS = ["5.0"]  # the job needs Python 3.11 (Glue 5.0)
+# The Glue versions whose runtime the glue_runtime test tier runs the job on (Glue 5.1: Python 3.11,
+# Spark 3.5.6; scripts/setup glue-runtime), newest first: the first is the default.
+GLUE_VERSIONS = ["5.1"]
+CRAWLER_GROUPING = "CombineCompatibleSchemas"
 GLUE_WORKER_TYPES = ["G.1X", "G.2X", "G.4X", "G.8X"]
 
 
 def glue_job_wheel() -> str:
     """File name of the project wheel Glue pip-installs (``--additional-python-modules``)."""
     return f"quality_movies-{version('quality_movies')}-py3-none-any.whl"
+
+
+def glue_job_modules(assets: str) -> dict[str, Any]:
+    """Job arguments that pip-install the project wheel and its locked dependency wheels from the
+    Glue assets prefix, never from a package index (a private subnet needs no NAT)."""
+    wheels = [f"{assets}${{GlueJobWheel}}", *(f"{assets}{w.file}" for w in read_lock())]
+    return {
+        "--additional-python-modules": sub(",".join(wheels)),
+        "--python-modules-installer-option": INSTALLER_OPTION,
+    }
 
 
 def input_rule_name(settings: PipelineSettings) -> str:
@@ -88,6 +110,12 @@ def _glue_logs(kind: str) -> dict[str, Any]:
     }
 
 
+def crawler_configuration() -> str:
+    """The crawler's JSON configuration: files whose schemas are compatible (columns added, reordered
+    or missing) make one table, so the pipeline always finds ``glue_table`` after a crawl."""
+    return json.dumps({"Version": 1.0, "Grouping": {"TableGroupingPolicy": CRAWLER_GROUPING}})
+
+
 def _catalog_resources(settings: PipelineSettings) -> list[dict[str, str]]:
     return [
         glue_arn("catalog"),
@@ -100,7 +128,7 @@ def _parameters() -> dict[str, Any]:
     return {
         "GlueVersion": {
             "Type": "String",
-            "Default": "5.0",
+            "Default": GLUE_VERSIONS[0],
             "AllowedValues": GLUE_VERSIONS,
             "Description": "AWS Glue version of the data quality job.",
         },
@@ -121,7 +149,7 @@ def _parameters() -> dict[str, Any]:
             "Type": "String",
             "Default": glue_job_wheel(),
             "AllowedPattern": "^[A-Za-z0-9_.-]+\\.whl$",
-            "Description": "Wheel of the project under the Glue assets prefix, pip-installed through --additional-python-modules with its few dependencies.",
+            "Description": "Wheel of the project under the Glue assets prefix; Glue installs it and the locked dependency wheels beside it with pip --no-index.",
         },
         "GlueMaxConcurrentRuns": {
             "Type": "Number",
@@ -251,12 +279,6 @@ def _glue_resources(settings: PipelineSettings) -> dict[str, Any]:
             "Action": ["glue:GetDatabase", "glue:GetTable", "glue:GetPartitions"],
             "Resource": _catalog_resources(settings),
         },
-        {
-            "Sid": "PublishDataQualityResults",
-            "Effect": "Allow",
-            "Action": "glue:PublishDataQuality",
-            "Resource": glue_arn("dataQualityRuleset/*"),
-        },
         _glue_logs("jobs"),
         {
             "Sid": "PutMetrics",
@@ -296,6 +318,7 @@ def _glue_resources(settings: PipelineSettings) -> dict[str, Any]:
                     ]
                 },
                 "CrawlerSecurityConfiguration": ref(GLUE_SECURITY_CONFIGURATION),
+                "Configuration": crawler_configuration(),
                 "SchemaChangePolicy": {
                     "UpdateBehavior": "UPDATE_IN_DATABASE",
                     "DeleteBehavior": "LOG",
@@ -325,7 +348,7 @@ def _glue_resources(settings: PipelineSettings) -> dict[str, Any]:
                 "Timeout": 120,
                 "DefaultArguments": {
                     "--job-language": "python",
-                    "--additional-python-modules": sub(f"{assets}${{GlueJobWheel}}"),
+                    **glue_job_modules(assets),
                     "--TempDir": f"{assets}temp/",
                     "--enable-metrics": "true",
                     "--enable-continuous-cloudwatch-log": "true",
@@ -484,7 +507,7 @@ def cloudformation_template(
 ) -> dict[str, Any]:
     """The whole stack: bucket, Glue catalog/crawler/job, SNS, state machine, EventBridge rule, roles,
     the key, the access-log bucket and the alarms; the VPC pieces, Redshift and Lake Formation grants
-    when their parameters ask for them (CloudFormation Conditions)."""
+    and the Dagster side on ECS when their parameters ask for them (CloudFormation Conditions)."""
     resources = {
         **security_resources(settings),
         **_bucket_resources(settings),
@@ -494,6 +517,7 @@ def cloudformation_template(
         **network_resources(settings),
         **redshift_resources(settings),
         **lake_formation_resources(settings),
+        **dagster_resources(settings),
     }
     per_file = {
         "AWSTemplateFormatVersion": "2010-09-09",
@@ -506,13 +530,15 @@ def cloudformation_template(
             **security_parameters(),
             **network_parameters(),
             **redshift_parameters(),
+            **dagster_parameters(),
         },
         "Conditions": {
             "HasNotificationEmail": not_empty("NotificationEmail"),
             **network_conditions(),
             **redshift_conditions(),
+            **dagster_conditions(),
         },
-        "Rules": network_rules(),
+        "Rules": {**network_rules(), **dagster_rules()},
         "Resources": resources,
         "Outputs": {
             "BucketName": {"Value": ref("DataBucket")},
@@ -524,6 +550,7 @@ def cloudformation_template(
             "StateMachineArn": {"Value": ref("PipelineStateMachine")},
             "GlueConnectionName": {"Condition": USE_VPC, "Value": ref(GLUE_CONNECTION)},
             **redshift_outputs(),
+            **dagster_outputs(),
         },
     }
     return with_trigger_shapes(per_file, settings, crawler_poll_seconds)

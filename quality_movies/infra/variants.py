@@ -13,13 +13,13 @@ EXAMPLE_SUBNETS = "subnet-0a1b2c3d4e5f60718,subnet-0b2c3d4e5f6071829,subnet-0c3d
 EXAMPLE_AVAILABILITY_ZONE = "us-east-1a"
 EXAMPLE_ROUTE_TABLES = "rtb-0a1b2c3d4e5f60718"
 EXAMPLE_REDSHIFT_SECURITY_GROUP = "sg-0a1b2c3d4e5f60718"
+EXAMPLE_DAGSTER_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/quality-movies-dagster:0.1.0"
 
 _NETWORK = {
     "VpcId": EXAMPLE_VPC,
     "SubnetIds": EXAMPLE_SUBNETS,
     "GlueAvailabilityZone": EXAMPLE_AVAILABILITY_ZONE,
     "RouteTableIds": EXAMPLE_ROUTE_TABLES,
-    "RedshiftSecurityGroupId": EXAMPLE_REDSHIFT_SECURITY_GROUP,
 }
 
 VARIANTS: dict[str, dict[str, str]] = {
@@ -37,12 +37,21 @@ VARIANTS: dict[str, dict[str, str]] = {
     # Everything: VPC, endpoints, a new Redshift Serverless workgroup in it, Lake Formation grants.
     "network-serverless-redshift-lake-formation": {
         **_NETWORK,
+        "RedshiftSecurityGroupId": EXAMPLE_REDSHIFT_SECURITY_GROUP,
         "RedshiftTarget": "serverless",
         "LakeFormationGrants": "true",
     },
     # No VPC, a new Redshift Serverless workgroup, and the batched trigger: uploads queue up in SQS and
     # a pipe starts one crawl and one Glue job run per batch.
     "serverless-redshift-batched": {"RedshiftTarget": "serverless", "TriggerShape": "batched"},
+    # The seed's setup plus the Dagster side: webserver and daemon on ECS Fargate, history on RDS.
+    "network-existing-redshift-dagster": {
+        **_NETWORK,
+        "RedshiftTarget": "existing",
+        "RedshiftWorkgroupName": "quality-movies",
+        "DagsterService": "true",
+        "DagsterImage": EXAMPLE_DAGSTER_IMAGE,
+    },
 }
 
 

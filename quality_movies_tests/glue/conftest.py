@@ -78,11 +78,21 @@ class LocalGlueClient:
     to completion inside ``start_job_run``, so ``get_job_run`` reports its final state at once.
     """
 
-    def __init__(self, glue: Any, s3: Any, endpoint: str, timeout: float = 240):
+    def __init__(
+        self,
+        glue: Any,
+        s3: Any,
+        endpoint: str,
+        timeout: float = 240,
+        python: str = sys.executable,
+        env: dict[str, str] | None = None,
+    ):
         self.glue = glue
         self.s3 = s3
         self.endpoint = endpoint
         self.timeout = timeout
+        self.python = python
+        self.env = env or {}
         self.runs: dict[str, LocalJobRun] = {}
 
     @property
@@ -94,12 +104,12 @@ class LocalGlueClient:
         bucket, key = script_uri.split("://", 1)[1].split("/", 1)
         response = self.glue.start_job_run(JobName=JobName, Arguments=Arguments or {}, **kwargs)
         args = [item for pair in (Arguments or {}).items() for item in pair]
-        env = {**os.environ, **FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint}
+        env = {**os.environ, **self.env, **FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint}
         with tempfile.TemporaryDirectory(prefix="glue-script-") as tmp:
             script = Path(tmp) / Path(key).name
             self.s3.download_file(bucket, key, str(script))
             done = subprocess.run(
-                [sys.executable, str(script), "--JOB_NAME", JobName, *args],
+                [self.python, str(script), "--JOB_NAME", JobName, *args],
                 env=env,
                 capture_output=True,
                 text=True,
@@ -126,7 +136,7 @@ class LocalGlueClient:
 
 @pytest.fixture(scope="session")
 def glue_assets(tmp_path_factory):
-    """One build of the Glue assets (script, wheel, zip) for the session."""
+    """One build of the Glue assets (script and project wheel, no dependency wheels) for the session."""
     from quality_movies.glue_package import build_glue_assets
 
     return build_glue_assets(tmp_path_factory.mktemp("glue-assets"))

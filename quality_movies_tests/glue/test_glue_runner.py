@@ -44,6 +44,11 @@ class LocalGlueQualityJobRunner(GlueQualityJobRunner):
 @pytest.fixture
 def deployed(aws_env, glue_assets, tmp_path):
     """Bucket with one input file, the packaged job script uploaded, and the Glue job defined."""
+    return deploy_quality_job(aws_env, glue_assets, tmp_path, LocalGlueQualityJobRunner)
+
+
+def deploy_quality_job(aws_env, glue_assets, tmp_path, runner_class):
+    """(s3 client, lake, runner of ``runner_class``) over the deployed job."""
     s3 = client("s3", aws_env)
     s3.create_bucket(Bucket=SETTINGS.bucket)
     s3.upload_file(str(SAMPLE_CSV), SETTINGS.bucket, f"{SETTINGS.input_prefix}movies_sample.csv")
@@ -56,12 +61,12 @@ def deployed(aws_env, glue_assets, tmp_path):
             "ScriptLocation": f"s3://{SETTINGS.bucket}/{SETTINGS.glue_assets_prefix}{SCRIPT_NAME}",
             "PythonVersion": "3",
         },
-        GlueVersion="5.0",
+        GlueVersion="5.1",
     )
     lake = S3Lake(bucket=SETTINGS.bucket, region_name=REGION, endpoint_url=aws_env)
     ruleset = tmp_path / "movies.dqdl"
     ruleset.write_text(RULESET)
-    runner = LocalGlueQualityJobRunner(
+    runner = runner_class(
         ruleset_path=str(ruleset),
         job_name=JOB_NAME,
         region_name=REGION,

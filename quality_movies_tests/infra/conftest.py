@@ -24,6 +24,7 @@ from quality_movies.settings import PipelineSettings
 from quality_movies_tests.aws_env import use_fake_aws_credentials
 
 ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
 EXECUTION_DEADLINE_SECONDS = 45
 
 
@@ -36,7 +37,7 @@ def settings() -> PipelineSettings:
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, settings: PipelineSettings) -> Iterator[None]:
     """moto with the Step Functions interpreter on, fake credentials, nothing reaching AWS."""
-    use_fake_aws_credentials(monkeypatch, settings.region)
+    use_fake_aws_credentials(monkeypatch, REGION)
     # moto 5.2.5: glue:startJobRun.sync ends in States.Runtime ('NoneType' object has no attribute
     # 'interrupt_all') unless the Glue task also declares the WaitForTaskToken pattern (FACTS.md).
     monkeypatch.setattr(

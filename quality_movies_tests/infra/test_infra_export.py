@@ -16,7 +16,10 @@ from quality_movies.settings import PipelineSettings
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHECKED_IN_INFRA = REPO_ROOT / "infra"
 EXPORTED_FILES = [
+    "dagster/dagster.yaml",
+    "dagster/workspace.yaml",
     "eventbridge_rule.json",
+    "parameters/network-existing-redshift-dagster.json",
     "parameters/network-existing-redshift.json",
     "parameters/network-serverless-redshift-lake-formation.json",
     "parameters/serverless-redshift-batched.json",
@@ -169,9 +172,9 @@ def test_names_come_from_the_settings(custom_template: dict[str, Any]) -> None:
     job = props["DataQualityJob"]
     assert job["Name"] == "acme-dq"
     assert job["Command"]["ScriptLocation"] == "s3://acme-movies/assets/glue/quality_movies_job.py"
-    assert job["DefaultArguments"]["--additional-python-modules"] == {
-        "Fn::Sub": "s3://acme-movies/assets/glue/${GlueJobWheel}"
-    }
+    modules = job["DefaultArguments"]["--additional-python-modules"]["Fn::Sub"].split(",")
+    assert modules[0] == "s3://acme-movies/assets/glue/${GlueJobWheel}"
+    assert all(m.startswith("s3://acme-movies/assets/glue/") for m in modules)
     assert job["DefaultArguments"]["--bad_records_prefix"] == "rejects/"
     assert job["GlueVersion"] == {"Ref": "GlueVersion"}
     assert job["WorkerType"] == {"Ref": "GlueWorkerType"}

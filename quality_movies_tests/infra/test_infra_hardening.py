@@ -3,6 +3,7 @@
 Expectations come from the issue and the AWS documentation of each resource type, not from the code.
 """
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ def test_one_rotating_key_kept_with_the_data(template: dict[str, Any]) -> None:
         statement["Sid"]: statement["Principal"]
         for statement in key["Properties"]["KeyPolicy"]["Statement"]
     }
-    assert services["CloudWatchLogsEncryptGlueLogs"] == {
+    assert services["CloudWatchLogsEncryptGlueAndDagsterLogs"] == {
         "Service": {"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}
     }
     # CloudWatch alarms publish to an encrypted topic only if the key lets cloudwatch.amazonaws.com in.
@@ -207,6 +208,7 @@ def test_endpoints_for_s3_glue_and_monitoring(template: dict[str, Any]) -> None:
         props(template, name)["ServiceName"]["Fn::Sub"]: props(template, name)
         for name, resource in template["Resources"].items()
         if resource["Type"] == "AWS::EC2::VPCEndpoint"
+        and resource["Condition"] == "CreateVpcEndpointsInVpc"
     }
 
     assert set(endpoints) == {
@@ -224,14 +226,52 @@ def test_endpoints_for_s3_glue_and_monitoring(template: dict[str, Any]) -> None:
         assert endpoint["SubnetIds"] == {"Ref": "SubnetIds"}
 
 
-def test_redshift_group_opens_5439_to_glue_only(template: dict[str, Any]) -> None:
-    ingress = template["Resources"]["RedshiftIngressFromGlue"]
+def test_glue_reaches_https_and_its_own_workers_only(template: dict[str, Any]) -> None:
+    """Glue talks to AWS APIs through the endpoints and to its own workers (AWS Glue's VPC guide);
+    it never connects to Redshift, so no rule names port 5439 or Redshift's group."""
+    resources = template["Resources"]
+    glue_rules = props(template, "GlueSecurityGroup")["SecurityGroupEgress"]
 
-    assert ingress["Condition"] == "OpenRedshiftToGlue"
-    assert ingress["Properties"]["GroupId"] == {"Ref": "RedshiftSecurityGroupId"}
-    assert ingress["Properties"]["SourceSecurityGroupId"] == {"Ref": "GlueSecurityGroup"}
-    assert (ingress["Properties"]["FromPort"], ingress["Properties"]["ToPort"]) == (5439, 5439)
-    assert ingress["Properties"]["IpProtocol"] == "tcp"
+    assert [(r["IpProtocol"], r["FromPort"], r["ToPort"], r["CidrIp"]) for r in glue_rules] == [
+        ("tcp", 443, 443, "0.0.0.0/0")
+    ]
+    for name in ("GlueSelfIngress", "GlueSelfEgress"):
+        rule = props(template, name)
+        assert rule["GroupId"] == {"Ref": "GlueSecurityGroup"}
+        assert {"Ref": "GlueSecurityGroup"} in (
+            rule.get("SourceSecurityGroupId"),
+            rule.get("DestinationSecurityGroupId"),
+        )
+    assert "5439" not in yaml.safe_dump(resources)
+    rule_types = ("AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress")
+    glue_rules = {
+        n
+        for n, r in resources.items()
+        if r["Type"] in rule_types and "Glue" in yaml.safe_dump(r["Properties"])
+    }
+    assert glue_rules == {"GlueSelfIngress", "GlueSelfEgress"}
+
+
+def test_crawler_combines_compatible_schemas_into_one_table(template: dict[str, Any]) -> None:
+    """AWS Glue's crawler configuration for one table per include path (``Grouping``)."""
+    configuration = json.loads(props(template, "InputCrawler")["Configuration"])
+
+    assert configuration == {
+        "Version": 1.0,
+        "Grouping": {"TableGroupingPolicy": "CombineCompatibleSchemas"},
+    }
+
+
+def test_job_role_has_no_unused_data_quality_permission(template: dict[str, Any]) -> None:
+    """The job evaluates DQDL itself; nothing calls Glue Data Quality's publish API."""
+    actions = [
+        action
+        for statement in statements(template, "GlueJobRole").values()
+        for action in (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+    ]
+    assert not [a for a in actions if "DataQuality" in a]
 
 
 def test_a_vpc_without_subnets_is_refused_before_any_change(template: dict[str, Any]) -> None:
@@ -320,3 +360,81 @@ def test_variant_files_name_only_template_parameters(tmp_path: Path) -> None:
             assert set(entry) == {"ParameterKey", "ParameterValue"}
             assert entry["ParameterKey"] in parameters, (variant.name, entry["ParameterKey"])
             assert isinstance(entry["ParameterValue"], str)
+
+
+def test_dagster_side_exists_only_when_asked_with_a_vpc_and_redshift(
+    template: dict[str, Any],
+) -> None:
+    dagster = {n: r for n, r in template["Resources"].items() if n.startswith("Dagster")}
+
+    assert {r["Condition"] for r in dagster.values()} == {"RunDagster"}
+    assert template["Parameters"]["DagsterService"]["Default"] == "false"
+    assert template["Conditions"]["RunDagster"] == {
+        "Fn::And": [
+            {"Fn::Equals": [{"Ref": "DagsterService"}, "true"]},
+            {"Condition": "UseVpc"},
+            {"Condition": "UseRedshift"},
+        ]
+    }
+
+
+def test_dagster_storage_is_private_encrypted_and_its_password_in_secrets_manager(
+    template: dict[str, Any],
+) -> None:
+    database = props(template, "DagsterDatabase")
+
+    assert (database["Engine"], database["PubliclyAccessible"]) == ("postgres", False)
+    assert database["ManageMasterUserPassword"] is True  # RDS keeps it in Secrets Manager
+    assert database["MasterUserSecret"] == {"KmsKeyId": {"Ref": "DataKey"}}
+    assert (database["StorageEncrypted"], database["KmsKeyId"]) == (True, {"Ref": "DataKey"})
+    (ingress,) = props(template, "DagsterDatabaseSecurityGroup")["SecurityGroupIngress"]
+    assert (ingress["FromPort"], ingress["ToPort"]) == (5432, 5432)
+    assert ingress["SourceSecurityGroupId"] == {"Ref": "DagsterSecurityGroup"}
+
+
+def test_dagster_containers_get_the_database_secret_from_ecs_and_log_to_cloudwatch(
+    template: dict[str, Any],
+) -> None:
+    for task in ("DagsterWebserverTask", "DagsterDaemonTask"):
+        (container,) = props(template, task)["ContainerDefinitions"]
+        secret = {"Fn::GetAtt": ["DagsterDatabase", "MasterUserSecret.SecretArn"]}
+        assert container["Secrets"] == [
+            {
+                "Name": "DAGSTER_POSTGRES_USER",
+                "ValueFrom": {"Fn::Join": ["", [secret, ":username::"]]},
+            },
+            {
+                "Name": "DAGSTER_POSTGRES_PASSWORD",
+                "ValueFrom": {"Fn::Join": ["", [secret, ":password::"]]},
+            },
+        ]
+        environment = {e["Name"]: e["Value"] for e in container["Environment"]}
+        assert environment["QUALITY_MOVIES_ENV"] == "aws"
+        assert environment["QUALITY_MOVIES_BUCKET"] == "acme-movies"
+        assert container["LogConfiguration"]["LogDriver"] == "awslogs"
+        assert container["LogConfiguration"]["Options"]["awslogs-group"] == {
+            "Ref": "DagsterLogGroup"
+        }
+    # One daemon at a time: the old task stops before a new one starts.
+    daemon = props(template, "DagsterDaemonService")["DeploymentConfiguration"]
+    assert (daemon["MaximumPercent"], daemon["MinimumHealthyPercent"]) == (100, 0)
+
+
+def test_dagster_task_role_reaches_only_the_pipelines_own_resources(
+    template: dict[str, Any],
+) -> None:
+    role = statements(template, "DagsterTaskRole")
+    actions = {
+        a
+        for s in role.values()
+        for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    }
+
+    assert not [a for a in actions if a.endswith("*") or a.startswith(("iam:", "ecs:"))]
+    assert role["RunTheQualityJob"]["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:job/quality-movies-dq-job"
+    }
+    assert role["Notify"]["Resource"] == {"Ref": "NotificationTopic"}
+    assert role["PutQualityMetrics"]["Condition"] == {
+        "StringEquals": {"cloudwatch:namespace": "AcmeQuality"}
+    }

@@ -124,13 +124,14 @@ def test_each_variant_scan_covers_its_own_pieces(checkov_results: dict) -> None:
     # have them. checkov cannot decide the VPC conditions (empty-string defaults), so it checks the
     # VPC pieces in every variant, which is more, not less.
     optional = {"RedshiftCopyRole", "LakeFormationDataAccessPolicy"}
-    network = {"GlueInVpcPolicy", "GlueSecurityGroup", "RedshiftIngressFromGlue"}
+    network = {"GlueInVpcPolicy", "GlueSecurityGroup", "GlueSelfIngress"}
     expected = {
         "default": set(),
         "network-existing-redshift": {"RedshiftCopyRole"},
         "serverless-redshift-lake-formation": optional,
         "network-serverless-redshift-lake-formation": optional,
         "serverless-redshift-batched": {"RedshiftCopyRole"},
+        "network-existing-redshift-dagster": {"RedshiftCopyRole"},
     }
     assert set(expected) == {"default", *VARIANTS}
     for variant, pieces in expected.items():
@@ -139,6 +140,17 @@ def test_each_variant_scan_covers_its_own_pieces(checkov_results: dict) -> None:
         assert {"DataBucket", "NotificationTopic", "GlueJobRole", "DataQualityJob"} <= checked
         if variant.startswith("network"):
             assert network <= checked, variant
+    dagster = {
+        "DagsterDatabase",
+        "DagsterTaskRole",
+        "DagsterExecutionRole",
+        "DagsterWebserverTask",
+        "DagsterDaemonTask",
+        "DagsterLogGroup",
+        "DagsterCluster",
+        "DagsterSecurityGroup",
+    }
+    assert dagster <= checked_resources(checkov_results["network-existing-redshift-dagster.yaml"])
 
 
 @pytest.mark.parametrize("variant", ["default", *VARIANTS])
