@@ -41,6 +41,20 @@ BLANK_LINE = "^[\\x00-\\x20]+$"
 _RESULT_PART = "__dq_result"
 
 
+def quote_spark(name: str) -> str:
+    """A column name as a Spark SQL identifier (backquoted): the only way the Spark backend names
+    a column to Spark itself; the shared SQL quotes with ``rules.quote`` and reaches Spark through
+    sqlglot. A bare name would be parsed (``Some.Date`` as field ``Date`` of ``Some``)."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def spark_column(name: str) -> "Column":
+    """The DataFrame column named ``name`` exactly (dots, spaces, backquotes... are no syntax)."""
+    from pyspark.sql import functions as F
+
+    return F.col(quote_spark(name))
+
+
 def to_spark_sql(sql: str) -> str:
     """DuckDB-dialect SQL as Spark SQL."""
     import sqlglot  # imported when first needed: DuckDB-only runs never load it
@@ -341,7 +355,7 @@ def load_references(
             columns = normalize_column_names(frame.columns, location)
             frame = frame.select(
                 *[
-                    F.col(f"`{o}`").cast("string").alias(c)
+                    spark_column(o).cast("string").alias(c)
                     for o, c in zip(frame.columns, columns, strict=True)
                 ]
             )
@@ -592,7 +606,7 @@ def _write_jsonl_split(annotated: "DataFrame", targets: dict[str, Path]) -> None
     from pyspark.sql import functions as F
 
     result = F.col("DataQualityEvaluationResult")
-    fields = F.struct(*[annotated[name] for name in annotated.columns])
+    fields = F.struct(*[spark_column(name) for name in annotated.columns])
     lines = annotated.select(
         F.to_json(fields, {"ignoreNullFields": "false"}).alias("value"),
         result.alias(_RESULT_PART),
@@ -643,7 +657,7 @@ def write_parquet(
     One task writes the file (``coalesce(1)``, no sort): rows are in input order when the plan
     has no shuffle (no IsUnique-like rule), otherwise in no particular order.
     """
-    rows = evaluation.good.select(*evaluation.plan.columns)
+    rows = evaluation.good.select(*[spark_column(name) for name in evaluation.plan.columns])
     if projection:
         rows = rows.selectExpr(
             *[to_spark_sql(f"SELECT {expr}")[len("SELECT ") :] for expr in projection]

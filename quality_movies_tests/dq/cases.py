@@ -765,4 +765,34 @@ CASES = [
         ["Failed", "Failed", "Failed"],
         {"Column.c.ColumnValues.Compliance": 0.0},
     ),
+    # Issue 24: column names holding dots (exports from real systems: `Some.Date`, `col.with.dot`,
+    # `Building.Code`, from AWS's and Deequ's DQDL test data) are plain names, as any other: DQDL
+    # quotes the name, and the crawler only lower-cases it. NOW is 2024-06-10 12:00, so the two
+    # dates are 9.5 days and 1.5 days old (<= 30 days) and "not a date" fails its row (the DataFreshness
+    # page: a value that is not a date fails); two of three values are dates (threshold > 0.5
+    # passes); "col.with.dot" is empty on row 2; 4 columns; every lower-cased name matches.
+    Case(
+        "column_names_with_dots",
+        """Rules = [
+            ColumnDataType "Some.Date" = "DATE" with threshold > 0.5,
+            DataFreshness "Some.Date" <= 30 days,
+            ColumnCount = 4,
+            ColumnNamesMatchPattern "^[a-z]+(\\.[a-z]+)*$",
+            IsComplete "col.with.dot",
+            ColumnValues "Building.Code" in ["B1", "B2", "B3"]
+        ]""",
+        "id,Some.Date,col.with.dot,Building.Code\n1,2024-06-01,a,B1\n2,2024-06-09,,B2\n"
+        "3,not a date,c,B3\n",
+        ["Passed", "Failed", "Passed", "Passed", "Failed", "Passed"],
+        ["Passed", "Failed", "Failed"],
+        {
+            "Column.some.date.ColumnDataType.Compliance": 0.666666666667,
+            "Column.some.date.DataFreshness.Compliance": 0.666666666667,
+            "Dataset.*.ColumnCount": 4.0,
+            "Dataset.*.ColumnNamesPatternMatchRatio": 1.0,
+            "Column.col.with.dot.Completeness": 0.666666666667,
+            "Column.building.code.ColumnValues.Compliance": 1.0,
+        },
+        skipped_rules_per_row=3,
+    ),
 ]
