@@ -345,7 +345,6 @@ def load_references(
     spark: "SparkSession", locations: Mapping[str, str], suffix: str
 ) -> dict[str, Reference]:
     """Each reference dataset as a temp view of text columns (lower-cased names), with crawler types."""
-    from pyspark.sql import functions as F
 
     loaded = {}
     for i, (name, location) in enumerate(locations.items()):
