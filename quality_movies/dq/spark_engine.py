@@ -16,7 +16,7 @@ from quality_movies.dq import column_types as crawler
 from quality_movies.dq import model
 from quality_movies.dq.data_files import FileListing
 from quality_movies.dq.datasets import References, is_parquet, resolve_references
-from quality_movies.dq.duckdb_engine import normalize_column_names
+from quality_movies.dq.duckdb_engine import normalize_column_names, read_header
 from quality_movies.dq.errors import DataQualityError, UnreadableInputError
 from quality_movies.dq.files import concatenate
 from quality_movies.dq.history import MetricHistory
@@ -71,22 +71,35 @@ def read_csv_spark(spark: "SparkSession", path: str | Path) -> "DataFrame":
     its header.
     """
     if str(path).startswith(("s3://", "s3a://")):
-        frame = _read_csv(spark, path, multi_line=needs_multiline(spark, path))
+        multi_line = needs_multiline(spark, path)
+        frame = _read_csv(spark, path, multi_line=multi_line)
+        # Spark names an empty header field _c<i> and numbers repeated names: the header's own
+        # names decide, as on DuckDB (its first row read without a header)
+        first = _read_csv(spark, path, multi_line=multi_line, header=False).first()
+        names = ["" if name is None else name for name in first] if first else frame.columns
     elif not Path(path).is_file():
         raise UnreadableInputError(f"{path}: no such data file")
     else:
         with ThreadPoolExecutor(max_workers=1) as pool:
             records = pool.submit(local_lines_are_records, Path(path))
+            names = read_header(Path(path)).names
             frame = _read_csv(spark, path, multi_line=False)
             if not records.result():
                 frame = _read_csv(spark, path, multi_line=True)
-    columns = normalize_column_names(frame.columns, str(path))
+    columns = normalize_column_names(names, str(path))
+    if len(columns) != len(frame.columns):
+        raise UnreadableInputError(
+            f"{path}: Spark reads {len(frame.columns)} columns in the header where it has "
+            f"{len(columns)}; check the header row's quotes and run again."
+        )
     return frame.toDF(*columns)
 
 
-def _read_csv(spark: "SparkSession", path: str | Path, multi_line: bool) -> "DataFrame":
+def _read_csv(
+    spark: "SparkSession", path: str | Path, multi_line: bool, header: bool = True
+) -> "DataFrame":
     return (
-        spark.read.option("header", True)
+        spark.read.option("header", header)
         .option("inferSchema", False)
         .option("multiLine", multi_line)
         .option("quote", '"')

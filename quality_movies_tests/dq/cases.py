@@ -795,4 +795,46 @@ CASES = [
         },
         skipped_rules_per_row=3,
     ),
+    # Issue 24 (found by the differential test): Spark's parser turns `x BETWEEN 0 AND 100` into
+    # `x >= 0 AND x <= 100`, so a text column is compared as numbers there as in `x > 0` (the
+    # crawler types "x" string: "abc" is no number). 5 is between; "abc" reads as NULL and 500 is
+    # not, so only row 1 is considered, and its id 1 is not > 1; the other rows are filtered out
+    # (Passed at row level).
+    Case(
+        "where_between_on_text_column",
+        'Rules = [ ColumnValues "id" > 1 where "x between 0 and 100" ]',
+        "id,x\n1,5\n2,abc\n3,500\n4,\n",
+        ["Failed"],
+        ["Failed", "Passed", "Passed", "Passed"],
+        {"Column.id.ColumnValues.Compliance": 0.0},
+    ),
+]
+
+
+@dataclass(frozen=True)
+class UnusableCase:
+    """A CSV no backend can evaluate: both stop with ``error`` (an UnreadableInputError) whose
+    message contains ``message``."""
+
+    name: str
+    csv: str
+    message: str
+    error: str = "UnreadableInputError"
+
+
+# README ("A bad file fails alone"): a column named twice or missing makes the file unusable, with a
+# line saying what to fix. Names are compared lower-cased, as the Glue crawler stores them.
+UNUSABLE_CASES = [
+    # Issue 24 (differential test): Spark named the empty field `_c1` and evaluated the file.
+    UnusableCase(
+        "header_with_an_empty_name",
+        "id,,x\n1,2,3\n",
+        "the header has an empty column name; name every column and run again.",
+    ),
+    # Issue 24 (differential test): Spark numbered the repeated name and evaluated the file.
+    UnusableCase(
+        "header_names_differing_only_in_case",
+        "id,My Col,MY COL\n1,2,3\n",
+        "header column 'MY COL' repeats 'my col' once names are lower-cased",
+    ),
 ]

@@ -310,15 +310,23 @@ def where_sql(rule: model.Rule, ctx: RuleContext, source: str) -> str:
 
 
 def _compared_with_number(column: Any, comparisons: tuple) -> bool:
+    """Whether ``column`` is compared with a number literal (``x > 1``, ``x BETWEEN 0 AND 9``:
+    Spark's parser makes BETWEEN two comparisons, each casting text to a number)."""
     from sqlglot import exp
 
     parent = column.parent
-    if not isinstance(parent, comparisons):
+    if isinstance(parent, exp.Between) and parent.this is column:
+        others = [parent.args["low"], parent.args["high"]]
+    elif isinstance(parent, comparisons):
+        others = [parent.expression if parent.this is column else parent.this]
+    else:
         return False
-    other = parent.expression if parent.this is column else parent.this
-    while isinstance(other, exp.Neg):
-        other = other.this
-    return isinstance(other, exp.Literal) and not other.is_string
+    for other in others:
+        while isinstance(other, exp.Neg):
+            other = other.this
+        if isinstance(other, exp.Literal) and not other.is_string:
+            return True
+    return False
 
 
 def ratio(numerator: Any, denominator: Any) -> float:
