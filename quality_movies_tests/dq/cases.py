@@ -808,6 +808,22 @@ CASES = [
         ["Failed", "Passed", "Passed", "Passed"],
         {"Column.id.ColumnValues.Compliance": 0.0},
     ),
+    # Issue 24 (differential test): Spark casts a number a string function reads to its text
+    # (Spark SQL's implicit casts: length(x) of the double 2365 is length("2365.0") = 6, of 0.75
+    # is 4), in CustomSql and where clauses alike; DuckDB refused length(DOUBLE). The crawler
+    # types "x" double (every value a number, not all whole). Row 2 alone has length 4.
+    Case(
+        "string_functions_read_numbers_as_text",
+        """Rules = [
+            CustomSql "select max(length(x)) from primary" = 6,
+            ColumnValues "id" = 2 where "length(x) = 4"
+        ]""",
+        "id,x\n1,2365\n2,0.75\n3,\n",
+        ["Passed", "Passed"],
+        ["Passed", "Passed", "Passed"],
+        {"Dataset.*.CustomSQL": 6.0, "Column.id.ColumnValues.Compliance": 1.0},
+        skipped_rules_per_row=1,
+    ),
 ]
 
 

@@ -616,9 +616,15 @@ def evaluate(engine: str, ruleset, data: Path, reference: Path, out: Path, spark
 
 
 def _neutral_reason(reason: str | None) -> str | None:
-    """A failure reason with a database's own error message (worded by each engine) cut off."""
-    prefix = next((p for p in DATABASE_ERRORS if (reason or "").startswith(p)), None)
-    return prefix or reason
+    """A failure reason cut after the first database error it quotes (each engine words its own;
+    a composite's reason joins its parts' reasons)."""
+    if reason is None:
+        return None
+    found = [(reason.find(p), p) for p in DATABASE_ERRORS if p in reason]
+    if not found:
+        return reason
+    start, prefix = min(found)
+    return reason[: start + len(prefix)]
 
 
 def _metrics_agree(ours: dict[str, float], theirs: dict[str, float]) -> bool:
