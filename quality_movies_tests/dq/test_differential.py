@@ -12,8 +12,9 @@ aside), the same metrics (relative tolerance ``METRIC_TOLERANCE``), the same bad
 use.
 
 The run is seeded: ``DQ_DIFFERENTIAL_SEED`` (default 24) and ``DQ_DIFFERENTIAL_EXAMPLES`` (default
-200) pick it, so a failure seen once is seen again; the report prints the CSV and the ruleset.
-The long run is documented in docs/dqdl.md.
+200) pick it, so a failure seen once is seen again; the report prints the CSV and the ruleset
+(as Python literals, ready for a case). ``DQ_DIFFERENTIAL_SHRINK=1`` lets hypothesis shrink a
+failure first. The long run is documented in docs/dqdl.md.
 """
 
 import csv
@@ -27,7 +28,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, note, seed, settings
+from hypothesis import HealthCheck, Phase, given, note, seed, settings
 from hypothesis import strategies as st
 
 from quality_movies.dq import DataQualityError, evaluate_file, parse_ruleset
@@ -36,6 +37,7 @@ from quality_movies_tests.dq.cases import NOW, UNUSABLE_CASES, UnusableCase
 
 SEED = int(os.environ.get("DQ_DIFFERENTIAL_SEED", "24"))
 EXAMPLES = int(os.environ.get("DQ_DIFFERENTIAL_EXAMPLES", "200"))
+SHRINK = os.environ.get("DQ_DIFFERENTIAL_SHRINK") == "1"
 # Metrics are rounded to 12 significant digits by the engine; sums of doubles may be added in
 # another order by Spark's tasks, so the last digits are allowed to differ.
 METRIC_TOLERANCE = 1e-9
@@ -738,6 +740,8 @@ def test_unusable_input_stops_both_backends_alike(
     deadline=None,
     database=None,
     print_blob=True,
+    # each example runs Spark jobs: shrinking a failure can take an hour, so it is asked for
+    phases=list(Phase) if SHRINK else [Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(example=examples())
