@@ -4,7 +4,8 @@ any CSV and ruleset.
 Hypothesis draws small CSVs (column names with dots, spaces, quotes, backquotes, brackets,
 non-ASCII letters, SQL keywords, leading digits, very long names, names differing only in case;
 values that are blank, NULL-looking, unicode, with thousands separators, exponents, huge and tiny
-numbers, dates and timestamps, embedded line breaks and quotes) and rulesets over them (every rule
+numbers, dates and timestamps, embedded line breaks and quotes; a byte-order mark or blank lines
+above the header) and rulesets over them (every rule
 type, where clauses, composites, labels, thresholds, analyzers). Both backends evaluate the file;
 they must give the same rule outcomes (failure reasons included, a database's own error wording
 aside), the same metrics (relative tolerance ``METRIC_TOLERANCE``), the same bad and good records
@@ -225,9 +226,11 @@ class Table:
     quoting: int = csv.QUOTE_MINIMAL
     line_end: str = "\n"
     usable_names: list[str] = field(default_factory=list)
+    head: str = ""  # a byte-order mark or blank lines above the header
 
     def text(self) -> str:
         out = io.StringIO()
+        out.write(self.head)
         writer = csv.writer(out, quoting=self.quoting, lineterminator=self.line_end)
         writer.writerow(self.names)
         writer.writerows(self.rows)
@@ -253,7 +256,8 @@ def tables(draw: st.DrawFn) -> Table:
     )
     quoting = draw(st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_MINIMAL, csv.QUOTE_ALL]))
     line_end = draw(st.sampled_from(["\n", "\n", "\r\n"]))
-    return Table(names, kinds, rows, quoting, line_end, usable)
+    head = draw(st.sampled_from(["", "", "", "", "\ufeff", line_end, line_end * 2]))
+    return Table(names, kinds, rows, quoting, line_end, usable, head)
 
 
 def dqdl_string(text: str) -> str:
