@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from quality_movies.dq.rules.base import quote, sql_string
+
 BIGINT, DOUBLE, BOOLEAN, STRING = "bigint", "double", "boolean", "string"
 CRAWLER_TYPES = (BIGINT, DOUBLE, BOOLEAN, STRING)
 
@@ -68,14 +70,6 @@ def infer_type(values: Iterable[str | None]) -> str:
     return crawler_type(profile_values(values))
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _text(pattern: str) -> str:
-    return "'" + pattern.replace("'", "''") + "'"
-
-
 def profile_sql(columns: Sequence[str], relation: str) -> str:
     """One DuckDB-dialect query (Spark reads it through sqlglot) profiling ``columns`` of ``relation``.
 
@@ -83,18 +77,18 @@ def profile_sql(columns: Sequence[str], relation: str) -> str:
     """
     parts = []
     for i, column in enumerate(columns):
-        raw = _quote(column)
+        raw = quote(column)
         present = f"{raw} IS NOT NULL AND {raw} <> ''"
         integer = (
-            f"regexp_matches({raw}, {_text(INTEGER_TEXT)}) "
+            f"regexp_matches({raw}, {sql_string(INTEGER_TEXT)}) "
             f"AND TRY_CAST(TRIM({raw}) AS BIGINT) IS NOT NULL"
         )
         parts += [
             f"SUM(CASE WHEN {present} THEN 1 ELSE 0 END) AS values_{i}",
             f"SUM(CASE WHEN {present} AND {integer} THEN 1 ELSE 0 END) AS integers_{i}",
-            f"SUM(CASE WHEN {present} AND regexp_matches({raw}, {_text(NUMBER_TEXT)}) "
+            f"SUM(CASE WHEN {present} AND regexp_matches({raw}, {sql_string(NUMBER_TEXT)}) "
             f"THEN 1 ELSE 0 END) AS numbers_{i}",
-            f"SUM(CASE WHEN {present} AND regexp_matches({raw}, {_text(BOOLEAN_TEXT)}) "
+            f"SUM(CASE WHEN {present} AND regexp_matches({raw}, {sql_string(BOOLEAN_TEXT)}) "
             f"THEN 1 ELSE 0 END) AS booleans_{i}",
         ]
     return f"SELECT {', '.join(parts)} FROM {relation}"
@@ -126,7 +120,7 @@ def typed_column(raw: str, column_type: str) -> str:
     sql_type = {BIGINT: "BIGINT", DOUBLE: "DOUBLE", BOOLEAN: "BOOLEAN"}[column_type]
     pattern = {BIGINT: INTEGER_TEXT, DOUBLE: NUMBER_TEXT, BOOLEAN: BOOLEAN_TEXT}[column_type]
     return (
-        f"CASE WHEN regexp_matches({raw}, {_text(pattern)}) "
+        f"CASE WHEN regexp_matches({raw}, {sql_string(pattern)}) "
         f"THEN TRY_CAST(TRIM({raw}) AS {sql_type}) END"
     )
 

@@ -29,7 +29,7 @@ from quality_movies.dq.batch import (
 )
 from quality_movies.dq.column_types import profile_sql, types_from_profile
 from quality_movies.dq.data_files import LocalFiles
-from quality_movies.dq.errors import DataQualityError
+from quality_movies.dq.errors import DataQualityError, UnreadableInputError
 from quality_movies.dq.evaluate import (
     BAD_RECORDS_FILE,
     GOOD_PARQUET_FILE,
@@ -69,8 +69,16 @@ def read_csv_files_spark(
     Spark's multiLine (needed when one has a quoted field spanning lines)."""
     from pyspark.sql import functions as F
 
-    frame = spark_engine._read_csv(spark, [str(p) for p in paths], fmt or InputFormat(), multi_line)
-    columns = duckdb_engine.normalize_column_names(frame.columns, str(paths[0]))
+    fmt = fmt or InputFormat()
+    frame = spark_engine._read_csv(spark, [str(p) for p in paths], fmt, multi_line)
+    first = Path(str(paths[0]))  # the header's own names decide, as in read_csv_spark
+    names = duckdb_engine.read_header(first, fmt).names if first.is_file() else frame.columns
+    columns = duckdb_engine.normalize_column_names(names, str(paths[0]))
+    if len(columns) != len(frame.columns):
+        raise UnreadableInputError(
+            f"{paths[0]}: Spark reads {len(frame.columns)} columns in the header where it has "
+            f"{len(columns)}; check the header row's quotes and run again."
+        )
     return frame.toDF(*columns).withColumn(FILE_COLUMN, F.col("_metadata.file_path"))
 
 

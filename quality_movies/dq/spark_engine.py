@@ -16,7 +16,7 @@ from quality_movies.dq import column_types as crawler
 from quality_movies.dq import model
 from quality_movies.dq.data_files import FileListing
 from quality_movies.dq.datasets import References, resolve_references
-from quality_movies.dq.duckdb_engine import normalize_column_names
+from quality_movies.dq.duckdb_engine import normalize_column_names, read_header
 from quality_movies.dq.errors import DataQualityError, UnreadableInputError
 from quality_movies.dq.files import concatenate
 from quality_movies.dq.history import MetricHistory
@@ -42,6 +42,20 @@ BLANK_LINE = "^[\\x00-\\x20]+$"
 _RESULT_PART = "__dq_result"
 
 
+def quote_spark(name: str) -> str:
+    """A column name as a Spark SQL identifier (backquoted): the only way the Spark backend names
+    a column to Spark itself; the shared SQL quotes with ``rules.quote`` and reaches Spark through
+    sqlglot. A bare name would be parsed (``Some.Date`` as field ``Date`` of ``Some``)."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def spark_column(name: str) -> "Column":
+    """The DataFrame column named ``name`` exactly (dots, spaces, backquotes... are no syntax)."""
+    from pyspark.sql import functions as F
+
+    return F.col(quote_spark(name))
+
+
 def to_spark_sql(sql: str) -> str:
     """DuckDB-dialect SQL as Spark SQL."""
     import sqlglot  # imported when first needed: DuckDB-only runs never load it
@@ -57,8 +71,6 @@ def read_csv_spark(spark: "SparkSession", path: str | Path) -> "DataFrame":
     which Spark reads as one partition. A local file is checked on the driver while Spark reads
     its header.
     """
-    from pyspark.sql import functions as F
-
     remote = str(path).startswith(("s3://", "s3a://"))
     if not remote and not Path(path).is_file():
         raise UnreadableInputError(f"{path}: no such data file")
@@ -68,28 +80,43 @@ def read_csv_spark(spark: "SparkSession", path: str | Path) -> "DataFrame":
         columns = normalize_column_names(frame.columns, str(path))
         return frame.select(
             *[
-                F.col(f"`{o}`").cast("string").alias(c)
+                spark_column(o).cast("string").alias(c)
                 for o, c in zip(frame.columns, columns, strict=True)
             ]
         )
     if remote or fmt.gzip:  # a gzip file is one stream: read whole, lines or not
-        frame = _read_csv(spark, path, fmt, multi_line=fmt.gzip or needs_multiline(spark, path))
+        multi_line = fmt.gzip or needs_multiline(spark, path)
+        frame = _read_csv(spark, path, fmt, multi_line=multi_line)
+        # Spark names an empty header field _c<i> and numbers repeated names: the header's own
+        # names decide, as on DuckDB (its first row read without a header)
+        first = _read_csv(spark, path, fmt, multi_line=multi_line, header=False).first()
+        names = ["" if name is None else name for name in first] if first else frame.columns
     else:
         with ThreadPoolExecutor(max_workers=1) as pool:
             records = pool.submit(local_lines_are_records, Path(path))
+            names = read_header(Path(path), fmt).names
             frame = _read_csv(spark, path, fmt, multi_line=False)
             if not records.result():
                 frame = _read_csv(spark, path, fmt, multi_line=True)
-    columns = normalize_column_names(frame.columns, str(path))
+    columns = normalize_column_names(names, str(path))
+    if len(columns) != len(frame.columns):
+        raise UnreadableInputError(
+            f"{path}: Spark reads {len(frame.columns)} columns in the header where it has "
+            f"{len(columns)}; check the header row's quotes and run again."
+        )
     return frame.toDF(*columns)
 
 
 def _read_csv(
-    spark: "SparkSession", path: str | Path | list[str], fmt: InputFormat, multi_line: bool
+    spark: "SparkSession",
+    path: str | Path | list[str],
+    fmt: InputFormat,
+    multi_line: bool,
+    header: bool = True,
 ) -> "DataFrame":
     """The CSV (or the CSVs of a list, one read) as Spark reads it: strings, header, PERMISSIVE."""
     return (
-        spark.read.option("header", True)
+        spark.read.option("header", header)
         .option("sep", fmt.delimiter)
         .option("inferSchema", False)
         .option("multiLine", multi_line)
@@ -616,7 +643,7 @@ def _write_jsonl_split(annotated: "DataFrame", targets: dict[str, Path]) -> None
     from pyspark.sql import functions as F
 
     result = F.col("DataQualityEvaluationResult")
-    fields = F.struct(*[annotated[name] for name in annotated.columns])
+    fields = F.struct(*[spark_column(name) for name in annotated.columns])
     lines = annotated.select(
         F.to_json(fields, {"ignoreNullFields": "false"}).alias("value"),
         result.alias(_RESULT_PART),
@@ -667,7 +694,7 @@ def write_parquet(
     One task writes the file (``coalesce(1)``, no sort): rows are in input order when the plan
     has no shuffle (no IsUnique-like rule), otherwise in no particular order.
     """
-    rows = evaluation.good.select(*evaluation.plan.columns)
+    rows = evaluation.good.select(*[spark_column(name) for name in evaluation.plan.columns])
     if projection:
         rows = rows.selectExpr(
             *[to_spark_sql(f"SELECT {expr}")[len("SELECT ") :] for expr in projection]

@@ -765,4 +765,92 @@ CASES = [
         ["Failed", "Failed", "Failed"],
         {"Column.c.ColumnValues.Compliance": 0.0},
     ),
+    # Issue 24: column names holding dots (exports from real systems: `Some.Date`, `col.with.dot`,
+    # `Building.Code`, from AWS's and Deequ's DQDL test data) are plain names, as any other: DQDL
+    # quotes the name, and the crawler only lower-cases it. NOW is 2024-06-10 12:00, so the two
+    # dates are 9.5 days and 1.5 days old (<= 30 days) and "not a date" fails its row (the DataFreshness
+    # page: a value that is not a date fails); two of three values are dates (threshold > 0.5
+    # passes); "col.with.dot" is empty on row 2; 4 columns; every lower-cased name matches.
+    Case(
+        "column_names_with_dots",
+        """Rules = [
+            ColumnDataType "Some.Date" = "DATE" with threshold > 0.5,
+            DataFreshness "Some.Date" <= 30 days,
+            ColumnCount = 4,
+            ColumnNamesMatchPattern "^[a-z]+(\\.[a-z]+)*$",
+            IsComplete "col.with.dot",
+            ColumnValues "Building.Code" in ["B1", "B2", "B3"]
+        ]""",
+        "id,Some.Date,col.with.dot,Building.Code\n1,2024-06-01,a,B1\n2,2024-06-09,,B2\n"
+        "3,not a date,c,B3\n",
+        ["Passed", "Failed", "Passed", "Passed", "Failed", "Passed"],
+        ["Passed", "Failed", "Failed"],
+        {
+            "Column.some.date.ColumnDataType.Compliance": 0.666666666667,
+            "Column.some.date.DataFreshness.Compliance": 0.666666666667,
+            "Dataset.*.ColumnCount": 4.0,
+            "Dataset.*.ColumnNamesPatternMatchRatio": 1.0,
+            "Column.col.with.dot.Completeness": 0.666666666667,
+            "Column.building.code.ColumnValues.Compliance": 1.0,
+        },
+        skipped_rules_per_row=3,
+    ),
+    # Issue 24 (found by the differential test): Spark's parser turns `x BETWEEN 0 AND 100` into
+    # `x >= 0 AND x <= 100`, so a text column is compared as numbers there as in `x > 0` (the
+    # crawler types "x" string: "abc" is no number). 5 is between; "abc" reads as NULL and 500 is
+    # not, so only row 1 is considered, and its id 1 is not > 1; the other rows are filtered out
+    # (Passed at row level).
+    Case(
+        "where_between_on_text_column",
+        'Rules = [ ColumnValues "id" > 1 where "x between 0 and 100" ]',
+        "id,x\n1,5\n2,abc\n3,500\n4,\n",
+        ["Failed"],
+        ["Failed", "Passed", "Passed", "Passed"],
+        {"Column.id.ColumnValues.Compliance": 0.0},
+    ),
+    # Issue 24 (differential test): Spark casts a number a string function reads to its text
+    # (Spark SQL's implicit casts: length(x) of the double 2365 is length("2365.0") = 6, of 0.75
+    # is 4), in CustomSql and where clauses alike; DuckDB refused length(DOUBLE). The crawler
+    # types "x" double (every value a number, not all whole). Row 2 alone has length 4.
+    Case(
+        "string_functions_read_numbers_as_text",
+        """Rules = [
+            CustomSql "select max(length(x)) from primary" = 6,
+            ColumnValues "id" = 2 where "length(x) = 4"
+        ]""",
+        "id,x\n1,2365\n2,0.75\n3,\n",
+        ["Passed", "Passed"],
+        ["Passed", "Passed", "Passed"],
+        {"Dataset.*.CustomSQL": 6.0, "Column.id.ColumnValues.Compliance": 1.0},
+        skipped_rules_per_row=1,
+    ),
+]
+
+
+@dataclass(frozen=True)
+class UnusableCase:
+    """A CSV no backend can evaluate: both stop with ``error`` (an UnreadableInputError) whose
+    message contains ``message``."""
+
+    name: str
+    csv: str
+    message: str
+    error: str = "UnreadableInputError"
+
+
+# README ("A bad file fails alone"): a column named twice or missing makes the file unusable, with a
+# line saying what to fix. Names are compared lower-cased, as the Glue crawler stores them.
+UNUSABLE_CASES = [
+    # Issue 24 (differential test): Spark named the empty field `_c1` and evaluated the file.
+    UnusableCase(
+        "header_with_an_empty_name",
+        "id,,x\n1,2,3\n",
+        "the header has an empty column name; name every column and run again.",
+    ),
+    # Issue 24 (differential test): Spark numbered the repeated name and evaluated the file.
+    UnusableCase(
+        "header_names_differing_only_in_case",
+        "id,My Col,MY COL\n1,2,3\n",
+        "header column 'MY COL' repeats 'my col' once names are lower-cased",
+    ),
 ]

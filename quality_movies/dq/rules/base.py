@@ -318,22 +318,73 @@ def where_sql(rule: model.Rule, ctx: RuleContext, source: str) -> str:
             ):
                 # Spark compares text with a number as numbers; text that is none reads as NULL.
                 sql = f"TRY_CAST({sql} AS DOUBLE)"
+            elif _read_as_text(node, ctx.column_types.get(resolved, "string")):
+                sql = f"CAST({sql} AS VARCHAR)"
             return exp.paren(sqlglot.parse_one(sql, read="duckdb"), copy=False)
         return node
 
     return f"COALESCE(({tree.transform(typed).sql(dialect='duckdb')}), FALSE)"
 
 
+def _string_functions() -> tuple[type, ...]:
+    from sqlglot import exp
+
+    return (
+        exp.Length,
+        exp.Lower,
+        exp.Upper,
+        exp.Trim,
+        exp.Substring,
+        exp.Like,
+        exp.ILike,
+        exp.RegexpLike,
+        exp.Concat,
+        exp.Reverse,
+        exp.Left,
+        exp.Right,
+    )
+
+
+def _read_as_text(column: Any, column_type: str) -> bool:
+    """Whether Spark reads this typed ``column`` as text: an argument of a string function
+    (``length(x)``, ``x LIKE '1%'``) takes a number or boolean as its text (1500.0 as "1500.0"),
+    where DuckDB asks for an explicit cast."""
+    return column_type != "string" and isinstance(column.parent, _string_functions())
+
+
+def spark_text_arguments(tree: Any, type_of: Callable[[str], str | None]) -> Any:
+    """User SQL (a sqlglot tree) with each typed column that a string function reads cast to
+    text, as Spark casts it; ``type_of`` gives a column's crawler type (None: not the data's)."""
+    from sqlglot import exp
+
+    def cast(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Column) and not node.table:
+            column_type = type_of(node.name)
+            if column_type and _read_as_text(node, column_type):
+                return exp.cast(node.copy(), "VARCHAR")
+        return node
+
+    return tree.transform(cast)
+
+
 def _compared_with_number(column: Any, comparisons: tuple) -> bool:
+    """Whether ``column`` is compared with a number literal (``x > 1``, ``x BETWEEN 0 AND 9``:
+    Spark's parser makes BETWEEN two comparisons, each casting text to a number)."""
     from sqlglot import exp
 
     parent = column.parent
-    if not isinstance(parent, comparisons):
+    if isinstance(parent, exp.Between) and parent.this is column:
+        others = [parent.args["low"], parent.args["high"]]
+    elif isinstance(parent, comparisons):
+        others = [parent.expression if parent.this is column else parent.this]
+    else:
         return False
-    other = parent.expression if parent.this is column else parent.this
-    while isinstance(other, exp.Neg):
-        other = other.this
-    return isinstance(other, exp.Literal) and not other.is_string
+    for other in others:
+        while isinstance(other, exp.Neg):
+            other = other.this
+        if isinstance(other, exp.Literal) and not other.is_string:
+            return True
+    return False
 
 
 def ratio(numerator: Any, denominator: Any) -> float:

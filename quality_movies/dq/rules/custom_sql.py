@@ -24,6 +24,7 @@ from quality_movies.dq.rules.base import (
     ratio,
     require_numeric,
     round_metric,
+    spark_text_arguments,
     where_in_source,
 )
 from quality_movies.dq.rules.references import HOW_TO_REFERENCE, catalog_table_error
@@ -106,6 +107,13 @@ def _not_given(rule: model.Rule, name: str, ctx: RuleContext) -> UnevaluableRule
 
 
 def _sql(tree: Any, ctx: RuleContext) -> str:
+    by_lower = {c.lower(): c for c in ctx.columns}
+
+    def type_of(name: str) -> str | None:
+        column = by_lower.get(name.lower())
+        return ctx.column_types.get(column, "string") if column else None
+
+    tree = spark_text_arguments(tree, type_of)
     return tree.sql(dialect="duckdb").replace("__dq_relation__", ctx.typed_relation("{relation}"))
 
 
