@@ -162,3 +162,8 @@ class Ruleset:
     @property
     def leaves(self) -> list[Rule]:
         return [leaf for rule in self.rules for leaf in rule.leaves]
+
+
+def dqdl_string(value: str) -> str:
+    """``value`` as a DQDL string literal (double quotes, backslash escapes)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -22,6 +22,8 @@ from quality_movies.dq.column_types import (
     crawler_type,
 )
 from quality_movies.dq.errors import DataQualityError
+from quality_movies.dq.model import dqdl_string
+from quality_movies.dq.rules.base import quote
 
 # At most so many distinct values, each seen twice on average: recommend the value set.
 LOW_CARDINALITY = 10
@@ -62,10 +64,6 @@ def _text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def profile_sql(columns: list[str], relation: str) -> str:
     """One DuckDB-dialect aggregate query over ``relation`` (text columns, blank = NULL) profiling
     every column (``profile_spark`` transpiles it). Each value is cast once, in inner projections: a
@@ -73,7 +71,7 @@ def profile_sql(columns: list[str], relation: str) -> str:
     point or exponent (the crawler's readings, without a regular expression per value)."""
     cast, read, parts = [], [], ["COUNT(*) AS rows_"]
     for i, column in enumerate(columns):
-        raw = _quote(column)
+        raw = quote(column)
         cast += [f"{raw} AS v{i}", f"TRY_CAST({raw} AS DOUBLE) AS d{i}"]
         # NaN sorts above every number on both engines, so BETWEEN keeps the finite numbers only
         read += [
@@ -161,10 +159,6 @@ def _number(value: float, decimals: int) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def _string(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def _share(part: int, whole: int) -> str:
     return f"{part:,} of {whole:,} rows"
 
@@ -201,7 +195,7 @@ def recommend(profile: Profile, now: datetime | None = None, source: str | None 
 
 
 def _column_rules(column: ColumnStats, rows: int) -> list[tuple[str, str]]:
-    name = _string(column.name)
+    name = dqdl_string(column.name)
     found: list[tuple[str, str]] = []
     if not rows or not column.present:
         return found
@@ -239,11 +233,11 @@ def _column_rules(column: ColumnStats, rows: int) -> list[tuple[str, str]]:
         found.append(
             (
                 f"{column.name}: every value reads as {'a whole number' if kind == BIGINT else 'a number'}",
-                f'ColumnDataType {name} = "{"BIGINT" if kind == BIGINT else "DOUBLE"}"',
+                f"ColumnDataType {name} = {dqdl_string('BIGINT' if kind == BIGINT else 'DOUBLE')}",
             )
         )
     elif column.values:
-        listed = ", ".join(_string(value) for value in column.values)
+        listed = ", ".join(dqdl_string(value) for value in column.values)
         found.append(
             (
                 f"{column.name}: {column.distinct} distinct values",
