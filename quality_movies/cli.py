@@ -114,8 +114,7 @@ def run(env: "Environment") -> int:
                 f"removed {len(swept)} leftover(s) of interrupted runs (temporary or staged files)"
             )
         release_dead_claims(ledger)
-        latest = {k: v.etag for k, v in ledger.latest().items()}
-        plan = plan_input_files(lake.input_files(), latest)
+        plan = plan_input_files(lake.input_files(), ledger.settled_etags(ignore_backoff=True))
         for key in plan.ignored:
             print(f"ignored {lake.uri(key)}: only .csv files are ingested")
         if not plan.to_process:
@@ -139,8 +138,9 @@ def run(env: "Environment") -> int:
         print(f"warehouse {resources['warehouse'].qualified_table}: {sum(counts.values())} rows")
         if failed:
             print(
-                "a failed file is not retried by itself: fix it and ingest it again, or fix the "
-                "cause and run `quality-movies retry FILE`",
+                "a file that failed for its data (or the ruleset) is not retried by itself: fix it "
+                "and ingest it again, or fix the ruleset and run `quality-movies retry FILE`; one "
+                "that failed for the environment (RETRYING) is taken again by the next run",
                 file=sys.stderr,
             )
         return 1 if failed else 0
@@ -168,11 +168,11 @@ def run_batches(env: "Environment", instance, files: list[str], tags: dict[str, 
     from quality_movies.notifications.sensors import LAUNCHED_BY_TAG
     from quality_movies.partitions import movie_files
     from quality_movies.pipeline_runs import (
-        describe_exception,
         partition_ranges,
         range_tags,
         run_url,
         settle_run,
+        settle_unstarted,
         summary_lines,
     )
 
@@ -200,15 +200,8 @@ def run_batches(env: "Environment", instance, files: list[str], tags: dict[str, 
                 raise_on_error=False,
             )
         except Exception as exc:  # the run could not start: every file of the range failed
-            reason = describe_exception(exc)
-            for source_file in span:
-                etag = lake.head(lake.input_key(source_file)).etag
-                ledger.finish(lake.input_key(source_file), etag, "failed", "", reason)
-                notifier.notify(
-                    f"quality_movies FAILED: {source_file}"[:100],
-                    {"status": "FAILED", "file": source_file, "error": reason},
-                )
-                print(f"== {source_file}: FAILED\n   error: {reason}")
+            for settled in settle_unstarted(ledger, lake, notifier, span, exc):
+                print("\n".join(summary_lines(settled.outcome.source_file, settled.message)))
             failed += len(span)
             continue
         run = instance.get_run_by_id(result.run_id)
@@ -248,7 +241,7 @@ def retry(env: "Environment", files: list[str]) -> int:
     """Let failed files (default: all) be processed again by the next run, once the cause is fixed."""
     resources = env.resources()
     lake, ledger = resources["lake"], resources["ledger"]
-    failed = [v for v in ledger.latest().values() if v.state == "failed"]
+    failed = [v for v in ledger.latest().values() if v.state in ("failed", "retrying")]
     names = [Path(f).name for f in files] or [lake.source_file(v.input_key) for v in failed]
     if not names:
         print("nothing to retry: no file has failed")
@@ -269,7 +262,8 @@ def status(env: "Environment") -> int:
     lake, catalog, warehouse = resources["lake"], resources["catalog"], resources["warehouse"]
     print(f"deployment: {env.deployment}   home: {env.home}")
     files = lake.input_files()
-    latest = resources["ledger"].latest()
+    ledger = resources["ledger"]
+    latest = ledger.latest()
     print(f"lake {lake.uri(lake.input_prefix)}: {len(files)} file(s)")
     for obj in files:
         record = latest.get(obj.key)
@@ -277,6 +271,11 @@ def status(env: "Environment") -> int:
             state = "ignored (not .csv)"
         elif record is None or record.etag != obj.etag:
             state = "pending"
+        elif record.state == "retrying":
+            state = (
+                f"pending (retrying: attempt {record.attempts} of {ledger.max_attempts} failed, "
+                f"next after {record.next_attempt_at}; last error: {record.reason})"
+            )
         else:
             state = record.state + (f": {record.reason}" if record.reason else "")
         print(f"  {obj.key}  {obj.size} bytes  etag {obj.etag}  {state}")

@@ -29,6 +29,7 @@ from quality_movies.dq import (
     load_ruleset,
 )
 from quality_movies.ingestion.resources import Lake
+from quality_movies.runs.faults import transient_message
 from quality_movies.warehouse.contract import (
     REQUIRED_COLUMNS,
     ContractViolation,
@@ -194,6 +195,16 @@ class QualityJobRunner(dg.ConfigurableResource, ABC):
     def ruleset_text(self) -> str:
         return self.resolved_ruleset_path().read_text(encoding="utf-8")
 
+    def ruleset_problem(self) -> str | None:
+        """Why the ruleset in force does not load (its line and column when it is not valid DQDL), or
+        None when it does. Files wait for it to be fixed: it is no fault of theirs."""
+        try:
+            self.ruleset()
+        except Exception as exc:  # any reason the rules cannot be read is the user's to fix
+            text = " ".join(str(exc).split()) or type(exc).__name__
+            return f"the ruleset {self.resolved_ruleset_path()} does not load: {text}"
+        return None
+
     def sweep(self, lake: Lake) -> list[str]:
         """Remove what killed attempts left behind (staged outputs, temporary folders)."""
         return sweep_staged_outputs(lake)
@@ -223,6 +234,15 @@ class QualityJobRunner(dg.ConfigurableResource, ABC):
 
 class QualityJobFailed(RuntimeError):
     """A file's quality run did not complete; the message names the user's file and what to do."""
+
+
+class QualityJobUnavailable(QualityJobFailed):
+    """The quality job did not complete for a reason outside the file (capacity, throttling, a run that
+    timed out or was stopped): the file is taken again by a later run."""
+
+
+# Glue job run states that end a run for a reason outside the file.
+GLUE_ENVIRONMENT_STATES = frozenset({"TIMEOUT", "ERROR", "STOPPED", "EXPIRED"})
 
 
 def _supported_options(options: dict[str, Any] | None) -> dict[str, Any]:
@@ -481,7 +501,10 @@ class GlueQualityJobRunner(QualityJobRunner):
             context.log.info(f"{source_file}: Glue job {self.job_name} run {run_id} started")
             job_run = self._wait(glue, run_id, source_file)
             if job_run["JobRunState"] != "SUCCEEDED":
-                raise QualityJobFailed(
+                environment = job_run["JobRunState"] in GLUE_ENVIRONMENT_STATES or (
+                    transient_message(job_run.get("ErrorMessage", ""))
+                )
+                raise (QualityJobUnavailable if environment else QualityJobFailed)(
                     f"{source_file}: Glue job {self.job_name} failed on "
                     f"{lake.uri(lake.input_key(source_file))} (run {run_id} "
                     f"{job_run['JobRunState']}): {job_run.get('ErrorMessage', 'no error message')}"
@@ -510,7 +533,7 @@ class GlueQualityJobRunner(QualityJobRunner):
                 return job_run
             if time.monotonic() > deadline:
                 glue.batch_stop_job_run(JobName=self.job_name, JobRunIds=[run_id])
-                raise QualityJobFailed(
+                raise QualityJobUnavailable(
                     f"{source_file}: Glue job {self.job_name} run {run_id} still "
                     f"{job_run['JobRunState']} after {self.timeout_seconds:g} s and was stopped"
                 )
