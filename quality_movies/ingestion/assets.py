@@ -6,6 +6,8 @@ because of another file: an unreadable file is reported in their metadata, and f
 
 import csv
 import io
+import re
+import string
 from dataclasses import dataclass
 
 import dagster as dg
@@ -30,14 +32,34 @@ def csv_preview(head: bytes, rows: int = PREVIEW_ROWS) -> tuple[list[str], list[
     return header, body
 
 
+HTML_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}
+
+
+def markdown_text(value: object) -> str:
+    """``value`` as literal text in Markdown, on one line: HTML's special characters as entities and
+    every other ASCII punctuation mark backslash-escaped, so a CSV value or column name such as
+    ``<img src=x onerror=...>`` or ``[a](javascript:...)`` shows as typed, never as markup."""
+    return "".join(
+        HTML_ENTITIES.get(c) or (f"\\{c}" if c in string.punctuation else c)
+        for c in " ".join(str(value).split())
+    )
+
+
+def markdown_code(value: object) -> str:
+    """``value`` as an inline code span (its characters literal), fenced by more backticks than it
+    holds in a row."""
+    text = " ".join(str(value).split())
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    return f"{fence} {text} {fence}"
+
+
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    """A small Markdown table for the UI."""
-
-    def cell(value: object) -> str:
-        return str(value).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    """A small Markdown table for the UI; every header and cell is literal text."""
+    lines = [
+        "| " + " | ".join(markdown_text(h) for h in header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    lines += ["| " + " | ".join(markdown_text(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
