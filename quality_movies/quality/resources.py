@@ -412,11 +412,10 @@ class GlueQualityJobRunner(QualityJobRunner):
     reads_lake: ClassVar[bool] = True
 
     def glue_client(self) -> Any:
-        import boto3
+        """Glue's client with the platform's retry settings (standard mode, 10 attempts)."""
+        from quality_movies.ingestion.resources import aws_client
 
-        return boto3.client(
-            "glue", region_name=self.region_name, endpoint_url=self.endpoint_url or None
-        )
+        return aws_client("glue", self.region_name, self.endpoint_url)
 
     @staticmethod
     def exchange_keys(outputs: FileOutputs) -> tuple[str, str, str, str, str]:

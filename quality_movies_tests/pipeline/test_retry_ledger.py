@@ -17,8 +17,10 @@ from quality_movies.jobs import INGEST_JOB
 from quality_movies.notifications.resources import LocalNotifier
 from quality_movies.quality.resources import (
     EmbeddedQualityJobRunner,
+    GlueQualityJobRunner,
     QualityJobFailed,
     QualityJobUnavailable,
+    final_outputs,
 )
 from quality_movies.runs.faults import failure_kind, failure_kind_of_record, transient_message
 from quality_movies.runs.resources import S3Ledger, SqliteLedger
@@ -245,3 +247,45 @@ def test_a_failure_raised_from_none_is_judged_by_itself():
             raise QualityJobFailed("a.csv, line 2: not UTF-8") from None
     except QualityJobFailed as error:
         assert failure_kind(error) == "data"
+
+
+class EndedGlueRun:
+    """A Glue client whose every job run ends in ``state`` with ``message`` (no job runs here)."""
+
+    def __init__(self, state: str, message: str):
+        self.state, self.message = state, message
+
+    def start_job_run(self, **_):
+        return {"JobRunId": "jr_1"}
+
+    def get_job_run(self, **_):
+        return {"JobRun": {"JobRunState": self.state, "ErrorMessage": self.message}}
+
+
+@pytest.mark.parametrize(
+    ("state", "message", "kind"),
+    [
+        ("TIMEOUT", "Job run timed out", "environment"),
+        ("ERROR", "Glue encountered an internal error", "environment"),
+        ("STOPPED", "", "environment"),
+        ("FAILED", "Failed to meet resource demands; capacity is not available", "environment"),
+        ("FAILED", "ConcurrentRunsExceededException: too many runs", "environment"),
+        ("FAILED", "s3://b/input_data/lockdown.csv, line 3: ragged row", "data"),
+    ],
+)
+def test_a_glue_job_run_that_ends_outside_the_file_is_an_environment_failure(
+    tmp_path, state, message, kind
+):
+    class Runner(GlueQualityJobRunner):
+        def glue_client(self):
+            return EndedGlueRun(state, message)
+
+    lake = LocalLake(root=str(tmp_path / "lake"))
+    source = tmp_path / "movies.csv"
+    source.write_text("a\n1\n")
+    lake.upload(source, lake.input_key("movies.csv"))
+    runner = Runner(job_name="quality-movies-dq-job", poll_interval_seconds=0)
+    with pytest.raises(QualityJobFailed) as raised:
+        runner.run(dg.build_asset_context(), lake, "movies.csv", final_outputs(lake, "movies.csv"))
+    assert state in str(raised.value) and "movies.csv" in str(raised.value)
+    assert failure_kind(raised.value) == kind
