@@ -17,8 +17,10 @@ from quality_movies_tests.reliability.inputs import good_file, unreadable_files
 pytestmark = [pytest.mark.reliability, pytest.mark.xdist_group("reliability")]
 
 
-def status_line(home: Home, source_file: str) -> str:
-    status = home.cli("status")  # exits 1 after the lake's lines while the warehouse is corrupt
+def status_line(home: Home, source_file: str, **extra: str) -> str:
+    status = home.cli(
+        "status", **extra
+    )  # exits 1 after the lake's lines while the warehouse is corrupt
     assert_no_traceback(status)
     [line] = [x for x in status.stdout.splitlines() if f"input_data/{source_file} " in x]
     return line
@@ -37,7 +39,7 @@ def test_an_environment_failure_that_outlasts_the_attempts_is_failed_and_announc
     assert attempt.returncode == 1, brief(attempt)
     assert f"== {second.name}: RETRYING" in attempt.stdout, brief(attempt)
     assert home.notifications_for(second.name) == []
-    assert "pending (retrying: attempt 1 of 2 failed" in status_line(home, second.name)
+    assert "pending (retrying: attempt 1 of 2 failed" in status_line(home, second.name, **cap)
 
     last = home.cli("run", **cap)
     error = assert_failure_told(home, last, second.name, "warehouse.duckdb")
@@ -48,7 +50,7 @@ def test_an_environment_failure_that_outlasts_the_attempts_is_failed_and_announc
     assert "outside the file" in note["message"]["what_to_do"]
     assert f"== {second.name}: FAILED" in last.stdout
     assert "environment failure" in last.stdout
-    assert status_line(home, second.name).endswith(f"failed: {error}")
+    assert status_line(home, second.name, **cap).endswith(f"failed: {error}")
     assert home.published(second.name) == set()
 
     idle = home.cli("run", **cap)  # final: not taken again, not announced again
