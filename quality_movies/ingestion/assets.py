@@ -7,7 +7,6 @@ because of another file: an unreadable file is reported in their metadata, and f
 import csv
 import io
 import re
-import string
 from dataclasses import dataclass
 
 import dagster as dg
@@ -32,15 +31,17 @@ def csv_preview(head: bytes, rows: int = PREVIEW_ROWS) -> tuple[list[str], list[
     return header, body
 
 
-HTML_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}
+HTML_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+# Characters that open Markdown's inline constructs (emphasis, code, links, images, tables, strike).
+MARKDOWN_PUNCTUATION = frozenset("\\`*_[]!|~")
 
 
 def markdown_text(value: object) -> str:
-    """``value`` as literal text in Markdown, on one line: HTML's special characters as entities and
-    every other ASCII punctuation mark backslash-escaped, so a CSV value or column name such as
+    """``value`` as literal text in Markdown, on one line: HTML's ``& < >`` as entities and the marks
+    that open Markdown's inline constructs backslash-escaped, so a CSV value or column name such as
     ``<img src=x onerror=...>`` or ``[a](javascript:...)`` shows as typed, never as markup."""
     return "".join(
-        HTML_ENTITIES.get(c) or (f"\\{c}" if c in string.punctuation else c)
+        HTML_ENTITIES.get(c) or (f"\\{c}" if c in MARKDOWN_PUNCTUATION else c)
         for c in " ".join(str(value).split())
     )
 
