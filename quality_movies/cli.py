@@ -101,7 +101,7 @@ def run(env: "Environment") -> int:
     partitions as one run, and records and announces each file once.
     """
     from quality_movies.ingestion.sensors import CLAIM_TAG, plan_input_files, release_dead_claims
-    from quality_movies.pipeline_runs import cli_owner
+    from quality_movies.pipeline_runs import announce_pending, cli_owner
     from quality_movies.runs.lock import home_lock
 
     with home_lock(env.home, "run"):
@@ -114,6 +114,8 @@ def run(env: "Environment") -> int:
                 f"removed {len(swept)} leftover(s) of interrupted runs (temporary or staged files)"
             )
         release_dead_claims(ledger)
+        for owed in announce_pending(instance, ledger, lake, notifier):
+            print_settled(owed)
         plan = plan_input_files(lake.input_files(), ledger.settled_etags(ignore_backoff=True))
         for key in plan.ignored:
             print(f"ignored {lake.uri(key)}: only .csv files are ingested")
@@ -173,7 +175,6 @@ def run_batches(env: "Environment", instance, files: list[str], tags: dict[str, 
         run_url,
         settle_run,
         settle_unstarted,
-        summary_lines,
     )
 
     resources = env.resources()
@@ -201,16 +202,28 @@ def run_batches(env: "Environment", instance, files: list[str], tags: dict[str, 
             )
         except Exception as exc:  # the run could not start: every file of the range failed
             for settled in settle_unstarted(ledger, lake, notifier, span, exc):
-                print("\n".join(summary_lines(settled.outcome.source_file, settled.message)))
+                print_settled(settled)
             failed += len(span)
             continue
         run = instance.get_run_by_id(result.run_id)
         for settled in settle_run(
             instance, run, ledger, lake, notifier, run_url(run.run_id), files=span
         ):
-            print("\n".join(summary_lines(settled.outcome.source_file, settled.message)))
+            print_settled(settled)
             failed += not settled.outcome.processed
     return failed
+
+
+def print_settled(settled) -> None:
+    """A file's summary, and a line when its notification could not be sent."""
+    from quality_movies.pipeline_runs import summary_lines
+
+    print("\n".join(summary_lines(settled.outcome.source_file, settled.message)))
+    if settled.undelivered:
+        print(
+            f"   notification not sent ({settled.undelivered}): the next run sends it",
+            file=sys.stderr,
+        )
 
 
 def refresh_view(env: "Environment", instance) -> int:

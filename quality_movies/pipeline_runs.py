@@ -355,12 +355,53 @@ def summary_lines(source_file: str, message: dict[str, Any]) -> list[str]:
 
 @dataclass
 class Settled:
-    """A file outcome and whether this caller announced it (the ledger lets one caller do so)."""
+    """A file outcome and whether this caller announced it (the ledger lets one caller do so);
+    ``undelivered`` says why its notification could not be sent (the next run sends it)."""
 
     outcome: FileOutcome
     subject: str
     message: dict[str, Any]
     announced: bool
+    undelivered: str = ""
+
+
+def _deliver(
+    ledger: Ledger, notifier: Notifier, input_key: str, etag: str, subject: str, message: dict
+) -> str:
+    """Send one notification; when it cannot be delivered (SNS down...) the version is marked not
+    announced again, so a later run or sensor tick sends it. Returns why it failed, or ''."""
+    try:
+        notifier.notify(subject, message)
+    except Exception as exc:  # any delivery failure: the announcement is owed, not lost
+        ledger.unannounce(input_key, etag)
+        return describe_exception(exc)
+    return ""
+
+
+def announce_pending(
+    instance: dg.DagsterInstance, ledger: Ledger, lake: Lake, notifier: Notifier
+) -> list[Settled]:
+    """Send the notifications owed for versions settled earlier whose delivery failed."""
+    settled = []
+    for version in ledger.unannounced():
+        source_file = lake.source_file(version.input_key)
+        run = instance.get_run_by_id(version.run_id)
+        kind = ENVIRONMENT if version.attempts and version.state == "failed" else DATA
+        outcome = FileOutcome(source_file, version.state == "processed", version.reason, {}, kind)
+        if run is not None:
+            found = file_outcomes(instance, run, [source_file])
+            outcome = found[0] if found else outcome
+        else:
+            run = dg.DagsterRun(job_name="ingest_movie_file", run_id=version.run_id)
+        record = version if not outcome.processed else None
+        subject, message = file_message(run, outcome, run_url(run.run_id), record)
+        if not ledger.finish(
+            version.input_key, version.etag, version.state, version.run_id, version.reason
+        ):
+            continue
+        undelivered = _deliver(ledger, notifier, version.input_key, version.etag, subject, message)
+        settled.append(Settled(outcome, subject, message, not undelivered, undelivered))
+    return settled
 
 
 def settle_run(
@@ -397,9 +438,8 @@ def settle_run(
             continue
         first, record = _record_outcome(ledger, input_key, etag, run.run_id, outcome)
         subject, message = file_message(run, outcome, run_url, record)
-        if first:
-            notifier.notify(subject, message)
-        settled.append(Settled(outcome, subject, message, first))
+        undelivered = _deliver(ledger, notifier, input_key, etag, subject, message) if first else ""
+        settled.append(Settled(outcome, subject, message, first and not undelivered, undelivered))
     return settled
 
 
@@ -439,7 +479,6 @@ def settle_unstarted(
         etag = lake.head(input_key).etag
         first, record = _record_outcome(ledger, input_key, etag, attempt.run_id, outcome)
         subject, message = file_message(attempt, outcome, "", record)
-        if first:
-            notifier.notify(subject, message)
-        settled.append(Settled(outcome, subject, message, first))
+        undelivered = _deliver(ledger, notifier, input_key, etag, subject, message) if first else ""
+        settled.append(Settled(outcome, subject, message, first and not undelivered, undelivered))
     return settled

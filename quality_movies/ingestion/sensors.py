@@ -10,6 +10,7 @@ from quality_movies.ingestion.resources import Lake, LakeObject
 from quality_movies.notifications.resources import Notifier
 from quality_movies.partitions import movie_files
 from quality_movies.pipeline_runs import (
+    announce_pending,
     dead_cli_owner,
     partition_ranges,
     range_tags,
@@ -97,6 +98,8 @@ def reconcile_claims(
     claims of killed CLI runs."""
     if release_dead_claims(ledger):
         context.log.warning("released the files of a killed quality-movies run")
+    for owed in announce_pending(context.instance, ledger, lake, notifier):
+        context.log.info(f"{owed.subject} (sent late)" if owed.announced else owed.undelivered)
     now = datetime.now(UTC)
     for owner in {v.owner for v in ledger.claims_by("sensor:")}:
         claims = ledger.claims_by(owner)

@@ -75,6 +75,19 @@ class Ledger(dg.ConfigurableResource, ABC):
         was already counted or the version was settled otherwise (nothing to announce)."""
 
     @abstractmethod
+    def unannounce(self, input_key: str, etag: str) -> None:
+        """Mark a settled version as not announced (its notification could not be delivered), so
+        the next run or sensor tick announces it."""
+
+    def unannounced(self) -> list[FileVersion]:
+        """Settled versions whose notification is still owed."""
+        return [
+            v
+            for v in self.latest().values()
+            if v.state in ("processed", "failed") and not v.announced and v.run_id
+        ]
+
+    @abstractmethod
     def release(self, versions: Iterable[tuple[str, str]], owner: str) -> int:
         """Drop claims of ``owner`` that will not run (e.g. a batch stopped before them); a version
         waiting to be retried goes back to waiting, with its attempts."""
@@ -274,6 +287,14 @@ class SqliteLedger(Ledger):
             )
         return self.get(input_key, etag)
 
+    def unannounce(self, input_key: str, etag: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE file_versions SET announced = 0 WHERE input_key = ? AND etag = ?"
+                " AND state IN ('processed', 'failed')",
+                (input_key, etag),
+            )
+
     def release(self, versions: Iterable[tuple[str, str]], owner: str) -> int:
         released = 0
         with self._transaction() as db:
@@ -419,6 +440,17 @@ class S3Ledger(Ledger):
             }
             if self._write(input_key, fresh, object_etag):
                 return _version(input_key, fresh)
+        raise RuntimeError(f"ledger entry of {input_key} keeps changing: try again")
+
+    def unannounce(self, input_key: str, etag: str) -> None:
+        for _ in range(5):
+            record, object_etag = self._read(input_key)
+            if record is None or record["etag"] != etag or not record["announced"]:
+                return
+            if record["state"] not in ("processed", "failed"):
+                return
+            if self._write(input_key, {**record, "announced": False}, object_etag):
+                return
         raise RuntimeError(f"ledger entry of {input_key} keeps changing: try again")
 
     def release(self, versions: Iterable[tuple[str, str]], owner: str) -> int:

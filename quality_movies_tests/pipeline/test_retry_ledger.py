@@ -289,3 +289,17 @@ def test_a_glue_job_run_that_ends_outside_the_file_is_an_environment_failure(
         runner.run(dg.build_asset_context(), lake, "movies.csv", final_outputs(lake, "movies.csv"))
     assert state in str(raised.value) and "movies.csv" in str(raised.value)
     assert failure_kind(raised.value) == kind
+
+
+def test_an_undelivered_announcement_is_owed_until_sent(make_ledger):
+    book = make_ledger()
+    book.claim([(KEY, "e1")], "cli:1")
+    assert book.finish(KEY, "e1", "processed", "run-1") is True
+    assert book.unannounced() == []
+    book.unannounce(KEY, "e1")  # the notifier was down
+    [owed] = book.unannounced()
+    assert (owed.input_key, owed.state, owed.run_id) == (KEY, "processed", "run-1")
+    assert book.claim([(KEY, "e1")], "cli:2") == []  # not processed again, only announced
+    assert book.finish(KEY, "e1", "processed", "run-1") is True  # one caller sends it
+    assert book.finish(KEY, "e1", "processed", "run-1") is False
+    assert book.unannounced() == []
