@@ -291,6 +291,8 @@ def status(env: "Environment") -> int:
             )
         else:
             state = record.state + (f": {record.reason}" if record.reason else "")
+            if record.state != "claimed" and not record.announced:
+                state += " (notification not sent yet: the next run sends it)"
         print(f"  {obj.key}  {obj.size} bytes  etag {obj.etag}  {state}")
     for prefix in (lake.bad_records_prefix, lake.rule_outcomes_prefix, lake.validated_prefix):
         print(f"lake {lake.uri(prefix)}: {len(lake.list_objects(prefix))} object(s)")

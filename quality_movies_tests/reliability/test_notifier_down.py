@@ -26,6 +26,8 @@ def test_a_notification_the_notifier_refused_is_sent_by_the_next_run(home: Home)
     assert "notification not sent" in done.stderr, brief(done)
     assert_rows_accounted(home, movies.name, movies.rows, movies.good)
 
+    status = home.cli("status")
+    assert "(notification not sent yet" in status.stdout, brief(status)
     outbox.rmdir()
     again = home.cli("run")
     assert again.returncode == 0, brief(again)
