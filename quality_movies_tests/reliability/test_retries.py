@@ -84,3 +84,30 @@ def test_a_data_failure_is_final_for_its_version_and_says_so(home: Home):
     assert "nothing to do" in again.stdout, brief(again)
     assert len(home.notifications_for("ragged.csv")) == 1
     assert_nothing_published(home, "ragged.csv")
+
+
+# Staging the quality job's outputs in the lake: the place a network fault hits on S3.
+LAKE_UPLOAD = "quality_movies.ingestion.resources.local:LocalLake.upload"
+
+
+def test_a_network_fault_leaves_the_file_pending_and_the_next_run_loads_it(home: Home):
+    movies = good_file("movies.csv")
+    home.drop({movies.name: movies.content})
+
+    faulty, marker = home.cli_failing_in(LAKE_UPLOAD, "ConnectionResetError", "run")
+    assert marker.exists(), brief(faulty)
+    assert faulty.returncode == 1, brief(faulty)
+    assert_no_traceback(faulty)
+    assert f"== {movies.name}: RETRYING" in faulty.stdout, brief(faulty)
+    assert "environment failure, attempt 1" in faulty.stdout, brief(faulty)
+    assert_nothing_published(home, movies.name)
+    assert home.notifications_for(movies.name) == []
+    assert "injected by the reliability suite" in status_line(home, movies.name)
+
+    again = home.cli("run")
+    assert again.returncode == 0, brief(again)
+    assert_rows_accounted(home, movies.name, movies.rows, movies.good)
+    assert home.leftovers() == []
+    assert [n["subject"] for n in home.notifications_for(movies.name)] == [
+        f"quality_movies succeeded: {movies.name}"
+    ]
