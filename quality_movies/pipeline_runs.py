@@ -295,16 +295,14 @@ def file_message(
     """Subject and body of the one notification about one file (``record``: its ledger record after
     a failure, which says whether it waits to be retried)."""
     retrying = record is not None and record.state == "retrying"
-    waiting = not outcome.processed and outcome.kind == RULESET
-    status = (
-        "succeeded"
-        if outcome.processed
-        else "RETRYING"
-        if retrying
-        else "PENDING"
-        if waiting
-        else "FAILED"
-    )
+    if outcome.processed:
+        status = "succeeded"
+    elif retrying:
+        status = "RETRYING"
+    elif outcome.kind == RULESET:  # waits for the ruleset to be fixed
+        status = "PENDING"
+    else:
+        status = "FAILED"
     message: dict[str, Any] = {
         "status": status,
         "run_id": run.run_id,

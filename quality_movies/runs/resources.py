@@ -156,6 +156,10 @@ def _now(later: timedelta = timedelta(0)) -> str:
     return (datetime.now(UTC) + later).isoformat(timespec="seconds")
 
 
+def _row_version(row: tuple) -> FileVersion:
+    return FileVersion(*row[:7], announced=bool(row[7]), attempts=row[8], next_attempt_at=row[9])
+
+
 def _migrate(db: sqlite3.Connection) -> None:
     """Bring a ledger written by an earlier version to this schema (attempts, ``retrying``)."""
     if db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
@@ -319,16 +323,22 @@ class SqliteLedger(Ledger):
                 (input_key, *states),
             ).rowcount
 
+    def get(self, input_key: str, etag: str) -> FileVersion | None:
+        with self._transaction() as db:
+            row = db.execute(
+                f"SELECT {COLUMNS}, attempts, next_attempt_at FROM file_versions"
+                " WHERE input_key = ? AND etag = ?",
+                (input_key, etag),
+            ).fetchone()
+        return None if row is None else _row_version(row)
+
     def versions(self) -> list[FileVersion]:
         with self._transaction() as db:
             rows = db.execute(
                 f"SELECT {COLUMNS}, attempts, next_attempt_at"
                 " FROM file_versions ORDER BY input_key, rowid"
             ).fetchall()
-        return [
-            FileVersion(*row[:7], announced=bool(row[7]), attempts=row[8], next_attempt_at=row[9])
-            for row in rows
-        ]
+        return [_row_version(row) for row in rows]
 
 
 class S3Ledger(Ledger):
@@ -476,6 +486,12 @@ class S3Ledger(Ledger):
             return 0
         self.client().delete_object(Bucket=self.bucket, Key=self._key(input_key))
         return 1
+
+    def get(self, input_key: str, etag: str) -> FileVersion | None:
+        record, _ = self._read(input_key)
+        if record is None or record["etag"] != etag:
+            return None
+        return _version(input_key, record)
 
     def versions(self) -> list[FileVersion]:
         found = []
