@@ -29,7 +29,7 @@ from quality_movies.dq import (
     load_ruleset,
 )
 from quality_movies.ingestion.resources import Lake
-from quality_movies.runs.faults import transient_message
+from quality_movies.runs.faults import EnvironmentFailure, transient_message
 from quality_movies.warehouse.contract import (
     REQUIRED_COLUMNS,
     ContractViolation,
@@ -236,7 +236,7 @@ class QualityJobFailed(RuntimeError):
     """A file's quality run did not complete; the message names the user's file and what to do."""
 
 
-class QualityJobUnavailable(QualityJobFailed):
+class QualityJobUnavailable(QualityJobFailed, EnvironmentFailure):
     """The quality job did not complete for a reason outside the file (capacity, throttling, a run that
     timed out or was stopped): the file is taken again by a later run."""
 

@@ -2,7 +2,11 @@
 network, a throttled or failing service, a job run that died for a reason outside the file).
 
 A data failure is final for the file version until the file changes or ``retry``; an environment failure
-leaves the version pending, and the next run (or the sensor, after a backoff) takes it again.
+leaves the version pending, and the next run (or the sensor, after a backoff) takes it again. A ruleset
+that does not load judges no file: every file stays pending until it is fixed.
+
+Raise ``EnvironmentFailure`` (or a subclass) for a fault outside the file; ``failure_kind`` also knows
+the library errors that mean one (botocore's throttling, 5xx and connection errors, DuckDB's lock).
 """
 
 import errno
