@@ -101,7 +101,7 @@ def run(env: "Environment") -> int:
     partitions as one run, and records and announces each file once.
     """
     from quality_movies.ingestion.sensors import CLAIM_TAG, plan_input_files, release_dead_claims
-    from quality_movies.pipeline_runs import cli_owner
+    from quality_movies.pipeline_runs import announce_pending, cli_owner
     from quality_movies.runs.lock import home_lock
 
     with home_lock(env.home, "run"):
@@ -114,8 +114,9 @@ def run(env: "Environment") -> int:
                 f"removed {len(swept)} leftover(s) of interrupted runs (temporary or staged files)"
             )
         release_dead_claims(ledger)
-        latest = {k: v.etag for k, v in ledger.latest().items()}
-        plan = plan_input_files(lake.input_files(), latest)
+        for owed in announce_pending(instance, ledger, lake, notifier):
+            print_settled(owed)
+        plan = plan_input_files(lake.input_files(), ledger.settled_etags(ignore_backoff=True))
         for key in plan.ignored:
             print(f"ignored {lake.uri(key)}: only .csv and .csv.gz files are ingested")
         if not plan.to_process:
@@ -141,8 +142,9 @@ def run(env: "Environment") -> int:
         print(f"warehouse {resources['warehouse'].qualified_table}: {sum(counts.values())} rows")
         if failed:
             print(
-                "a failed file is not retried by itself: fix it and ingest it again, or fix the "
-                "cause and run `quality-movies retry FILE`",
+                "a file that failed for its data (or the ruleset) is not retried by itself: fix it "
+                "and ingest it again, or fix the ruleset and run `quality-movies retry FILE`; one "
+                "that failed for the environment (RETRYING) is taken again by the next run",
                 file=sys.stderr,
             )
         return 1 if failed else 0
@@ -170,12 +172,11 @@ def run_batches(env: "Environment", instance, files: list[str], tags: dict[str, 
     from quality_movies.notifications.sensors import LAUNCHED_BY_TAG
     from quality_movies.partitions import movie_files
     from quality_movies.pipeline_runs import (
-        describe_exception,
         partition_ranges,
         range_tags,
         run_url,
         settle_run,
-        summary_lines,
+        settle_unstarted,
     )
 
     resources = env.resources()
@@ -202,24 +203,29 @@ def run_batches(env: "Environment", instance, files: list[str], tags: dict[str, 
                 raise_on_error=False,
             )
         except Exception as exc:  # the run could not start: every file of the range failed
-            reason = describe_exception(exc)
-            for source_file in span:
-                etag = lake.head(lake.input_key(source_file)).etag
-                ledger.finish(lake.input_key(source_file), etag, "failed", "", reason)
-                notifier.notify(
-                    f"quality_movies FAILED: {source_file}"[:100],
-                    {"status": "FAILED", "file": source_file, "error": reason},
-                )
-                print(f"== {source_file}: FAILED\n   error: {reason}")
+            for settled in settle_unstarted(ledger, lake, notifier, span, exc):
+                print_settled(settled)
             failed += len(span)
             continue
         run = instance.get_run_by_id(result.run_id)
         for settled in settle_run(
             instance, run, ledger, lake, notifier, run_url(run.run_id), files=span
         ):
-            print("\n".join(summary_lines(settled.outcome.source_file, settled.message)))
+            print_settled(settled)
             failed += not settled.outcome.processed
     return failed
+
+
+def print_settled(settled) -> None:
+    """A file's summary, and a line when its notification could not be sent."""
+    from quality_movies.pipeline_runs import summary_lines
+
+    print("\n".join(summary_lines(settled.outcome.source_file, settled.message)))
+    if settled.undelivered:
+        print(
+            f"   notification not sent ({settled.undelivered}): the next run sends it",
+            file=sys.stderr,
+        )
 
 
 def refresh_view(env: "Environment", instance) -> int:
@@ -250,7 +256,7 @@ def retry(env: "Environment", files: list[str]) -> int:
     """Let failed files (default: all) be processed again by the next run, once the cause is fixed."""
     resources = env.resources()
     lake, ledger = resources["lake"], resources["ledger"]
-    failed = [v for v in ledger.latest().values() if v.state == "failed"]
+    failed = [v for v in ledger.latest().values() if v.state in ("failed", "retrying")]
     names = [Path(f).name for f in files] or [lake.source_file(v.input_key) for v in failed]
     if not names:
         print("nothing to retry: no file has failed")

@@ -65,6 +65,30 @@ class Environment:
         return local_resources(self) if self.deployment == "local" else aws_resources(self)
 
 
+def retry_policy(environ: Mapping[str, str]) -> dict[str, Any]:
+    """How often a file failed by its environment is taken again: ``QUALITY_MOVIES_RETRY_MAX_ATTEMPTS``
+    (default 5) attempts, the sensor waiting ``QUALITY_MOVIES_RETRY_BACKOFF_SECONDS`` (default 60),
+    doubled after each attempt, before the next."""
+    policy: dict[str, Any] = {}
+    for name, field_name, kind in (
+        ("QUALITY_MOVIES_RETRY_MAX_ATTEMPTS", "max_attempts", int),
+        ("QUALITY_MOVIES_RETRY_BACKOFF_SECONDS", "retry_backoff_seconds", float),
+    ):
+        text = environ.get(name, "").strip()
+        if not text:
+            continue
+        try:
+            value = kind(text)
+        except ValueError:
+            value = -1
+        if value < (1 if kind is int else 0):
+            raise ValueError(
+                f"{name}={text!r} is not a number of {'attempts (>= 1)' if kind is int else 'seconds (>= 0)'}"
+            )
+        policy[field_name] = value
+    return policy
+
+
 def local_resources(env: Environment) -> dict[str, Any]:
     """Embedded defaults: a folder as the bucket, a JSON catalog, DuckDB engine and warehouse."""
     import dagster as dg
@@ -102,7 +126,7 @@ def local_resources(env: Environment) -> dict[str, Any]:
             view=s.warehouse_view,
         ),
         "notifier": LocalNotifier(outbox_path=str(env.outbox_path)),
-        "ledger": SqliteLedger(path=str(env.ledger_path)),
+        "ledger": SqliteLedger(path=str(env.ledger_path), **retry_policy(env.environ)),
         "metric_store": DuckDBMetricStore(path=str(env.warehouse_path)),
         "quality_metrics": LocalQualityMetrics(path=str(env.home / "quality_metrics.jsonl")),
         "io_manager": dg.FilesystemIOManager(base_dir=str(env.home / "storage")),
@@ -211,7 +235,12 @@ def aws_resources(env: Environment) -> dict[str, Any]:
             region_name=region,
             endpoint_url=endpoint_url,
         ),
-        "ledger": S3Ledger(bucket=s.bucket, region_name=region, endpoint_url=endpoint_url),
+        "ledger": S3Ledger(
+            bucket=s.bucket,
+            region_name=region,
+            endpoint_url=endpoint_url,
+            **retry_policy(environ),
+        ),
         "metric_store": ParquetMetricStore(lake=lake),
         "quality_metrics": CloudWatchQualityMetrics(
             namespace=s.metrics_namespace, region_name=region, endpoint_url=endpoint_url

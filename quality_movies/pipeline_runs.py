@@ -7,6 +7,7 @@ import hashlib
 import os
 import re
 import socket
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,13 +17,24 @@ import dagster as dg
 from quality_movies.ingestion.resources import Lake
 from quality_movies.notifications.resources import Notifier
 from quality_movies.partitions import movie_files
-from quality_movies.runs.resources import Ledger
+from quality_movies.runs.faults import (
+    DATA,
+    ENVIRONMENT,
+    RULESET,
+    Kind,
+    failure_kind,
+    failure_kind_of_record,
+    what_to_do,
+)
+from quality_movies.runs.resources import FileVersion, Ledger
 
 WAREHOUSE_ASSET = dg.AssetKey("imdb_movies_rating")
 PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 FAILED_FILES = "failed_files"
+FAILURE_KINDS = "failure_kinds"
+FAILURE_KIND = "failure_kind"
 WRAPPER_PREFIXES = ("Error occurred while executing", "Error occurred during the execution")
 
 
@@ -150,6 +162,7 @@ class FileOutcome:
     processed: bool
     reason: str = ""
     summary: dict[str, Any] = field(default_factory=dict)
+    kind: Kind = DATA
 
 
 def _value(metadata: dict, name: str) -> Any:
@@ -191,34 +204,53 @@ def _summaries(instance: dg.DagsterInstance, run_id: str, files: list[str]) -> d
     return summaries
 
 
-def _failures(instance: dg.DagsterInstance, run_id: str) -> tuple[dict[str, str], str]:
-    """Per-file reasons a step reported (``failed_files``), and the first step's own error."""
-    per_file: dict[str, str] = {}
-    first_error = ""
+@dataclass
+class RunFailures:
+    """What a run's failed steps said: per file (reason and kind), or one error for the whole step."""
+
+    per_file: dict[str, str] = field(default_factory=dict)
+    kinds: dict[str, Kind] = field(default_factory=dict)
+    first_error: str = ""
+    first_kind: Kind = DATA
+
+
+def _kind(text: Any) -> Kind:
+    return text if text in (ENVIRONMENT, RULESET) else DATA
+
+
+def _failures(instance: dg.DagsterInstance, run_id: str) -> RunFailures:
+    """Per-file reasons and kinds a step reported (``failed_files``, ``failure_kinds``), and the first
+    step's own error with its kind."""
+    found = RunFailures()
     for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
         event = entry.dagster_event
         data = event.step_failure_data if event is not None else None
         if data is None:
             continue
         user = data.user_failure_data
-        failed = _value(dict(user.metadata), FAILED_FILES) if user is not None else None
+        metadata = dict(user.metadata) if user is not None else {}
+        failed = _value(metadata, FAILED_FILES)
         if isinstance(failed, dict):
-            per_file.update({str(k): one_line(str(v)) for k, v in failed.items()})
-        elif not first_error:
+            found.per_file.update({str(k): one_line(str(v)) for k, v in failed.items()})
+            kinds = _value(metadata, FAILURE_KINDS) or {}
+            found.kinds.update({str(f): _kind(k) for f, k in kinds.items()})
+        elif not found.first_error:
             if user is not None and user.description:
-                first_error = one_line(user.description)
+                found.first_error = one_line(user.description)
+                found.first_kind = _kind(_value(metadata, FAILURE_KIND))
             elif data.error is not None:
-                first_error = describe_error(data.error)
-    return per_file, first_error
+                found.first_error = describe_error(data.error)
+                found.first_kind = failure_kind_of_record(data.error)
+    return found
 
 
 def run_failure_message(instance: dg.DagsterInstance, run_id: str) -> str:
     """Why a run failed, for runs that are not about files (e.g. the refresh of the view)."""
-    per_file, first_error = _failures(instance, run_id)
-    if first_error:
-        return first_error
-    if per_file:
-        return "; ".join(f"{f}: {r}" for f, r in per_file.items())
+    found = _failures(instance, run_id)
+    if found.first_error:
+        return found.first_error
+    if found.per_file:
+        return "; ".join(f"{f}: {r}" for f, r in found.per_file.items())
     for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE):
         if entry.dagster_event is not None and entry.dagster_event.message:
             return one_line(entry.dagster_event.message)
@@ -231,14 +263,18 @@ def file_outcomes(
     """Each file of a finished run: processed when its warehouse partition materialized, else why not."""
     files = files if files is not None else run_partitions(instance, run)
     summaries = _summaries(instance, run.run_id, files)
-    per_file, first_error = _failures(instance, run.run_id)
+    found = _failures(instance, run.run_id)
+    # A run that stopped before any step said why (killed, canceled) failed for no fault of a file.
+    run_kind = found.first_kind if found.first_error else ENVIRONMENT
+    first_error = found.first_error
     if not first_error and run.status == dg.DagsterRunStatus.FAILURE:
         first_error = run_failure_message(instance, run.run_id)
     outcomes = []
     for source_file in files:
         summary = summaries.get(source_file, {})
-        if source_file in per_file:
-            outcomes.append(FileOutcome(source_file, False, per_file[source_file], summary))
+        if source_file in found.per_file:
+            reason, kind = found.per_file[source_file], found.kinds.get(source_file, DATA)
+            outcomes.append(FileOutcome(source_file, False, reason, summary, kind))
         elif summary.pop("loaded", False):
             outcomes.append(FileOutcome(source_file, True, "", summary))
         else:
@@ -246,14 +282,27 @@ def file_outcomes(
                 "the run was canceled" if run.status == dg.DagsterRunStatus.CANCELED else ""
             )
             outcomes.append(
-                FileOutcome(source_file, False, reason or "the file was not loaded", summary)
+                FileOutcome(
+                    source_file, False, reason or "the file was not loaded", summary, run_kind
+                )
             )
     return outcomes
 
 
-def file_message(run: dg.DagsterRun, outcome: FileOutcome, run_url: str) -> tuple[str, dict]:
-    """Subject and body of the one notification about one file."""
-    status = "succeeded" if outcome.processed else "FAILED"
+def file_message(
+    run: dg.DagsterRun, outcome: FileOutcome, run_url: str, record: FileVersion | None = None
+) -> tuple[str, dict]:
+    """Subject and body of the one notification about one file (``record``: its ledger record after
+    a failure, which says whether it waits to be retried)."""
+    retrying = record is not None and record.state == "retrying"
+    if outcome.processed:
+        status = "succeeded"
+    elif retrying:
+        status = "RETRYING"
+    elif outcome.kind == RULESET:  # waits for the ruleset to be fixed
+        status = "PENDING"
+    else:
+        status = "FAILED"
     message: dict[str, Any] = {
         "status": status,
         "run_id": run.run_id,
@@ -263,7 +312,12 @@ def file_message(run: dg.DagsterRun, outcome: FileOutcome, run_url: str) -> tupl
         **outcome.summary,
     }
     if not outcome.processed:
-        message["error"] = outcome.reason
+        attempts = record.attempts if record is not None else 0
+        message.update(error=outcome.reason, failure_kind=outcome.kind, attempts=attempts)
+        if retrying:
+            message["next_attempt_at"] = record.next_attempt_at
+        else:
+            message["what_to_do"] = what_to_do(outcome.kind, attempts)
     return f"quality_movies {status}: {outcome.source_file}"[:100], message
 
 
@@ -287,17 +341,65 @@ def summary_lines(source_file: str, message: dict[str, Any]) -> list[str]:
             lines.append(f"   {label}: {message[key]}")
     if message.get("error"):
         lines.append(f"   error: {message['error']}")
+    if message["status"] == "RETRYING":
+        lines.append(
+            f"   {message['failure_kind']} failure, attempt {message['attempts']}: the file stays "
+            f"pending and the next run takes it again (the sensor after {message['next_attempt_at']})"
+        )
+    elif message.get("what_to_do"):
+        lines.append(f"   {message['failure_kind']} failure: {message['what_to_do']}")
     return lines
 
 
 @dataclass
 class Settled:
-    """A file outcome and whether this caller announced it (the ledger lets one caller do so)."""
+    """A file outcome and whether this caller announced it (the ledger lets one caller do so);
+    ``undelivered`` says why its notification could not be sent (the next run sends it)."""
 
     outcome: FileOutcome
     subject: str
     message: dict[str, Any]
     announced: bool
+    undelivered: str = ""
+
+
+def _deliver(
+    ledger: Ledger, notifier: Notifier, input_key: str, etag: str, subject: str, message: dict
+) -> str:
+    """Send one notification; when it cannot be delivered (SNS down...) the version is marked not
+    announced again, so a later run or sensor tick sends it. Returns why it failed, or ''."""
+    try:
+        notifier.notify(subject, message)
+    except Exception as exc:  # any delivery failure: the announcement is owed, not lost
+        ledger.unannounce(input_key, etag)
+        return describe_exception(exc)
+    return ""
+
+
+def announce_pending(
+    instance: dg.DagsterInstance, ledger: Ledger, lake: Lake, notifier: Notifier
+) -> list[Settled]:
+    """Send the notifications owed for versions settled earlier whose delivery failed."""
+    settled = []
+    for version in ledger.unannounced():
+        source_file = lake.source_file(version.input_key)
+        run = instance.get_run_by_id(version.run_id)
+        kind = ENVIRONMENT if version.attempts and version.state == "failed" else DATA
+        outcome = FileOutcome(source_file, version.state == "processed", version.reason, {}, kind)
+        if run is not None:
+            found = file_outcomes(instance, run, [source_file])
+            outcome = found[0] if found else outcome
+        else:
+            run = dg.DagsterRun(job_name="ingest_movie_file", run_id=version.run_id)
+        record = version if not outcome.processed else None
+        subject, message = file_message(run, outcome, run_url(run.run_id), record)
+        if not ledger.finish(
+            version.input_key, version.etag, version.state, version.run_id, version.reason
+        ):
+            continue
+        undelivered = _deliver(ledger, notifier, version.input_key, version.etag, subject, message)
+        settled.append(Settled(outcome, subject, message, not undelivered, undelivered))
+    return settled
 
 
 def settle_run(
@@ -326,15 +428,55 @@ def settle_run(
                 etag = lake.head(input_key).etag
             except Exception:  # the input was deleted meanwhile: record what the run saw
                 etag = record.etag if record is not None else "unknown"
-        subject, message = file_message(run, outcome, run_url)
-        first = ledger.finish(
-            input_key,
-            etag,
-            "processed" if outcome.processed else "failed",
-            run.run_id,
-            outcome.reason,
-        )
-        if first:
-            notifier.notify(subject, message)
-        settled.append(Settled(outcome, subject, message, first))
+        if not outcome.processed and outcome.kind == RULESET:  # pending until the ruleset is fixed
+            if record is not None and (record.state, record.etag) == ("claimed", etag):
+                ledger.release([(input_key, etag)], record.owner)
+            subject, message = file_message(run, outcome, run_url)
+            settled.append(Settled(outcome, subject, message, False))
+            continue
+        first, record = _record_outcome(ledger, input_key, etag, run.run_id, outcome)
+        subject, message = file_message(run, outcome, run_url, record)
+        undelivered = _deliver(ledger, notifier, input_key, etag, subject, message) if first else ""
+        settled.append(Settled(outcome, subject, message, first and not undelivered, undelivered))
+    return settled
+
+
+def _record_outcome(
+    ledger: Ledger, input_key: str, etag: str, run_id: str, outcome: FileOutcome
+) -> tuple[bool, FileVersion | None]:
+    """Record one file's outcome; whether to announce it now, and its record after a failure. A
+    failure outside the file is announced only when it used up the attempts."""
+    if outcome.processed:
+        return ledger.finish(input_key, etag, "processed", run_id), None
+    if outcome.kind == ENVIRONMENT:
+        record = ledger.retry_later(input_key, etag, run_id, outcome.reason)
+        if record is None:
+            return False, ledger.get(input_key, etag)
+        return record.state == "failed", record
+    return ledger.finish(input_key, etag, "failed", run_id, outcome.reason), ledger.get(
+        input_key, etag
+    )
+
+
+def settle_unstarted(
+    ledger: Ledger,
+    lake: Lake,
+    notifier: Notifier,
+    files: list[str],
+    error: BaseException,
+) -> list[Settled]:
+    """Record the files of a run that could not start, as failed for ``error``'s kind."""
+    settled = []
+    reason, kind = describe_exception(error), failure_kind(error)
+    attempt = dg.DagsterRun(
+        job_name="ingest_movie_file", run_id=f"not-started-{uuid.uuid4().hex[:12]}"
+    )
+    for source_file in files:
+        input_key = lake.input_key(source_file)
+        outcome = FileOutcome(source_file, False, reason, {}, kind)
+        etag = lake.head(input_key).etag
+        first, record = _record_outcome(ledger, input_key, etag, attempt.run_id, outcome)
+        subject, message = file_message(attempt, outcome, "", record)
+        undelivered = _deliver(ledger, notifier, input_key, etag, subject, message) if first else ""
+        settled.append(Settled(outcome, subject, message, first and not undelivered, undelivered))
     return settled

@@ -18,6 +18,8 @@ from quality_movies.ingestion.bucket_folder import EtagCache, list_folder
 if TYPE_CHECKING:
     from quality_movies.environment import Environment
 
+LEDGER_MAX_ATTEMPTS = 5  # the ledger's default (runs.resources.Ledger.max_attempts)
+
 
 @dataclass(frozen=True)
 class InputFile:
@@ -33,6 +35,9 @@ class Record:
     etag: str
     state: str
     reason: str
+    attempts: int = 0
+    next_attempt_at: str = ""
+    announced: bool = True
 
 
 @dataclass(frozen=True)
@@ -50,11 +55,15 @@ class View:
     warehouse_table: str
     row_counts: dict[str, int] | str
     """Rows per source file, or why the warehouse cannot be read now."""
+    max_attempts: int
+    """Attempts a file failed by its environment gets before it is failed."""
 
 
 def local_view(env: "Environment") -> View:
     """The local deployment's state from its files: the bucket folder, the ledger's SQLite file, the
     catalog's JSON file and the warehouse's DuckDB file (each read only)."""
+    from quality_movies.environment import retry_policy
+
     s = env.settings
     base = env.lake_root / s.bucket
     etags = EtagCache(env.lake_root / f".{s.bucket}.etags.json")
@@ -81,6 +90,7 @@ def local_view(env: "Environment") -> View:
         catalog=catalog,
         warehouse_table=f"{s.warehouse_schema}.{s.warehouse_table}",
         row_counts=_warehouse_rows(env.warehouse_path, f"{s.warehouse_schema}.{s.warehouse_table}"),
+        max_attempts=retry_policy(env.environ).get("max_attempts", LEDGER_MAX_ATTEMPTS),
     )
 
 
@@ -89,16 +99,20 @@ def _ledger_records(path: Path) -> dict[str, Record]:
         return {}
     connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=60)
     try:
-        rows = connection.execute(
-            "SELECT input_key, etag, state, reason FROM file_versions ORDER BY input_key, rowid"
-        ).fetchall()
-    except sqlite3.OperationalError as error:
-        if "no such table" in str(error):
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(file_versions)")}
+        if not columns:
             return {}
-        raise
+        retries = "attempts, next_attempt_at" if "attempts" in columns else "0, ''"
+        rows = connection.execute(
+            f"SELECT input_key, etag, state, reason, {retries}, announced FROM file_versions"
+            " ORDER BY input_key, rowid"
+        ).fetchall()
     finally:
         connection.close()
-    return {key: Record(etag, state, reason) for key, etag, state, reason in rows}
+    return {
+        key: Record(etag, state, reason, attempts, next_at, bool(announced))
+        for key, etag, state, reason, attempts, next_at, announced in rows
+    }
 
 
 def _warehouse_rows(path: Path, table: str) -> dict[str, int] | str:
@@ -131,7 +145,8 @@ def deployment_view(env: "Environment") -> View:
     """The state through the deployment's resources (S3, the ledger in the bucket, Glue, Redshift)."""
     resources = env.resources()
     lake, catalog, warehouse = resources["lake"], resources["catalog"], resources["warehouse"]
-    latest = resources["ledger"].latest()
+    ledger = resources["ledger"]
+    latest = ledger.latest()
     table = catalog.get_table()
     outputs = (lake.bad_records_prefix, lake.rule_outcomes_prefix, lake.validated_prefix)
     return View(
@@ -139,11 +154,15 @@ def deployment_view(env: "Environment") -> View:
         input_prefix=lake.input_prefix,
         input_files=[InputFile(o.key, o.size, o.etag) for o in lake.input_files()],
         output_counts={p: len(lake.list_objects(p)) for p in outputs},
-        ledger={k: Record(v.etag, v.state, v.reason) for k, v in latest.items()},
+        ledger={
+            k: Record(v.etag, v.state, v.reason, v.attempts, v.next_attempt_at, v.announced)
+            for k, v in latest.items()
+        },
         catalog_name=f"{catalog.database}.{catalog.table}",
         catalog=None if table is None else (len(table.files), table.delimiter, list(table.columns)),
         warehouse_table=warehouse.qualified_table,
         row_counts=warehouse.row_counts(),
+        max_attempts=ledger.max_attempts,
     )
 
 
@@ -158,8 +177,15 @@ def status_lines(env: "Environment", view: View) -> list[str]:
             state = "ignored (not .csv or .csv.gz)"
         elif record is None or record.etag != obj.etag:
             state = "pending"
+        elif record.state == "retrying":
+            state = (
+                f"pending (retrying: attempt {record.attempts} of {view.max_attempts} failed, "
+                f"next after {record.next_attempt_at}; last error: {record.reason})"
+            )
         else:
             state = record.state + (f": {record.reason}" if record.reason else "")
+            if record.state != "claimed" and not record.announced:
+                state += " (notification not sent yet: the next run sends it)"
         lines.append(f"  {obj.key}  {obj.size} bytes  etag {obj.etag}  {state}")
     for prefix, count in view.output_counts.items():
         lines.append(f"lake {view.uri(prefix)}: {count} object(s)")

@@ -1,5 +1,6 @@
 """A sensor that claims new or changed CSVs under ``input_data/`` in the ledger and runs them in batches."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -10,6 +11,7 @@ from quality_movies.ingestion.resources import Lake, LakeObject
 from quality_movies.notifications.resources import Notifier
 from quality_movies.partitions import movie_files
 from quality_movies.pipeline_runs import (
+    announce_pending,
     dead_cli_owner,
     partition_ranges,
     range_tags,
@@ -17,6 +19,7 @@ from quality_movies.pipeline_runs import (
     run_url,
     settle_run,
 )
+from quality_movies.quality.resources import QualityJobRunner
 from quality_movies.runs.resources import Ledger
 
 CLAIM_TAG = "quality_movies/claim"
@@ -48,9 +51,14 @@ def plan_input_files(objects: list[LakeObject], latest: dict[str, str]) -> FileP
 
 
 def batch_run_requests(
-    lake: Lake, known: list[str], claimed: list[LakeObject], owner: str
+    lake: Lake,
+    known: list[str],
+    claimed: list[LakeObject],
+    owner: str,
+    attempts: Mapping[str, int] | None = None,
 ) -> tuple[list[str], list[dg.RunRequest]]:
-    """New partitions to add, and one run request per contiguous range of the claimed files."""
+    """New partitions to add, and one run request per contiguous range of the claimed files (its run
+    key names each version and its earlier attempts, so a retry is a new run)."""
     files = [lake.source_file(o.key) for o in claimed]
     new_partitions = [f for f in dict.fromkeys(files) if f not in set(known)]
     ordered = [*known, *new_partitions]
@@ -60,11 +68,17 @@ def batch_run_requests(
         span = ordered[ordered.index(first) : ordered.index(last) + 1]
         requests.append(
             dg.RunRequest(
-                run_key=run_key((by_file[f].key, by_file[f].etag) for f in span),
+                run_key=run_key(_attempt(by_file[f], attempts) for f in span),
                 tags={**range_tags(first, last), CLAIM_TAG: owner},
             )
         )
     return new_partitions, requests
+
+
+def _attempt(obj: LakeObject, attempts: Mapping[str, int] | None) -> tuple[str, str]:
+    """(key, ETag) of a version, with its count of earlier attempts when it is a retry."""
+    earlier = (attempts or {}).get(obj.key, 0)
+    return obj.key, f"{obj.etag}#{earlier}" if earlier else obj.etag
 
 
 def release_dead_claims(ledger: Ledger) -> int:
@@ -85,6 +99,8 @@ def reconcile_claims(
     claims of killed CLI runs."""
     if release_dead_claims(ledger):
         context.log.warning("released the files of a killed quality-movies run")
+    for owed in announce_pending(context.instance, ledger, lake, notifier):
+        context.log.info(f"{owed.subject} (sent late)" if owed.announced else owed.undelivered)
     now = datetime.now(UTC)
     for owner in {v.owner for v in ledger.claims_by("sensor:")}:
         claims = ledger.claims_by(owner)
@@ -110,20 +126,28 @@ def build_new_files_sensor(job_name: str) -> dg.SensorDefinition:
         description="Claims new or changed CSVs under input_data/ and runs them in batches.",
     )
     def new_movie_files(
-        context: dg.SensorEvaluationContext, lake: Lake, ledger: Ledger, notifier: Notifier
+        context: dg.SensorEvaluationContext,
+        lake: Lake,
+        ledger: Ledger,
+        notifier: Notifier,
+        quality_job: QualityJobRunner,
     ) -> dg.SensorResult:
         reconcile_claims(context, ledger, lake, notifier)
-        latest = {k: v.etag for k, v in ledger.latest().items()}
-        plan = plan_input_files(lake.input_files(), latest)
+        problem = quality_job.ruleset_problem()
+        if problem:  # nothing is claimed: every file stays pending until the ruleset is fixed
+            return dg.SensorResult(skip_reason=f"{problem}; fix it and the pending files run")
+        latest = ledger.latest()
+        plan = plan_input_files(lake.input_files(), ledger.settled_etags(latest))
         for key in plan.ignored:
             context.log.warning(
                 f"ignored {lake.uri(key)}: only .csv and .csv.gz files are ingested"
             )
-        owner = "sensor:" + run_key((o.key, o.etag) for o in plan.to_process)
+        attempts = {k: v.attempts for k, v in latest.items() if v.state == "retrying"}
+        owner = "sensor:" + run_key(_attempt(o, attempts) for o in plan.to_process)
         claimed_versions = set(ledger.claim([(o.key, o.etag) for o in plan.to_process], owner))
         claimed = [o for o in plan.to_process if (o.key, o.etag) in claimed_versions]
         known = context.instance.get_dynamic_partitions(movie_files.name)
-        new_partitions, requests = batch_run_requests(lake, known, claimed, owner)
+        new_partitions, requests = batch_run_requests(lake, known, claimed, owner, attempts)
         return dg.SensorResult(
             run_requests=requests,
             dynamic_partitions_requests=(

@@ -24,6 +24,8 @@ def settle(
     for settled in settle_run(context.instance, run, ledger, lake, notifier, run_url(run.run_id)):
         if settled.announced:
             context.log.info(settled.subject)
+        elif settled.undelivered:
+            context.log.warning(f"{settled.subject} not sent ({settled.undelivered}); sent later")
 
 
 def build_notification_sensors() -> list[dg.SensorDefinition]:

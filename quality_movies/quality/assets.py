@@ -55,6 +55,7 @@ from quality_movies.quality.resources import (
     staged_outputs,
     staging_token,
 )
+from quality_movies.runs.faults import DATA, RULESET, failure_kind
 from quality_movies.warehouse.contract import (
     CONTRACT,
     SOURCE_FILE_COLUMN,
@@ -459,14 +460,19 @@ def build_quality_gate(rules: Sequence[Any]) -> dg.AssetsDefinition:
     ) -> Iterator:
         """Per file: ruleset and contract into staged outputs; the contract checked over all staged
         files at once; then per file, warehouse load from the lake and the outputs together."""
+        problem = quality_job.ruleset_problem()
+        if problem:  # no file's fault: they stay pending until the ruleset is fixed
+            raise dg.Failure(description=problem, metadata={"failure_kind": RULESET})
         swept = quality_job.sweep(lake)
         if swept:
             context.log.info(f"removed {len(swept)} leftovers of interrupted runs")
         failed: dict[str, str] = {}
+        kinds: dict[str, str] = {}
 
         def fail(source_file: str, error: BaseException | str) -> None:
             failed[source_file] = failure_message(source_file, error)
-            context.log.error(failed[source_file])
+            kinds[source_file] = DATA if isinstance(error, str) else failure_kind(error)
+            context.log.error(f"{failed[source_file]} ({kinds[source_file]} failure)")
 
         files = list(context.partition_keys)
         held = ExitStack()
@@ -522,7 +528,10 @@ def build_quality_gate(rules: Sequence[Any]) -> dg.AssetsDefinition:
         if failed:
             raise dg.Failure(
                 description="\n".join(failed.values()),
-                metadata={"failed_files": dg.MetadataValue.json(failed)},
+                metadata={
+                    "failed_files": dg.MetadataValue.json(failed),
+                    "failure_kinds": dg.MetadataValue.json(kinds),
+                },
             )
 
     return quality_gate

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import dagster as dg
 
+from quality_movies.ingestion.assets import markdown_code
 from quality_movies.partitions import movie_files
 
 CONSERVATION_CHECK = "rows_conserved"
@@ -124,7 +125,7 @@ def rule_check_specs(rules: Sequence[RuleLike]) -> list[dg.AssetCheckSpec]:
         dg.AssetCheckSpec(
             name=name,
             asset=VALIDATED_MOVIES,
-            description=f"DQDL rule: {_text(rule)}",
+            description=f"DQDL rule: {markdown_code(_text(rule))}",
             partitions_def=movie_files,
         )
         for name, rule in zip(rule_check_names(rules), rules, strict=True)

@@ -40,6 +40,12 @@ from quality_movies.dq import (
 from quality_movies.dq.model import EXPRESSION
 from quality_movies.glue_job import QualityJobError
 from quality_movies.ingestion.resources import Lake
+from quality_movies.runs.faults import (
+    ENVIRONMENT,
+    EnvironmentFailure,
+    failure_kind,
+    transient_message,
+)
 from quality_movies.settings import PipelineSettings
 from quality_movies.warehouse.contract import (
     REQUIRED_COLUMNS,
@@ -288,6 +294,16 @@ class QualityJobRunner(dg.ConfigurableResource, ABC):
     def ruleset_text(self) -> str:
         return self.resolved_ruleset_path().read_text(encoding="utf-8")
 
+    def ruleset_problem(self) -> str | None:
+        """Why the ruleset in force does not load (its line and column when it is not valid DQDL), or
+        None when it does. Files wait for it to be fixed: it is no fault of theirs."""
+        try:
+            self.ruleset()
+        except Exception as exc:  # any reason the rules cannot be read is the user's to fix
+            text = " ".join(str(exc).split()) or type(exc).__name__
+            return f"the ruleset {self.resolved_ruleset_path()} does not load: {text}"
+        return None
+
     def sweep(self, lake: Lake) -> list[str]:
         """Remove what killed attempts left behind (staged outputs, temporary folders)."""
         return sweep_staged_outputs(lake)
@@ -374,6 +390,15 @@ class QualityJobRunner(dg.ConfigurableResource, ABC):
 
 class QualityJobFailed(RuntimeError):
     """A file's quality run did not complete; the message names the user's file and what to do."""
+
+
+class QualityJobUnavailable(QualityJobFailed, EnvironmentFailure):
+    """The quality job did not complete for a reason outside the file (capacity, throttling, a run that
+    timed out or was stopped): the file is taken again by a later run."""
+
+
+# Glue job run states that end a run for a reason outside the file.
+GLUE_ENVIRONMENT_STATES = frozenset({"TIMEOUT", "ERROR", "STOPPED", "EXPIRED"})
 
 
 def _supported_options(options: dict[str, Any] | None) -> dict[str, Any]:
@@ -623,11 +648,10 @@ class GlueQualityJobRunner(QualityJobRunner):
     shares_engine_inputs: ClassVar[bool] = True
 
     def glue_client(self) -> Any:
-        import boto3
+        """Glue's client with the platform's retry settings (standard mode, 10 attempts)."""
+        from quality_movies.ingestion.resources import aws_client
 
-        return boto3.client(
-            "glue", region_name=self.region_name, endpoint_url=self.endpoint_url or None
-        )
+        return aws_client("glue", self.region_name, self.endpoint_url)
 
     @staticmethod
     def exchange_keys(folder: str) -> dict[str, str]:
@@ -887,7 +911,7 @@ class GlueQualityJobRunner(QualityJobRunner):
             return True
         if time.monotonic() > batch.deadline:
             glue.batch_stop_job_run(JobName=self.job_name, JobRunIds=[batch.run_id])
-            batch.error = QualityJobFailed(
+            batch.error = QualityJobUnavailable(
                 f"Glue job {self.job_name} run {batch.run_id} still "
                 f"{batch.job_run['JobRunState']} after {self.timeout_seconds:g} s and was stopped"
             )
@@ -914,15 +938,22 @@ class GlueQualityJobRunner(QualityJobRunner):
         text = " ".join(str(error).split()) or type(error).__name__
         if text.startswith(f"{file.source_file}:"):
             return error
-        return QualityJobFailed(f"{file.source_file}: {text}")
+        environment = failure_kind(error) == ENVIRONMENT
+        return (QualityJobUnavailable if environment else QualityJobFailed)(
+            f"{file.source_file}: {text}"
+        )
 
     def _results(
         self, context: dg.AssetExecutionContext, lake: Lake, batch: _GlueBatchRun
     ) -> BatchResults:
         job_run, run_id = batch.job_run, batch.run_id
         if job_run["JobRunState"] != "SUCCEEDED":
+            environment = job_run["JobRunState"] in GLUE_ENVIRONMENT_STATES or (
+                transient_message(job_run.get("ErrorMessage", ""))
+            )
+            failure = QualityJobUnavailable if environment else QualityJobFailed
             return [
-                QualityJobFailed(
+                failure(
                     f"{f.source_file}: Glue job {self.job_name} failed on "
                     f"{lake.uri(lake.input_key(f.source_file))} (run {run_id} "
                     f"{job_run['JobRunState']}): {job_run.get('ErrorMessage', 'no error message')}"

@@ -1,4 +1,5 @@
-"""The ledger of file versions: one record per input key and ETag, claimed, processed or failed.
+"""The ledger of file versions: one record per input key and ETag, claimed, processed, failed or
+waiting to be retried (a failure outside the file: attempts so far, last error, when to try again).
 
 Locally a SQLite file under the home; on AWS JSON objects in the bucket written with S3's
 conditional writes.
@@ -13,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,7 +22,8 @@ import dagster as dg
 from botocore.exceptions import ClientError
 from pydantic import PrivateAttr
 
-State = Literal["claimed", "processed", "failed"]
+State = Literal["claimed", "processed", "failed", "retrying"]
+MAX_BACKOFF = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -36,16 +38,27 @@ class FileVersion:
     reason: str
     updated_at: str
     announced: bool
+    attempts: int = 0
+    next_attempt_at: str = ""
 
 
 class Ledger(dg.ConfigurableResource, ABC):
-    """Claims file versions for a run and records how each one ended."""
+    """Claims file versions for a run and records how each one ended.
+
+    A version that failed for a reason outside the file is kept ``retrying`` with its attempts and
+    last error; after ``max_attempts`` it is failed (and announced). The sensor waits
+    ``retry_backoff_seconds``, doubling per attempt (at most an hour), before taking it again.
+    """
+
+    max_attempts: int = 5
+    retry_backoff_seconds: float = 60.0
 
     @abstractmethod
     def claim(self, versions: Iterable[tuple[str, str]], owner: str) -> list[tuple[str, str]]:
-        """Claim for ``owner`` each (input key, ETag) that is not the key's latest record and whose key
-        has no open claim; returns the versions claimed now (a file changed back to an older content
-        is processed again, since the warehouse holds the newer one)."""
+        """Claim for ``owner`` each (input key, ETag) that is not the key's latest record (unless that
+        record waits to be retried) and whose key has no open claim; returns the versions claimed now
+        (a file changed back to an older content is processed again, since the warehouse holds the
+        newer one)."""
 
     @abstractmethod
     def finish(
@@ -54,11 +67,33 @@ class Ledger(dg.ConfigurableResource, ABC):
         """Record a version as processed or failed; True for the first caller, who announces it."""
 
     @abstractmethod
-    def release(self, versions: Iterable[tuple[str, str]], owner: str) -> int:
-        """Drop claims of ``owner`` that will not run (e.g. a batch stopped before them)."""
+    def retry_later(
+        self, input_key: str, etag: str, run_id: str, reason: str
+    ) -> FileVersion | None:
+        """Count a failed attempt outside the file: the version waits to be retried, or is failed once
+        ``max_attempts`` are spent. Returns the record as it is now, or None when this run's attempt
+        was already counted or the version was settled otherwise (nothing to announce)."""
 
     @abstractmethod
-    def forget(self, input_key: str, states: Iterable[State] = ("failed",)) -> int:
+    def unannounce(self, input_key: str, etag: str) -> None:
+        """Mark a settled version as not announced (its notification could not be delivered), so
+        the next run or sensor tick announces it."""
+
+    def unannounced(self) -> list[FileVersion]:
+        """Settled versions whose notification is still owed."""
+        return [
+            v
+            for v in self.latest().values()
+            if v.state in ("processed", "failed") and not v.announced and v.run_id
+        ]
+
+    @abstractmethod
+    def release(self, versions: Iterable[tuple[str, str]], owner: str) -> int:
+        """Drop claims of ``owner`` that will not run (e.g. a batch stopped before them); a version
+        waiting to be retried goes back to waiting, with its attempts."""
+
+    @abstractmethod
+    def forget(self, input_key: str, states: Iterable[State] = ("failed", "retrying")) -> int:
         """Remove the key's records in ``states`` so its current version is processed again."""
 
     @abstractmethod
@@ -74,6 +109,23 @@ class Ledger(dg.ConfigurableResource, ABC):
     def latest(self) -> dict[str, FileVersion]:
         """The most recent record of each input key."""
         return {v.input_key: v for v in self.versions()}
+
+    def settled_etags(
+        self, latest: dict[str, FileVersion] | None = None, ignore_backoff: bool = False
+    ) -> dict[str, str]:
+        """The latest ETag of each key that a run should not take again: all but the versions waiting
+        to be retried whose backoff has passed (or all of them, with ``ignore_backoff``)."""
+        now = _now()
+        return {
+            key: v.etag
+            for key, v in (self.latest() if latest is None else latest).items()
+            if not (v.state == "retrying" and (ignore_backoff or v.next_attempt_at <= now))
+        }
+
+    def next_attempt_at(self, attempts: int) -> str:
+        """When a version that failed ``attempts`` times outside the file may be taken again."""
+        delay = timedelta(seconds=self.retry_backoff_seconds) * 2 ** max(attempts - 1, 0)
+        return _now(min(delay, MAX_BACKOFF))
 
     def get(self, input_key: str, etag: str) -> FileVersion | None:
         return next(
@@ -91,19 +143,52 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS file_versions (
     input_key TEXT NOT NULL,
     etag TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('claimed', 'processed', 'failed')),
+    state TEXT NOT NULL CHECK (state IN ('claimed', 'processed', 'failed', 'retrying')),
     owner TEXT NOT NULL DEFAULT '',
     run_id TEXT NOT NULL DEFAULT '',
     reason TEXT NOT NULL DEFAULT '',
     updated_at TEXT NOT NULL,
     announced INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT NOT NULL DEFAULT '',
     UNIQUE (input_key, etag)
 )
 """
+SCHEMA_VERSION = 1
+COLUMNS = "input_key, etag, state, owner, run_id, reason, updated_at, announced"
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+def _now(later: timedelta = timedelta(0)) -> str:
+    return (datetime.now(UTC) + later).isoformat(timespec="seconds")
+
+
+def _row_version(row: tuple) -> FileVersion:
+    return FileVersion(*row[:7], announced=bool(row[7]), attempts=row[8], next_attempt_at=row[9])
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a ledger written by an earlier version to this schema (attempts, ``retrying``)."""
+    if db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+        return
+    old = db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'file_versions'"
+    ).fetchone()
+    if (
+        old
+        and "retrying"
+        not in db.execute("SELECT sql FROM sqlite_master WHERE name = 'file_versions'").fetchone()[
+            0
+        ]
+    ):
+        db.execute("ALTER TABLE file_versions RENAME TO file_versions_v0")
+        db.execute(SCHEMA)
+        db.execute(
+            f"INSERT INTO file_versions ({COLUMNS}) SELECT {COLUMNS} FROM file_versions_v0"
+            " ORDER BY rowid"
+        )
+        db.execute("DROP TABLE file_versions_v0")
+    db.execute(SCHEMA)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 class SqliteLedger(Ledger):
@@ -118,7 +203,7 @@ class SqliteLedger(Ledger):
         try:
             connection.execute("PRAGMA busy_timeout = 60000")
             connection.execute("BEGIN IMMEDIATE")
-            connection.execute(SCHEMA)
+            _migrate(connection)
             try:
                 yield connection
             except BaseException:
@@ -137,6 +222,14 @@ class SqliteLedger(Ledger):
                     " ORDER BY rowid DESC LIMIT 1",
                     (input_key,),
                 ).fetchone()
+                if latest is not None and (latest[0], latest[1]) == (etag, "retrying"):
+                    db.execute(
+                        "UPDATE file_versions SET state = 'claimed', owner = ?, updated_at = ?"
+                        " WHERE input_key = ? AND etag = ?",
+                        (owner, _now(), input_key, etag),
+                    )
+                    claimed.append((input_key, etag))
+                    continue
                 if latest is not None and (latest[0] == etag or latest[1] == "claimed"):
                     continue
                 db.execute(
@@ -169,18 +262,65 @@ class SqliteLedger(Ledger):
             ).rowcount
             return inserted == 1
 
+    def retry_later(
+        self, input_key: str, etag: str, run_id: str, reason: str
+    ) -> FileVersion | None:
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT state, run_id, announced, attempts FROM file_versions"
+                " WHERE input_key = ? AND etag = ?",
+                (input_key, etag),
+            ).fetchone()
+            if row is not None and (row[2] or (row[0] == "retrying" and row[1] == run_id)):
+                return None
+            attempts = (row[3] if row is not None else 0) + 1
+            final = attempts >= self.max_attempts
+            db.execute(
+                "INSERT INTO file_versions (input_key, etag, state, owner, run_id, reason,"
+                " updated_at, announced, attempts, next_attempt_at)"
+                " VALUES (?, ?, ?, '', ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (input_key, etag) DO UPDATE SET state = excluded.state, owner = '',"
+                " run_id = excluded.run_id, reason = excluded.reason,"
+                " updated_at = excluded.updated_at, announced = excluded.announced,"
+                " attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at",
+                (
+                    input_key,
+                    etag,
+                    "failed" if final else "retrying",
+                    run_id,
+                    reason,
+                    _now(),
+                    int(final),
+                    attempts,
+                    "" if final else self.next_attempt_at(attempts),
+                ),
+            )
+        return self.get(input_key, etag)
+
+    def unannounce(self, input_key: str, etag: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE file_versions SET announced = 0 WHERE input_key = ? AND etag = ?"
+                " AND state IN ('processed', 'failed')",
+                (input_key, etag),
+            )
+
     def release(self, versions: Iterable[tuple[str, str]], owner: str) -> int:
         released = 0
         with self._transaction() as db:
             for input_key, etag in versions:
+                mine = "input_key = ? AND etag = ? AND state = 'claimed' AND owner = ?"
                 released += db.execute(
-                    "DELETE FROM file_versions WHERE input_key = ? AND etag = ?"
-                    " AND state = 'claimed' AND owner = ?",
+                    f"UPDATE file_versions SET state = 'retrying', owner = '' WHERE {mine}"
+                    " AND attempts > 0",
                     (input_key, etag, owner),
+                ).rowcount
+                released += db.execute(
+                    f"DELETE FROM file_versions WHERE {mine}", (input_key, etag, owner)
                 ).rowcount
         return released
 
-    def forget(self, input_key: str, states: Iterable[State] = ("failed",)) -> int:
+    def forget(self, input_key: str, states: Iterable[State] = ("failed", "retrying")) -> int:
         states = list(states)
         marks = ", ".join("?" for _ in states)
         with self._transaction() as db:
@@ -195,7 +335,7 @@ class SqliteLedger(Ledger):
             for input_key, etag in versions:
                 updated = db.execute(
                     "UPDATE file_versions SET state = 'claimed', owner = ?, run_id = '', reason = '',"
-                    " updated_at = ?, announced = 0 WHERE input_key = ? AND etag = ?"
+                    " updated_at = ?, announced = 0, attempts = 0, next_attempt_at = '' WHERE input_key = ? AND etag = ?"
                     " AND state IN ('processed', 'failed') AND rowid = (SELECT MAX(rowid)"
                     " FROM file_versions WHERE input_key = ?)",
                     (owner, _now(), input_key, etag, input_key),
@@ -204,13 +344,22 @@ class SqliteLedger(Ledger):
                     reopened.append((input_key, etag))
         return reopened
 
+    def get(self, input_key: str, etag: str) -> FileVersion | None:
+        with self._transaction() as db:
+            row = db.execute(
+                f"SELECT {COLUMNS}, attempts, next_attempt_at FROM file_versions"
+                " WHERE input_key = ? AND etag = ?",
+                (input_key, etag),
+            ).fetchone()
+        return None if row is None else _row_version(row)
+
     def versions(self) -> list[FileVersion]:
         with self._transaction() as db:
             rows = db.execute(
-                "SELECT input_key, etag, state, owner, run_id, reason, updated_at, announced"
+                f"SELECT {COLUMNS}, attempts, next_attempt_at"
                 " FROM file_versions ORDER BY input_key, rowid"
             ).fetchall()
-        return [FileVersion(*row[:7], announced=bool(row[7])) for row in rows]
+        return [_row_version(row) for row in rows]
 
 
 class S3Ledger(Ledger):
@@ -271,9 +420,16 @@ class S3Ledger(Ledger):
         claimed = []
         for input_key, etag in versions:
             record, object_etag = self._read(input_key)
-            if record is not None and (record["etag"] == etag or record["state"] == "claimed"):
+            waiting = record is not None and (record["etag"], record["state"]) == (etag, "retrying")
+            if (
+                not waiting
+                and record is not None
+                and (record["etag"] == etag or record["state"] == "claimed")
+            ):
                 continue
             fresh = _record(etag, "claimed", owner)
+            if waiting:
+                fresh = {**record, "state": "claimed", "owner": owner, "updated_at": _now()}
             if self._write(input_key, fresh, object_etag):
                 claimed.append((input_key, etag))
         return claimed
@@ -285,26 +441,67 @@ class S3Ledger(Ledger):
             record, object_etag = self._read(input_key)
             if record is not None and record["etag"] == etag and record["announced"]:
                 return False
-            owner = record["owner"] if record is not None and record["etag"] == etag else "run"
-            done = {**_record(etag, state, owner, run_id, reason), "announced": True}
+            mine = record is not None and record["etag"] == etag
+            done = {
+                **_record(etag, state, record["owner"] if mine else "run", run_id, reason),
+                "announced": True,
+                "attempts": record.get("attempts", 0) if mine else 0,
+            }
             if self._write(input_key, done, object_etag):
                 return True
+        raise RuntimeError(f"ledger entry of {input_key} keeps changing: try again")
+
+    def retry_later(
+        self, input_key: str, etag: str, run_id: str, reason: str
+    ) -> FileVersion | None:
+        for _ in range(5):
+            record, object_etag = self._read(input_key)
+            mine = record is not None and record["etag"] == etag
+            if mine and (
+                record["announced"] or (record["state"], record["run_id"]) == ("retrying", run_id)
+            ):
+                return None
+            attempts = (record.get("attempts", 0) if mine else 0) + 1
+            final = attempts >= self.max_attempts
+            fresh = {
+                **_record(etag, "failed" if final else "retrying", "", run_id, reason),
+                "announced": final,
+                "attempts": attempts,
+                "next_attempt_at": "" if final else self.next_attempt_at(attempts),
+            }
+            if self._write(input_key, fresh, object_etag):
+                return _version(input_key, fresh)
+        raise RuntimeError(f"ledger entry of {input_key} keeps changing: try again")
+
+    def unannounce(self, input_key: str, etag: str) -> None:
+        for _ in range(5):
+            record, object_etag = self._read(input_key)
+            if record is None or record["etag"] != etag or not record["announced"]:
+                return
+            if record["state"] not in ("processed", "failed"):
+                return
+            if self._write(input_key, {**record, "announced": False}, object_etag):
+                return
         raise RuntimeError(f"ledger entry of {input_key} keeps changing: try again")
 
     def release(self, versions: Iterable[tuple[str, str]], owner: str) -> int:
         released = 0
         for input_key, etag in versions:
-            record, _ = self._read(input_key)
+            record, object_etag = self._read(input_key)
             if record and (record["etag"], record["state"], record["owner"]) == (
                 etag,
                 "claimed",
                 owner,
             ):
+                if record.get("attempts", 0):
+                    waiting = {**record, "state": "retrying", "owner": ""}
+                    released += self._write(input_key, waiting, object_etag)
+                    continue
                 self.client().delete_object(Bucket=self.bucket, Key=self._key(input_key))
                 released += 1
         return released
 
-    def forget(self, input_key: str, states: Iterable[State] = ("failed",)) -> int:
+    def forget(self, input_key: str, states: Iterable[State] = ("failed", "retrying")) -> int:
         record, _ = self._read(input_key)
         if record is None or record["state"] not in set(states):
             return 0
@@ -320,6 +517,12 @@ class S3Ledger(Ledger):
             if settled and record["etag"] == etag and self._write(input_key, claim, object_etag):
                 reopened.append((input_key, etag))
         return reopened
+
+    def get(self, input_key: str, etag: str) -> FileVersion | None:
+        record, _ = self._read(input_key)
+        if record is None or record["etag"] != etag:
+            return None
+        return _version(input_key, record)
 
     def versions(self) -> list[FileVersion]:
         found = []
@@ -355,4 +558,6 @@ def _version(input_key: str, record: dict) -> FileVersion:
         reason=record["reason"],
         updated_at=record["updated_at"],
         announced=bool(record["announced"]),
+        attempts=int(record.get("attempts", 0)),
+        next_attempt_at=record.get("next_attempt_at", ""),
     )

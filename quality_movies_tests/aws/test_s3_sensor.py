@@ -9,6 +9,7 @@ from quality_movies.jobs import INGEST_JOB
 from quality_movies.notifications.resources import LocalNotifier
 from quality_movies.partitions import movie_files
 from quality_movies.pipeline_runs import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
+from quality_movies.quality.resources import EmbeddedQualityJobRunner
 from quality_movies.runs.resources import S3Ledger
 
 from .conftest import S3Server
@@ -25,6 +26,7 @@ def test_sensor_on_s3_listing(seaweedfs: S3Server, s3_bucket: str, tmp_path) -> 
         "lake": lake,
         "ledger": ledger,
         "notifier": LocalNotifier(outbox_path=str(tmp_path / "outbox.jsonl")),
+        "quality_job": EmbeddedQualityJobRunner(work_dir=str(tmp_path / "work")),
     }
     sensor = build_new_files_sensor(INGEST_JOB)
     for key, body in {

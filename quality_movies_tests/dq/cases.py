@@ -303,8 +303,11 @@ CASES = [
         ["Passed", "Passed", "Failed", "Passed"],
         {"Column.title.Completeness": 0.5},
     ),
-    # AWS's reference: a rule whose SQL fails, or that names a column the data lacks, is Failed with
-    # the reason; the other rules are evaluated, and a rule that cannot run fails no row.
+    # A rule whose SQL fails, or that names a column the data lacks, is Failed with the reason (as in
+    # AWS's reference, Deequ) and the other rules are evaluated. At row level Deequ lists such a rule
+    # in DataQualityRulesSkip and passes the rows; here (issue 22) a row-level rule naming a missing
+    # column fails every row, since no row is validated by a rule that was not evaluated. A
+    # dataset-level rule that cannot run (CustomSql's count) stays Skipped and fails no row.
     Case(
         "failing_sql_and_missing_columns_are_failed_rules",
         """Rules = [
@@ -315,9 +318,9 @@ CASES = [
         ]""",
         "id,x\n1,1\n2,-1\n",
         ["Failed", "Failed", "Failed", "Passed"],
-        ["Passed", "Passed"],
+        ["Failed", "Failed"],
         reason_contains="nosuch",
-        skipped_rules_per_row=4,
+        skipped_rules_per_row=2,
     ),
     # Rule type reference, Variance: `Variance "Star_Rating" < 3`; AWS's reference computes the
     # population variance (as for StandardDeviation): of 1, 2, 3 it is 2/3.

@@ -150,7 +150,8 @@ def test_ruleset_syntax_error_exits_2_with_position(tmp_path: Path, capsys) -> N
 
 def test_unknown_column_is_a_failed_rule_naming_the_columns(tmp_path: Path, capsys) -> None:
     # As AWS's reference does: a rule naming a column the data lacks is Failed with the reason;
-    # the other rules are still evaluated and the outputs written (exit 1, not 2).
+    # the other rules are still evaluated and the outputs written (exit 1, not 2). Unlike Deequ,
+    # which skips it at row level, the row-level rule fails the row (issue 22 point 2).
     rules = tmp_path / "r.dqdl"
     rules.write_text('Rules = [ ColumnValues "rating" > 5, RowCount = 1 ]', encoding="utf-8")
     data = tmp_path / "d.csv"
@@ -161,8 +162,10 @@ def test_unknown_column_is_a_failed_rule_naming_the_columns(tmp_path: Path, caps
     printed = capsys.readouterr().out
     assert '[FAILED] ColumnValues "rating" > 5' in printed and "[PASSED] RowCount = 1" in printed
     assert "'rating' does not exist" in printed and "title, imdb_rating" in printed
-    bad = (out / "bad_records.jsonl").read_text(encoding="utf-8")
-    assert bad == "", "a rule that cannot be evaluated fails no row"
+    [bad] = [json.loads(line) for line in (out / "bad_records.jsonl").read_text().splitlines()]
+    assert bad["DataQualityRulesFail"] == ['ColumnValues "rating" > 5']
+    assert bad["DataQualityRulesSkip"] == ["RowCount = 1"]
+    assert bad["DataQualityEvaluationResult"] == "Failed"
 
 
 @pytest.mark.parametrize("content", [b"", b"title,imdb_rating\nA,\xff\xfe\x00 9\n"])

@@ -12,6 +12,7 @@ from quality_movies.jobs import INGEST_JOB
 from quality_movies.notifications.resources import LocalNotifier
 from quality_movies.partitions import movie_files
 from quality_movies.pipeline_runs import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
+from quality_movies.quality.resources import EmbeddedQualityJobRunner
 from quality_movies.runs.resources import SqliteLedger
 
 NOON = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
@@ -57,6 +58,7 @@ def test_sensor_claims_new_files_and_runs_them_as_one_batch(tmp_path):
         "lake": lake,
         "ledger": ledger,
         "notifier": LocalNotifier(outbox_path=str(tmp_path / "outbox.jsonl")),
+        "quality_job": EmbeddedQualityJobRunner(work_dir=str(tmp_path / "work")),
     }
     sensor = build_new_files_sensor(INGEST_JOB)
     second = time.time() // 1
@@ -111,6 +113,7 @@ def test_sensor_leaves_files_the_cli_has_claimed(tmp_path):
         "lake": lake,
         "ledger": ledger,
         "notifier": LocalNotifier(outbox_path=str(tmp_path / "outbox.jsonl")),
+        "quality_job": EmbeddedQualityJobRunner(work_dir=str(tmp_path / "work")),
     }
     with dg.instance_for_test() as instance:
         result = evaluate(build_new_files_sensor(INGEST_JOB), resources, instance)
@@ -127,7 +130,12 @@ def test_stale_claims_are_released_or_settled_from_their_run(tmp_path, monkeypat
     write(tmp_path / "lake", "input_data/lost.csv", "a,b\n1,2\n", time.time())
     etag = lake.head("input_data/lost.csv").etag
     ledger.claim([("input_data/lost.csv", etag)], "sensor:never-launched")
-    resources = {"lake": lake, "ledger": ledger, "notifier": notifier}
+    resources = {
+        "lake": lake,
+        "ledger": ledger,
+        "notifier": notifier,
+        "quality_job": EmbeddedQualityJobRunner(work_dir=str(tmp_path / "work")),
+    }
     sensor = build_new_files_sensor(INGEST_JOB)
     with dg.instance_for_test() as instance:
         assert evaluate(sensor, resources, instance).run_requests == []  # a fresh claim waits
@@ -156,6 +164,7 @@ def test_claims_of_a_killed_cli_run_are_given_back_and_a_live_ones_kept(tmp_path
         "lake": lake,
         "ledger": ledger,
         "notifier": LocalNotifier(outbox_path=str(tmp_path / "outbox.jsonl")),
+        "quality_job": EmbeddedQualityJobRunner(work_dir=str(tmp_path / "work")),
     }
     with dg.instance_for_test() as instance:
         [request] = evaluate(build_new_files_sensor(INGEST_JOB), resources, instance).run_requests

@@ -73,6 +73,22 @@ class Home:
         )
         return done, marker
 
+    def cli_failing_in(
+        self, target: str, exception: str, *args: str
+    ) -> tuple[subprocess.CompletedProcess, Path]:
+        """Run the command with the test hook making every call of ``target`` raise the built-in
+        ``exception`` (e.g. ConnectionResetError, as a network fault)."""
+        marker = self.path.parent / "failed.marker"
+        marker.unlink(missing_ok=True)
+        done = self.cli(
+            *args,
+            PYTHONPATH=os.pathsep.join(filter(None, [str(HOOKS), os.environ.get("PYTHONPATH")])),
+            QUALITY_MOVIES_TEST_KILL_BEFORE=target,
+            QUALITY_MOVIES_TEST_KILL_MARKER=str(marker),
+            QUALITY_MOVIES_TEST_FAIL_WITH=exception,
+        )
+        return done, marker
+
     @property
     def bucket(self) -> Path:
         return self.path / "lake" / BUCKET

@@ -152,7 +152,9 @@ def plan_leaf(rule: model.Rule, index: int, ctx: RuleContext, source: str = "") 
         where = where_sql(rule, ctx, source) if spec.where else "TRUE"
         plan = LeafPlan(rule=rule, row_level=spec.row_level, where_expr=where)
         spec.plan(rule, plan, ctx, Names(f"l{index}_", f"__w{index}", f"__r{index}"), source)
-    except (UnknownColumnError, UnevaluableRuleError) as error:
+    except UnknownColumnError as error:
+        return failed_leaf(rule, str(error), judges_rows=spec.row_level)
+    except UnevaluableRuleError as error:
         return failed_leaf(rule, str(error))
     decide = plan.decide
 
@@ -184,9 +186,16 @@ def referenced_names(ruleset: model.Ruleset) -> list[str]:
     return names
 
 
-def failed_leaf(rule: model.Rule, reason: str) -> LeafPlan:
-    """A rule that cannot be evaluated: Failed with ``reason``, Skipped at row level."""
-    return LeafPlan(rule=rule, row_level=False, decide=lambda values: failed(reason))
+def failed_leaf(rule: model.Rule, reason: str, judges_rows: bool = False) -> LeafPlan:
+    """A rule that cannot be evaluated: Failed with ``reason``. A row-level rule (``judges_rows``)
+    then fails every row, since no row is validated by a rule that was not evaluated; any other
+    is Skipped at row level."""
+    return LeafPlan(
+        rule=rule,
+        row_level=judges_rows,
+        row_expr="FALSE" if judges_rows else None,
+        decide=lambda values: failed(reason),
+    )
 
 
 def columns_to_type(ruleset: model.Ruleset, columns: Sequence[str]) -> list[str]:

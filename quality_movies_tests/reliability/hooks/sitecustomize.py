@@ -2,10 +2,13 @@
 
 With QUALITY_MOVIES_TEST_KILL_BEFORE=``module:Class.method`` set, the process SIGKILLs itself the first
 time that method is called, as a power cut or ``kill -9`` would stop it at that point. It writes the
-marker file QUALITY_MOVIES_TEST_KILL_MARKER first, so the test knows the kill happened there. Nothing
-of this lives in the product's code.
+marker file QUALITY_MOVIES_TEST_KILL_MARKER first, so the test knows the kill happened there. With
+QUALITY_MOVIES_TEST_FAIL_WITH=``ExceptionName`` as well (a built-in exception, e.g.
+ConnectionResetError), every call raises that exception instead, as a dropped connection would.
+Nothing of this lives in the product's code.
 """
 
+import builtins
 import importlib.abc
 import importlib.util
 import os
@@ -13,6 +16,7 @@ import signal
 import sys
 
 TARGET = os.environ.get("QUALITY_MOVIES_TEST_KILL_BEFORE", "")
+FAIL_WITH = os.environ.get("QUALITY_MOVIES_TEST_FAIL_WITH", "")
 
 
 def _patch(module) -> None:
@@ -24,6 +28,8 @@ def _patch(module) -> None:
         if marker:
             with open(marker, "w") as f:
                 f.write(f"{os.getpid()} {TARGET}\n")
+        if FAIL_WITH:
+            raise getattr(builtins, FAIL_WITH)("injected by the reliability suite")
         os.kill(os.getpid(), signal.SIGKILL)
 
     getattr(owner, method)  # fails loudly if the target does not exist
