@@ -1,5 +1,6 @@
 """Data quality with AWS Glue semantics: DQDL rulesets evaluated on DuckDB or PySpark."""
 
+from quality_movies.dq.batch import BatchFile, BatchResult, evaluate_files
 from quality_movies.dq.column_types import infer_type
 from quality_movies.dq.data_files import DataFile, FileListing, LocalFiles
 from quality_movies.dq.duckdb_engine import DuckDBEvaluation, evaluate_duckdb, read_csv_duckdb
@@ -28,6 +29,8 @@ __all__ = [
     "ROW_LEVEL_COLUMNS",
     "AnalyzerResult",
     "AnomalyVerdict",
+    "BatchFile",
+    "BatchResult",
     "DataFile",
     "FileListing",
     "LocalFiles",
@@ -50,11 +53,14 @@ __all__ = [
     "default_ruleset_path",
     "evaluate_duckdb",
     "evaluate_file",
+    "evaluate_files",
     "evaluate_spark",
+    "evaluate_spark_files",
     "infer_type",
     "load_ruleset",
     "parse_ruleset",
     "read_csv_duckdb",
+    "read_csv_files_spark",
     "read_csv_spark",
     "write_rule_outcomes",
 ]
@@ -66,4 +72,8 @@ def __getattr__(name: str):
         from quality_movies.dq import spark_engine
 
         return getattr(spark_engine, name)
+    if name in ("evaluate_spark_files", "read_csv_files_spark"):
+        from quality_movies.dq import spark_batch
+
+        return getattr(spark_batch, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -58,13 +58,18 @@ class CsvHeader:
     blank_lines: int = 0
 
 
-def _csv_scan(path: Path, header: CsvHeader, buffer_size: int | None = None) -> str:
-    """``read_csv`` of the file as strings, its ``header`` known (nothing sniffed)."""
+def csv_scan(path: Path | Sequence[Path], header: CsvHeader, buffer_size: int | None = None) -> str:
+    """``read_csv`` of the file (or of several with this header) as strings, its ``header`` known
+    (nothing sniffed)."""
+    if isinstance(path, Path):
+        files = sql_string(str(path))
+    else:
+        files = f"[{', '.join(sql_string(str(p)) for p in path)}]"
     columns = ", ".join(f"{sql_string(name)}: 'VARCHAR'" for name in header.names)
     options = f", skip = {header.blank_lines}" if header.blank_lines else ""
     options += f", buffer_size = {buffer_size}" if buffer_size else ""
     return (
-        f"read_csv({sql_string(str(path))}, header = true, delim = ',', quote = '\"', "
+        f"read_csv({files}, header = true, delim = ',', quote = '\"', "
         f"escape = '\"', columns = {{{columns}}}, auto_detect = false{options})"
     )
 
@@ -138,10 +143,10 @@ def read_csv_duckdb(
         )
         kind = "TABLE" if materialize else "VIEW"
         con.execute(
-            f"CREATE OR REPLACE TEMP {kind} {table} AS SELECT {select} FROM {_csv_scan(path, header)}"
+            f"CREATE OR REPLACE TEMP {kind} {table} AS SELECT {select} FROM {csv_scan(path, header)}"
         )
         if head_table:
-            scan = _csv_scan(path, header, HEAD_BUFFER_BYTES)
+            scan = csv_scan(path, header, HEAD_BUFFER_BYTES)
             con.execute(f"CREATE OR REPLACE TEMP VIEW {head_table} AS SELECT {select} FROM {scan}")
     except duckdb.Error as error:
         raise _unreadable(path, error) from None
@@ -157,7 +162,12 @@ def read_header(path: Path) -> CsvHeader:
     as readers do): its column count is what every row must have. Read here rather than sniffed
     by DuckDB, whose sniffer fails on a whole small file for one short row, without its line."""
     with path.open("rb") as raw:
-        read = raw.read(MAX_HEADER_BYTES)
+        return parse_header(raw.read(MAX_HEADER_BYTES), path)
+
+
+def parse_header(read: bytes, path: str | Path) -> CsvHeader:
+    """``read_header`` of the file ``path`` from its first ``MAX_HEADER_BYTES`` (or all its bytes,
+    when shorter), e.g. a ranged GET of an S3 object; errors name ``path``."""
     head = read.removeprefix(b"\xef\xbb\xbf")
     blank_ends = []
     while blank := _LINE_BREAK.match(head):

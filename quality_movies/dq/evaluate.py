@@ -16,7 +16,7 @@ from quality_movies.dq.datasets import References
 from quality_movies.dq.errors import DataQualityError
 from quality_movies.dq.history import MetricHistory
 from quality_movies.dq.model import Ruleset
-from quality_movies.dq.outcomes import EvaluationSummary, RuleOutcome
+from quality_movies.dq.outcomes import AnalyzerResult, EvaluationSummary, RuleOutcome
 
 if TYPE_CHECKING:
     from quality_movies.dq.spark_engine import SparkEvaluation
@@ -53,6 +53,7 @@ class _Run:
     history: MetricHistory | None
     references: References | None
     files: FileListing
+    rows: Any = None
 
 
 def evaluate_file(
@@ -72,6 +73,7 @@ def evaluate_file(
     history: MetricHistory | None = None,
     references: References | None = None,
     files: FileListing | None = None,
+    rows: Any = None,
 ) -> EvaluationSummary:
     """Evaluate ``ruleset`` over the CSV at ``data_path``; write rule outcomes, bad (and good) records.
 
@@ -79,7 +81,9 @@ def evaluate_file(
     the columns where clauses and CustomSql read; without it they are typed as the crawler would.
     ``history`` answers dynamic rules and DetectAnomalies; ``references`` maps the other datasets the
     rules name (alias or dataset name) to CSV or Parquet files; ``files`` lists the evaluated file and
-    its neighbours for file rules (default: the data file's own folder).
+    its neighbours for file rules (default: the data file's own folder). On Spark, ``rows`` may
+    give the file's rows already read (as ``read_csv_spark`` reads them), e.g. its part of one
+    read of a batch (``spark_batch.file_rows``).
     Outputs appear in ``out_dir`` only when everything succeeded (written under hidden names, then
     renamed); on error ``out_dir`` is left as it was.
     """
@@ -98,23 +102,20 @@ def evaluate_file(
         history,
         references,
         files or LocalFiles(data_path),
+        rows,
     )
     created = not out_dir.is_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
-    staging = _Staging(out_dir, uuid.uuid4().hex[:12])
+    staging = Staging(out_dir, uuid.uuid4().hex[:12])
     published = False
     try:
         if engine == "duckdb":
             evaluation = _run_duckdb(ruleset, data_path, staging, run)
         else:
             evaluation = _run_spark(ruleset, data_path, staging, spark, run)
-        write_rule_outcomes(evaluation.rule_outcomes, staging / RULE_OUTCOMES_FILE)
-        if ruleset.analyzers:
-            _write_jsonl(
-                [result.to_dict() for result in evaluation.analyzer_results],
-                staging / ANALYZER_RESULTS_FILE,
-            )
-        outputs = _publish(staging, out_dir)
+        outputs = publish_results(
+            ruleset, evaluation.rule_outcomes, evaluation.analyzer_results, staging, out_dir
+        )
         published = True
     finally:
         staging.discard()
@@ -133,7 +134,7 @@ def evaluate_file(
 
 
 @dataclass(frozen=True)
-class _Staging:
+class Staging:
     """Where a run writes before it publishes: hidden names in ``out_dir`` itself
     (``staging / name``), so that publishing is renames only. (A scratch folder beside it had to be
     removed after its files moved out, which on ext4 can wait for the journal: 20-50 ms.)"""
@@ -153,7 +154,23 @@ class _Staging:
                 path.unlink(missing_ok=True)
 
 
-def _publish(staging: _Staging, out_dir: Path) -> dict[str, Path]:
+def publish_results(
+    ruleset: Ruleset,
+    rule_outcomes: Sequence[RuleOutcome],
+    analyzer_results: Sequence[AnalyzerResult],
+    staging: Staging,
+    out_dir: Path,
+) -> dict[str, Path]:
+    """Write the rule outcomes (and analyzer results) beside the staged rows, then publish all."""
+    write_rule_outcomes(rule_outcomes, staging / RULE_OUTCOMES_FILE)
+    if ruleset.analyzers:
+        _write_jsonl(
+            [result.to_dict() for result in analyzer_results], staging / ANALYZER_RESULTS_FILE
+        )
+    return _publish(staging, out_dir)
+
+
+def _publish(staging: Staging, out_dir: Path) -> dict[str, Path]:
     """Move the finished files into ``out_dir``; stale good-record files from an earlier run go away."""
     names = {
         "rule_outcomes": RULE_OUTCOMES_FILE,
@@ -174,7 +191,7 @@ def _publish(staging: _Staging, out_dir: Path) -> dict[str, Path]:
 
 
 def _run_duckdb(
-    ruleset: Ruleset, data_path: Path, staging: _Staging, run: _Run
+    ruleset: Ruleset, data_path: Path, staging: Staging, run: _Run
 ) -> duckdb_engine.DuckDBEvaluation:
     spill = run.temp_directory or str(staging / "duckdb_spill")
     con = duckdb_engine.connect(temp_directory=spill)
@@ -211,14 +228,14 @@ def _run_duckdb(
 
 
 def _run_spark(
-    ruleset: Ruleset, data_path: Path, staging: _Staging, spark: Any, run: _Run
+    ruleset: Ruleset, data_path: Path, staging: Staging, spark: Any, run: _Run
 ) -> "SparkEvaluation":
     from pyspark.errors import PySparkException
 
     from quality_movies.dq import spark_engine
 
     try:
-        frame = spark_engine.read_csv_spark(spark, data_path)
+        frame = run.rows if run.rows is not None else spark_engine.read_csv_spark(spark, data_path)
         good_path = staging / GOOD_RECORDS_FILE if run.write_good_jsonl else None
         evaluation = spark_engine.evaluate_spark_to_jsonl(
             ruleset,

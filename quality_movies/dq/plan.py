@@ -1,7 +1,7 @@
 """A whole ruleset compiled against one dataset's columns: the SQL both backends run, and the decisions."""
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +31,9 @@ class EvaluationPlan:
     ruleset: model.Ruleset
     columns: list[str]
     leaves: list[LeafPlan]
+    # what the rules were compiled with; its history is read only when they are decided, so a
+    # batch can give each file the history its earlier files make (``decide_with``)
+    context: RuleContext | None = field(default=None, compare=False)
 
     def stage_sql(self, relation: str) -> str:
         """Input rows plus, per leaf rule, its where flag ``__wN`` and row result ``__rN``."""
@@ -47,11 +50,14 @@ class EvaluationPlan:
         ]
         return f"SELECT *{''.join(', ' + c for c in row_cols)} FROM ({inner}) AS filtered"
 
-    def aggregate_sql(self, relation: str, first_values_by: str | None = None) -> str:
+    def aggregate_sql(
+        self, relation: str, first_values_by: str | None = None, group_by: str | None = None
+    ) -> str:
         """One pass over the staged rows: every leaf's aggregates plus the row and bad-row counts.
 
         With ``first_values_by`` (a row-order column) the first values come from the same pass
-        (``arg_min``); without it they are left to ``first_value_queries``.
+        (``arg_min``); without it they are left to ``first_value_queries``. With ``group_by`` (a
+        column naming each row's file) there is one row of aggregates per file, led by that column.
         """
         aggregates = [
             f"{sql} AS {alias}" for leaf in self.leaves for alias, sql in leaf.aggregates.items()
@@ -66,6 +72,8 @@ class EvaluationPlan:
         failing = self.failing_row_sql()
         aggregates.append("COUNT(*) AS __rows_read")
         aggregates.append(f"SUM(CASE WHEN {failing} THEN 1 ELSE 0 END) AS __bad_rows")
+        if group_by:
+            return f"SELECT {group_by}, {', '.join(aggregates)} FROM {relation} GROUP BY {group_by}"
         return f"SELECT {', '.join(aggregates)} FROM {relation}"
 
     def counted_leaf(self) -> LeafPlan | None:
@@ -126,6 +134,21 @@ class EvaluationPlan:
             for alias, first in leaf.first_values.items()
             if first.needed(values)
         }
+
+    def grouped_first_values_sql(
+        self, relation: str, aliases: Sequence[str], group_by: str, order_by: str
+    ) -> str:
+        """Per value of ``group_by`` (a file), the first values named by ``aliases`` as
+        ``first_value_queries`` would find them, in one pass (``order_by`` gives input order)."""
+        firsts = {
+            alias: first for leaf in self.leaves for alias, first in leaf.first_values.items()
+        }
+        selected = [
+            f"first({firsts[alias].value} ORDER BY {order_by}) "
+            f"FILTER (WHERE {firsts[alias].condition}) AS {alias}"
+            for alias in aliases
+        ]
+        return f"SELECT {group_by}, {', '.join(selected)} FROM {relation} GROUP BY {group_by}"
 
     def _row_rules(self) -> list[tuple[str, str | None]]:
         """Per top-level rule: its text as a SQL literal and its row expression (None: Skipped)."""
@@ -290,6 +313,14 @@ class EvaluationPlan:
                 )
         return values
 
+    def decide_with(
+        self, history: MetricHistory | None, values: dict[str, Any]
+    ) -> list[RuleOutcome]:
+        """``decide`` with dynamic rules and DetectAnomalies reading ``history``."""
+        assert self.context is not None, "the plan was built without its context"
+        self.context.history = history
+        return self.decide(values)
+
     def decide(self, values: dict[str, Any]) -> list[RuleOutcome]:
         """Rule outcomes from the aggregate and scalar values, in ruleset order."""
         results = iter([leaf.decide(values) for leaf in self.leaves[: len(self.ruleset.leaves)]])
@@ -373,4 +404,4 @@ def build_plan(
     for i, analyzer in enumerate(ruleset.analyzers):
         # An analyzer's row results (ColumnLength's...) feed its metrics, never the row lists.
         leaves.append(plan_leaf(as_metric_rule(analyzer), first + i, ctx, ruleset.source))
-    return EvaluationPlan(ruleset=ruleset, columns=list(columns), leaves=leaves)
+    return EvaluationPlan(ruleset=ruleset, columns=list(columns), leaves=leaves, context=ctx)

@@ -70,7 +70,8 @@ def read_csv_spark(spark: "SparkSession", path: str | Path) -> "DataFrame":
     return frame.toDF(*columns)
 
 
-def _read_csv(spark: "SparkSession", path: str | Path, multi_line: bool) -> "DataFrame":
+def _read_csv(spark: "SparkSession", path: str | Path | list[str], multi_line: bool) -> "DataFrame":
+    """The CSV (or the CSVs of a list, one read) as Spark reads it: strings, header, PERMISSIVE."""
     return (
         spark.read.option("header", True)
         .option("inferSchema", False)
@@ -79,7 +80,7 @@ def _read_csv(spark: "SparkSession", path: str | Path, multi_line: bool) -> "Dat
         .option("escape", '"')
         .option("mode", "PERMISSIVE")
         .option("encoding", "UTF-8")
-        .csv(str(path))
+        .csv(path if isinstance(path, list) else str(path))
     )
 
 
