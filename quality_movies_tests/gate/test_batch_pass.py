@@ -70,7 +70,7 @@ def test_a_file_the_engine_cannot_read_fails_alone_named_as_the_users(gate, pass
         "f0.csv": csv_text(movie_line("A", "9.0"), movie_line("B", "8.0")),
         # passed the inspection earlier (raw_movies), yet DuckDB cannot read its third line
         "bad.csv": csv_text(movie_line("C", "9.0")) + 'p,"unclosed\n',
-        "f1.csv": csv_text(movie_line("D", "9.0")),
+        "f1.csv": csv_text(movie_line("D", "9.0"), movie_line("H", "9.0")),
         "f2.csv": csv_text(*(movie_line(t, "9.0") for t in "EFG")),
     }
     files = []
@@ -90,11 +90,11 @@ def test_a_file_the_engine_cannot_read_fails_alone_named_as_the_users(gate, pass
     assert message.startswith("bad.csv: line 3 cannot be read as CSV")
     assert str(gate.home) not in message and "\n" not in message
     dynamic = {r.source_file: r.rule_outcomes[0]["Outcome"] for r in (f0, f1, f2)}
-    # f1 (1 row) follows f0 (2 rows): fails; f2 (3 rows) follows f1 (the bad file does not count)
-    assert dynamic["f1.csv"] == "Failed" and dynamic["f2.csv"] == "Passed"
+    # f1 (2 rows) is judged after f0 (2 rows), not after f2 (3 rows); f2 (3 rows) after f1
+    assert dynamic["f1.csv"] == "Passed" and dynamic["f2.csv"] == "Passed"
     for result in (f0, f1, f2):
         assert result.rows_conserved
         for key in result.outputs.keys().values():
             assert Path(gate.lake.uri(key)).is_file()
     # the ruleset has no rating rule: every row of the good files is validated
-    assert [(r.rows_read, r.validated_rows) for r in (f0, f1, f2)] == [(2, 2), (1, 1), (3, 3)]
+    assert [(r.rows_read, r.validated_rows) for r in (f0, f1, f2)] == [(2, 2), (2, 2), (3, 3)]
