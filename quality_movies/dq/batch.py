@@ -497,6 +497,8 @@ class _HeaderGroup:
             outputs.append((single.GOOD_RECORDS_FILE, good_sql, "JSON"))
         if options.get("good_parquet"):
             projection = [*(options.get("good_projection") or map(quote, plan.columns))]
+            # a star would select the partition column twice
+            projection = [f"* EXCLUDE ({FILE_PART})" if p == "*" else p for p in projection]
             select = ", ".join([*projection, FILE_PART])
             outputs.append(
                 (single.GOOD_PARQUET_FILE, f"SELECT {select} FROM ({good_sql}) AS good", "PARQUET")

@@ -2,9 +2,10 @@
 here, Glue or Spark on AWS) and stages each file's outputs in the lake for the gate to load and publish.
 
 A backlog is cut into batches (``plan_batches``: at most ``batch_max_files`` files and
-``batch_max_bytes`` input bytes each). The embedded runner evaluates a batch file by file; Spark runs the
-Glue job's batch code in its session; Glue runs ONE job run per batch, several batches at once up to
-``max_concurrent_runs``, and records each run's cost and logs from GetJobRun.
+``batch_max_bytes`` input bytes each). The embedded runner evaluates a batch in one DuckDB pass
+(``dq.evaluate_files``); Spark runs the Glue job's batch code in its session; Glue runs ONE job run
+per batch, several batches at once up to ``max_concurrent_runs``, and records each run's cost and
+logs from GetJobRun.
 """
 
 import inspect
@@ -17,7 +18,7 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -31,10 +32,14 @@ from dagster_pyspark import PySparkResource
 from dagster_pyspark.resources import spark_session_from_config
 
 from quality_movies.dq import (
+    BatchFile,
+    BatchResult,
     DataQualityError,
+    EvaluationSummary,
     Ruleset,
     default_ruleset_path,
     evaluate_file,
+    evaluate_files,
     load_ruleset,
 )
 from quality_movies.dq.model import EXPRESSION
@@ -429,9 +434,11 @@ def _inspection_problem(path: Path, source_file: str) -> str | None:
 
 
 class EmbeddedQualityJobRunner(QualityJobRunner):
-    """The embedded engine (DuckDB) on this machine; spills to ``work_dir`` when memory runs short."""
+    """The embedded engine (DuckDB) on this machine; spills to ``work_dir`` when memory runs short.
+    A batch is one ``evaluate_files`` pass (its files' engine inputs are set before the pass)."""
 
     work_dir: str
+    shares_engine_inputs: ClassVar[bool] = True
 
     def _evaluate(
         self,
@@ -487,6 +494,109 @@ class EmbeddedQualityJobRunner(QualityJobRunner):
                 summary = self._evaluate(
                     ruleset, raw_csv, work, source_file, engine_options, inspected
                 )
+            return self._stage(lake, summary, work, source_file, outputs)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def run_batch(
+        self,
+        context: dg.AssetExecutionContext,
+        lake: Lake,
+        files: Sequence[FileToEvaluate],
+        inputs: BatchInputs,
+    ) -> BatchResults:
+        """The batch's files in ONE ``evaluate_files`` call, then each file's contract split and
+        staging. Each file is judged against the history followed by the files before it that
+        were staged (a file is staged as soon as the engine gives its result, before the next file's
+        rules are decided); a file that cannot be read or evaluated fails alone, named as the user's."""
+        from quality_movies.glue_job import batch_history, pending_history_rows
+
+        ruleset = self.ruleset()
+        results: dict[int, QualityRunResult | Exception] = {}
+        members: list[int] = []  # index in ``files`` of each file of the pass
+        batch: list[BatchFile] = []
+        temp_paths: dict[int, list[Path]] = {}
+        pending: list[pd.DataFrame] = []
+        work = work_folder(self.work_dir, "quality-batch")
+
+        def stage(position: int, outcome: BatchResult) -> None:
+            """Stage the ``position``-th file of the pass from its engine result (once)."""
+            index = members[position]
+            file = files[index]
+            if index in results:
+                return
+            try:
+                if outcome.summary is None:
+                    message = _users_words(str(outcome.error), temp_paths[index], file.source_file)
+                    raise QualityJobFailed(message)
+                folder = work / str(index)
+                result = check_rows_conserved(
+                    self._stage(lake, outcome.summary, folder, file.source_file, file.outputs)
+                )
+            except Exception as error:
+                results[index] = error
+                return
+            results[index] = result
+            after = pending[-1] if pending else inputs.history
+            pending.append(
+                pending_history_rows(
+                    file.source_file, file.file_version, result.rule_outcomes, after
+                )
+            )
+
+        def history_of(batch_file: BatchFile, earlier: Sequence[BatchResult]) -> Any:
+            for position, outcome in enumerate(earlier):
+                stage(position, outcome)
+            file = files[members[len(earlier)]]
+            return batch_history(inputs.history, list(pending), file.source_file, file.file_version)
+
+        with ExitStack() as stack:
+            stack.callback(shutil.rmtree, work, ignore_errors=True)
+            for index, file in enumerate(files):
+                folder = work / str(index)
+                try:
+                    raw_csv = stack.enter_context(lake.local_file(lake.input_key(file.source_file)))
+                    problem = (
+                        None if file.inspected else _inspection_problem(raw_csv, file.source_file)
+                    )
+                    if problem:
+                        raise QualityJobFailed(problem)
+                    options = stack.enter_context(inputs.engine_inputs(file.source_file, []))
+                except Exception as error:
+                    results[index] = error
+                    continue
+                temp_paths[index] = [raw_csv, folder]
+                members.append(index)
+                batch.append(
+                    BatchFile(
+                        raw_csv, file.source_file, folder / "out", _supported_options(options)
+                    )
+                )
+            if batch:
+                outcomes = evaluate_files(
+                    ruleset,
+                    batch,
+                    engine="duckdb",
+                    history_of=history_of,
+                    good_parquet=True,
+                    good_projection=["*"],
+                    temp_directory=str(work / "spill"),
+                )
+                for position, outcome in enumerate(outcomes):
+                    stage(position, outcome)
+        return [results[index] for index in range(len(files))]
+
+    def _stage(
+        self,
+        lake: Lake,
+        summary: EvaluationSummary,
+        work: Path,
+        source_file: str,
+        outputs: FileOutputs,
+    ) -> QualityRunResult:
+        """Split the engine's good rows by the warehouse contract (its rejects join the bad records)
+        and upload the file's three outputs to its staging keys."""
+        try:
             bad_records = Path(summary.outputs["bad_records"])
             validated = work / "validated_movies.parquet"
             rejected = work / "contract_rejected.jsonl"
@@ -503,8 +613,6 @@ class EmbeddedQualityJobRunner(QualityJobRunner):
             lake.upload(validated, outputs.validated)
         except ContractViolation as error:
             raise QualityJobFailed(str(error)) from None
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
         return QualityRunResult(
             source_file=source_file,
             rows_read=summary.rows_read,
