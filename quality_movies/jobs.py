@@ -7,8 +7,11 @@ REFRESH_JOB = "refresh_year_aggregated"
 
 ingest_movie_file = dg.define_asset_job(
     name=INGEST_JOB,
-    selection=dg.AssetSelection.groups("ingestion", "quality")
-    | dg.AssetSelection.assets("imdb_movies_rating"),
+    selection=(
+        dg.AssetSelection.groups("ingestion", "quality")
+        | dg.AssetSelection.assets("imdb_movies_rating")
+    )
+    - dg.AssetSelection.assets("recommended_ruleset"),  # materialized by hand
     executor_def=dg.in_process_executor,
     description="New input files (one partition or a range): catalog, quality gate, bad records "
     "and rule outcomes, warehouse load. Steps run in the run's own process.",

@@ -115,8 +115,6 @@ def instance(
 def test_the_exported_instance_keeps_runs_events_and_schedules_in_postgres(
     instance: dg.DagsterInstance,
 ) -> None:
-    from dagster._core.launcher import DefaultRunLauncher
-    from dagster._core.run_coordinator import QueuedRunCoordinator
     from dagster_postgres import (
         PostgresEventLogStorage,
         PostgresRunStorage,
@@ -127,8 +125,8 @@ def test_the_exported_instance_keeps_runs_events_and_schedules_in_postgres(
     assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
     assert isinstance(instance.schedule_storage, PostgresScheduleStorage)
     # Runs started in the UI are queued; the daemon launches them in its own task.
-    assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
-    assert isinstance(instance.run_launcher, DefaultRunLauncher)
+    assert isinstance(instance.run_coordinator, dg.QueuedRunCoordinator)
+    assert isinstance(instance.run_launcher, dg.DefaultRunLauncher)
 
 
 def test_sensor_batch_run_and_notification_on_postgres(
@@ -144,7 +142,7 @@ def test_sensor_batch_run_and_notification_on_postgres(
     ]
     for sample in samples:
         lake.upload(sample.path, lake.input_key(sample.path.name))
-    sensor_resources = {k: resources[k] for k in ("lake", "ledger", "notifier")}
+    sensor_resources = {k: resources[k] for k in ("lake", "ledger", "notifier", "quality_job")}
 
     new_files = build_new_files_sensor(INGEST_JOB)
     tick = new_files(dg.build_sensor_context(instance=instance, resources=sensor_resources))
