@@ -13,6 +13,7 @@ import yaml
 
 from quality_movies.infra.state_machine import (
     DEFAULT_CRAWLER_POLL_SECONDS,
+    batch_state_machine_definition,
     event_pattern,
     state_machine_definition,
 )
@@ -22,6 +23,7 @@ from quality_movies.settings import PipelineSettings
 
 TEMPLATE_FILE = "template.yaml"
 STATE_MACHINE_FILE = "step_function.json"
+BATCH_STATE_MACHINE_FILE = "step_function_batched.json"
 EVENT_PATTERN_FILE = "eventbridge_rule.json"
 REDSHIFT_DDL_FILE = "redshift.sql"
 PARAMETERS_DIR = "parameters"
@@ -60,8 +62,8 @@ def export_infra(
 ) -> list[Path]:
     """Write the infra files for ``settings`` into ``out_dir``; return their paths.
 
-    The template, the ASL, the event pattern, the warehouse DDL, and ``parameters/<variant>.json`` for
-    each variant of the stack.
+    The template, the ASL of both trigger shapes (per file and batched), the event pattern, the
+    warehouse DDL, and ``parameters/<variant>.json`` for each variant of the stack.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     contents = {
@@ -70,6 +72,9 @@ def export_infra(
         ),
         STATE_MACHINE_FILE: render_json(
             state_machine_definition(settings, crawler_poll_seconds=crawler_poll_seconds)
+        ),
+        BATCH_STATE_MACHINE_FILE: render_json(
+            batch_state_machine_definition(settings, crawler_poll_seconds=crawler_poll_seconds)
         ),
         EVENT_PATTERN_FILE: render_json(event_pattern(settings)),
         **{

@@ -1,7 +1,9 @@
-"""The AWS-side trigger: the EventBridge pattern and the Step Functions state machine (ASL).
+"""The AWS-side trigger: the EventBridge pattern and the Step Functions state machines (ASL).
 
-An S3 "Object Created" event under the input prefix starts the state machine, which runs the Glue crawler,
-waits for it, runs the Glue job on the new file and publishes a success or failure message to SNS.
+Per file (the seed's shape): an S3 "Object Created" event under the input prefix starts the state
+machine, which runs the Glue crawler, waits for it, runs the Glue job on the new file and publishes a
+success or failure message to SNS. Batched: the events queue up in SQS, an EventBridge Pipe hands the
+batched state machine a list of them, and it crawls once and runs the Glue job once for the batch.
 """
 
 from typing import Any
@@ -33,6 +35,9 @@ GLUE_TRANSIENT_ERRORS = [
     "Glue.OperationTimeoutException",
     "Glue.InternalServiceException",
 ]
+# S3 models no exception for its 503 SlowDown or 500 InternalError: they come as S3.S3Exception (a
+# permanent error such as AccessDenied then is retried too, delaying its notification by minutes)
+S3_TRANSIENT_ERRORS = ["S3.S3Exception"]
 SNS_TRANSIENT_ERRORS = [
     "SNS.ThrottledException",
     "SNS.ThrottlingException",
@@ -96,35 +101,14 @@ def _record_failure(step: str, error: dict[str, Any] | str) -> dict[str, Any]:
     }
 
 
-def state_machine_definition(
-    settings: PipelineSettings,
-    *,
-    topic_arn: str = TOPIC_ARN_PLACEHOLDER,
-    crawler_poll_seconds: int = DEFAULT_CRAWLER_POLL_SECONDS,
+def _crawler_states(
+    settings: PipelineSettings, crawler_poll_seconds: int, then: str
 ) -> dict[str, Any]:
-    """The ASL of the pipeline for the names in ``settings``.
-
-    Input is the EventBridge S3 event; its bucket and key are kept under ``$.source`` for the job
-    arguments and both notifications. Every failure lands in ``Notify Failure`` with ``$.failure.step``
-    naming the step that failed and ``$.failure.error`` what went wrong.
-    """
+    """Start the crawler (or wait for the one already running), poll it, go to ``then`` once it has
+    crawled; a failed or cancelled crawl goes to its failure state."""
     if crawler_poll_seconds < 1:
         raise ValueError(f"crawler_poll_seconds must be at least 1, got {crawler_poll_seconds}")
-    source = {
-        "bucket.$": "$.source.bucket",
-        "key.$": "$.source.key",
-    }
-    states: dict[str, Any] = {
-        RECORD_SOURCE_FILE: {
-            "Type": "Pass",
-            "Comment": "Keep the uploaded object's bucket and key for the job and the notifications.",
-            "Parameters": {
-                "bucket.$": "$.detail.bucket.name",
-                "key.$": "$.detail.object.key",
-            },
-            "ResultPath": "$.source",
-            "Next": START_CRAWLER,
-        },
+    return {
         START_CRAWLER: {
             "Type": "Task",
             "Comment": "A crawler already running for another upload is waited for, not an error.",
@@ -181,24 +165,24 @@ def state_machine_definition(
                     "Next": failure_state_name(CHECK_CRAWLER),
                 },
             ],
-            "Default": RUN_GLUE_JOB,
+            "Default": then,
         },
         WAIT_FOR_CRAWLER: {
             "Type": "Wait",
             "Seconds": crawler_poll_seconds,
             "Next": GET_CRAWLER,
         },
+    }
+
+
+def _glue_job_states(settings: PipelineSettings, arguments: dict[str, str], then: str) -> dict:
+    """Run the Glue job with ``arguments`` until it ends; go to ``then`` when it SUCCEEDED."""
+    return {
         RUN_GLUE_JOB: {
             "Type": "Task",
             "Comment": "Runs until the job ends; retried while other uploads hold every concurrent run.",
             "Resource": "arn:aws:states:::glue:startJobRun.sync",
-            "Parameters": {
-                "JobName": settings.glue_job_name,
-                "Arguments": {
-                    "--source_bucket.$": "$.source.bucket",
-                    "--source_key.$": "$.source.key",
-                },
-            },
+            "Parameters": {"JobName": settings.glue_job_name, "Arguments": arguments},
             "TimeoutSeconds": GLUE_JOB_TIMEOUT_SECONDS,
             "ResultSelector": {
                 "Id.$": "$.Id",
@@ -226,11 +210,18 @@ def state_machine_definition(
                 {
                     "Variable": "$.job_run.JobRunState",
                     "StringEquals": "SUCCEEDED",
-                    "Next": NOTIFY_SUCCESS,
+                    "Next": then,
                 }
             ],
             "Default": failure_state_name(CHECK_GLUE_JOB),
         },
+    }
+
+
+def _notify_success(
+    topic_arn: str, source: dict[str, Any], output_path: str = "$.source"
+) -> dict[str, Any]:
+    return {
         NOTIFY_SUCCESS: {
             "Type": "Task",
             "Resource": "arn:aws:states:::sns:publish",
@@ -245,29 +236,34 @@ def state_machine_definition(
                 },
             },
             "ResultPath": None,
-            "OutputPath": "$.source",
+            "OutputPath": output_path,
             "Retry": _retry(SNS_TRANSIENT_ERRORS),
             "Catch": [_catch_all(NOTIFY_SUCCESS)],
             "End": True,
+        }
+    }
+
+
+def _failure_states(
+    settings: PipelineSettings, topic_arn: str, source: dict[str, Any], caught: list[str]
+) -> dict[str, Any]:
+    """The failure record of each step in ``caught`` (and of the crawl and job checks), the failure
+    notification, and the Fail state."""
+    checks = {
+        CHECK_CRAWLER: {
+            "Error": "Glue.CrawlFailed",
+            "Cause": f"The last crawl of {settings.crawler_name} did not succeed.",
         },
-        failure_state_name(START_CRAWLER): _record_failure(START_CRAWLER, "$.error"),
-        failure_state_name(GET_CRAWLER): _record_failure(GET_CRAWLER, "$.error"),
-        failure_state_name(CHECK_CRAWLER): _record_failure(
-            CHECK_CRAWLER,
-            {
-                "Error": "Glue.CrawlFailed",
-                "Cause": f"The last crawl of {settings.crawler_name} did not succeed.",
-            },
-        ),
-        failure_state_name(RUN_GLUE_JOB): _record_failure(RUN_GLUE_JOB, "$.error"),
-        failure_state_name(CHECK_GLUE_JOB): _record_failure(
-            CHECK_GLUE_JOB,
-            {
-                "Error": "Glue.JobRunNotSucceeded",
-                "Cause": f"The run of {settings.glue_job_name} ended without SUCCEEDED.",
-            },
-        ),
-        failure_state_name(NOTIFY_SUCCESS): _record_failure(NOTIFY_SUCCESS, "$.error"),
+        CHECK_GLUE_JOB: {
+            "Error": "Glue.JobRunNotSucceeded",
+            "Cause": f"The run of {settings.glue_job_name} ended without SUCCEEDED.",
+        },
+    }
+    return {
+        **{
+            failure_state_name(step): _record_failure(step, checks.get(step, "$.error"))
+            for step in caught
+        },
         NOTIFY_FAILURE: {
             "Type": "Task",
             "Resource": "arn:aws:states:::sns:publish",
@@ -295,11 +291,175 @@ def state_machine_definition(
             "Cause": "A step of the pipeline failed; the failure notification names it.",
         },
     }
+
+
+PIPELINE_STEPS = [START_CRAWLER, GET_CRAWLER, CHECK_CRAWLER, RUN_GLUE_JOB, CHECK_GLUE_JOB]
+
+
+def state_machine_definition(
+    settings: PipelineSettings,
+    *,
+    topic_arn: str = TOPIC_ARN_PLACEHOLDER,
+    crawler_poll_seconds: int = DEFAULT_CRAWLER_POLL_SECONDS,
+) -> dict[str, Any]:
+    """The ASL of the pipeline for the names in ``settings``.
+
+    Input is the EventBridge S3 event; its bucket and key are kept under ``$.source`` for the job
+    arguments and both notifications. Every failure lands in ``Notify Failure`` with ``$.failure.step``
+    naming the step that failed and ``$.failure.error`` what went wrong.
+    """
+    source = {
+        "bucket.$": "$.source.bucket",
+        "key.$": "$.source.key",
+    }
+    states: dict[str, Any] = {
+        RECORD_SOURCE_FILE: {
+            "Type": "Pass",
+            "Comment": "Keep the uploaded object's bucket and key for the job and the notifications.",
+            "Parameters": {
+                "bucket.$": "$.detail.bucket.name",
+                "key.$": "$.detail.object.key",
+            },
+            "ResultPath": "$.source",
+            "Next": START_CRAWLER,
+        },
+        **_crawler_states(settings, crawler_poll_seconds, then=RUN_GLUE_JOB),
+        **_glue_job_states(
+            settings,
+            {"--source_bucket.$": "$.source.bucket", "--source_key.$": "$.source.key"},
+            then=NOTIFY_SUCCESS,
+        ),
+        **_notify_success(topic_arn, source),
+        **_failure_states(settings, topic_arn, source, [*PIPELINE_STEPS, NOTIFY_SUCCESS]),
+    }
     return {
         "Comment": (
             f"quality_movies: crawl s3://{settings.bucket}/{settings.input_prefix}, run Glue job "
             f"{settings.glue_job_name} on the new file, notify through SNS."
         ),
         "StartAt": RECORD_SOURCE_FILE,
+        "States": states,
+    }
+
+
+KEEP_BATCH_RECORDS = "Keep Batch Records"
+LIST_BATCH_KEYS = "List Batch Keys"
+LIST_BATCH_FILES = "List Batch Files"
+NAME_BATCH_MANIFEST = "Name Batch Manifest"
+WRITE_BATCH_MANIFEST = "Write Batch Manifest"
+BATCH_MANIFEST_FOLDER = "batches/"
+
+
+def _inline(name: str, state: dict[str, Any]) -> dict[str, Any]:
+    """The item processor of an inline Map: one state (its name unique in the whole machine)."""
+    return {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": name, "States": {name: state}}
+
+
+def batch_manifest_prefix(settings: PipelineSettings) -> str:
+    """Where the batched state machine writes each batch's manifest (one object per execution), under
+    the Glue assets the job already reads."""
+    return f"{settings.glue_assets_prefix}{BATCH_MANIFEST_FOLDER}"
+
+
+def batch_state_machine_definition(
+    settings: PipelineSettings,
+    *,
+    topic_arn: str = TOPIC_ARN_PLACEHOLDER,
+    crawler_poll_seconds: int = DEFAULT_CRAWLER_POLL_SECONDS,
+) -> dict[str, Any]:
+    """The ASL of the batched trigger: the input is the list of SQS messages an EventBridge Pipe
+    hands over after its batching window, each message the EventBridge S3 event of one upload.
+
+    The state machine lists the batch's input keys (each once), writes the Glue job's manifest
+    (``{"files": [{"source_key": ...}, ...]}``) to S3, crawls once, runs the Glue job once with
+    ``--manifest_uri`` and notifies once for the batch. Further steps for the batch go between
+    ``Check Glue Job Run State`` and ``Notify Success`` (the ``then`` of the job's states).
+    """
+    manifest_prefix = batch_manifest_prefix(settings)
+    source = {"bucket": settings.bucket, "files.$": "$.batch.files"}
+    states: dict[str, Any] = {
+        KEEP_BATCH_RECORDS: {
+            "Type": "Pass",
+            "Comment": "The pipe's input is a list of SQS messages; keep it beside the batch's state.",
+            "Parameters": {"records.$": "$", "batch": {"files": []}},
+            "Next": LIST_BATCH_KEYS,
+        },
+        LIST_BATCH_KEYS: {
+            "Type": "Map",
+            "Comment": "Each message body is the EventBridge S3 event of one upload.",
+            "ItemsPath": "$.records",
+            "ItemSelector": {"event.$": "States.StringToJson($$.Map.Item.Value.body)"},
+            "ItemProcessor": _inline(
+                "Batch Key",
+                {"Type": "Pass", "OutputPath": "$.event.detail.object.key", "End": True},
+            ),
+            "ResultSelector": {"keys.$": "States.ArrayUnique($)", "files": []},
+            "ResultPath": "$.batch",
+            "Catch": [_catch_all(LIST_BATCH_KEYS)],
+            "Next": LIST_BATCH_FILES,
+        },
+        LIST_BATCH_FILES: {
+            "Type": "Map",
+            "Comment": "Each input key once, as the Glue job's manifest lists a file.",
+            "ItemsPath": "$.batch.keys",
+            "ItemSelector": {"source_key.$": "$$.Map.Item.Value"},
+            "ItemProcessor": _inline("Batch File", {"Type": "Pass", "End": True}),
+            "ResultSelector": {"files.$": "$"},
+            "ResultPath": "$.batch",
+            "Catch": [_catch_all(LIST_BATCH_FILES)],
+            "Next": NAME_BATCH_MANIFEST,
+        },
+        NAME_BATCH_MANIFEST: {
+            "Type": "Pass",
+            "Comment": "One manifest per execution, named after it.",
+            "Parameters": {
+                "bucket": settings.bucket,
+                "key.$": f"States.Format('{manifest_prefix}{{}}.json', $$.Execution.Name)",
+                "uri.$": (
+                    f"States.Format('s3://{settings.bucket}/{manifest_prefix}{{}}.json', "
+                    "$$.Execution.Name)"
+                ),
+            },
+            "ResultPath": "$.manifest",
+            "Next": WRITE_BATCH_MANIFEST,
+        },
+        WRITE_BATCH_MANIFEST: {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::aws-sdk:s3:putObject",
+            "Parameters": {
+                "Bucket.$": "$.manifest.bucket",
+                "Key.$": "$.manifest.key",
+                "Body.$": "States.JsonToString($.batch)",
+                "ContentType": "application/json",
+            },
+            "ResultPath": None,
+            "Retry": _retry(S3_TRANSIENT_ERRORS),
+            "Catch": [_catch_all(WRITE_BATCH_MANIFEST)],
+            "Next": START_CRAWLER,
+        },
+        **_crawler_states(settings, crawler_poll_seconds, then=RUN_GLUE_JOB),
+        **_glue_job_states(settings, {"--manifest_uri.$": "$.manifest.uri"}, then=NOTIFY_SUCCESS),
+        **_notify_success(
+            topic_arn, {**source, "manifest_uri.$": "$.manifest.uri"}, output_path="$.batch"
+        ),
+        **_failure_states(
+            settings,
+            topic_arn,
+            source,
+            [
+                LIST_BATCH_KEYS,
+                LIST_BATCH_FILES,
+                WRITE_BATCH_MANIFEST,
+                *PIPELINE_STEPS,
+                NOTIFY_SUCCESS,
+            ],
+        ),
+    }
+    return {
+        "Comment": (
+            f"quality_movies, batched: crawl s3://{settings.bucket}/{settings.input_prefix} once, "
+            f"run Glue job {settings.glue_job_name} once on the batch's files, notify through SNS."
+        ),
+        "StartAt": KEEP_BATCH_RECORDS,
         "States": states,
     }

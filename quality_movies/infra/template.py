@@ -7,6 +7,7 @@ and the stack always agree; sizes that operators tune per environment are stack 
 from importlib.metadata import version
 from typing import Any
 
+from quality_movies.infra.batch_trigger import with_trigger_shapes
 from quality_movies.infra.cfn import (
     arn,
     bucket_arn,
@@ -494,7 +495,7 @@ def cloudformation_template(
         **redshift_resources(settings),
         **lake_formation_resources(settings),
     }
-    return {
+    per_file = {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": (
             "quality_movies: S3 upload -> EventBridge -> Step Functions -> Glue crawler and data "
@@ -525,3 +526,4 @@ def cloudformation_template(
             **redshift_outputs(),
         },
     }
+    return with_trigger_shapes(per_file, settings, crawler_poll_seconds)

@@ -40,6 +40,9 @@ VARIANTS: dict[str, dict[str, str]] = {
         "RedshiftTarget": "serverless",
         "LakeFormationGrants": "true",
     },
+    # No VPC, a new Redshift Serverless workgroup, and the batched trigger: uploads queue up in SQS and
+    # a pipe starts one crawl and one Glue job run per batch.
+    "serverless-redshift-batched": {"RedshiftTarget": "serverless", "TriggerShape": "batched"},
 }
 
 

@@ -1,9 +1,12 @@
 """The warehouse the good rows load into: embedded DuckDB locally, Redshift on AWS."""
 
+import json
+import posixpath
 import re
 import time
+import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib.resources import files
@@ -82,6 +85,45 @@ class WarehouseUnavailable(RuntimeError):
 
 class LoadMismatch(RuntimeError):
     """The warehouse would hold a different number of a file's rows than were validated."""
+
+
+def load_finding_culprits(
+    tables: Sequence[ValidatedTable],
+    load_batch: Callable[[list[ValidatedTable]], dict[str, int | Exception]],
+    attributable: Callable[[Exception], bool],
+) -> dict[str, int | Exception]:
+    """Load ``tables`` with ``load_batch`` (one transaction for all of them). When that fails as a
+    whole with an error a file can cause (``attributable``: an unreadable Parquet, say), each half is
+    loaded on its own, down to the culprit, so one bad file keeps only itself out; any other error
+    (the warehouse cannot be reached) is every file's. Nothing of a failed transaction stays."""
+    batch = list({table.source_file: table for table in tables}.values())
+    if not batch:
+        return {}
+    try:
+        return load_batch(batch)
+    except Exception as error:
+        if len(batch) == 1 or not attributable(error):
+            return {table.source_file: error for table in batch}
+    half = len(batch) // 2
+    return {
+        **load_finding_culprits(batch[:half], load_batch, attributable),
+        **load_finding_culprits(batch[half:], load_batch, attributable),
+    }
+
+
+def _mismatch(source_file: str, found: int, validated: int, where: str) -> LoadMismatch:
+    return LoadMismatch(
+        f"{source_file}: {found} rows {where} but {validated} were validated; nothing of it was "
+        "loaded (its earlier rows stay), run it again"
+    )
+
+
+class _BatchMismatch(Exception):
+    """Inside a batch load: these files' rows would not number their validated counts."""
+
+    def __init__(self, source_files: set[str]) -> None:
+        super().__init__(", ".join(sorted(source_files)))
+        self.source_files = source_files
 
 
 class DuckDBWarehouse(Warehouse):
@@ -169,6 +211,76 @@ class DuckDBWarehouse(Warehouse):
         finally:
             con.close()
 
+    def load_files(self, validated: Sequence[ValidatedTable]) -> dict[str, int | Exception]:
+        """One INSERT over all the batch's Parquet files, in one transaction with the DELETE of their
+        earlier rows; a file whose rows would not number its validated count stays out."""
+        loaded = load_finding_culprits(
+            validated, self._load_batch, lambda error: isinstance(error, duckdb.Error)
+        )
+        return {
+            source_file: WarehouseUnavailable(
+                f"{source_file}: loading into the warehouse {self.path} failed ({outcome}); "
+                "nothing was loaded, fix the cause and run again"
+            )
+            if isinstance(outcome, duckdb.Error)
+            else outcome
+            for source_file, outcome in loaded.items()
+        }
+
+    def _load_batch(self, batch: list[ValidatedTable]) -> dict[str, int | Exception]:
+        columns = ", ".join(name for name, _ in WAREHOUSE_COLUMNS)
+        loaded_at = datetime.now(UTC).replace(tzinfo=None)
+        files = pd.DataFrame(
+            {
+                "uri": [t.uri for t in batch],
+                "source_file": [t.source_file for t in batch],
+                "validated_rows": [t.row_count for t in batch],
+            }
+        )
+        con = self._connect()
+        try:
+            con.register("batch_files", files)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(
+                    f"DELETE FROM {self.qualified_table} "
+                    "WHERE source_file IN (SELECT source_file FROM batch_files)"
+                )
+                con.execute(
+                    f"INSERT INTO {self.qualified_table} ({columns}, source_file, loaded_at) "
+                    f"SELECT {columns}, batch_files.source_file, ? "
+                    "FROM read_parquet(?, filename = true, union_by_name = true) AS validated "
+                    "JOIN batch_files ON batch_files.uri = validated.filename",
+                    [loaded_at, list(dict.fromkeys(files["uri"]))],
+                )
+                counts = dict(
+                    con.execute(
+                        f"SELECT b.source_file, COUNT(t.source_file) FROM batch_files AS b "
+                        f"LEFT JOIN {self.qualified_table} AS t ON t.source_file = b.source_file "
+                        "GROUP BY b.source_file"
+                    ).fetchall()
+                )
+                wrong = {t.source_file for t in batch if counts[t.source_file] != t.row_count}
+                if wrong:
+                    raise _BatchMismatch(wrong)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        except _BatchMismatch as mismatch:
+            rest = [t for t in batch if t.source_file not in mismatch.source_files]
+            found = {
+                t.source_file: _mismatch(
+                    t.source_file, counts[t.source_file], t.row_count, "would be in the warehouse"
+                )
+                for t in batch
+                if t.source_file in mismatch.source_files
+            }
+            return {**self._load_batch(rest), **found} if rest else found
+        finally:
+            con.close()
+        return {t.source_file: int(counts[t.source_file]) for t in batch}
+
     def refresh_year_aggregated(self) -> pd.DataFrame:
         con = self._connect()
         try:
@@ -210,7 +322,12 @@ _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
 class RedshiftStatementError(RuntimeError):
-    """A Redshift Data API statement ended FAILED or ABORTED; carries Redshift's error text."""
+    """A Redshift Data API statement ended FAILED or ABORTED; carries Redshift's error text and the
+    SQL of the (sub-)statement that failed."""
+
+    def __init__(self, message: str, sql: str = "") -> None:
+        super().__init__(message)
+        self.sql = sql
 
 
 def _identifier(name: str) -> str:
@@ -288,6 +405,70 @@ def load_file_statements(qualified_table: str, staged_uri: str, iam_role_arn: st
     ]
 
 
+BATCH_FILES_TABLE = "batch_files"
+# Files per COPY: each binds a parameter, and the batch's SQL stays far below the Data API's 100 KB
+MAX_FILES_PER_COPY = 1000
+COMPLETE_FILES_TABLE = "complete_files"
+
+
+def copy_manifest(staged: Sequence[tuple[str, int]]) -> dict[str, Any]:
+    """A COPY manifest of the staged Parquet files (URI, size in bytes): Redshift needs each columnar
+    file's ``meta.content_length``; ``mandatory`` makes a missing file fail the COPY."""
+    return {
+        "entries": [
+            {"url": uri, "mandatory": True, "meta": {"content_length": size}}
+            for uri, size in staged
+        ]
+    }
+
+
+def load_files_statements(
+    qualified_table: str, manifest_uri: str, iam_role_arn: str, validated_rows: Sequence[int]
+) -> list[str]:
+    """One transaction replacing the rows of a batch of files with the Parquet its COPY manifest lists.
+
+    File ``n`` (from 1) of the batch is bound as ``:file_n`` with ``validated_rows[n - 1]`` rows. The
+    rows name their file in their source_file column; a file whose staged rows do not number its
+    validated rows keeps its earlier rows (neither deleted nor inserted). The SELECT before the DROPs
+    answers, per file: validated_rows, staged_rows, table_rows (after the replacement).
+    """
+    if not validated_rows:
+        raise ValueError("a batch load needs at least one file")
+    copy = load_file_statements(qualified_table, manifest_uri, iam_role_arn)
+    create_staging = copy[0]
+    schema_name, _, table = qualified_table.partition(".")
+    target = f"{schema_name}.{table}"
+    columns = ", ".join(name for name, _ in WAREHOUSE_COLUMNS)
+    values = ", ".join(f"(:file_{n}, {int(rows)})" for n, rows in enumerate(validated_rows, 1))
+    staged_counts = (
+        f"(SELECT source_file, COUNT(*) AS staged_rows FROM {STAGING_TABLE} "
+        "GROUP BY source_file) AS s ON s.source_file = b.source_file"
+    )
+    in_complete = f"source_file IN (SELECT source_file FROM {COMPLETE_FILES_TABLE})"
+    return [
+        f"CREATE TEMP TABLE {BATCH_FILES_TABLE} (source_file VARCHAR(1024), validated_rows BIGINT)",
+        f"INSERT INTO {BATCH_FILES_TABLE} (source_file, validated_rows) VALUES {values}",
+        create_staging,
+        f"COPY {STAGING_TABLE} FROM {_literal(manifest_uri, 'manifest')} "
+        f"IAM_ROLE {_literal(iam_role_arn, 'IAM role')} FORMAT AS PARQUET MANIFEST",
+        f"CREATE TEMP TABLE {COMPLETE_FILES_TABLE} AS SELECT b.source_file "
+        f"FROM {BATCH_FILES_TABLE} AS b LEFT JOIN {staged_counts} "
+        "WHERE COALESCE(s.staged_rows, 0) = b.validated_rows",
+        f"DELETE FROM {target} WHERE {in_complete}",
+        f"INSERT INTO {target} ({columns}, source_file, loaded_at) "
+        f"SELECT {columns}, source_file, GETDATE() FROM {STAGING_TABLE} WHERE {in_complete}",
+        "SELECT b.source_file, b.validated_rows, COALESCE(s.staged_rows, 0) AS staged_rows, "
+        "COALESCE(t.table_rows, 0) AS table_rows "
+        f"FROM {BATCH_FILES_TABLE} AS b LEFT JOIN {staged_counts} "
+        "LEFT JOIN (SELECT source_file, COUNT(*) AS table_rows FROM "
+        f"{target} WHERE source_file IN (SELECT source_file FROM {BATCH_FILES_TABLE}) "
+        "GROUP BY source_file) AS t ON t.source_file = b.source_file",
+        f"DROP TABLE {COMPLETE_FILES_TABLE}",
+        f"DROP TABLE {STAGING_TABLE}",
+        f"DROP TABLE {BATCH_FILES_TABLE}",
+    ]
+
+
 def statement_result_frame(pages: list[dict[str, Any]]) -> pd.DataFrame:
     """Pages of ``get_statement_result`` as a DataFrame named by the result's column metadata."""
     if not pages:
@@ -327,6 +508,7 @@ class RedshiftDataWarehouse(Warehouse):
     max_poll_interval_seconds: float = 10.0
     timeout_seconds: float = 1800.0
     _client: Any = PrivateAttr(default=None)
+    _s3: Any = PrivateAttr(default=None)
     _ready: bool = PrivateAttr(default=False)
 
     def client(self) -> Any:
@@ -382,7 +564,7 @@ class RedshiftDataWarehouse(Warehouse):
             if status == "FINISHED":
                 return statement
             if status in {"FAILED", "ABORTED"}:
-                raise RedshiftStatementError(_statement_failure(statement))
+                raise RedshiftStatementError(*_statement_failure(statement))
             if time.monotonic() + delay > deadline:
                 client.cancel_statement(Id=statement_id)
                 raise TimeoutError(
@@ -398,14 +580,7 @@ class RedshiftDataWarehouse(Warehouse):
         statement = self.execute(sql, parameters)
         if not statement.get("HasResultSet", True):
             return pd.DataFrame()
-        pages = []
-        kwargs: dict[str, Any] = {"Id": statement["Id"]}
-        while True:
-            page = self.client().get_statement_result(**kwargs)
-            pages.append(page)
-            if not page.get("NextToken"):
-                return statement_result_frame(pages)
-            kwargs["NextToken"] = page["NextToken"]
+        return self.statement_result(statement["Id"])
 
     def ensure_tables(self) -> None:
         """Create the schema, table and materialized view of ``redshift.sql`` when missing."""
@@ -450,6 +625,112 @@ class RedshiftDataWarehouse(Warehouse):
             )
         return loaded
 
+    def s3_client(self) -> Any:
+        """The S3 client that writes COPY manifests beside the staged Parquet, built on first use."""
+        if self._s3 is None:
+            from quality_movies.ingestion.resources import aws_client
+
+            self._s3 = aws_client(
+                "s3", self.region_name, self.endpoint_url, path_style=bool(self.endpoint_url)
+            )
+        return self._s3
+
+    def load_files(self, validated: Sequence[ValidatedTable]) -> dict[str, int | Exception]:
+        """ONE COPY (a manifest of the batch's staged Parquet) into a staging table and ONE transaction
+        replacing the batch's files' rows; a COPY that fails as a whole is retried by halves down to
+        the file that broke it."""
+        try:
+            self.ensure_tables()
+        except Exception as error:
+            return {table.source_file: error for table in validated}
+        loaded: dict[str, int | Exception] = {}
+        for start in range(0, len(validated), MAX_FILES_PER_COPY):
+            chunk = validated[start : start + MAX_FILES_PER_COPY]
+            loaded.update(load_finding_culprits(chunk, self._load_batch, _copy_failed))
+        return loaded
+
+    def _load_batch(self, batch: list[ValidatedTable]) -> dict[str, int | Exception]:
+        sizes = self._staged_sizes([t.uri for t in batch])
+        missing = {
+            t.source_file: LoadMismatch(
+                f"{t.source_file}: its staged Parquet {t.uri} is missing; nothing of it was "
+                "loaded, run it again"
+            )
+            for t in batch
+            if t.uri not in sizes
+        }
+        present = [t for t in batch if t.uri in sizes]
+        if not present:
+            return missing
+        first_bucket, first_key = _bucket_and_key(present[0].uri)
+        manifest_key = f"{posixpath.dirname(first_key)}/redshift-copy-{uuid.uuid4().hex}.manifest"
+        manifest_uri = f"s3://{first_bucket}/{manifest_key}"
+        s3 = self.s3_client()
+        s3.put_object(
+            Bucket=first_bucket,
+            Key=manifest_key,
+            Body=json.dumps(copy_manifest([(t.uri, sizes[t.uri]) for t in present])).encode(),
+        )
+        try:
+            sqls = load_files_statements(
+                self.qualified_table,
+                manifest_uri,
+                self.iam_role_arn,
+                [t.row_count for t in present],
+            )
+            statement = self.execute_batch(
+                sqls, {f"file_{n}": t.source_file for n, t in enumerate(present, 1)}
+            )
+        finally:
+            s3.delete_object(Bucket=first_bucket, Key=manifest_key)
+        position = next(n for n, sql in enumerate(sqls, 1) if sql.startswith("SELECT"))
+        report = self.statement_result(f"{statement['Id']}:{position}")
+        counts = {
+            str(r.source_file): (int(r.staged_rows), int(r.table_rows)) for r in report.itertuples()
+        }
+        loaded: dict[str, int | Exception] = dict(missing)
+        for table in present:
+            staged_rows, table_rows = counts.get(table.source_file, (0, -1))
+            if staged_rows != table.row_count:
+                loaded[table.source_file] = _mismatch(
+                    table.source_file, staged_rows, table.row_count, f"were staged from {table.uri}"
+                )
+            elif table_rows != table.row_count:
+                loaded[table.source_file] = _mismatch(
+                    table.source_file, table_rows, table.row_count, "are in the warehouse"
+                )
+            else:
+                loaded[table.source_file] = table_rows
+        return loaded
+
+    def _staged_sizes(self, uris: list[str]) -> dict[str, int]:
+        """Size in bytes of each staged object that exists, by URI: one listing per bucket under the
+        keys' common prefix (not a request per file)."""
+        by_bucket: dict[str, set[str]] = {}
+        for uri in uris:
+            bucket, key = _bucket_and_key(uri)
+            by_bucket.setdefault(bucket, set()).add(key)
+        sizes: dict[str, int] = {}
+        paginator = self.s3_client().get_paginator("list_objects_v2")
+        for bucket, keys in by_bucket.items():
+            prefix = posixpath.commonprefix(sorted(keys))
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                for obj in page.get("Contents", []):
+                    if obj["Key"] in keys:
+                        sizes[f"s3://{bucket}/{obj['Key']}"] = int(obj["Size"])
+        return sizes
+
+    def statement_result(self, statement_id: str) -> pd.DataFrame:
+        """Every page of a finished statement's (or batch sub-statement's) result."""
+        pages = []
+        kwargs: dict[str, Any] = {"Id": statement_id}
+        while True:
+            page = self.client().get_statement_result(**kwargs)
+            pages.append(page)
+            if not page.get("NextToken"):
+                return statement_result_frame(pages)
+            kwargs["NextToken"] = page["NextToken"]
+
     def refresh_year_aggregated(self) -> pd.DataFrame:
         self.ensure_tables()
         self.execute(f"REFRESH MATERIALIZED VIEW {self.qualified_view}")
@@ -464,19 +745,34 @@ class RedshiftDataWarehouse(Warehouse):
         return {str(r.source_file): int(r.row_count) for r in counts.itertuples()}
 
 
+def _bucket_and_key(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://") or "/" not in uri[5:]:
+        raise ValueError(f"COPY reads from S3: the staged file must be an s3:// URI, got {uri!r}")
+    bucket, key = uri[5:].split("/", 1)
+    return bucket, key
+
+
+def _copy_failed(error: Exception) -> bool:
+    """Whether a batch load failed in its COPY (a file of the batch can cause that)."""
+    return isinstance(error, RedshiftStatementError) and error.sql.startswith("COPY")
+
+
 def _abbreviated(sql: str, limit: int = 300) -> str:
     sql = " ".join(sql.split())
     return sql if len(sql) <= limit else sql[: limit - 3] + "..."
 
 
-def _statement_failure(statement: dict[str, Any]) -> str:
-    """What failed: the failing sub-statement of a batch (or the statement) and Redshift's error."""
+def _statement_failure(statement: dict[str, Any]) -> tuple[str, str]:
+    """What failed: the failing sub-statement of a batch (or the statement) and Redshift's error;
+    and the SQL of what failed."""
     failed = next(
         (s for s in statement.get("SubStatements", []) if s.get("Status") in {"FAILED", "ABORTED"}),
         statement,
     )
     error = failed.get("Error") or statement.get("Error") or "no error text"
+    sql = failed.get("QueryString", "")
     return (
         f"Redshift statement {failed.get('Id', statement['Id'])} {statement['Status']}: {error} "
-        f"(SQL: {_abbreviated(failed.get('QueryString', ''))})"
+        f"(SQL: {_abbreviated(sql)})",
+        sql,
     )

@@ -19,9 +19,11 @@ EXPORTED_FILES = [
     "eventbridge_rule.json",
     "parameters/network-existing-redshift.json",
     "parameters/network-serverless-redshift-lake-formation.json",
+    "parameters/serverless-redshift-batched.json",
     "parameters/serverless-redshift-lake-formation.json",
     "redshift.sql",
     "step_function.json",
+    "step_function_batched.json",
     "template.yaml",
 ]
 STATELINT = Path(sys.executable).parent / "statelint"

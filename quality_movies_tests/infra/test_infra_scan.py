@@ -130,6 +130,7 @@ def test_each_variant_scan_covers_its_own_pieces(checkov_results: dict) -> None:
         "network-existing-redshift": {"RedshiftCopyRole"},
         "serverless-redshift-lake-formation": optional,
         "network-serverless-redshift-lake-formation": optional,
+        "serverless-redshift-batched": {"RedshiftCopyRole"},
     }
     assert set(expected) == {"default", *VARIANTS}
     for variant, pieces in expected.items():
