@@ -222,13 +222,11 @@ def run_pipeline(
 
 
 def pipeline_environ(options: Mapping[str, str], ruleset_path: str) -> dict[str, str]:
-    """The variables ``environment.aws_resources`` reads, from the job's arguments (the Spark engine:
-    the job evaluates in its own session)."""
+    """The variables ``environment.aws_resources`` reads, from the job's arguments."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("QUALITY_MOVIES_")}
     environ.update(
         {
             "QUALITY_MOVIES_ENV": "aws",
-            "QUALITY_MOVIES_QUALITY_ENGINE": "spark",
             "QUALITY_MOVIES_RULESET": ruleset_path,
             "QUALITY_MOVIES_HOME": tempfile.mkdtemp(prefix="quality-movies-home-"),
         }

@@ -62,8 +62,8 @@ def ledger(deployment: Deployment) -> S3Ledger:
 
 
 def etag(deployment: Deployment, source_file: str) -> str:
-    s3, s = deployment.client("s3"), deployment.settings
-    return s3.head_object(Bucket=s.bucket, Key=s.input_key(source_file))["ETag"]
+    """The version of the input as the lake (and so the ledger and the history) names it."""
+    return lake(deployment).head(deployment.settings.input_key(source_file)).etag
 
 
 def outcome_of(deployment: Deployment, source_file: str) -> dict[str, Any]:
@@ -73,13 +73,15 @@ def outcome_of(deployment: Deployment, source_file: str) -> dict[str, Any]:
     validated = deployment.object_bytes(s.validated_key(source_file))
     history = store.entry(source_file, version)
     history = history[~history["metric"].fillna("").str.startswith(JOB_COST_PREFIX)]
-    record = ledger(deployment).get(s.input_key(source_file), version)
+    record = ledger(deployment).latest().get(s.input_key(source_file))
+    assert record is not None, f"no ledger record of {source_file}: {ledger(deployment).versions()}"
     return {
         "keys": sorted(output_keys(deployment, source_file)),
         "bad_records": deployment.object_text(s.bad_records_key(source_file)),
         "rule_outcomes": deployment.object_text(s.rule_outcomes_key(source_file)),
         "validated": pd.read_parquet(io.BytesIO(validated)),
-        "warehouse": deployment.redshift.rows_by_file.get(source_file),
+        # loaded_at is when each trigger loaded the file
+        "warehouse": deployment.redshift.rows_by_file[source_file].drop(columns=["loaded_at"]),
         "history": history.drop(columns=["processed_at", "recorded_at", "run_id"]).reset_index(
             drop=True
         ),
