@@ -180,7 +180,9 @@ def run_pipeline(
             versions[source_file] = lake.head(lake.input_key(source_file)).etag
         except Exception as error:
             versions[source_file] = UNKNOWN_VERSION
-            failed[source_file] = failure_message(source_file, f"cannot read its input: {error}")
+            failed[source_file] = failure_message(
+                source_file, f"{source_file}: cannot read its input ({error}); upload it again"
+            )
     wanted = [(lake.input_key(f), etag) for f, etag in versions.items() if f not in failed]
     claimed = {key for key, _ in ledger.claim(wanted, run.owner)}
     latest = ledger.latest()
