@@ -2,6 +2,7 @@
 end the same way (outputs at the same keys, warehouse rows, metric history, ledger, notification), a
 replayed event or the other trigger changes nothing, and a failed load leaves nothing half-done."""
 
+import importlib.util
 import io
 import json
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 
 from quality_movies.aws_pipeline import run_job_pipeline
 from quality_movies.glue_job import load_manifest, packaged_ruleset_text, resolve_job_arguments
+from quality_movies.glue_package import job_script_path
 from quality_movies.ingestion.resources import S3Lake
 from quality_movies.jobs import INGEST_JOB
 from quality_movies.monitoring.resources import JOB_COST_PREFIX, ParquetMetricStore
@@ -102,15 +104,15 @@ def forget_outcomes(deployment: Deployment, source_file: str) -> None:
         s3.delete_object(Bucket=s.bucket, Key=key)
 
 
-def start_pipeline_job(deployment: Deployment, files: list[str], run_id: str) -> dict[str, Any]:
-    """The Glue step as the state machine starts it: the batch's manifest, the ruleset in force and
-    the pipeline's arguments; run in this process (the Redshift stand-in answers its Data API)."""
+def pipeline_options(deployment: Deployment, files: list[str], run_id: str) -> dict[str, str]:
+    """The Glue step's arguments as the state machine starts it: the batch's manifest, the ruleset in
+    force and the pipeline's arguments."""
     s3, s = deployment.client("s3"), deployment.settings
     manifest_key = f"_batches/{run_id}.json"
     manifest = {"files": [{"source_key": s.input_key(f)} for f in files]}
     s3.put_object(Bucket=s.bucket, Key=manifest_key, Body=json.dumps(manifest).encode())
     s3.put_object(Bucket=s.bucket, Key=RULESET_KEY, Body=packaged_ruleset_text().encode())
-    options = {
+    return {
         "pipeline": "true",
         "manifest_uri": f"s3://{s.bucket}/{manifest_key}",
         "bucket": s.bucket,
@@ -123,6 +125,13 @@ def start_pipeline_job(deployment: Deployment, files: list[str], run_id: str) ->
         "run_id": run_id,
         "JOB_NAME": s.glue_job_name,
     }
+
+
+def start_pipeline_job(deployment: Deployment, files: list[str], run_id: str) -> dict[str, Any]:
+    """The Glue step with ``--pipeline true``, run in this process (the Redshift stand-in answers its
+    Data API); returns its report."""
+    s3 = deployment.client("s3")
+    options = pipeline_options(deployment, files, run_id)
     arguments = load_manifest(resolve_job_arguments(options), s3)
     run_job_pipeline(options, arguments, s3)
     return json.loads(deployment.object_text(options["report_key"]))
@@ -231,3 +240,33 @@ def test_a_failed_load_leaves_nothing_half_done_and_is_announced_once(
 
     start_pipeline_job(deployment, [name], "execution-load-fails-replayed")
     assert deployment.notifications(queue_url) == []
+
+
+def test_the_glue_entrypoint_runs_the_pipeline_when_started_with_pipeline_true(
+    deployment: Deployment, spark: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = importlib.util.spec_from_file_location("glue_entrypoint", job_script_path())
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    committed = []
+
+    class GlueJob:
+        def commit(self) -> None:
+            committed.append(True)
+
+    # Glue's session and Job, as start_session returns them on Glue
+    monkeypatch.setattr(script, "start_session", lambda argv: (spark, GlueJob()))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", deployment.endpoint)
+    name = "entrypoint.csv"
+    deployment.upload_input(name, (HEADER + "Kept,9.0,10\nLow,7.5,3\n").encode())
+    deployment.redshift = RedshiftDataApi(deployment.client("s3"))
+    options = pipeline_options(deployment, [name], "execution-entrypoint")
+
+    script.main(["quality_movies_job.py", *[x for k, v in options.items() for x in (f"--{k}", v)]])
+
+    report = json.loads(deployment.object_text(options["report_key"]))
+    message = report["files"][name]
+    assert (message["status"], message["rows_read"], message["rows_loaded"]) == ("succeeded", 2, 1)
+    assert message["run_id"] == "execution-entrypoint"
+    assert len(deployment.redshift.rows_by_file[name]) == 1
+    assert committed == [True]
