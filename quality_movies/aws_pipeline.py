@@ -150,9 +150,7 @@ def _gate(
                         quality_metrics.publish(
                             result.source_file, result.rule_outcomes, result.job_cost
                         )
-                    except (
-                        Exception
-                    ) as error:  # the file is loaded: its metrics are not its outcome
+                    except Exception as error:  # loaded: the metrics are not its outcome
                         run.log.warning(f"{result.source_file}: metrics not published: {error}")
     except Exception as error:  # e.g. the catalog or warehouse unreachable: the rest fail with it
         for file in files:
