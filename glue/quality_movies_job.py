@@ -5,7 +5,8 @@ or the one of ``--source_key``. On Glue (``awsglue`` importable) it runs in a Gl
 ``Job.init``/``Job.commit``; elsewhere on a plain local SparkSession, reading and writing S3 through boto3
 (``AWS_ENDPOINT_URL`` is honoured). When started with ``--report_key`` it leaves each file's counts and
 rule outcomes (or its error) there as JSON (how the pipeline's Glue runner reads them); with
-``--dagster-pipes-context`` it also reports them as a Pipes custom message. The run fails as a whole only
+``--dagster-pipes-context`` it also reports them as a Pipes custom message. With ``--pipeline true`` (the
+state machine's run) it also loads, records, settles and announces each file (quality_movies.aws_pipeline). The run fails as a whole only
 when nothing could run (no input readable, no ruleset, no manifest).
 """
 
@@ -85,9 +86,30 @@ def run(
     return report
 
 
+def run_pipeline(
+    argv: list[str], options: dict[str, str], arguments: JobArguments, s3: Any
+) -> None:
+    """``--pipeline true`` (the state machine's run): evaluate, load, record and announce the batch
+    as the Dagster path does (quality_movies.aws_pipeline)."""
+    from quality_movies.aws_pipeline import run_job_pipeline
+
+    spark, job = start_session(argv)
+    try:
+        print(json.dumps(run_job_pipeline(options, arguments, s3)))
+    finally:
+        if job is None:
+            spark.stop()
+    if job is not None:
+        job.commit()
+
+
 def main(argv: list[str]) -> None:
     s3 = boto3.client("s3")
-    arguments = load_manifest(resolve_job_arguments(parse_cli_options(argv[1:])), s3)
+    options = parse_cli_options(argv[1:])
+    arguments = load_manifest(resolve_job_arguments(options), s3)
+    if options.get("pipeline") == "true":
+        run_pipeline(argv, options, arguments, s3)
+        return
     if PIPES_CONTEXT_ARGUMENT not in argv:
         report = run(argv, arguments, s3, None)
         print(json.dumps(report))
