@@ -827,6 +827,20 @@ CASES = [
         {"Dataset.*.CustomSQL": 6.0, "Column.id.ColumnValues.Compliance": 1.0},
         skipped_rules_per_row=1,
     ),
+    # Issue 24 (differential test): Spark SQL sums and averages a text column as doubles, text that
+    # is no number ("abc") reading as NULL: sum 2 + 4.5 = 6.5, average 6.5 / 2 = 3.25 (the crawler
+    # types "x" string); DuckDB refused sum(VARCHAR).
+    Case(
+        "custom_sql_sums_text_as_numbers",
+        """Rules = [
+            CustomSql "select sum(x) from primary" = 6.5,
+            CustomSql "select avg(x) from primary" = 3.25
+        ]""",
+        "id,x\n1,2\n2,abc\n3,4.5\n",
+        ["Passed", "Passed"],
+        ["Passed", "Passed", "Passed"],
+        skipped_rules_per_row=2,
+    ),
 ]
 
 

@@ -362,6 +362,9 @@ def spark_text_arguments(tree: Any, type_of: Callable[[str], str | None]) -> Any
             column_type = type_of(node.name)
             if column_type and _read_as_text(node, column_type):
                 return exp.cast(node.copy(), "VARCHAR")
+            if column_type == "string" and isinstance(node.parent, (exp.Sum, exp.Avg)):
+                # Spark sums text as doubles (text that is no number reads as NULL)
+                return exp.TryCast(this=node.copy(), to=exp.DataType.build("DOUBLE"))
         return node
 
     return tree.transform(cast)
