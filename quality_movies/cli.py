@@ -138,8 +138,7 @@ def run(env: "Environment") -> int:
         finally:  # files a crash left unsettled go back to pending
             ledger.release([(v.input_key, v.etag) for v in ledger.claims_by(owner)], owner)
         failed += refresh_view(env, instance)
-        counts = resources["warehouse"].row_counts()
-        print(f"warehouse {resources['warehouse'].qualified_table}: {sum(counts.values())} rows")
+        print_warehouse_rows(resources["warehouse"])
         if failed:
             print(
                 "a file that failed for its data (or the ruleset) is not retried by itself: fix it "
@@ -148,6 +147,17 @@ def run(env: "Environment") -> int:
                 file=sys.stderr,
             )
         return 1 if failed else 0
+
+
+def print_warehouse_rows(warehouse) -> None:
+    """The warehouse's row count after a run; a warehouse that cannot be read now (a lock, a
+    corrupt file) is said in a line, the run's own outcome decides the exit code."""
+    try:
+        counts = warehouse.row_counts()
+    except Exception as exc:  # the files' outcomes were already printed and settled
+        print(f"warehouse {warehouse.qualified_table}: cannot be read now ({_one_line(exc)})")
+        return
+    print(f"warehouse {warehouse.qualified_table}: {sum(counts.values())} rows")
 
 
 def refuse_run(problem: str, pending: list[str], notifier) -> int:
@@ -306,8 +316,7 @@ def reprocess(env: "Environment", files: list[str], every: bool, since: str | No
         finally:  # a file a crash left unsettled is pending again: the next run processes it
             ledger.release([(v.input_key, v.etag) for v in ledger.claims_by(owner)], owner)
         failed += refresh_view(env, instance)
-        counts = resources["warehouse"].row_counts()
-        print(f"warehouse {resources['warehouse'].qualified_table}: {sum(counts.values())} rows")
+        print_warehouse_rows(resources["warehouse"])
         return 1 if failed else 0
 
 

@@ -40,6 +40,10 @@ class Record:
     announced: bool = True
 
 
+class WarehouseProblem(str):
+    """Why the warehouse cannot be opened at all (not a lock that passes): ``status`` exits 1."""
+
+
 @dataclass(frozen=True)
 class View:
     """What ``status`` shows, however it was read."""
@@ -126,10 +130,10 @@ def _warehouse_rows(path: Path, table: str) -> dict[str, int] | str:
         first = str(error).splitlines()[0]
         if "lock" in first.lower():
             return f"cannot be read now ({first}); a run may be loading it: try again"
-        raise OSError(
-            f"the warehouse {path} cannot be opened ({first}); if it is corrupt, move it aside "
-            "and run again to reload every file"
-        ) from None
+        return WarehouseProblem(
+            f"cannot be opened ({first}); if it is corrupt, move {path} aside and run again to "
+            "reload every file"
+        )
     try:
         rows = con.execute(
             f"SELECT source_file, COUNT(*) FROM {table} GROUP BY source_file ORDER BY source_file"
@@ -208,4 +212,4 @@ def status(env: "Environment") -> int:
     """Print the state of ``env``'s deployment."""
     view = local_view(env) if env.deployment == "local" else deployment_view(env)
     print("\n".join(status_lines(env, view)))
-    return 0
+    return 1 if isinstance(view.row_counts, WarehouseProblem) else 0
