@@ -122,7 +122,7 @@ def test_corrupt_warehouse_leaves_the_file_pending_and_it_loads_into_a_new_one(h
 
 # The warehouse load of the gate: the process dies after the quality job has written its outputs
 # (staged) and before the load commits.
-WAREHOUSE_LOAD = "quality_movies.warehouse.resources:DuckDBWarehouse.load_file"
+WAREHOUSE_LOAD = "quality_movies.warehouse.resources:DuckDBWarehouse.load_files"  # the batch load
 
 
 def test_kill_between_upload_and_load_publishes_nothing_and_the_next_run_loads_once(home: Home):
