@@ -287,7 +287,7 @@ class _Shared:
         annotated = self.ordered().drop(ROW_ID)
         shown = [c for c in annotated.columns if c != FILE_PART]
         result = F.col("DataQualityEvaluationResult")
-        fields = F.struct(*[annotated[c] for c in shown])
+        fields = F.struct(*[spark_engine.spark_column(c).alias(c) for c in shown])
         lines = annotated.select(
             F.to_json(fields, {"ignoreNullFields": "false"}).alias("value"),
             F.col(FILE_PART),
@@ -310,7 +310,9 @@ class _Shared:
                 parts = sorted(part_folder.glob("part-*")) if part_folder.is_dir() else []
                 concatenate(parts, stagings[position][0] / name)
         if options.get("good_parquet"):
-            good = annotated.filter(result == "Passed").select(*plan.columns, FILE_PART)
+            good = annotated.filter(result == "Passed").select(
+                *[spark_engine.spark_column(c) for c in plan.columns], FILE_PART
+            )
             projection = options.get("good_projection")
             if projection:
                 good = good.selectExpr(
@@ -380,7 +382,10 @@ class _SparkGroup:
         positions = F.create_map(
             *[item for i, p in enumerate(paths) for item in (F.lit(file_uri(p)), F.lit(i))]
         )
-        rows = frame.select(*columns, positions[F.col(FILE_COLUMN)].alias(FILE_PART))
+        rows = frame.select(
+            *[spark_engine.spark_column(c) for c in columns],
+            positions[F.col(FILE_COLUMN)].alias(FILE_PART),
+        )
         rows = rows.withColumn(ROW_ID, F.monotonically_increasing_id())
         rows.createOrReplaceTempView(self.base)
         return columns
