@@ -250,16 +250,21 @@ def test_the_validated_parquet_is_loaded_into_redshift_in_one_batch(
     verbs = [s.split(None, 1)[0] for s in sqls]
 
     assert (load["WorkgroupName"], load["Database"]) == (WORKGROUP, "dev")
-    assert load["Parameters"] == [{"name": "source_file", "value": SEED_FILE}]
+    # The batch's one COPY reads a manifest listing the file's staged Parquet; file 1 of the batch
+    # is bound as :file_1, and one transaction replaces its rows.
+    assert load["Parameters"] == [{"name": "file_1", "value": SEED_FILE}]
     [copy] = [s for s in sqls if s.startswith("COPY")]
-    assert staged_uri.search(copy), copy
     assert f"IAM_ROLE '{COPY_ROLE_ARN}'" in copy
-    assert copy.endswith("FORMAT AS PARQUET")
-    assert "DELETE FROM movies.imdb_movies_rating WHERE source_file = :source_file" in sqls
-    [insert] = [s for s in sqls if s.startswith("INSERT")]
+    assert copy.endswith("FORMAT AS PARQUET MANIFEST")
+    [copied] = seed_run.redshift.copies
+    assert len(copied) == 1 and staged_uri.search(copied[0]), copied
+    [delete] = [s for s in sqls if s.startswith("DELETE")]
+    assert delete.startswith("DELETE FROM movies.imdb_movies_rating WHERE source_file IN")
+    [insert] = [s for s in sqls if s.startswith("INSERT INTO movies.imdb_movies_rating")]
     assert insert.startswith("INSERT INTO movies.imdb_movies_rating (")
-    assert ":source_file" in insert
-    assert verbs.index("COPY") < verbs.index("DELETE") < verbs.index("INSERT")
+    assert (
+        verbs.index("COPY") < verbs.index("DELETE") < len(verbs) - 1 - verbs[::-1].index("INSERT")
+    )
     loaded = metadata(seed_run.ingest, "quality_gate", "imdb_movies_rating")
     assert loaded["rows_loaded"] == seed_run.expected.good_rows
     assert loaded["dagster/table_name"] == "movies.imdb_movies_rating"
