@@ -41,7 +41,8 @@ class Record:
 
 
 class WarehouseProblem(str):
-    """Why the warehouse cannot be opened at all (not a lock that passes): ``status`` exits 1."""
+    """Why the warehouse cannot be opened at all (not a lock that passes): ``status`` prints the
+    rest, then says it as its error."""
 
 
 @dataclass(frozen=True)
@@ -131,8 +132,8 @@ def _warehouse_rows(path: Path, table: str) -> dict[str, int] | str:
         if "lock" in first.lower():
             return f"cannot be read now ({first}); a run may be loading it: try again"
         return WarehouseProblem(
-            f"cannot be opened ({first}); if it is corrupt, move {path} aside and run again to "
-            "reload every file"
+            f"the warehouse {path} cannot be opened ({first}); if it is corrupt, move it aside "
+            "and run again to reload every file"
         )
     try:
         rows = con.execute(
@@ -200,7 +201,9 @@ def status_lines(env: "Environment", view: View) -> list[str]:
         described = ", ".join(f"{n} {t}" for n, t in columns)
         kind = f"{DELIMITERS.get(delimiter, repr(delimiter))}-delimited"
         lines.append(f"catalog {view.catalog_name} ({files} files, {kind}): {described}")
-    if isinstance(view.row_counts, str):
+    if isinstance(view.row_counts, WarehouseProblem):
+        pass  # said as the command's error, after these lines
+    elif isinstance(view.row_counts, str):
         lines.append(f"warehouse {view.warehouse_table}: {view.row_counts}")
     else:
         lines.append(f"warehouse {view.warehouse_table}: {sum(view.row_counts.values())} rows")
@@ -211,5 +214,7 @@ def status_lines(env: "Environment", view: View) -> list[str]:
 def status(env: "Environment") -> int:
     """Print the state of ``env``'s deployment."""
     view = local_view(env) if env.deployment == "local" else deployment_view(env)
-    print("\n".join(status_lines(env, view)))
-    return 1 if isinstance(view.row_counts, WarehouseProblem) else 0
+    print("\n".join(status_lines(env, view)), flush=True)
+    if isinstance(view.row_counts, WarehouseProblem):
+        raise OSError(str(view.row_counts))
+    return 0

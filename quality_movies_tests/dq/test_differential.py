@@ -428,7 +428,7 @@ def rules(draw: st.DrawFn, names: list[str]) -> str:
             tag = ""
         text = f"ColumnValues {column()} {condition}{tag}{threshold}"
     elif kind == "ColumnLength":
-        text = f"ColumnLength {column()} {choose(NUMERIC_CONDITIONS)}{threshold}"
+        text = f"ColumnLength {column()} {choose(NUMERIC_CONDITIONS)}"  # no threshold (AWS)
     elif kind == "IsComplete":
         text = f"IsComplete {column()}"
     elif kind == "Completeness":
@@ -442,7 +442,7 @@ def rules(draw: st.DrawFn, names: list[str]) -> str:
         condition = choose(
             ["<= 30 days", "> 2 hours", "between 1 hours and 30 days", "< 90 minutes", "= 12 hours"]
         )
-        text = f"DataFreshness {column()} {condition}{threshold}"
+        text = f"DataFreshness {column()} {condition}"  # no threshold (AWS)
     elif kind == "ColumnExists":
         text = f"ColumnExists {column()}"
     elif kind == "ColumnNamesMatchPattern":
@@ -524,8 +524,12 @@ def rulesets(draw: st.DrawFn, names: list[str]) -> str:
                 d=spark_identifier(draw(st.sampled_from(known))),
             )
             text += f" where {dqdl_string(clause)}"
-        if draw(st.integers(0, 4)) == 0:
-            text += ' labels = ["team" = "ingest", "check.name" = "x"]'
+        if (
+            draw(st.integers(0, 4)) == 0
+        ):  # labels come before a leaf's tags, as AWS's grammar has it
+            labels = ' labels = ["team" = "ingest", "check.name" = "x"]'
+            head, tagged, tags = text.partition(" with ") if shape == "leaf" else (text, "", "")
+            text = f"{head}{labels}{tagged}{tags}"
         parts.append(text)
     document = ""
     if draw(st.booleans()) and draw(st.booleans()):
