@@ -285,10 +285,12 @@ def reprocess(env: "Environment", files: list[str], every: bool, since: str | No
     """Evaluate processed file versions again with the ruleset in force (after changing it).
 
     Each file's outputs, warehouse rows and history entries are replaced as a run replaces them,
-    its ledger record becomes a new evaluation of the same version, and it is announced once.
+    its ledger record becomes a new evaluation of the same version, and it is announced once. Its
+    runs carry ``quality_movies/reprocess=true``, as a run or backfill launched in the UI with that
+    tag does, and are settled the same way (``settle_run``).
     """
     from quality_movies.ingestion.sensors import CLAIM_TAG, release_dead_claims
-    from quality_movies.pipeline_runs import cli_owner
+    from quality_movies.pipeline_runs import REPROCESS_TAG, cli_owner
     from quality_movies.runs.lock import home_lock
 
     if not (files or every or since):
@@ -312,7 +314,7 @@ def reprocess(env: "Environment", files: list[str], every: bool, since: str | No
         names = [lake.source_file(key) for key, _ in reopened]
         print(f"reprocessing {len(names)} file(s) with the ruleset in force: {', '.join(names)}")
         try:
-            failed = run_batches(env, instance, names, {CLAIM_TAG: owner})
+            failed = run_batches(env, instance, names, {CLAIM_TAG: owner, REPROCESS_TAG: "true"})
         finally:  # a file a crash left unsettled is pending again: the next run processes it
             ledger.release([(v.input_key, v.etag) for v in ledger.claims_by(owner)], owner)
         failed += refresh_view(env, instance)

@@ -36,6 +36,14 @@ FAILED_FILES = "failed_files"
 FAILURE_KINDS = "failure_kinds"
 FAILURE_KIND = "failure_kind"
 WRAPPER_PREFIXES = ("Error occurred while executing", "Error occurred during the execution")
+# A run tagged ``quality_movies/reprocess=true`` (``quality-movies reprocess``, or a run or backfill
+# launched with this tag in the UI) is a reprocessing: each processed version it evaluates again is
+# recorded as a new evaluation of that version and announced once.
+REPROCESS_TAG = "quality_movies/reprocess"
+
+
+def is_reprocessing(run: dg.DagsterRun) -> bool:
+    return run.tags.get(REPROCESS_TAG, "").strip().lower() == "true"
 
 
 def partition_ranges(ordered: Sequence[str], wanted: Iterable[str]) -> list[tuple[str, str]]:
@@ -414,13 +422,18 @@ def settle_run(
     """Record each file of a finished run in the ledger and announce the ones recorded first here.
 
     The ETag recorded is the one claimed for the file, or the input's current one when nobody
-    claimed it (a materialization started by hand in the UI).
+    claimed it (a materialization started by hand in the UI). In a reprocessing run
+    (``REPROCESS_TAG``) a version settled earlier is reopened first, as ``reprocess`` reopens it
+    before its run, so this run's outcome is its new evaluation; without the tag the earlier
+    evaluation stays recorded and nothing is announced again.
     """
     latest = ledger.latest()
     settled = []
     for outcome in file_outcomes(instance, run, files):
         input_key = lake.input_key(outcome.source_file)
         record = latest.get(input_key)
+        if is_reprocessing(run) and outcome.kind != RULESET:
+            record = _reopened(ledger, lake, input_key, record, run.run_id)
         if record is not None and record.state == "claimed":
             etag = record.etag
         else:
@@ -439,6 +452,24 @@ def settle_run(
         undelivered = _deliver(ledger, notifier, input_key, etag, subject, message) if first else ""
         settled.append(Settled(outcome, subject, message, first and not undelivered, undelivered))
     return settled
+
+
+def _reopened(
+    ledger: Ledger, lake: Lake, input_key: str, record: FileVersion | None, run_id: str
+) -> FileVersion | None:
+    """The file's record after reopening it for ``run_id``, when it is a settled version still in
+    the lake (one this run has not settled already); else ``record`` as it was."""
+    if record is None or record.state not in ("processed", "failed"):
+        return record
+    try:
+        current = lake.head(input_key).etag
+    except Exception:  # the input was deleted meanwhile: nothing to reopen
+        return record
+    if current != record.etag or not ledger.reopen(
+        [(input_key, current)], f"run:{run_id}", evaluated_by=run_id
+    ):
+        return record
+    return ledger.get(input_key, current)
 
 
 def _record_outcome(

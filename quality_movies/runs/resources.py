@@ -97,10 +97,14 @@ class Ledger(dg.ConfigurableResource, ABC):
         """Remove the key's records in ``states`` so its current version is processed again."""
 
     @abstractmethod
-    def reopen(self, versions: Iterable[tuple[str, str]], owner: str) -> list[tuple[str, str]]:
+    def reopen(
+        self, versions: Iterable[tuple[str, str]], owner: str, evaluated_by: str = ""
+    ) -> list[tuple[str, str]]:
         """Claim for ``owner`` each (input key, ETag) that is its key's latest record and settled
         (processed or failed), to evaluate that same version again: its record becomes a claim, not
-        yet announced, which the run settles and announces once like any other (``reprocess``)."""
+        yet announced, which the run settles and announces once like any other (``reprocess``).
+        A record already settled by the run ``evaluated_by`` is left alone (that run's evaluation
+        is recorded: settling it twice reopens nothing)."""
 
     @abstractmethod
     def versions(self) -> list[FileVersion]:
@@ -329,16 +333,18 @@ class SqliteLedger(Ledger):
                 (input_key, *states),
             ).rowcount
 
-    def reopen(self, versions: Iterable[tuple[str, str]], owner: str) -> list[tuple[str, str]]:
+    def reopen(
+        self, versions: Iterable[tuple[str, str]], owner: str, evaluated_by: str = ""
+    ) -> list[tuple[str, str]]:
         reopened = []
         with self._transaction() as db:
             for input_key, etag in versions:
                 updated = db.execute(
                     "UPDATE file_versions SET state = 'claimed', owner = ?, run_id = '', reason = '',"
                     " updated_at = ?, announced = 0, attempts = 0, next_attempt_at = '' WHERE input_key = ? AND etag = ?"
-                    " AND state IN ('processed', 'failed') AND rowid = (SELECT MAX(rowid)"
-                    " FROM file_versions WHERE input_key = ?)",
-                    (owner, _now(), input_key, etag, input_key),
+                    " AND state IN ('processed', 'failed') AND (? = '' OR run_id != ?)"
+                    " AND rowid = (SELECT MAX(rowid) FROM file_versions WHERE input_key = ?)",
+                    (owner, _now(), input_key, etag, evaluated_by, evaluated_by, input_key),
                 ).rowcount
                 if updated:
                     reopened.append((input_key, etag))
@@ -508,11 +514,14 @@ class S3Ledger(Ledger):
         self.client().delete_object(Bucket=self.bucket, Key=self._key(input_key))
         return 1
 
-    def reopen(self, versions: Iterable[tuple[str, str]], owner: str) -> list[tuple[str, str]]:
+    def reopen(
+        self, versions: Iterable[tuple[str, str]], owner: str, evaluated_by: str = ""
+    ) -> list[tuple[str, str]]:
         reopened = []
         for input_key, etag in versions:
             record, object_etag = self._read(input_key)
             settled = record is not None and record["state"] in ("processed", "failed")
+            settled = settled and not (evaluated_by and record["run_id"] == evaluated_by)
             claim = _record(etag, "claimed", owner)
             if settled and record["etag"] == etag and self._write(input_key, claim, object_etag):
                 reopened.append((input_key, etag))

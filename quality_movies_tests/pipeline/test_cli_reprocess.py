@@ -128,3 +128,13 @@ def test_the_ledger_reopens_only_a_settled_latest_version(ledger):
     assert ledger.finish("input_data/a.csv", "e1", "processed", "run-2") is True  # announce once
     assert ledger.finish("input_data/a.csv", "e1", "processed", "run-2") is False
     assert ledger.reopen([("input_data/a.csv", "old-etag")], "cli:h:4") == []  # not its version
+
+
+def test_the_ledger_does_not_reopen_what_the_same_run_settled(ledger):
+    """Settling a reprocessing run twice (the CLI, then the UI's sensor) reopens nothing."""
+    ledger.claim([("input_data/a.csv", "e1")], "cli:h:1")
+    ledger.finish("input_data/a.csv", "e1", "processed", "run-1")
+    assert ledger.reopen([("input_data/a.csv", "e1")], "run:run-1", evaluated_by="run-1") == []
+    assert ledger.reopen([("input_data/a.csv", "e1")], "run:run-2", evaluated_by="run-2") == [
+        ("input_data/a.csv", "e1")
+    ]
