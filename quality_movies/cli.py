@@ -221,16 +221,32 @@ def run_batches(env: "Environment", instance, files: list[str], tags: dict[str, 
         for settled in settle_run(
             instance, run, ledger, lake, notifier, run_url(run.run_id), files=span
         ):
-            print_settled(settled)
+            print_settled(settled, read_as(lake, settled.outcome.source_file))
             failed += not settled.outcome.processed
     return failed
 
 
-def print_settled(settled) -> None:
-    """A file's summary, and a line when its notification could not be sent."""
+def read_as(lake, source_file: str) -> str | None:
+    """How the file is read when that is not plain comma-delimited CSV (``semicolon-delimited
+    CSV``, ``comma-delimited CSV, gzip-compressed``), from its first bytes as Glue's classifier
+    would; None otherwise, or when it cannot be told (its error says why)."""
+    from quality_movies.dq.input_format import InputFormat, detect_input_format
+
+    key = lake.input_key(source_file)
+    try:
+        found = detect_input_format(key, lake.read_head(key))
+    except Exception:  # unreadable or gone: the file's own outcome says so
+        return None
+    return None if found == InputFormat() else found.description
+
+
+def print_settled(settled, read_as: str | None = None) -> None:
+    """A file's summary (with how it was read, when given), and a line when its notification
+    could not be sent."""
     from quality_movies.pipeline_runs import summary_lines
 
-    print("\n".join(summary_lines(settled.outcome.source_file, settled.message)))
+    first, *rest = summary_lines(settled.outcome.source_file, settled.message)
+    print("\n".join([first, *([f"   read as {read_as}"] if read_as else []), *rest]))
     if settled.undelivered:
         print(
             f"   notification not sent ({settled.undelivered}): the next run sends it",

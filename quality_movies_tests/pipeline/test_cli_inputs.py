@@ -1,6 +1,6 @@
 """``quality-movies run`` (the installed console script) takes inputs as Glue reads them: a
-semicolon- or tab-delimited CSV and a ``.csv.gz`` upload are processed like any CSV, and the
-catalog shows the delimiter."""
+semicolon- or tab-delimited CSV and a ``.csv.gz`` upload are processed like any CSV, and each
+file's output and the catalog show the delimiter."""
 
 import csv
 import gzip
@@ -36,6 +36,28 @@ def rewritten(sample: Path, delimiter: str) -> bytes:
     return text.getvalue().encode()
 
 
+def file_block(stdout: str, name: str) -> list[str]:
+    """The lines `run` printed about one file: from its ``== name`` line to the next file's."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"== {name}:"))
+    end = next(
+        (i for i in range(start + 1, len(lines)) if not lines[i].startswith("   ")), len(lines)
+    )
+    return lines[start:end]
+
+
+def test_comma_delimited_files_print_no_format_line(tmp_path):
+    home = tmp_path / "home"
+    sample = tmp_path / "movies.csv"
+    assert cli(home, "sample", "--rows", "10", "--seed", "2", "--out", str(sample)).returncode == 0
+    assert cli(home, "ingest", str(sample)).returncode == 0
+    run = cli(home, "run")
+    assert run.returncode == 0, run.stdout + run.stderr
+    block = file_block(run.stdout, "movies.csv")
+    assert block[1].startswith("   rows read 10,")
+    assert not any("read as" in line for line in block)
+
+
 def test_delimited_and_gzip_uploads_are_processed(tmp_path):
     home = tmp_path / "home"
     sample = tmp_path / "movies.csv"
@@ -55,9 +77,15 @@ def test_delimited_and_gzip_uploads_are_processed(tmp_path):
 
     run = cli(home, "run")
     assert run.returncode == 0, run.stdout + run.stderr
-    for name in ("semicolons.csv", "tabs.csv", "compressed.csv.gz"):
-        assert f"== {name}: succeeded" in run.stdout
-        assert f"rows read 40, good {good}, bad {40 - good}, loaded {good}" in run.stdout
+    for name, read_as in (
+        ("semicolons.csv", "semicolon-delimited CSV"),
+        ("tabs.csv", "tab-delimited CSV"),
+        ("compressed.csv.gz", "comma-delimited CSV, gzip-compressed"),
+    ):
+        block = file_block(run.stdout, name)
+        assert block[0].startswith(f"== {name}: succeeded")
+        assert block[1] == f"   read as {read_as}"
+        assert f"   rows read 40, good {good}, bad {40 - good}, loaded {good}" in block
     assert "notes.txt: only .csv and .csv.gz files are ingested" in run.stdout
     assert f"warehouse movies.imdb_movies_rating: {3 * good} rows" in run.stdout
 
