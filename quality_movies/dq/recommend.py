@@ -188,7 +188,9 @@ def recommend(profile: Profile, now: datetime | None = None, source: str | None 
     for column in profile.columns:
         rules.extend(_column_rules(column, rows))
     for i, (comment, rule) in enumerate(rules):
-        lines.append(f"    # {comment}")
+        # a comment is one line, whatever the column name holds (a quoted CSV header may hold
+        # line breaks): written as \n, they cannot end the comment and start rules of their own
+        lines.append("    # " + comment.replace("\r", "\\r").replace("\n", "\\n"))
         lines.append(f"    {rule}" + ("," if i < len(rules) - 1 else ""))
     lines.append("]")
     return "\n".join(lines) + "\n"

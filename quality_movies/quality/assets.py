@@ -10,6 +10,7 @@ half-written and does not stop the others.
 """
 
 import json
+import re
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -555,6 +556,15 @@ def ruleset_diff(in_force: str, recommended: str) -> str:
     )
 
 
+def markdown_code_block(text: str, info: str = "") -> str:
+    """``text`` as a fenced code block whose fence is longer than any run of backticks in it, so no
+    line of it (a column name or value from the data) can close the block and become markup."""
+    longest = max((len(run) for run in re.findall("`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    body = text if text.endswith("\n") else text + "\n"
+    return f"{fence}{info}\n{body}{fence}"
+
+
 def latest_input_files(
     lake: Lake, folder: Path, count: int = LATEST_FILES
 ) -> tuple[Path, list[str]]:
@@ -602,8 +612,8 @@ def recommended_ruleset(lake: Lake, quality_job: QualityJobRunner) -> dg.Materia
     diff = ruleset_diff(quality_job.ruleset_text(), text)
     return dg.MaterializeResult(
         metadata={
-            "ruleset": dg.MetadataValue.md(f"```\n{text}```"),
-            "diff_against_ruleset_in_force": dg.MetadataValue.md(f"```diff\n{diff}```"),
+            "ruleset": dg.MetadataValue.md(markdown_code_block(text)),
+            "diff_against_ruleset_in_force": dg.MetadataValue.md(markdown_code_block(diff, "diff")),
             "files": dg.MetadataValue.json(used),
             "rows": profile.rows,
             "uri": dg.MetadataValue.path(lake.uri(RECOMMENDED_RULESET_KEY)),

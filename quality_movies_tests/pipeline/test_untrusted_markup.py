@@ -16,7 +16,9 @@ import pytest
 from markdown_it import MarkdownIt
 
 from quality_movies.definitions import build_definitions
+from quality_movies.dq import parse_ruleset
 from quality_movies.environment import Environment
+from quality_movies.ingestion.resources import LocalLake
 from quality_movies.jobs import INGEST_JOB, REFRESH_JOB
 from quality_movies.monitoring.history import FileQuality
 from quality_movies.monitoring.report import render_report
@@ -24,6 +26,8 @@ from quality_movies.monitoring.resources import DuckDBMetricStore
 from quality_movies.notifications.resources import sns_subject
 from quality_movies.partitions import movie_files
 from quality_movies.pipeline_runs import settle_run
+from quality_movies.quality.assets import RECOMMENDED_RULESET_KEY, recommended_ruleset
+from quality_movies.quality.resources import EmbeddedQualityJobRunner
 from quality_movies_tests.reliability.inputs import HEADER, csv_text, movie
 
 SCRIPT = "<script>alert(1)</script>"
@@ -191,3 +195,36 @@ def test_notifications_carry_values_as_json_text(hostile_run):
     assert sns_subject(f"quality_movies FAILED: {IMAGE}\n{SCRIPT}") == (
         f"quality_movies FAILED: {IMAGE} {SCRIPT}"
     )
+
+
+def test_the_recommended_ruleset_shows_column_names_and_values_as_text(tmp_path: Path):
+    """``recommended_ruleset``'s Markdown (the ruleset and its diff, in code blocks) keeps a column
+    name or value from the data as text, even one with line breaks and a code fence of its own."""
+    fenced = f"notes\n```\n{SCRIPT}"  # a quoted header field may hold line breaks
+    rows = [
+        [f"Film {i}", f"8.{i}", value, PICTURE] for i, value in enumerate([SCRIPT, IMAGE, LINK] * 2)
+    ]
+    data = tmp_path / "lake" / "quality-movie-bucket" / "input_data" / "hostile.csv"
+    data.parent.mkdir(parents=True)
+    data.write_text(csv_text(rows, header=["Series_Title", "IMDB_Rating", COLUMN, fenced]))
+    ruleset = tmp_path / "hostile.dqdl"
+    ruleset.write_text(HOSTILE_RULESET)
+    result = dg.materialize(
+        [recommended_ruleset],
+        resources={
+            "lake": LocalLake(root=str(tmp_path / "lake")),
+            "quality_job": EmbeddedQualityJobRunner(
+                work_dir=str(tmp_path / "work"), ruleset_path=str(ruleset)
+            ),
+        },
+    )
+    assert result.success
+    [materialization] = result.asset_materializations_for_node("recommended_ruleset")
+    metadata = materialization.metadata
+    recommended = (tmp_path / "lake" / "quality-movie-bucket" / RECOMMENDED_RULESET_KEY).read_text()
+    assert parse_ruleset(recommended).rules  # the comments stay comments
+    for name in ("ruleset", "diff_against_ruleset_in_force"):
+        html = render_markdown(metadata[name].value)
+        assert_inert(html, SCRIPT, IMAGE, LINK, COLUMN.lower())
+    shown = render_markdown(metadata["ruleset"].value)
+    assert shown.count("<pre>") == 1  # one code block: nothing of the data closed it
