@@ -674,7 +674,7 @@ CASES = [
             },
             'Mean "x"': {"Column.x.Mean": 1.66666666667},
             'ColumnLength "t"': {
-                "Column.t.ColumnLength.Compliance": 1.0,
+                "Column.t.LengthCompliance": 1.0,
                 "Column.t.MaximumLength": 4.0,
                 "Column.t.MinimumLength": 2.0,
             },
@@ -723,7 +723,7 @@ CASES = [
         ["Passed", "Failed", "Passed"],
         ["Passed", "Passed", "Passed"],
         {
-            "Column.x.ColumnLength.Compliance": 1.0,
+            "Column.x.LengthCompliance": 1.0,
             "Column.x.Uniqueness": 0.333333333333,
             "Dataset.*.CustomSQL": 3.0,
         },
@@ -752,7 +752,7 @@ CASES = [
         history={
             "Column.x.MinimumLength": [2.0, 2.0],
             "Column.x.MaximumLength": [2.0, 2.0],
-            "Column.x.ColumnLength.Compliance": [1.0, 1.0],
+            "Column.x.LengthCompliance": [1.0, 1.0],
         },
     ),
     # The ignoreCase tag (issue 9's tag list): text compared and patterns matched regardless of case.

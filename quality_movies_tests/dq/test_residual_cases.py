@@ -88,3 +88,73 @@ def test_an_empty_variable_loads() -> None:
     # awslabs/dqdl accepts `x = ""` (checked in test_aws_parser through the corpus).
     ruleset = parse_ruleset('nothing = ""\nRules = [ ColumnValues "x" in $nothing ]')
     assert [v.text for v in ruleset.rules[0].condition.values] == [""]
+
+
+# Deequ's ColumnLength specs (awslabs/deequ EvaluateDataQualitySpec, "support ColumnLength rule ..."),
+# on their two data frames: its EvaluatedMetrics name the compliance of `in`, `not in` and
+# `not between` Column.<c>.LengthCompliance (ColumnLengthRule's metric mapping) and report the
+# shortest and longest length for the comparisons. Metric values are read off the data by hand.
+DEEQU_FULL = "item,att1,att2\n1,a,c\n2,a,c\n3,a,c\n4,b,d\n"
+DEEQU_VAR_LENGTHS = (
+    "item,att1,att2,val1,val2\n1,a,f,1,1\n22,b,d,2,\n333,a,,3,3\n"
+    "4444,a,f,4,4\n55555,b,,5,\n666666,a,f,6,6\n"
+)
+DEEQU_COLUMN_LENGTH = [
+    (DEEQU_FULL, 'ColumnLength "item" > 0', "Passed", {"Column.item.MinimumLength": 1.0}),
+    (DEEQU_FULL, 'ColumnLength "item" > 5', "Failed", {"Column.item.MinimumLength": 1.0}),
+    (DEEQU_FULL, 'ColumnLength "item" < 10', "Passed", {"Column.item.MaximumLength": 1.0}),
+    (
+        DEEQU_FULL,
+        'ColumnLength "item" = 1',
+        "Passed",
+        {"Column.item.MinimumLength": 1.0, "Column.item.MaximumLength": 1.0},
+    ),
+    (DEEQU_FULL, 'ColumnLength "item" in [1]', "Passed", {"Column.item.LengthCompliance": 1.0}),
+    (
+        DEEQU_VAR_LENGTHS,
+        'ColumnLength "item" not in [7]',
+        "Passed",
+        {"Column.item.LengthCompliance": 1.0},
+    ),
+    # lengths 1 to 6: 2 of the 6 are 2 or 3 long
+    (
+        DEEQU_VAR_LENGTHS,
+        'ColumnLength "item" in [2, 3]',
+        "Failed",
+        {"Column.item.LengthCompliance": round(2 / 6, 12)},
+    ),
+    # not between is inclusive: lengths 1, 2, 5, 6 are <= 2 or >= 5
+    (
+        DEEQU_VAR_LENGTHS,
+        'ColumnLength "item" not between 2 and 5',
+        "Failed",
+        {"Column.item.LengthCompliance": round(4 / 6, 12)},
+    ),
+    # the rows with val1 < 4 have items 1, 22, 333
+    (
+        DEEQU_VAR_LENGTHS,
+        'ColumnLength "item" < 4 where "val1 < 4"',
+        "Passed",
+        {"Column.item.MaximumLength": 3.0},
+    ),
+    (
+        DEEQU_VAR_LENGTHS,
+        'ColumnLength "item" between 1 and 4 where "val1 > 1 and val1 < 4"',
+        "Passed",
+        {"Column.item.MaximumLength": 3.0},
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "rule", "outcome", "metrics"), DEEQU_COLUMN_LENGTH)
+def test_column_length_reports_deequs_metric_names(
+    data: str, rule: str, outcome: str, metrics: dict[str, float], tmp_path: Path
+) -> None:
+    path = tmp_path / "data.csv"
+    path.write_text(data, encoding="utf-8")
+    summary = evaluate_file(parse_ruleset(f"Rules = [ {rule} ]"), path, tmp_path / "out")
+    [result] = summary.rule_outcomes
+    assert result.outcome == outcome, result.failure_reason
+    for name, value in metrics.items():
+        assert result.evaluated_metrics[name] == pytest.approx(value), result.evaluated_metrics
+    assert "Column.item.ColumnLength.Compliance" not in result.evaluated_metrics

@@ -244,7 +244,7 @@ def _plan_column_length(
             f"Column.{col}.MinimumLength": float(values[f"{p}min_length"]),
         }
 
-    metric = f"Column.{col}.ColumnLength.Compliance"
+    metric = f"Column.{col}.LengthCompliance"  # Deequ's name (ColumnLengthRule)
     plan_checked_rows(rule, ctx, plan, n, raw, length, "string", metric, lengths)
 
 
