@@ -425,7 +425,8 @@ def build_parser() -> argparse.ArgumentParser:
     ui_cmd = sub.add_parser("ui", help="open the Dagster UI (dagster dev on 127.0.0.1)")
     ui_cmd.add_argument("--port", type=int, default=3000)
     sub.add_parser(
-        "dq", help="check a file against a DQDL ruleset (see: quality-movies dq check -h)"
+        "dq",
+        help="check a file against a DQDL ruleset, or recommend one (see: quality-movies dq -h)",
     )
     sub.add_parser("export-infra", help="write the CloudFormation/Step Functions/EventBridge files")
     sub.add_parser("glue-package", help="build (and upload) the Glue job script and package")
