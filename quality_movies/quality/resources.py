@@ -43,8 +43,8 @@ from quality_movies.dq import (
     load_ruleset,
 )
 from quality_movies.dq.model import EXPRESSION
-from quality_movies.glue_job import QualityJobError
 from quality_movies.ingestion.resources import Lake
+from quality_movies.quality.glue_job import QualityJobError
 from quality_movies.runs.faults import (
     ENVIRONMENT,
     EnvironmentFailure,
@@ -345,7 +345,7 @@ class QualityJobRunner(dg.ConfigurableResource, ABC):
         """Evaluate a batch into each file's staged outputs; per file (in order) its result, or the
         error that stopped it (its staged outputs may be partly written: the caller removes them).
         By default one ``run`` per file, each judged against the files before it."""
-        from quality_movies.glue_job import batch_history, pending_history_rows
+        from quality_movies.quality.glue_job import batch_history, pending_history_rows
 
         results: BatchResults = []
         pending: list[pd.DataFrame] = []
@@ -509,7 +509,7 @@ class EmbeddedQualityJobRunner(QualityJobRunner):
         staging. Each file is judged against the history followed by the files before it that
         were staged (a file is staged as soon as the engine gives its result, before the next file's
         rules are decided); a file that cannot be read or evaluated fails alone, named as the user's."""
-        from quality_movies.glue_job import batch_history, pending_history_rows
+        from quality_movies.quality.glue_job import batch_history, pending_history_rows
 
         ruleset = self.ruleset()
         results: dict[int, QualityRunResult | Exception] = {}
@@ -823,7 +823,7 @@ class GlueQualityJobRunner(QualityJobRunner):
         """Upload the engine inputs the job reads itself (catalog column types; references as
         ``s3://`` URIs: a file prepared on this machine, such as several CSVs read as one, is
         uploaded under ``prefix``); returns the keys written. File rules list S3 in the job."""
-        from quality_movies.glue_job import EngineInputs, is_s3
+        from quality_movies.quality.glue_job import EngineInputs, is_s3
 
         references = {}
         written = []
@@ -1198,8 +1198,8 @@ class SparkQualityJobRunner(QualityJobRunner):
         history: Any,
     ) -> BatchResults:
         """``glue_job.evaluate_batch`` over ``files`` (file rules list the lake for each file)."""
-        from quality_movies.glue_job import BatchFile, evaluate_batch
         from quality_movies.quality.engine_inputs import LakeFiles
+        from quality_movies.quality.glue_job import BatchFile, evaluate_batch
 
         spark = self.pyspark.spark_session or spark_session_from_config(self.pyspark.spark_config)
         # references are files on this machine: Spark reads them itself only without direct_io

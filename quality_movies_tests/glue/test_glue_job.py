@@ -9,7 +9,7 @@ import pytest
 from quality_movies.dq import default_ruleset_path, evaluate_file, load_ruleset
 from quality_movies.dq.model import Ruleset
 from quality_movies.dq.parser import parse_ruleset
-from quality_movies.glue_job import (
+from quality_movies.quality.glue_job import (
     QualityJobError,
     parse_cli_options,
     resolve_job_arguments,
@@ -242,8 +242,8 @@ def test_a_batch_runs_in_one_session_each_file_failing_alone_and_judged_after_th
 ):
     from datetime import UTC, datetime
 
-    from quality_movies.glue_job import BatchFile, evaluate_batch
     from quality_movies.monitoring.history import FileQuality, history_rows
+    from quality_movies.quality.glue_job import BatchFile, evaluate_batch
 
     rule = "RowCount > avg(last(1))"
     # The store knows one earlier file of 10 rows; the batch's files follow it in order.
