@@ -24,6 +24,7 @@ import dagster as dg
 import pandas as pd
 
 from quality_movies.dq import ROW_LEVEL_COLUMNS
+from quality_movies.faults import DATA, RULESET, failure_kind
 from quality_movies.ingestion.assets import movies_catalog_table
 from quality_movies.ingestion.resources import Catalog, Lake
 from quality_movies.monitoring.history import FileQuality, history_rows, now, ruleset_fingerprint
@@ -55,7 +56,6 @@ from quality_movies.quality.resources import (
     staged_outputs,
     staging_token,
 )
-from quality_movies.runs.faults import DATA, RULESET, failure_kind
 from quality_movies.warehouse.contract import (
     CONTRACT,
     SOURCE_FILE_COLUMN,

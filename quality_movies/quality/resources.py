@@ -43,14 +43,14 @@ from quality_movies.dq import (
     load_ruleset,
 )
 from quality_movies.dq.model import EXPRESSION
-from quality_movies.ingestion.resources import Lake
-from quality_movies.quality.glue_job import QualityJobError
-from quality_movies.runs.faults import (
+from quality_movies.faults import (
     ENVIRONMENT,
     EnvironmentFailure,
     failure_kind,
     transient_message,
 )
+from quality_movies.ingestion.resources import Lake
+from quality_movies.quality.glue_job import QualityJobError
 from quality_movies.settings import PipelineSettings
 from quality_movies.warehouse.contract import (
     REQUIRED_COLUMNS,
