@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from quality_movies.contract import REQUIRED_COLUMNS
 from quality_movies.dq.input_format import detect_input_format, text_head
 from quality_movies.ingestion.inspect import InputProblem, inspect_csv
 from quality_movies.ingestion.resources import Catalog, Lake, LakeObject
 from quality_movies.partitions import movie_files
-from quality_movies.warehouse.contract import REQUIRED_COLUMNS
 
 PREVIEW_ROWS = 5
 LISTED_FILES = 20

@@ -28,10 +28,7 @@ from typing import Any
 
 import sqlglot
 
-from quality_movies.dq.data_files import DataFile
-from quality_movies.dq.loading import parse_ruleset
-from quality_movies.dq.outcomes import ROW_LEVEL_COLUMNS as ROW_LEVEL
-from quality_movies.warehouse.contract import (
+from quality_movies.contract import (
     REQUIRED_COLUMNS,
     SOURCE_FILE_COLUMN,
     ContractViolation,
@@ -40,6 +37,9 @@ from quality_movies.warehouse.contract import (
     rejection_reasons_sql,
     validated_movies_pyspark_schema,
 )
+from quality_movies.dq.data_files import DataFile
+from quality_movies.dq.loading import parse_ruleset
+from quality_movies.dq.outcomes import ROW_LEVEL_COLUMNS as ROW_LEVEL
 
 OUTPUTS = ("bad_records", "rule_outcomes", "validated")
 

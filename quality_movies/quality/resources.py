@@ -31,6 +31,12 @@ import pandas as pd
 from dagster_pyspark import PySparkResource
 from dagster_pyspark.resources import spark_session_from_config
 
+from quality_movies.contract import (
+    REQUIRED_COLUMNS,
+    ContractViolation,
+    check_contract_in_duckdb,
+    split_by_contract,
+)
 from quality_movies.dq import (
     BatchFile,
     BatchResult,
@@ -52,12 +58,6 @@ from quality_movies.faults import (
 from quality_movies.ingestion.resources import Lake
 from quality_movies.quality.glue_job import QualityJobError
 from quality_movies.settings import PipelineSettings
-from quality_movies.warehouse.contract import (
-    REQUIRED_COLUMNS,
-    ContractViolation,
-    check_contract_in_duckdb,
-    split_by_contract,
-)
 
 STAGING_FOLDER = "_staging"
 _HOST = socket.gethostname()

@@ -18,7 +18,7 @@ import duckdb
 import pandas as pd
 from pydantic import PrivateAttr
 
-from quality_movies.warehouse.contract import WAREHOUSE_COLUMNS, ValidatedTable
+from quality_movies.contract import WAREHOUSE_COLUMNS, ValidatedTable
 
 YEAR_AGGREGATED_SELECT = (
     "SELECT released_year, genre, COUNT(*) AS movie_count, AVG(imdb_rating) AS avg_imdb_rating "

@@ -6,6 +6,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from quality_movies.contract import split_by_contract
 from quality_movies.dq import default_ruleset_path, evaluate_file, load_ruleset
 from quality_movies.dq.model import Ruleset
 from quality_movies.dq.parser import parse_ruleset
@@ -15,7 +16,6 @@ from quality_movies.quality.glue_job import (
     resolve_job_arguments,
     run_quality_job,
 )
-from quality_movies.warehouse.contract import split_by_contract
 
 SAMPLE_CSV = Path(__file__).with_name("movies_sample.csv")
 SOURCE_FILE = "movies_sample.csv"
