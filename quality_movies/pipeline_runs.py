@@ -23,7 +23,7 @@ from quality_movies.faults import (
     failure_kind_of_record,
     what_to_do,
 )
-from quality_movies.ingestion.resources import Lake
+from quality_movies.lake import Lake
 from quality_movies.notifications.resources import Notifier
 from quality_movies.partitions import movie_files
 from quality_movies.runs.resources import FileVersion, Ledger

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from quality_movies.dq.input_format import DELIMITERS, is_input_file
-from quality_movies.ingestion.bucket_folder import EtagCache, list_folder
+from quality_movies.lake.bucket_folder import EtagCache, list_folder
 
 if TYPE_CHECKING:
     from quality_movies.environment import Environment

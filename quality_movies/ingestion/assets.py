@@ -13,8 +13,8 @@ import dagster as dg
 
 from quality_movies.contract import REQUIRED_COLUMNS
 from quality_movies.dq.input_format import detect_input_format, text_head
-from quality_movies.ingestion.inspect import InputProblem, inspect_csv
-from quality_movies.ingestion.resources import Catalog, Lake, LakeObject
+from quality_movies.lake import Catalog, Lake, LakeObject
+from quality_movies.lake.inspect import InputProblem, inspect_csv
 from quality_movies.partitions import movie_files
 
 PREVIEW_ROWS = 5

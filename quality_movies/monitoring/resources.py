@@ -21,7 +21,7 @@ import duckdb
 import pandas as pd
 from pydantic import PrivateAttr
 
-from quality_movies.ingestion.resources import Lake, aws_client
+from quality_movies.lake import Lake, aws_client
 from quality_movies.monitoring.history import (
     COLUMN_NAMES,
     HISTORY_COLUMNS,

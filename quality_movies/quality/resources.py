@@ -55,7 +55,7 @@ from quality_movies.faults import (
     failure_kind,
     transient_message,
 )
-from quality_movies.ingestion.resources import Lake
+from quality_movies.lake import Lake
 from quality_movies.quality.glue_job import QualityJobError
 from quality_movies.settings import PipelineSettings
 
@@ -427,7 +427,7 @@ def _append(target: Path, extra: Path) -> None:
 
 def _inspection_problem(path: Path, source_file: str) -> str | None:
     """The input inspection's one-line message when the file is not a usable CSV."""
-    from quality_movies.ingestion.inspect import inspect_file
+    from quality_movies.lake.inspect import inspect_file
 
     problem = inspect_file(path, source_file, required_columns=REQUIRED_COLUMNS)
     return None if problem is None else problem.message
@@ -757,7 +757,7 @@ class GlueQualityJobRunner(QualityJobRunner):
 
     def glue_client(self) -> Any:
         """Glue's client with the platform's retry settings (standard mode, 10 attempts)."""
-        from quality_movies.ingestion.resources import aws_client
+        from quality_movies.lake import aws_client
 
         return aws_client("glue", self.region_name, self.endpoint_url)
 

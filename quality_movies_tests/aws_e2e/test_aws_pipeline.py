@@ -12,8 +12,8 @@ import pytest
 
 from quality_movies.aws_pipeline import run_job_pipeline
 from quality_movies.glue_package import job_script_path
-from quality_movies.ingestion.resources import S3Lake
 from quality_movies.jobs import INGEST_JOB
+from quality_movies.lake import S3Lake
 from quality_movies.monitoring.resources import JOB_COST_PREFIX, ParquetMetricStore
 from quality_movies.partitions import movie_files
 from quality_movies.pipeline_runs import range_tags

@@ -15,7 +15,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from quality_movies.ingestion.resources import LocalLake
+from quality_movies.lake import LocalLake
 from quality_movies.monitoring.history import COLUMN_NAMES
 from quality_movies.quality.resources import (
     BatchInputs,

@@ -8,7 +8,7 @@ import pytest
 from dagster_pyspark import PySparkResource
 
 from quality_movies.contract import ValidatedTable
-from quality_movies.ingestion.resources import LocalCatalog, LocalLake
+from quality_movies.lake import LocalCatalog, LocalLake
 from quality_movies.quality.engine_inputs import catalog_column_types, engine_inputs
 from quality_movies.quality.resources import (
     EmbeddedQualityJobRunner,

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 from dagster_pyspark import PySparkResource
 
-from quality_movies.ingestion.resources import Lake, LocalLake
+from quality_movies.lake import Lake, LocalLake
 from quality_movies.quality.resources import (
     EmbeddedQualityJobRunner,
     QualityJobFailed,

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from quality_movies.ingestion.resources import LocalLake
+from quality_movies.lake import LocalLake
 from quality_movies.monitoring.history import FileQuality, StoredMetricHistory, ruleset_fingerprint
 from quality_movies.monitoring.resources import DuckDBMetricStore, MetricStore, ParquetMetricStore
 

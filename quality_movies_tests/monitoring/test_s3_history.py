@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from quality_movies.ingestion.resources import LocalLake, S3Lake
+from quality_movies.lake import LocalLake, S3Lake
 from quality_movies.monitoring.history import FileQuality, StoredMetricHistory
 from quality_movies.monitoring.resources import ParquetMetricStore
 from quality_movies_tests.aws.conftest import S3Server, s3_bucket, seaweedfs  # noqa: F401

@@ -12,9 +12,9 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
 from quality_movies.faults import failure_kind, failure_kind_of_record, transient_message
-from quality_movies.ingestion.resources import LocalLake
 from quality_movies.ingestion.sensors import build_new_files_sensor
 from quality_movies.jobs import INGEST_JOB
+from quality_movies.lake import LocalLake
 from quality_movies.notifications.resources import LocalNotifier
 from quality_movies.quality.resources import (
     EmbeddedQualityJobRunner,

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from quality_movies.ingestion.resources import LakeObject, LocalLake
 from quality_movies.ingestion.sensors import CLAIM_TAG, build_new_files_sensor, plan_input_files
 from quality_movies.jobs import INGEST_JOB
+from quality_movies.lake import LakeObject, LocalLake
 from quality_movies.notifications.resources import LocalNotifier
 from quality_movies.partitions import movie_files
 from quality_movies.pipeline_runs import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
