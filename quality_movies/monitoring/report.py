@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from quality_movies.monitoring.anomaly import (
+from quality_movies.dq.anomaly import (
     MIN_HISTORY,
     expected_range,
     format_number,
     metric_label,
 )
-from quality_movies.monitoring.history import in_processing_order
+from quality_movies.dq.metric_history import in_processing_order
 from quality_movies.monitoring.resources import JOB_COST_PREFIX
 
 WIDTH, HEIGHT, PAD_X, PAD_Y = 720, 180, 56, 26

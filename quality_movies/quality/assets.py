@@ -29,10 +29,10 @@ from quality_movies.contract import (
     ValidatedTable,
 )
 from quality_movies.dq import ROW_LEVEL_COLUMNS
+from quality_movies.dq.metric_history import FileQuality, history_rows, now, ruleset_fingerprint
 from quality_movies.faults import DATA, RULESET, failure_kind
 from quality_movies.ingestion.assets import movies_catalog_table
 from quality_movies.lake import Catalog, Lake
-from quality_movies.monitoring.history import FileQuality, history_rows, now, ruleset_fingerprint
 from quality_movies.monitoring.resources import MetricStore, QualityMetrics, job_cost_metrics
 from quality_movies.partitions import movie_files
 from quality_movies.quality.checks import (

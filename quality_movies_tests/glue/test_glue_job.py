@@ -242,7 +242,7 @@ def test_a_batch_runs_in_one_session_each_file_failing_alone_and_judged_after_th
 ):
     from datetime import UTC, datetime
 
-    from quality_movies.monitoring.history import FileQuality, history_rows
+    from quality_movies.dq.metric_history import FileQuality, history_rows
     from quality_movies.quality.glue_job import BatchFile, evaluate_batch
 
     rule = "RowCount > avg(last(1))"

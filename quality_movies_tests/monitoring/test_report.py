@@ -6,9 +6,9 @@ from pathlib import Path
 
 import dagster as dg
 
+from quality_movies.dq.metric_history import FileQuality
 from quality_movies.lake import LocalLake
 from quality_movies.monitoring.assets import REPORT_KEY, quality_report
-from quality_movies.monitoring.history import FileQuality
 from quality_movies.monitoring.report import main, render_report
 from quality_movies.monitoring.resources import DuckDBMetricStore
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from quality_movies.dq.anomaly import MIN_HISTORY, THRESHOLD, judge
 from quality_movies.dq.history import AnomalyVerdict
-from quality_movies.monitoring.anomaly import MIN_HISTORY, THRESHOLD, judge
 
 HISTORY_COLUMNS = [
     ("source_file", "string"),
