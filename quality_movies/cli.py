@@ -100,9 +100,13 @@ def run(env: "Environment") -> int:
     Holds the home lock, claims the files in the ledger, runs each contiguous range of new
     partitions as one run, and records and announces each file once.
     """
-    from quality_movies.ingestion.sensors import CLAIM_TAG, plan_input_files, release_dead_claims
     from quality_movies.pipeline_runs import announce_pending, cli_owner
     from quality_movies.runs.lock import home_lock
+    from quality_movies.runs.new_files_sensor import (
+        CLAIM_TAG,
+        plan_input_files,
+        release_dead_claims,
+    )
 
     with home_lock(env.home, "run"):
         instance = use_dagster_home(env)
@@ -179,7 +183,6 @@ def run_batches(env: "Environment", instance, files: list[str], tags: dict[str, 
     """One run per contiguous range of ``files``' partitions; the number of files that failed."""
     from quality_movies.definitions import build_definitions
     from quality_movies.jobs import INGEST_JOB
-    from quality_movies.notifications.sensors import LAUNCHED_BY_TAG
     from quality_movies.partitions import movie_files
     from quality_movies.pipeline_runs import (
         partition_ranges,
@@ -188,6 +191,7 @@ def run_batches(env: "Environment", instance, files: list[str], tags: dict[str, 
         settle_run,
         settle_unstarted,
     )
+    from quality_movies.runs.run_status_sensors import LAUNCHED_BY_TAG
 
     resources = env.resources()
     lake, notifier, ledger = resources["lake"], resources["notifier"], resources["ledger"]
@@ -242,8 +246,8 @@ def refresh_view(env: "Environment", instance) -> int:
     """Recompute year_aggregated; 1 when that failed."""
     from quality_movies.definitions import build_definitions
     from quality_movies.jobs import REFRESH_JOB
-    from quality_movies.notifications.sensors import LAUNCHED_BY_TAG
     from quality_movies.pipeline_runs import run_failure_message
+    from quality_movies.runs.run_status_sensors import LAUNCHED_BY_TAG
 
     refresh = (
         build_definitions(env)
@@ -287,9 +291,9 @@ def reprocess(env: "Environment", files: list[str], every: bool, since: str | No
     Each file's outputs, warehouse rows and history entries are replaced as a run replaces them,
     its ledger record becomes a new evaluation of the same version, and it is announced once.
     """
-    from quality_movies.ingestion.sensors import CLAIM_TAG, release_dead_claims
     from quality_movies.pipeline_runs import cli_owner
     from quality_movies.runs.lock import home_lock
+    from quality_movies.runs.new_files_sensor import CLAIM_TAG, release_dead_claims
 
     if not (files or every or since):
         raise ValueError("name the files to reprocess, or give --all or --since DATE")
