@@ -14,7 +14,7 @@ from quality_movies.dq.check_names import (
     rule_check_names,
     rule_text,
 )
-from quality_movies.ingestion.assets import markdown_code
+from quality_movies.markdown import markdown_code
 from quality_movies.partitions import movie_files
 
 VALIDATED_MOVIES = dg.AssetKey("validated_movies")
