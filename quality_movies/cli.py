@@ -17,7 +17,6 @@ TOOL_COMMANDS = {
     "dq": "quality_movies.dq.cli",
     "export-infra": "quality_movies.infra.export",
     "glue-package": "quality_movies.glue_package",
-    "report": "quality_movies.monitoring.report",
 }
 
 
@@ -415,7 +414,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("export-infra", help="write the CloudFormation/Step Functions/EventBridge files")
     sub.add_parser("glue-package", help="build (and upload) the Glue job script and package")
-    sub.add_parser("report", help="write the history of every rule's metrics as one HTML page")
+    report_cmd = sub.add_parser(
+        "report", help="write the history of every rule's metrics as one HTML page"
+    )
+    report_cmd.add_argument(
+        "--out", type=Path, help="where to write (default: HOME/reports/quality_report.html)"
+    )
     return parser
 
 
@@ -426,6 +430,9 @@ COMMANDS = {
     "reprocess": lambda env, args: reprocess(env, args.files, args.all, args.since),
     "status": lambda env, args: importlib.import_module("quality_movies.status").status(env),
     "ui": lambda env, args: ui(env, args.port),
+    "report": lambda env, args: importlib.import_module(
+        "quality_movies.monitoring.report"
+    ).write_deployment_report(env, args.out),
 }
 
 
