@@ -21,6 +21,7 @@ import duckdb
 import pandas as pd
 from pydantic import PrivateAttr
 
+from quality_movies.aws_clients import aws_client
 from quality_movies.dq.metric_history import (
     COLUMN_NAMES,
     HISTORY_COLUMNS,
@@ -32,7 +33,7 @@ from quality_movies.dq.metric_history import (
     now,
     typed,
 )
-from quality_movies.lake import Lake, aws_client
+from quality_movies.lake import Lake
 
 _DUCKDB_TYPES = {
     "string": "VARCHAR",
