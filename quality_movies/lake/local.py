@@ -15,6 +15,7 @@ from typing import Any, BinaryIO, TypeVar
 import duckdb
 from pydantic import PrivateAttr
 
+from quality_movies.bucket_folder import EtagCache, list_folder, write_atomically
 from quality_movies.dq.input_format import (
     UnsupportedInputError,
     detect_file_format,
@@ -29,7 +30,6 @@ from quality_movies.lake.base import (
     infer_csv_columns,
     merge_columns,
 )
-from quality_movies.lake.bucket_folder import EtagCache, list_folder, write_atomically
 from quality_movies.lake.inspect import InputProblem
 
 T = TypeVar("T")
