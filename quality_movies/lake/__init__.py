@@ -8,6 +8,7 @@ from quality_movies.lake.aws import (
     CrawlerFailed,
     GlueCrawlerCatalog,
     S3Lake,
+    aws_client,
     catalog_table_from_glue,
 )
 from quality_movies.lake.base import (
@@ -33,6 +34,7 @@ __all__ = [
     "LocalCatalog",
     "LocalLake",
     "S3Lake",
+    "aws_client",
     "catalog_table_from_glue",
     "crawl_file",
     "glue_type",

@@ -9,8 +9,32 @@ from typing import Any, BinaryIO
 import dagster as dg
 from pydantic import PrivateAttr
 
-from quality_movies.aws_clients import aws_client
 from quality_movies.lake.base import Catalog, CatalogTable, Lake, LakeObject
+
+
+def aws_client(
+    service: str,
+    region_name: str,
+    endpoint_url: str = "",
+    *,
+    retry_mode: str = "standard",
+    max_attempts: int = 10,
+    path_style: bool = False,
+) -> Any:
+    """A boto3 client with backoff on throttling and 5xx; credentials come from the default chain.
+
+    ``endpoint_url`` points at a local stand-in (SeaweedFS, moto) when set; empty means AWS itself.
+    """
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        retries={"mode": retry_mode, "max_attempts": max_attempts},
+        s3={"addressing_style": "path"} if path_style else None,
+    )
+    return boto3.session.Session().client(
+        service, region_name=region_name, endpoint_url=endpoint_url or None, config=config
+    )
 
 
 def _is_missing(exc: Exception) -> bool:

@@ -21,7 +21,6 @@ import duckdb
 import pandas as pd
 from pydantic import PrivateAttr
 
-from quality_movies.aws_clients import aws_client
 from quality_movies.dq.metric_history import (
     COLUMN_NAMES,
     HISTORY_COLUMNS,
@@ -33,7 +32,7 @@ from quality_movies.dq.metric_history import (
     now,
     typed,
 )
-from quality_movies.lake import Lake
+from quality_movies.lake import Lake, aws_client
 
 _DUCKDB_TYPES = {
     "string": "VARCHAR",

@@ -757,7 +757,7 @@ class GlueQualityJobRunner(QualityJobRunner):
 
     def glue_client(self) -> Any:
         """Glue's client with the platform's retry settings (standard mode, 10 attempts)."""
-        from quality_movies.aws_clients import aws_client
+        from quality_movies.lake import aws_client
 
         return aws_client("glue", self.region_name, self.endpoint_url)
 

@@ -514,7 +514,7 @@ class RedshiftDataWarehouse(Warehouse):
     def client(self) -> Any:
         """The redshift-data client of this resource, built on first use."""
         if self._client is None:
-            from quality_movies.aws_clients import aws_client
+            from quality_movies.lake import aws_client
 
             self._client = aws_client("redshift-data", self.region_name, self.endpoint_url)
         return self._client
@@ -628,7 +628,7 @@ class RedshiftDataWarehouse(Warehouse):
     def s3_client(self) -> Any:
         """The S3 client that writes COPY manifests beside the staged Parquet, built on first use."""
         if self._s3 is None:
-            from quality_movies.aws_clients import aws_client
+            from quality_movies.lake import aws_client
 
             self._s3 = aws_client(
                 "s3", self.region_name, self.endpoint_url, path_style=bool(self.endpoint_url)
