@@ -1,4 +1,4 @@
-"""AWS Glue entrypoint of the quality job: arguments and session here, the logic in quality_movies.glue_job.
+"""AWS Glue entrypoint of the quality job: arguments and session here, the logic in quality_movies.quality.glue_job.
 
 One run evaluates a batch of files: those of ``--manifest_uri`` (JSON ``{"files": [{"source_key": ...}]}``)
 or the one of ``--source_key``. On Glue (``awsglue`` importable) it runs in a GlueContext with
@@ -17,7 +17,7 @@ from typing import Any
 
 import boto3
 
-from quality_movies.glue_job import (
+from quality_movies.quality.glue_job import (
     JobArguments,
     check_inputs,
     load_manifest,

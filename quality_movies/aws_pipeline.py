@@ -263,7 +263,7 @@ def run_job_pipeline(options: Mapping[str, str], arguments: Any, s3: Any) -> dic
     """The Glue job's ``--pipeline true`` run over the files of its manifest (``arguments``, the
     resolved ``glue_job.JobArguments``): the report goes to ``--report_key``; raises when a file
     could not be announced, so the execution ends failed."""
-    from quality_movies.glue_job import (
+    from quality_movies.quality.glue_job import (
         QualityJobError,
         packaged_ruleset_text,
         read_text_uri,

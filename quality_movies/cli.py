@@ -17,7 +17,6 @@ TOOL_COMMANDS = {
     "dq": "quality_movies.dq.cli",
     "export-infra": "quality_movies.infra.export",
     "glue-package": "quality_movies.glue_package",
-    "report": "quality_movies.monitoring.report",
 }
 
 
@@ -100,9 +99,13 @@ def run(env: "Environment") -> int:
     Holds the home lock, claims the files in the ledger, runs each contiguous range of new
     partitions as one run, and records and announces each file once.
     """
-    from quality_movies.ingestion.sensors import CLAIM_TAG, plan_input_files, release_dead_claims
     from quality_movies.pipeline_runs import announce_pending, cli_owner
     from quality_movies.runs.lock import home_lock
+    from quality_movies.runs.new_files_sensor import (
+        CLAIM_TAG,
+        plan_input_files,
+        release_dead_claims,
+    )
 
     with home_lock(env.home, "run"):
         instance = use_dagster_home(env)
@@ -179,7 +182,6 @@ def run_batches(env: "Environment", instance, files: list[str], tags: dict[str, 
     """One run per contiguous range of ``files``' partitions; the number of files that failed."""
     from quality_movies.definitions import build_definitions
     from quality_movies.jobs import INGEST_JOB
-    from quality_movies.notifications.sensors import LAUNCHED_BY_TAG
     from quality_movies.partitions import movie_files
     from quality_movies.pipeline_runs import (
         partition_ranges,
@@ -188,6 +190,7 @@ def run_batches(env: "Environment", instance, files: list[str], tags: dict[str, 
         settle_run,
         settle_unstarted,
     )
+    from quality_movies.runs.run_status_sensors import LAUNCHED_BY_TAG
 
     resources = env.resources()
     lake, notifier, ledger = resources["lake"], resources["notifier"], resources["ledger"]
@@ -258,8 +261,8 @@ def refresh_view(env: "Environment", instance) -> int:
     """Recompute year_aggregated; 1 when that failed."""
     from quality_movies.definitions import build_definitions
     from quality_movies.jobs import REFRESH_JOB
-    from quality_movies.notifications.sensors import LAUNCHED_BY_TAG
     from quality_movies.pipeline_runs import run_failure_message
+    from quality_movies.runs.run_status_sensors import LAUNCHED_BY_TAG
 
     refresh = (
         build_definitions(env)
@@ -305,9 +308,9 @@ def reprocess(env: "Environment", files: list[str], every: bool, since: str | No
     runs carry ``quality_movies/reprocess=true``, as a run or backfill launched in the UI with that
     tag does, and are settled the same way (``settle_run``).
     """
-    from quality_movies.ingestion.sensors import CLAIM_TAG, release_dead_claims
     from quality_movies.pipeline_runs import REPROCESS_TAG, cli_owner
     from quality_movies.runs.lock import home_lock
+    from quality_movies.runs.new_files_sensor import CLAIM_TAG, release_dead_claims
 
     if not (files or every or since):
         raise ValueError("name the files to reprocess, or give --all or --since DATE")
@@ -430,7 +433,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("export-infra", help="write the CloudFormation/Step Functions/EventBridge files")
     sub.add_parser("glue-package", help="build (and upload) the Glue job script and package")
-    sub.add_parser("report", help="write the history of every rule's metrics as one HTML page")
+    report_cmd = sub.add_parser(
+        "report", help="write the history of every rule's metrics as one HTML page"
+    )
+    report_cmd.add_argument(
+        "--out", type=Path, help="where to write (default: HOME/reports/quality_report.html)"
+    )
     return parser
 
 
@@ -441,6 +449,9 @@ COMMANDS = {
     "reprocess": lambda env, args: reprocess(env, args.files, args.all, args.since),
     "status": lambda env, args: importlib.import_module("quality_movies.status").status(env),
     "ui": lambda env, args: ui(env, args.port),
+    "report": lambda env, args: importlib.import_module(
+        "quality_movies.monitoring.report"
+    ).write_deployment_report(env, args.out),
 }
 
 

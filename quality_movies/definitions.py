@@ -4,15 +4,15 @@ import dagster as dg
 
 from quality_movies.environment import Environment
 from quality_movies.ingestion.assets import movies_catalog_table, raw_movies
-from quality_movies.ingestion.sensors import build_new_files_sensor
 from quality_movies.jobs import INGEST_JOB, ingest_movie_file, refresh_year_aggregated
 from quality_movies.monitoring.assets import quality_report
-from quality_movies.notifications.sensors import build_notification_sensors
 from quality_movies.quality.assets import build_quality_gate, recommended_ruleset
 from quality_movies.quality.resources import QualityJobRunner
 from quality_movies.runs.instance_storage import set_instance_sync, sync_mode
+from quality_movies.runs.new_files_sensor import build_new_files_sensor
+from quality_movies.runs.refresh_sensor import REFRESH_AFTER_LOAD, build_refresh_sensor
+from quality_movies.runs.run_status_sensors import build_notification_sensors
 from quality_movies.warehouse.assets import year_aggregated
-from quality_movies.warehouse.sensors import REFRESH_AFTER_LOAD, build_refresh_sensor
 
 
 def build_definitions(env: Environment | None = None) -> dg.Definitions:

@@ -93,7 +93,7 @@ def local_resources(env: Environment) -> dict[str, Any]:
     """Embedded defaults: a folder as the bucket, a JSON catalog, DuckDB engine and warehouse."""
     import dagster as dg
 
-    from quality_movies.ingestion.resources import LocalCatalog, LocalLake
+    from quality_movies.lake import LocalCatalog, LocalLake
     from quality_movies.monitoring.resources import DuckDBMetricStore, LocalQualityMetrics
     from quality_movies.notifications.resources import LocalNotifier
     from quality_movies.quality.resources import EmbeddedQualityJobRunner
@@ -142,7 +142,7 @@ def aws_resources(env: Environment) -> dict[str, Any]:
     import dagster as dg
     from dagster_aws.s3 import S3PickleIOManager, S3Resource
 
-    from quality_movies.ingestion.resources import GlueCrawlerCatalog, S3Lake
+    from quality_movies.lake import GlueCrawlerCatalog, S3Lake
     from quality_movies.monitoring.resources import CloudWatchQualityMetrics, ParquetMetricStore
     from quality_movies.notifications.resources import SnsNotifier
     from quality_movies.runs.resources import S3Ledger

@@ -29,7 +29,7 @@ DISTRIBUTION = "quality_movies"
 PACKAGE_DATA_SUFFIXES = (".py", ".dqdl", ".lark", ".sql")
 # The job module, and the DQDL parser it imports when it parses a ruleset (a Glue worker has
 # no parsed rulesets kept).
-JOB_MODULES = ("quality_movies.glue_job", "quality_movies.dq.parser")
+JOB_MODULES = ("quality_movies.quality.glue_job", "quality_movies.dq.parser")
 # Imported by the entrypoint script, or by the job only while it runs (pandera checks the validated
 # rows against the warehouse contract), rather than when the job module is imported.
 SCRIPT_REQUIREMENTS = ("dagster-pipes", "pandera")

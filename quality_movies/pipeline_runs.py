@@ -14,10 +14,7 @@ from typing import Any
 
 import dagster as dg
 
-from quality_movies.ingestion.resources import Lake
-from quality_movies.notifications.resources import Notifier
-from quality_movies.partitions import movie_files
-from quality_movies.runs.faults import (
+from quality_movies.faults import (
     DATA,
     ENVIRONMENT,
     RULESET,
@@ -26,6 +23,9 @@ from quality_movies.runs.faults import (
     failure_kind_of_record,
     what_to_do,
 )
+from quality_movies.lake import Lake
+from quality_movies.notifications.resources import Notifier
+from quality_movies.partitions import movie_files
 from quality_movies.runs.resources import FileVersion, Ledger
 
 WAREHOUSE_ASSET = dg.AssetKey("imdb_movies_rating")

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from quality_movies.bucket_folder import EtagCache, list_folder
 from quality_movies.dq.input_format import DELIMITERS, is_input_file
-from quality_movies.ingestion.bucket_folder import EtagCache, list_folder
 
 if TYPE_CHECKING:
     from quality_movies.environment import Environment

@@ -7,12 +7,12 @@ Two shapes, told apart by the path:
   first (metric names as in ``EvaluatedMetrics``: ``Dataset.*.RowCount``,
   ``Column.imdb_rating.Completeness``...); recording appends this run's values;
 * anything else, a folder or a ``.parquet`` file: the pipeline's metric history, one row per file
-  version, rule and metric (the columns of ``monitoring.history.HISTORY_COLUMNS``; the
+  version, rule and metric (the columns of ``dq.metric_history.HISTORY_COLUMNS``; the
   ``dq_metrics/`` folder of the bucket, copied with ``aws s3 sync``); recording writes one Parquet
   file per data file version into the folder, as the pipeline does.
 
 The judging of values (how much history an anomaly needs, the threshold) is the pipeline's own
-(``monitoring.anomaly``), so a ruleset passes or fails alike in both places.
+(``dq.anomaly``), so a ruleset passes or fails alike in both places.
 """
 
 import hashlib
@@ -26,7 +26,7 @@ from quality_movies.dq.errors import UnreadableInputError
 from quality_movies.dq.outcomes import EvaluationSummary
 
 if TYPE_CHECKING:
-    from quality_movies.monitoring.history import StoredMetricHistory
+    from quality_movies.dq.metric_history import StoredMetricHistory
 
 
 def file_version(path: Path) -> str:
@@ -45,7 +45,7 @@ def load_history(
     """The history at ``location``, this data file version's own entries left out (checking the
     same file again does not judge it against itself). A missing ``location`` is an empty history
     when ``missing_ok`` (the first run that records one), else an error."""
-    from quality_movies.monitoring.history import StoredMetricHistory
+    from quality_movies.dq.metric_history import StoredMetricHistory
 
     if not location.exists():
         if missing_ok:
@@ -69,7 +69,7 @@ def record_history(
             series.setdefault(name, []).append(value)
         _write_atomically(location, json.dumps({"series": series}, indent=1, sort_keys=True))
         return location
-    from quality_movies.monitoring.history import (
+    from quality_movies.dq.metric_history import (
         FileQuality,
         history_rows,
         now,
@@ -133,7 +133,7 @@ def _read_rows(location: Path):
     """The history rows of a Parquet file, or of every Parquet file in a folder."""
     import pandas as pd
 
-    from quality_movies.monitoring.history import COLUMN_NAMES, typed
+    from quality_movies.dq.metric_history import COLUMN_NAMES, typed
 
     files: Sequence[Path] = (
         sorted(p for p in location.glob("*.parquet") if not p.name.startswith("."))

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from quality_movies.ingestion.resources import Lake
+from quality_movies.lake import Lake
 from quality_movies.monitoring.report import write_report
 from quality_movies.monitoring.resources import MetricStore
 

@@ -6,23 +6,23 @@ the latest files, and what quality cost (each file's share of its Glue job run, 
 Inline SVG and CSS only: the page opens without a network.
 """
 
-import argparse
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from quality_movies.monitoring.anomaly import (
+from quality_movies.dq.anomaly import (
     MIN_HISTORY,
     expected_range,
     format_number,
     metric_label,
 )
-from quality_movies.monitoring.history import in_processing_order
-from quality_movies.monitoring.resources import JOB_COST_PREFIX
+from quality_movies.dq.metric_history import in_processing_order
+from quality_movies.monitoring.resources import JOB_COST_PREFIX, metric_store_for
 
 WIDTH, HEIGHT, PAD_X, PAD_Y = 720, 180, 56, 26
 LABELLED_FILES = 8
@@ -271,23 +271,13 @@ def write_report(frame: pd.DataFrame, out: Path) -> Path:
     return out
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Write the report of the current deployment's metric history."""
-    parser = argparse.ArgumentParser(
-        prog="quality-movies report", description="Write the quality report as one HTML page."
-    )
-    parser.add_argument(
-        "--out", type=Path, help="where to write (default: HOME/reports/quality_report.html)"
-    )
-    args = parser.parse_args(argv)
+def write_deployment_report(env: Any, out: Path | None = None) -> int:
+    """``quality-movies report``: write the report of ``env``'s metric history (by default to
+    HOME/reports/quality_report.html); 2 with a one-line error when it cannot be written."""
     import duckdb
 
-    from quality_movies.environment import Environment
-    from quality_movies.monitoring.resources import metric_store_for
-
     try:
-        env = Environment.from_env()
-        out = args.out or env.home / "reports" / "quality_report.html"
+        out = out or env.home / "reports" / "quality_report.html"
         frame = metric_store_for(env).frame()
         write_report(frame, out)
     except (OSError, ValueError, RuntimeError, duckdb.Error) as exc:
@@ -296,7 +286,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     files = len(frame.drop_duplicates(["source_file", "file_version"]))
     print(f"wrote {out} ({files} files)")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

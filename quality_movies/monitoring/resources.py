@@ -21,8 +21,7 @@ import duckdb
 import pandas as pd
 from pydantic import PrivateAttr
 
-from quality_movies.ingestion.resources import Lake, aws_client
-from quality_movies.monitoring.history import (
+from quality_movies.dq.metric_history import (
     COLUMN_NAMES,
     HISTORY_COLUMNS,
     FileQuality,
@@ -33,6 +32,7 @@ from quality_movies.monitoring.history import (
     now,
     typed,
 )
+from quality_movies.lake import Lake, aws_client
 
 _DUCKDB_TYPES = {
     "string": "VARCHAR",

@@ -68,7 +68,7 @@ class SnsNotifier(Notifier):
     def client(self) -> Any:
         """The SNS client of this resource, built on first use."""
         if self._client is None:
-            from quality_movies.ingestion.resources import aws_client
+            from quality_movies.lake import aws_client
 
             self._client = aws_client("sns", self.region_name, self.endpoint_url)
         return self._client

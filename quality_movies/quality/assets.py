@@ -24,10 +24,16 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from quality_movies.contract import (
+    CONTRACT,
+    SOURCE_FILE_COLUMN,
+    ValidatedTable,
+)
 from quality_movies.dq import ROW_LEVEL_COLUMNS
+from quality_movies.dq.metric_history import FileQuality, history_rows, now, ruleset_fingerprint
+from quality_movies.faults import DATA, RULESET, failure_kind
 from quality_movies.ingestion.assets import movies_catalog_table
-from quality_movies.ingestion.resources import Catalog, Lake
-from quality_movies.monitoring.history import FileQuality, history_rows, now, ruleset_fingerprint
+from quality_movies.lake import Catalog, Lake
 from quality_movies.monitoring.resources import MetricStore, QualityMetrics, job_cost_metrics
 from quality_movies.partitions import movie_files
 from quality_movies.quality.checks import (
@@ -55,12 +61,6 @@ from quality_movies.quality.resources import (
     ruleset_reads_history,
     staged_outputs,
     staging_token,
-)
-from quality_movies.runs.faults import DATA, RULESET, failure_kind
-from quality_movies.warehouse.contract import (
-    CONTRACT,
-    SOURCE_FILE_COLUMN,
-    ValidatedTable,
 )
 from quality_movies.warehouse.resources import Warehouse
 
@@ -407,7 +407,7 @@ def build_quality_gate(rules: Sequence[Any]) -> dg.AssetsDefinition:
                 ),
                 metadata={
                     "dagster/column_schema": VALIDATED_COLUMN_SCHEMA,
-                    "contract": "pandera schema validated_movies (warehouse/contract.py)",
+                    "contract": "pandera schema validated_movies (quality_movies/contract.py)",
                 },
             ),
             "bad_records": dg.AssetOut(

@@ -31,7 +31,7 @@ from quality_movies.dq.column_types import CRAWLER_TYPES, STRING
 from quality_movies.dq.data_files import DataFile, LocalFiles
 from quality_movies.dq.model import Ruleset
 from quality_movies.dq.rules import referenced_names
-from quality_movies.ingestion.resources import Catalog, Lake, LakeObject
+from quality_movies.lake import Catalog, Lake, LakeObject
 from quality_movies.quality.resources import QualityJobFailed, QualityJobRunner, work_folder
 from quality_movies.settings import REFERENCE_PREFIX
 from quality_movies.warehouse.resources import Warehouse

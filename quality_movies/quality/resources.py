@@ -31,6 +31,12 @@ import pandas as pd
 from dagster_pyspark import PySparkResource
 from dagster_pyspark.resources import spark_session_from_config
 
+from quality_movies.contract import (
+    REQUIRED_COLUMNS,
+    ContractViolation,
+    check_contract_in_duckdb,
+    split_by_contract,
+)
 from quality_movies.dq import (
     BatchFile,
     BatchResult,
@@ -43,21 +49,15 @@ from quality_movies.dq import (
     load_ruleset,
 )
 from quality_movies.dq.model import EXPRESSION
-from quality_movies.glue_job import QualityJobError
-from quality_movies.ingestion.resources import Lake
-from quality_movies.runs.faults import (
+from quality_movies.faults import (
     ENVIRONMENT,
     EnvironmentFailure,
     failure_kind,
     transient_message,
 )
+from quality_movies.lake import Lake
+from quality_movies.quality.glue_job import QualityJobError
 from quality_movies.settings import PipelineSettings
-from quality_movies.warehouse.contract import (
-    REQUIRED_COLUMNS,
-    ContractViolation,
-    check_contract_in_duckdb,
-    split_by_contract,
-)
 
 STAGING_FOLDER = "_staging"
 _HOST = socket.gethostname()
@@ -345,7 +345,7 @@ class QualityJobRunner(dg.ConfigurableResource, ABC):
         """Evaluate a batch into each file's staged outputs; per file (in order) its result, or the
         error that stopped it (its staged outputs may be partly written: the caller removes them).
         By default one ``run`` per file, each judged against the files before it."""
-        from quality_movies.glue_job import batch_history, pending_history_rows
+        from quality_movies.quality.glue_job import batch_history, pending_history_rows
 
         results: BatchResults = []
         pending: list[pd.DataFrame] = []
@@ -427,7 +427,7 @@ def _append(target: Path, extra: Path) -> None:
 
 def _inspection_problem(path: Path, source_file: str) -> str | None:
     """The input inspection's one-line message when the file is not a usable CSV."""
-    from quality_movies.ingestion.inspect import inspect_file
+    from quality_movies.lake.inspect import inspect_file
 
     problem = inspect_file(path, source_file, required_columns=REQUIRED_COLUMNS)
     return None if problem is None else problem.message
@@ -509,7 +509,7 @@ class EmbeddedQualityJobRunner(QualityJobRunner):
         staging. Each file is judged against the history followed by the files before it that
         were staged (a file is staged as soon as the engine gives its result, before the next file's
         rules are decided); a file that cannot be read or evaluated fails alone, named as the user's."""
-        from quality_movies.glue_job import batch_history, pending_history_rows
+        from quality_movies.quality.glue_job import batch_history, pending_history_rows
 
         ruleset = self.ruleset()
         results: dict[int, QualityRunResult | Exception] = {}
@@ -757,7 +757,7 @@ class GlueQualityJobRunner(QualityJobRunner):
 
     def glue_client(self) -> Any:
         """Glue's client with the platform's retry settings (standard mode, 10 attempts)."""
-        from quality_movies.ingestion.resources import aws_client
+        from quality_movies.lake import aws_client
 
         return aws_client("glue", self.region_name, self.endpoint_url)
 
@@ -823,7 +823,7 @@ class GlueQualityJobRunner(QualityJobRunner):
         """Upload the engine inputs the job reads itself (catalog column types; references as
         ``s3://`` URIs: a file prepared on this machine, such as several CSVs read as one, is
         uploaded under ``prefix``); returns the keys written. File rules list S3 in the job."""
-        from quality_movies.glue_job import EngineInputs, is_s3
+        from quality_movies.quality.glue_job import EngineInputs, is_s3
 
         references = {}
         written = []
@@ -1198,8 +1198,8 @@ class SparkQualityJobRunner(QualityJobRunner):
         history: Any,
     ) -> BatchResults:
         """``glue_job.evaluate_batch`` over ``files`` (file rules list the lake for each file)."""
-        from quality_movies.glue_job import BatchFile, evaluate_batch
         from quality_movies.quality.engine_inputs import LakeFiles
+        from quality_movies.quality.glue_job import BatchFile, evaluate_batch
 
         spark = self.pyspark.spark_session or spark_session_from_config(self.pyspark.spark_config)
         # references are files on this machine: Spark reads them itself only without direct_io

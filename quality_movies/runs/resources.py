@@ -384,7 +384,7 @@ class S3Ledger(Ledger):
 
     def client(self) -> Any:
         if self._client is None:
-            from quality_movies.ingestion.resources import aws_client
+            from quality_movies.lake import aws_client
 
             self._client = aws_client(
                 "s3", self.region_name, self.endpoint_url, path_style=bool(self.endpoint_url)

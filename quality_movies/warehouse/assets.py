@@ -6,7 +6,7 @@ load is one step with the file's other outputs, so they are published together o
 
 import dagster as dg
 
-from quality_movies.ingestion.assets import markdown_table
+from quality_movies.markdown import markdown_table
 from quality_movies.warehouse.resources import Warehouse
 
 IMDB_MOVIES_RATING = dg.AssetKey("imdb_movies_rating")

@@ -18,7 +18,7 @@ import duckdb
 import pandas as pd
 from pydantic import PrivateAttr
 
-from quality_movies.warehouse.contract import WAREHOUSE_COLUMNS, ValidatedTable
+from quality_movies.contract import WAREHOUSE_COLUMNS, ValidatedTable
 
 YEAR_AGGREGATED_SELECT = (
     "SELECT released_year, genre, COUNT(*) AS movie_count, AVG(imdb_rating) AS avg_imdb_rating "
@@ -514,7 +514,7 @@ class RedshiftDataWarehouse(Warehouse):
     def client(self) -> Any:
         """The redshift-data client of this resource, built on first use."""
         if self._client is None:
-            from quality_movies.ingestion.resources import aws_client
+            from quality_movies.lake import aws_client
 
             self._client = aws_client("redshift-data", self.region_name, self.endpoint_url)
         return self._client
@@ -628,7 +628,7 @@ class RedshiftDataWarehouse(Warehouse):
     def s3_client(self) -> Any:
         """The S3 client that writes COPY manifests beside the staged Parquet, built on first use."""
         if self._s3 is None:
-            from quality_movies.ingestion.resources import aws_client
+            from quality_movies.lake import aws_client
 
             self._s3 = aws_client(
                 "s3", self.region_name, self.endpoint_url, path_style=bool(self.endpoint_url)

@@ -7,7 +7,7 @@ import pytest
 from dagster_aws.s3 import S3PickleIOManager
 
 from quality_movies.environment import Environment
-from quality_movies.ingestion.resources import GlueCrawlerCatalog, S3Lake
+from quality_movies.lake import GlueCrawlerCatalog, S3Lake
 from quality_movies.notifications.resources import SnsNotifier
 from quality_movies.warehouse.resources import RedshiftDataWarehouse
 

@@ -8,7 +8,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from quality_movies.ingestion.resources import (
+from quality_movies.lake import (
     CatalogTable,
     CrawlerFailed,
     GlueCrawlerCatalog,

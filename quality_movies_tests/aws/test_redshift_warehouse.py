@@ -24,8 +24,8 @@ import pytest
 import sqlglot
 from botocore.stub import Stubber
 
+from quality_movies.contract import ValidatedTable, split_by_contract
 from quality_movies.warehouse import resources
-from quality_movies.warehouse.contract import ValidatedTable, split_by_contract
 from quality_movies.warehouse.resources import (
     LoadMismatch,
     RedshiftDataWarehouse,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from quality_movies.ingestion.resources import S3Lake
+from quality_movies.lake import S3Lake
 
 from .conftest import S3Server
 

@@ -4,12 +4,12 @@ same-second and ignored keys, each version claimed once."""
 import dagster as dg
 import pytest
 
-from quality_movies.ingestion.sensors import build_new_files_sensor
 from quality_movies.jobs import INGEST_JOB
 from quality_movies.notifications.resources import LocalNotifier
 from quality_movies.partitions import movie_files
 from quality_movies.pipeline_runs import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
 from quality_movies.quality.resources import EmbeddedQualityJobRunner
+from quality_movies.runs.new_files_sensor import build_new_files_sensor
 from quality_movies.runs.resources import S3Ledger
 
 from .conftest import S3Server

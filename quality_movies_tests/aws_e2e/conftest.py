@@ -21,7 +21,7 @@ from moto.glue import models as glue_models
 from moto.moto_api import state_manager
 
 import quality_movies.environment
-import quality_movies.ingestion.resources
+import quality_movies.lake
 from quality_movies.definitions import build_definitions
 from quality_movies.environment import Environment
 from quality_movies.glue_package import SCRIPT_NAME, job_script_path
@@ -276,7 +276,7 @@ def _swap_glue_client(patch: pytest.MonkeyPatch, deployment: Deployment) -> None
 
 def _answer_redshift_data_api(patch: pytest.MonkeyPatch, deployment: Deployment) -> None:
     """Every redshift-data client the resources build is real; its calls go to the stand-in."""
-    aws_client = quality_movies.ingestion.resources.aws_client
+    aws_client = quality_movies.lake.aws_client
 
     def aws_client_with_redshift_stand_in(service: str, *args: Any, **kwargs: Any) -> Any:
         client = aws_client(service, *args, **kwargs)
@@ -291,6 +291,4 @@ def _answer_redshift_data_api(patch: pytest.MonkeyPatch, deployment: Deployment)
             )
         return client
 
-    patch.setattr(
-        quality_movies.ingestion.resources, "aws_client", aws_client_with_redshift_stand_in
-    )
+    patch.setattr(quality_movies.lake, "aws_client", aws_client_with_redshift_stand_in)

@@ -17,7 +17,7 @@ import pytest
 from dagster_aws.s3 import S3PickleIOManager
 
 from quality_movies.dq import default_ruleset_path, evaluate_file, load_ruleset
-from quality_movies.ingestion.resources import GlueCrawlerCatalog, S3Lake
+from quality_movies.lake import GlueCrawlerCatalog, S3Lake
 from quality_movies.notifications.resources import SnsNotifier
 from quality_movies.quality.resources import read_jsonl
 from quality_movies.warehouse.resources import RedshiftDataWarehouse

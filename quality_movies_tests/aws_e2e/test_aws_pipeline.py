@@ -11,13 +11,17 @@ import pandas as pd
 import pytest
 
 from quality_movies.aws_pipeline import run_job_pipeline
-from quality_movies.glue_job import load_manifest, packaged_ruleset_text, resolve_job_arguments
 from quality_movies.glue_package import job_script_path
-from quality_movies.ingestion.resources import S3Lake
 from quality_movies.jobs import INGEST_JOB
+from quality_movies.lake import S3Lake
 from quality_movies.monitoring.resources import JOB_COST_PREFIX, ParquetMetricStore
 from quality_movies.partitions import movie_files
 from quality_movies.pipeline_runs import range_tags
+from quality_movies.quality.glue_job import (
+    load_manifest,
+    packaged_ruleset_text,
+    resolve_job_arguments,
+)
 from quality_movies.runs.resources import S3Ledger
 from quality_movies_tests.aws_e2e.conftest import COPY_ROLE_ARN, WORKGROUP, Deployment
 from quality_movies_tests.aws_e2e.redshift_data_api import RedshiftDataApi

@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from quality_movies.ingestion.resources import LocalCatalog, LocalLake
+from quality_movies.lake import LocalCatalog, LocalLake
 from quality_movies.monitoring.resources import DuckDBMetricStore, LocalQualityMetrics
 from quality_movies.partitions import movie_files
 from quality_movies.quality.assets import build_quality_gate

@@ -4,8 +4,8 @@ metric history recorded in file order (embedded resources)."""
 import math
 from collections.abc import Sequence
 
+from quality_movies.contract import ValidatedTable
 from quality_movies.quality.resources import EmbeddedQualityJobRunner
-from quality_movies.warehouse.contract import ValidatedTable
 from quality_movies.warehouse.resources import DuckDBWarehouse
 from quality_movies_tests.gate.conftest import csv_text, movie_line
 

@@ -11,7 +11,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from quality_movies.warehouse.contract import (
+from quality_movies.contract import (
     REQUIRED_COLUMNS,
     ContractViolation,
     check_contract_in_duckdb,

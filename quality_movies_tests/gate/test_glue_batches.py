@@ -15,8 +15,8 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from quality_movies.ingestion.resources import LocalLake
-from quality_movies.monitoring.history import COLUMN_NAMES
+from quality_movies.dq.metric_history import COLUMN_NAMES
+from quality_movies.lake import LocalLake
 from quality_movies.quality.resources import (
     BatchInputs,
     FileToEvaluate,
@@ -253,7 +253,7 @@ def test_job_run_cost_follows_glues_billing(job_run, dpu_seconds, cost):
 def test_cost_reaches_the_report_per_day_and_per_file_and_cloudwatch():
     from datetime import UTC, datetime
 
-    from quality_movies.monitoring.history import FileQuality, history_rows
+    from quality_movies.dq.metric_history import FileQuality, history_rows
     from quality_movies.monitoring.report import render_report
     from quality_movies.monitoring.resources import job_cost_metrics, run_metric_data
 

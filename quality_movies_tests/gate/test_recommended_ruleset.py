@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from quality_movies.dq import parse_ruleset
-from quality_movies.ingestion.resources import LocalLake
+from quality_movies.lake import LocalLake
 from quality_movies.quality.assets import (
     RECOMMENDED_RULESET_KEY,
     recommended_ruleset,

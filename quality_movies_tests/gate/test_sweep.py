@@ -4,7 +4,7 @@ import os
 import time
 from pathlib import Path
 
-from quality_movies.ingestion.resources import LocalLake
+from quality_movies.lake import LocalLake
 from quality_movies.quality.resources import sweep_staged_outputs, sweep_work_dir
 from quality_movies_tests.gate.conftest import HOST
 

@@ -7,7 +7,7 @@ import sys
 
 import duckdb
 
-from quality_movies.warehouse.contract import ValidatedTable
+from quality_movies.contract import ValidatedTable
 from quality_movies.warehouse.resources import DuckDBWarehouse, LoadMismatch, WarehouseUnavailable
 from quality_movies_tests.gate.test_contract import validated_parquet
 

@@ -6,16 +6,16 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from quality_movies.contract import split_by_contract
 from quality_movies.dq import default_ruleset_path, evaluate_file, load_ruleset
 from quality_movies.dq.model import Ruleset
 from quality_movies.dq.parser import parse_ruleset
-from quality_movies.glue_job import (
+from quality_movies.quality.glue_job import (
     QualityJobError,
     parse_cli_options,
     resolve_job_arguments,
     run_quality_job,
 )
-from quality_movies.warehouse.contract import split_by_contract
 
 SAMPLE_CSV = Path(__file__).with_name("movies_sample.csv")
 SOURCE_FILE = "movies_sample.csv"
@@ -242,8 +242,8 @@ def test_a_batch_runs_in_one_session_each_file_failing_alone_and_judged_after_th
 ):
     from datetime import UTC, datetime
 
-    from quality_movies.glue_job import BatchFile, evaluate_batch
-    from quality_movies.monitoring.history import FileQuality, history_rows
+    from quality_movies.dq.metric_history import FileQuality, history_rows
+    from quality_movies.quality.glue_job import BatchFile, evaluate_batch
 
     rule = "RowCount > avg(last(1))"
     # The store knows one earlier file of 10 rows; the batch's files follow it in order.

@@ -38,7 +38,7 @@ def test_wheel_carries_the_package_with_its_data_files(glue_assets):
     with zipfile.ZipFile(glue_assets.wheel) as built:
         names = set(built.namelist())
         assert names >= DATA_FILES
-        assert "quality_movies/glue_job.py" in names
+        assert "quality_movies/quality/glue_job.py" in names
         assert (
             built.read("quality_movies/dq/rulesets/movies.dqdl")
             == (REPO_ROOT / "quality_movies/dq/rulesets/movies.dqdl").read_bytes()

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from quality_movies.glue_package import SCRIPT_NAME, upload_glue_assets
-from quality_movies.ingestion.resources import S3Lake
+from quality_movies.lake import S3Lake
 from quality_movies.quality.engine_inputs import engine_inputs
 from quality_movies.quality.resources import (
     GlueQualityJobRunner,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from quality_movies.glue_job import JobFiles, QualityJobError, split_s3
+from quality_movies.quality.glue_job import JobFiles, QualityJobError, split_s3
 from quality_movies_tests.glue.conftest import client
 
 BUCKET = "publish-bucket"

@@ -7,7 +7,8 @@ import dagster as dg
 import pytest
 from dagster_pyspark import PySparkResource
 
-from quality_movies.ingestion.resources import LocalCatalog, LocalLake
+from quality_movies.contract import ValidatedTable
+from quality_movies.lake import LocalCatalog, LocalLake
 from quality_movies.quality.engine_inputs import catalog_column_types, engine_inputs
 from quality_movies.quality.resources import (
     EmbeddedQualityJobRunner,
@@ -15,7 +16,6 @@ from quality_movies.quality.resources import (
     final_outputs,
 )
 from quality_movies.sample import write_sample
-from quality_movies.warehouse.contract import ValidatedTable
 from quality_movies.warehouse.resources import DuckDBWarehouse
 
 RULESET = """Rules = [

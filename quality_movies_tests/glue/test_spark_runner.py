@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 from dagster_pyspark import PySparkResource
 
-from quality_movies.ingestion.resources import Lake, LocalLake
+from quality_movies.lake import Lake, LocalLake
 from quality_movies.quality.resources import (
     EmbeddedQualityJobRunner,
     QualityJobFailed,
@@ -112,19 +112,19 @@ def _ruleset(tmp_path: Path, text: str) -> Path:
 
 @pytest.mark.spark
 def test_the_gate_on_spark_runs_one_batch_evaluation_per_batch(spark, tmp_path, monkeypatch):
-    import quality_movies.glue_job
+    import quality_movies.quality.glue_job
     from quality_movies.monitoring.resources import DuckDBMetricStore
     from quality_movies.warehouse.resources import DuckDBWarehouse
     from quality_movies_tests.gate.conftest import Gate, csv_text, movie_line
 
     calls: list[list[str]] = []
-    evaluate_batch = quality_movies.glue_job.evaluate_batch
+    evaluate_batch = quality_movies.quality.glue_job.evaluate_batch
 
     def counted(spark, ruleset_text, files, **kwargs):
         calls.append([f.source_file for f in files])
         return evaluate_batch(spark, ruleset_text, files, **kwargs)
 
-    monkeypatch.setattr(quality_movies.glue_job, "evaluate_batch", counted)
+    monkeypatch.setattr(quality_movies.quality.glue_job, "evaluate_batch", counted)
     home = tmp_path / "home"
     with dg.DagsterInstance.ephemeral() as instance:
         gate = Gate(

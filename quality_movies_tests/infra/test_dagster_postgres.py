@@ -18,10 +18,10 @@ import pytest
 from quality_movies.definitions import build_definitions
 from quality_movies.environment import Environment
 from quality_movies.infra.export import export_infra
-from quality_movies.ingestion.sensors import build_new_files_sensor
 from quality_movies.jobs import INGEST_JOB
 from quality_movies.notifications.resources import LocalNotifier
-from quality_movies.notifications.sensors import build_notification_sensors
+from quality_movies.runs.new_files_sensor import build_new_files_sensor
+from quality_movies.runs.run_status_sensors import build_notification_sensors
 from quality_movies.sample import write_sample
 from quality_movies.settings import PipelineSettings
 from quality_movies_tests.glue.conftest import free_port

@@ -4,8 +4,8 @@ import dagster as dg
 import pytest
 
 from quality_movies.ingestion.assets import inspect_input, movies_catalog_table, raw_movies
-from quality_movies.ingestion.resources import LocalCatalog, LocalLake
-from quality_movies.ingestion.resources import local as resources
+from quality_movies.lake import LocalCatalog, LocalLake
+from quality_movies.lake import local as resources
 from quality_movies.partitions import movie_files
 
 GOOD = b"Series_Title,IMDB_Rating,Meta_score\r\nHeat,8.3,76\r\nUp,8.2,\r\n"

@@ -4,9 +4,9 @@ import gzip
 
 import pytest
 
-from quality_movies.ingestion.inspect import InputProblem
-from quality_movies.ingestion.resources import LocalCatalog, LocalLake
-from quality_movies.ingestion.resources import local as resources
+from quality_movies.lake import LocalCatalog, LocalLake
+from quality_movies.lake import local as resources
+from quality_movies.lake.inspect import InputProblem
 
 GOOD = b"Series_Title,IMDB_Rating,Meta_score\nHeat,8.3,76\nUp,8.2,\n"
 MORE = b'Series_Title,IMDB_Rating,Gross\nAlien,8.4,"78,900,000"\n'
@@ -141,7 +141,7 @@ def test_what_the_inspection_found_is_not_read_again(lake, catalog, crawled, mon
     catalog.remember_inspections({a.key: (a.etag, None), bad.key: (bad.etag, told)})
     inspections: list[str] = []
     monkeypatch.setattr(
-        "quality_movies.ingestion.inspect.inspect_file",
+        "quality_movies.lake.inspect.inspect_file",
         lambda path, source_file, **_: inspections.append(source_file),
     )
     table = catalog.crawl(lake)

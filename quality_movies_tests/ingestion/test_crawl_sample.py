@@ -10,9 +10,9 @@ import io
 
 import pytest
 
-from quality_movies.ingestion.resources import LocalCatalog, LocalLake, infer_csv_columns
-from quality_movies.ingestion.resources import local as resources
-from quality_movies.ingestion.resources.base import csv_sample
+from quality_movies.lake import LocalCatalog, LocalLake, infer_csv_columns
+from quality_movies.lake import local as resources
+from quality_movies.lake.base import csv_sample
 
 MIB = 1 << 20
 

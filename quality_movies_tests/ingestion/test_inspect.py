@@ -7,7 +7,7 @@ import tracemalloc
 
 import pytest
 
-from quality_movies.ingestion.inspect import (
+from quality_movies.lake.inspect import (
     InputProblem,
     UnreadableFile,
     inspect_csv,
@@ -317,7 +317,7 @@ def test_inspect_file_names_the_user_file_not_the_path(tmp_path):
 
 def read_record_by_record(data: bytes) -> InputProblem | None:
     """The reference: the whole text through the csv-module reader, no block shortcut."""
-    from quality_movies.ingestion.inspect import _not_text, _Scan
+    from quality_movies.lake.inspect import _not_text, _Scan
 
     problem = _not_text(data, "movies.csv")
     if problem:

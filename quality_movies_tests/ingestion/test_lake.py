@@ -5,9 +5,9 @@ import os
 
 import pytest
 
-from quality_movies.ingestion import bucket_folder
-from quality_movies.ingestion.resources import LocalLake, S3Lake
-from quality_movies.ingestion.resources import local as resources
+from quality_movies import bucket_folder
+from quality_movies.lake import LocalLake, S3Lake
+from quality_movies.lake import local as resources
 
 ABC_MD5 = "900150983cd24fb0d6963f7d28e17f72"  # MD5("abc"), RFC 1321 appendix A.5
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from quality_movies.monitoring.anomaly import expected_range, format_number, judge, metric_label
+from quality_movies.dq.anomaly import expected_range, format_number, judge, metric_label
 
 # median 11; |deviations| 2,1,1,0,0,1,1,2 -> MAD 1; half width 3.5 * 1 / 0.6745 = 5.18903
 SMALL = [10, 12, 11, 13, 9, 11, 10, 12]

@@ -5,14 +5,16 @@ import re
 import dagster as dg
 import pytest
 
-from quality_movies.dq.parser import parse_ruleset
-from quality_movies.quality.checks import (
+from quality_movies.dq.check_names import (
     CONSERVATION_CHECK,
     MAX_CHECK_NAME_LENGTH,
+    rule_check_names,
+)
+from quality_movies.dq.parser import parse_ruleset
+from quality_movies.quality.checks import (
     VALIDATED_MOVIES,
     conservation_check_result,
     conservation_check_spec,
-    rule_check_names,
     rule_check_results,
     rule_check_specs,
     rule_metrics_metadata,

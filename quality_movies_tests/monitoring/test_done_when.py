@@ -20,7 +20,7 @@ RULESET = f"Rules = [\n    {SEED_RULE},\n    {DYNAMIC_RULE},\n    {ANOMALY_RULE}
 SIZES = [1000, 1012, 987, 1003, 995, 1020, 979, 1008, 992, 1001, 1015, 990]
 SMALL = 300
 
-# The thirteenth file's band, by hand from monitoring/anomaly.py's documented method (modified z-score,
+# The thirteenth file's band, by hand from dq/anomaly.py's documented method (modified z-score,
 # |0.6745 (x - median) / MAD| > 3.5, MAD floored at 1 % of the median), over the twelve sizes above:
 #   sorted: 979 987 990 992 995 1000 | 1001 1003 1008 1012 1015 1020 -> median (1000 + 1001) / 2 = 1000.5
 #   |x - 1000.5| sorted: 0.5 0.5 2.5 5.5 7.5 8.5 | 10.5 11.5 13.5 14.5 19.5 21.5 -> MAD (8.5 + 10.5) / 2 = 9.5

@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from quality_movies.ingestion.resources import LocalLake
-from quality_movies.monitoring.history import FileQuality, StoredMetricHistory, ruleset_fingerprint
+from quality_movies.dq.metric_history import FileQuality, StoredMetricHistory, ruleset_fingerprint
+from quality_movies.lake import LocalLake
 from quality_movies.monitoring.resources import DuckDBMetricStore, MetricStore, ParquetMetricStore
 
 ROW_COUNT = "Dataset.*.RowCount"
@@ -201,7 +201,7 @@ def test_reading_a_history_needs_no_dagster():
     import sys
 
     code = (
-        "import sys; from quality_movies.monitoring.history import StoredMetricHistory; "
+        "import sys; from quality_movies.dq.metric_history import StoredMetricHistory; "
         "h = StoredMetricHistory.from_dict({'series': {'m': [1.0, 1.0, 1.0]}, 'min_history': 3, "
         "'threshold': 3.5}); assert h.detect_anomaly('m', 5.0).anomalous; "
         "assert 'dagster' not in sys.modules, 'dagster imported'"

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from quality_movies.ingestion.resources import LocalLake
+from quality_movies.cli import main
+from quality_movies.dq.metric_history import FileQuality
+from quality_movies.lake import LocalLake
 from quality_movies.monitoring.assets import REPORT_KEY, quality_report
-from quality_movies.monitoring.history import FileQuality
-from quality_movies.monitoring.report import main, render_report
+from quality_movies.monitoring.report import render_report
 from quality_movies.monitoring.resources import DuckDBMetricStore
 
 ROW_COUNT = "Dataset.*.RowCount"
@@ -91,7 +92,7 @@ def test_cli_writes_the_report_of_the_home(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("QUALITY_MOVIES_ENV", raising=False)
     record_five_files(DuckDBMetricStore(path=str(tmp_path / "warehouse.duckdb")))
     out = tmp_path / "out" / "report.html"
-    assert main(["--out", str(out)]) == 0
+    assert main(["report", "--out", str(out)]) == 0
     assert OBSERVATION in out.read_text()
     assert capsys.readouterr().out.strip() == f"wrote {out} (5 files)"
 

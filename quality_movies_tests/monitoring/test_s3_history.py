@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from quality_movies.ingestion.resources import LocalLake, S3Lake
-from quality_movies.monitoring.history import FileQuality, StoredMetricHistory
+from quality_movies.dq.metric_history import FileQuality, StoredMetricHistory
+from quality_movies.lake import LocalLake, S3Lake
 from quality_movies.monitoring.resources import ParquetMetricStore
 from quality_movies_tests.aws.conftest import S3Server, s3_bucket, seaweedfs  # noqa: F401
 
@@ -66,7 +66,7 @@ def test_the_folder_is_one_external_table_for_athena() -> None:
     import sqlglot
     from sqlglot import exp
 
-    from quality_movies.monitoring.history import COLUMN_NAMES, external_table_ddl
+    from quality_movies.dq.metric_history import COLUMN_NAMES, external_table_ddl
 
     ddl = external_table_ddl("s3://quality-movie-bucket/dq_metrics/")
     create = sqlglot.parse_one(ddl, read="athena")

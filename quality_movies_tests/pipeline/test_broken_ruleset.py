@@ -7,10 +7,10 @@ import dagster as dg
 
 from quality_movies.definitions import build_definitions
 from quality_movies.environment import Environment
-from quality_movies.ingestion.sensors import CLAIM_TAG, build_new_files_sensor
 from quality_movies.jobs import INGEST_JOB
 from quality_movies.partitions import movie_files
 from quality_movies.pipeline_runs import settle_run
+from quality_movies.runs.new_files_sensor import CLAIM_TAG, build_new_files_sensor
 from quality_movies_tests.reliability.inputs import good_file
 
 # The second '>' is where DQDL stops making sense: line 2, column 33 (4 spaces, 12 letters of

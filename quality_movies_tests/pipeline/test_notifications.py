@@ -4,7 +4,7 @@ import dagster as dg
 
 from quality_movies.ingestion.assets import raw_movies
 from quality_movies.notifications.resources import LocalNotifier
-from quality_movies.notifications.sensors import build_notification_sensors
+from quality_movies.runs.run_status_sensors import build_notification_sensors
 from quality_movies.sample import write_sample
 
 

@@ -11,9 +11,9 @@ import dagster as dg
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
-from quality_movies.ingestion.resources import LocalLake
-from quality_movies.ingestion.sensors import build_new_files_sensor
+from quality_movies.faults import failure_kind, failure_kind_of_record, transient_message
 from quality_movies.jobs import INGEST_JOB
+from quality_movies.lake import LocalLake
 from quality_movies.notifications.resources import LocalNotifier
 from quality_movies.quality.resources import (
     EmbeddedQualityJobRunner,
@@ -22,7 +22,7 @@ from quality_movies.quality.resources import (
     QualityJobUnavailable,
     final_outputs,
 )
-from quality_movies.runs.faults import failure_kind, failure_kind_of_record, transient_message
+from quality_movies.runs.new_files_sensor import build_new_files_sensor
 from quality_movies.runs.resources import S3Ledger, SqliteLedger
 from quality_movies.warehouse.resources import LoadMismatch, WarehouseUnavailable
 from quality_movies_tests.aws.conftest import seaweedfs  # noqa: F401  (a real S3 server)

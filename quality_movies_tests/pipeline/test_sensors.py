@@ -6,13 +6,13 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from quality_movies.ingestion.resources import LakeObject, LocalLake
-from quality_movies.ingestion.sensors import CLAIM_TAG, build_new_files_sensor, plan_input_files
 from quality_movies.jobs import INGEST_JOB
+from quality_movies.lake import LakeObject, LocalLake
 from quality_movies.notifications.resources import LocalNotifier
 from quality_movies.partitions import movie_files
 from quality_movies.pipeline_runs import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
 from quality_movies.quality.resources import EmbeddedQualityJobRunner
+from quality_movies.runs.new_files_sensor import CLAIM_TAG, build_new_files_sensor, plan_input_files
 from quality_movies.runs.resources import SqliteLedger
 
 NOON = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
@@ -122,7 +122,7 @@ def test_sensor_leaves_files_the_cli_has_claimed(tmp_path):
 
 
 def test_stale_claims_are_released_or_settled_from_their_run(tmp_path, monkeypatch):
-    import quality_movies.ingestion.sensors as sensors
+    import quality_movies.runs.new_files_sensor as sensors
 
     lake = LocalLake(root=str(tmp_path / "lake"))
     ledger = SqliteLedger(path=str(tmp_path / "ledger.sqlite3"))

@@ -87,7 +87,7 @@ def test_a_data_failure_is_final_for_its_version_and_says_so(home: Home):
 
 
 # Staging the quality job's outputs in the lake: the place a network fault hits on S3.
-LAKE_UPLOAD = "quality_movies.ingestion.resources.local:LocalLake.upload"
+LAKE_UPLOAD = "quality_movies.lake.local:LocalLake.upload"
 
 
 def test_a_network_fault_leaves_the_file_pending_and_the_next_run_loads_it(home: Home):

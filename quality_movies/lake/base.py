@@ -15,7 +15,7 @@ import dagster as dg
 import duckdb
 
 from quality_movies.dq.input_format import InputFormat, detect_file_format, open_text
-from quality_movies.ingestion.inspect import InputProblem
+from quality_movies.lake.inspect import InputProblem
 
 
 @dataclass(frozen=True)

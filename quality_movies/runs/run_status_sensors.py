@@ -7,7 +7,7 @@ sensor tick) already announced is not announced again: the ledger lets one calle
 
 import dagster as dg
 
-from quality_movies.ingestion.resources import Lake
+from quality_movies.lake import Lake
 from quality_movies.notifications.resources import Notifier
 from quality_movies.pipeline_runs import run_url, settle_run, touches_files
 from quality_movies.runs.resources import Ledger

@@ -13,8 +13,9 @@ from typing import Any
 
 import pandas as pd
 
+from quality_movies.dq.anomaly import MIN_HISTORY, THRESHOLD, judge
+from quality_movies.dq.check_names import rule_check_names
 from quality_movies.dq.history import AnomalyVerdict
-from quality_movies.monitoring.anomaly import MIN_HISTORY, THRESHOLD, judge
 
 HISTORY_COLUMNS = [
     ("source_file", "string"),
@@ -61,9 +62,6 @@ def history_records(
 ) -> list[tuple]:
     """The rows of one file version as tuples in ``COLUMN_NAMES`` order (timestamps in UTC), in
     ruleset order, then its analyzer metrics."""
-    # imported here: the Glue job reads histories through this module without Dagster installed
-    from quality_movies.quality.checks import rule_check_names
-
     texts = [o["Rule"] for o in entry.rule_outcomes]
     names_by_text: dict[str, str] = {}
     if entry.rules is not None:

@@ -9,7 +9,7 @@ from typing import Any, BinaryIO
 import dagster as dg
 from pydantic import PrivateAttr
 
-from quality_movies.ingestion.resources.base import Catalog, CatalogTable, Lake, LakeObject
+from quality_movies.lake.base import Catalog, CatalogTable, Lake, LakeObject
 
 
 def aws_client(

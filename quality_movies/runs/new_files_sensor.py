@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from quality_movies.dq.input_format import is_input_file
-from quality_movies.ingestion.resources import Lake, LakeObject
+from quality_movies.lake import Lake, LakeObject
 from quality_movies.notifications.resources import Notifier
 from quality_movies.partitions import movie_files
 from quality_movies.pipeline_runs import (

@@ -28,10 +28,7 @@ from typing import Any
 
 import sqlglot
 
-from quality_movies.dq.data_files import DataFile
-from quality_movies.dq.loading import parse_ruleset
-from quality_movies.dq.outcomes import ROW_LEVEL_COLUMNS as ROW_LEVEL
-from quality_movies.warehouse.contract import (
+from quality_movies.contract import (
     REQUIRED_COLUMNS,
     SOURCE_FILE_COLUMN,
     ContractViolation,
@@ -40,6 +37,9 @@ from quality_movies.warehouse.contract import (
     rejection_reasons_sql,
     validated_movies_pyspark_schema,
 )
+from quality_movies.dq.data_files import DataFile
+from quality_movies.dq.loading import parse_ruleset
+from quality_movies.dq.outcomes import ROW_LEVEL_COLUMNS as ROW_LEVEL
 
 OUTPUTS = ("bad_records", "rule_outcomes", "validated")
 
@@ -659,7 +659,7 @@ def batch_history(
     def build() -> Any:
         import pandas as pd
 
-        from quality_movies.monitoring.history import StoredMetricHistory
+        from quality_movies.dq.metric_history import StoredMetricHistory
 
         frame = pd.concat([stored, *pending], ignore_index=True) if pending else stored
         return StoredMetricHistory.from_frame(frame, exclude=(source_file, file_version))
@@ -672,7 +672,7 @@ def pending_history_rows(
 ) -> Any:
     """A file's metric history rows as the files after it in the run see them, processed just after
     ``after`` (the previous rows' frame, or None), so they come last whatever this machine's clock."""
-    from quality_movies.monitoring.history import FileQuality, history_rows, now
+    from quality_movies.dq.metric_history import FileQuality, history_rows, now
 
     moment = now()
     if after is not None and len(after):
@@ -788,7 +788,7 @@ def read_history(uri: str, s3_client: Any = None) -> Any:
     if uri.endswith(".parquet"):
         import pandas as pd
 
-        from quality_movies.monitoring.history import typed
+        from quality_movies.dq.metric_history import typed
 
         with tempfile.TemporaryDirectory(prefix="quality-movies-history-") as tmp:
             path = Path(tmp) / "history.parquet"
@@ -798,7 +798,7 @@ def read_history(uri: str, s3_client: Any = None) -> Any:
             else:
                 shutil.copyfile(uri, path)
             return typed(pd.read_parquet(path))
-    from quality_movies.monitoring.history import StoredMetricHistory
+    from quality_movies.dq.metric_history import StoredMetricHistory
 
     return StoredMetricHistory.from_dict(json.loads(read_text_uri(uri, s3_client)))
 

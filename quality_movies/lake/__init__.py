@@ -3,7 +3,7 @@
 Interfaces in ``base``, the embedded implementations in ``local``, the AWS ones in ``aws``.
 """
 
-from quality_movies.ingestion.resources.aws import (
+from quality_movies.lake.aws import (
     ANY_CRAWL,
     CrawlerFailed,
     GlueCrawlerCatalog,
@@ -11,7 +11,7 @@ from quality_movies.ingestion.resources.aws import (
     aws_client,
     catalog_table_from_glue,
 )
-from quality_movies.ingestion.resources.base import (
+from quality_movies.lake.base import (
     Catalog,
     CatalogTable,
     Lake,
@@ -20,7 +20,7 @@ from quality_movies.ingestion.resources.base import (
     infer_csv_columns,
     merge_columns,
 )
-from quality_movies.ingestion.resources.local import EtagCache, LocalCatalog, LocalLake, crawl_file
+from quality_movies.lake.local import EtagCache, LocalCatalog, LocalLake, crawl_file
 
 __all__ = [
     "ANY_CRAWL",

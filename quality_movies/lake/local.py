@@ -15,14 +15,13 @@ from typing import Any, BinaryIO, TypeVar
 import duckdb
 from pydantic import PrivateAttr
 
+from quality_movies.bucket_folder import EtagCache, list_folder, write_atomically
 from quality_movies.dq.input_format import (
     UnsupportedInputError,
     detect_file_format,
     is_input_file,
 )
-from quality_movies.ingestion.bucket_folder import EtagCache, list_folder, write_atomically
-from quality_movies.ingestion.inspect import InputProblem
-from quality_movies.ingestion.resources.base import (
+from quality_movies.lake.base import (
     Catalog,
     CatalogTable,
     Lake,
@@ -31,6 +30,7 @@ from quality_movies.ingestion.resources.base import (
     infer_csv_columns,
     merge_columns,
 )
+from quality_movies.lake.inspect import InputProblem
 
 T = TypeVar("T")
 
@@ -216,7 +216,7 @@ def crawl_file(
     ``inspect=False`` skips the input inspection when it already passed for this version; ``con``
     is the DuckDB connection of the crawl.
     """
-    from quality_movies.ingestion.inspect import inspect_file
+    from quality_movies.lake.inspect import inspect_file
 
     problem = inspect_file(path, source_file) if inspect else None
     if problem is not None:
