@@ -17,8 +17,8 @@ from quality_movies.dq import default_ruleset_path
 from quality_movies.environment import Environment
 from quality_movies.jobs import INGEST_JOB
 from quality_movies.notifications.resources import LocalNotifier
-from quality_movies.notifications.sensors import build_notification_sensors
 from quality_movies.pipeline_runs import REPROCESS_TAG, range_tags
+from quality_movies.runs.run_status_sensors import build_notification_sensors
 from quality_movies.sample import write_sample
 from quality_movies_tests.pipeline.conftest import Platform
 

@@ -19,8 +19,8 @@ from quality_movies.definitions import build_definitions
 from quality_movies.dq import parse_ruleset
 from quality_movies.dq.metric_history import FileQuality
 from quality_movies.environment import Environment
-from quality_movies.lake.local import LocalLake
 from quality_movies.jobs import INGEST_JOB, REFRESH_JOB
+from quality_movies.lake.local import LocalLake
 from quality_movies.monitoring.report import render_report
 from quality_movies.monitoring.resources import DuckDBMetricStore
 from quality_movies.notifications.resources import sns_subject
