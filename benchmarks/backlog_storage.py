@@ -1,9 +1,9 @@
 """Benchmark a backlog in one ``quality-movies run`` with the Dagster instance on SQLite and on PostgreSQL.
 
 The SQLite case is the product's default instance (files under ``QUALITY_MOVIES_HOME/dagster``). The
-PostgreSQL case is the instance the export configures for the Dagster side on AWS: the
-``dagster/dagster.yaml`` that ``quality-movies export-infra`` writes (run, event and schedule storage on
-PostgreSQL through dagster-postgres), its ``DAGSTER_POSTGRES_*`` variables pointing at Debian's
+PostgreSQL case is the instance the export configures for the Dagster side on AWS: the commit's
+``infra/dagster/dagster.yaml`` as ``quality-movies export-infra`` writes it (run, event and schedule
+storage on PostgreSQL through dagster-postgres), its ``DAGSTER_POSTGRES_*`` variables pointing at Debian's
 PostgreSQL 15, started here on 127.0.0.1 in a temporary folder with its default durability settings
 (fsync and synchronous_commit on, as on RDS) and stopped by its process id. Each repeat gets a fresh
 home and a fresh database, so both cases create their storage inside the measured run.
@@ -38,6 +38,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from platform_bench import (  # noqa: E402
     DEFAULT_RESULTS,
+    REPO_ROOT,
     Platform,
     export_source,
     load,
@@ -143,20 +144,15 @@ def server_cpu_s(server: psutil.Process) -> float:
     return total
 
 
-def exported_instance_yaml(platform: Platform) -> str:
-    """The ``dagster.yaml`` that ``export-infra`` of the measured commit writes."""
-    out = platform.work / "export"
-    shutil.rmtree(out, ignore_errors=True)
-    subprocess.run(
-        platform.command("export-infra", "--out", str(out)),
-        env=platform.environ(platform.work / "homes" / "export"),
-        cwd=platform.src,
-        check=True,
+def exported_instance_yaml(sha: str) -> str:
+    """The exported ``infra/dagster/dagster.yaml`` of the measured commit."""
+    return subprocess.run(
+        ["git", "show", f"{sha}:infra/dagster/dagster.yaml"],
+        cwd=REPO_ROOT,
         capture_output=True,
-    )
-    text = (out / "dagster" / "dagster.yaml").read_text()
-    shutil.rmtree(out, ignore_errors=True)
-    return text
+        text=True,
+        check=True,
+    ).stdout
 
 
 def one_run(
@@ -229,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         files = platform.many_samples(
             args.count, args.rows, args.work / "data" / f"small_{args.rows}"
         )
-        instance_yaml = exported_instance_yaml(platform)
+        instance_yaml = exported_instance_yaml(sha)
         with postgres_server() as postgres:
             for i in range(args.repeat):
                 order = ("sqlite", "postgres") if i % 2 == 0 else ("postgres", "sqlite")
