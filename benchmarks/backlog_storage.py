@@ -63,11 +63,11 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def connect(port: int):
+def connect(port: int, database: str = "postgres"):
     import psycopg2
 
     return psycopg2.connect(
-        host="127.0.0.1", port=port, user=PG_USER, password=PG_PASSWORD, dbname="postgres"
+        host="127.0.0.1", port=port, user=PG_USER, password=PG_PASSWORD, dbname=database
     )
 
 
@@ -133,6 +133,18 @@ def create_database(port: int, name: str) -> None:
     connection.close()
 
 
+def stored_counts(port: int, database: str) -> dict[str, int]:
+    """Runs and events the run left in the database (proof that the instance used PostgreSQL)."""
+    connection = connect(port, database)
+    cursor = connection.cursor()
+    counts = {}
+    for table in ("runs", "event_logs"):
+        cursor.execute(f"SELECT COUNT(*) FROM {table}")
+        counts[f"postgres_{table}"] = cursor.fetchone()[0]
+    connection.close()
+    return counts
+
+
 def server_cpu_s(server: psutil.Process) -> float:
     """CPU seconds of the postmaster, its ended backends and its live ones."""
     times = server.cpu_times()
@@ -187,9 +199,9 @@ def one_run(
     record = measure(platform.command("run"), env)
     if server_before is not None:
         record["server_cpu_s"] = round(server_cpu_s(postgres[1]) - server_before, 1)
+        record.update(stored_counts(postgres[0], database))
     record["storage"] = storage
     record["warehouse_rows"] = warehouse_rows(platform, home)
-    record["files_reported"] = record["stdout_tail"].count("== ")
     shutil.rmtree(home, ignore_errors=True)
     print(
         f"  {storage} {index + 1}: run {record['wall_s']} s, cpu {record['cpu_s']} s"
