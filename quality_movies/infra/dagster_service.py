@@ -10,6 +10,7 @@ a run only orchestrates Glue, Redshift and SNS, so a Fargate task per run (dagst
 gain. Both containers log to one CloudWatch log group, encrypted with the stack's key.
 """
 
+from dataclasses import fields
 from typing import Any
 
 from quality_movies.infra.cfn import (
@@ -26,7 +27,7 @@ from quality_movies.infra.cfn import (
 from quality_movies.infra.network import CREATE_ENDPOINTS, USE_VPC
 from quality_movies.infra.redshift import COPY_ROLE, USE_REDSHIFT
 from quality_movies.infra.security import DAGSTER_LOG_GROUP_PREFIX, DATA_KEY, use_data_key
-from quality_movies.settings import REFERENCE_PREFIX, PipelineSettings
+from quality_movies.settings import ENV_PREFIX, REFERENCE_PREFIX, PipelineSettings
 
 RUN_DAGSTER = "RunDagster"
 CREATE_DAGSTER_ENDPOINTS = "CreateDagsterEndpoints"
@@ -293,7 +294,8 @@ def _execution_role_statements() -> list[dict[str, Any]]:
 
 
 def _environment(settings: PipelineSettings) -> list[dict[str, Any]]:
-    """The containers' environment: the pipeline's names and the stack's ARNs (docs/aws.md)."""
+    """The containers' environment: the pipeline's settings, the stack's ARNs and its Glue job
+    parameters (docs/aws.md)."""
     values: dict[str, Any] = {
         "DAGSTER_HOME": DAGSTER_HOME,
         "DAGSTER_POSTGRES_HOST": {"Fn::GetAtt": [DATABASE, "Endpoint.Address"]},
@@ -307,7 +309,16 @@ def _environment(settings: PipelineSettings) -> list[dict[str, Any]]:
         "QUALITY_MOVIES_REDSHIFT_WORKGROUP": ref("RedshiftWorkgroupName"),
         "QUALITY_MOVIES_REDSHIFT_DATABASE": ref("RedshiftDatabaseName"),
         "QUALITY_MOVIES_REDSHIFT_IAM_ROLE_ARN": arn(COPY_ROLE),
+        "QUALITY_MOVIES_GLUE_MAX_CONCURRENT_RUNS": ref("GlueMaxConcurrentRuns"),
+        "QUALITY_MOVIES_GLUE_EXECUTION_CLASS": ref("GlueExecutionClass"),
     }
+    # The other settings the export was made with, where they differ from the defaults (the
+    # containers must use the names the template gave the bucket prefixes, crawler, job, ...).
+    defaults = PipelineSettings()
+    for field in fields(settings):
+        name, value = ENV_PREFIX + field.name.upper(), getattr(settings, field.name)
+        if name not in values and field.name != "region" and value != getattr(defaults, field.name):
+            values[name] = str(value)
     return [{"Name": name, "Value": value} for name, value in values.items()]
 
 

@@ -1075,8 +1075,8 @@ class GlueQualityJobRunner(QualityJobRunner):
             except FileNotFoundError:
                 raise QualityJobFailed(
                     f"Glue job {self.job_name} run {run_id} succeeded but left no report at "
-                    f"{lake.uri(report_key)}: check that its --extra-py-files / "
-                    "--additional-python-modules carry this version of quality_movies"
+                    f"{lake.uri(report_key)}: check that its --additional-python-modules carry "
+                    "this version of quality_movies (quality-movies glue-package --upload)"
                 ) from None
             report = json.loads(path.read_text(encoding="utf-8"))
         cost = job_run_cost(

@@ -411,6 +411,19 @@ def test_dagster_containers_get_the_database_secret_from_ecs_and_log_to_cloudwat
         environment = {e["Name"]: e["Value"] for e in container["Environment"]}
         assert environment["QUALITY_MOVIES_ENV"] == "aws"
         assert environment["QUALITY_MOVIES_BUCKET"] == "acme-movies"
+        # The settings the export was made with reach the containers (the template's names),
+        # and the Glue job's stack parameters drive the runs the daemon starts.
+        assert environment["QUALITY_MOVIES_VALIDATED_PREFIX"] == "clean/"
+        assert environment["QUALITY_MOVIES_METRICS_NAMESPACE"] == "AcmeQuality"
+        assert "QUALITY_MOVIES_CRAWLER_NAME" not in environment
+        literal = {k: v for k, v in environment.items() if isinstance(v, str)}
+        assert PipelineSettings.from_env(literal) == PipelineSettings(
+            bucket="acme-movies", validated_prefix="clean/", metrics_namespace="AcmeQuality"
+        )
+        assert environment["QUALITY_MOVIES_GLUE_MAX_CONCURRENT_RUNS"] == {
+            "Ref": "GlueMaxConcurrentRuns"
+        }
+        assert environment["QUALITY_MOVIES_GLUE_EXECUTION_CLASS"] == {"Ref": "GlueExecutionClass"}
         assert container["LogConfiguration"]["LogDriver"] == "awslogs"
         assert container["LogConfiguration"]["Options"]["awslogs-group"] == {
             "Ref": "DagsterLogGroup"
