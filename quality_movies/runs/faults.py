@@ -76,6 +76,7 @@ TRANSIENT_CLASS_NAMES = frozenset(
         "WarehouseUnavailable",
         "LoadMismatch",
         "QualityJobUnavailable",
+        "RedshiftStatementUnavailable",
     }
 )
 TRANSIENT_ERRNOS = frozenset(
@@ -113,6 +114,8 @@ TRANSIENT_WORDS = re.compile(
             r"lock (wait )?timeout",
             r"could not obtain lock",
             r"could not serialize",
+            r"serializable isolation violation",  # Redshift's error 1023: a conflicting transaction
+            r"max(imum)? concurrent runs exceeded",  # a Glue job run FAILED for lack of a run slot
         )
     ),
     re.IGNORECASE,

@@ -104,7 +104,7 @@ class LocalGlueClient:
         bucket, key = script_uri.split("://", 1)[1].split("/", 1)
         response = self.glue.start_job_run(JobName=JobName, Arguments=Arguments or {}, **kwargs)
         args = [item for pair in (Arguments or {}).items() for item in pair]
-        env = {**os.environ, **self.env, **FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint}
+        env = {**os.environ, **FAKE_CREDENTIALS, **self.env, "AWS_ENDPOINT_URL": self.endpoint}
         with tempfile.TemporaryDirectory(prefix="glue-script-") as tmp:
             script = Path(tmp) / Path(key).name
             self.s3.download_file(bucket, key, str(script))
