@@ -170,8 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     with dg.DagsterInstance.get() as instance:
         runs = instance.get_runs()
         failed_runs = []
+        unfinished_runs = [r.run_id for r in runs if not r.is_finished]
         for run in runs:
-            if run.status != dg.DagsterRunStatus.SUCCESS:
+            if run.status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
                 failure = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
                 step_errors = [
                     e.dagster_event.step_failure_data.error.message.strip()[:300]
@@ -219,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         "latency_max_s": round(max(latencies), 1) if latencies else None,
         "runs_started": len(runs),
         "runs_failed": failed_runs,
+        "runs_unfinished_at_stop": unfinished_runs,
         "files_with_wrong_rows": wrong_rows,
         "files_loaded_more_than_once": loaded_twice,
         "files_not_announced_once": wrong_notes,
