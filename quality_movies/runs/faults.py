@@ -61,6 +61,8 @@ TRANSIENT_CLASS_NAMES = frozenset(
         "EndpointConnectionError",
         "ConnectionClosedError",
         "ConnectTimeoutError",
+        "HTTPClientError",  # botocore: a connection dropped mid-request (an endpoint going away)
+        "RetriesExceededError",  # s3transfer: a download that kept failing on the network
         "ReadTimeoutError",
         "ProxyConnectionError",
         "ResponseStreamingError",
