@@ -112,6 +112,25 @@ def warm_up(home: Path, staging: Path, input_dir: Path, timeout: float) -> None:
         time.sleep(1)
 
 
+def wait_for_runs_to_end(home: Path, deadline: float) -> None:
+    """Let the runs started by the last settlements (the view's refresh) end before the UI stops."""
+    import dagster as dg
+
+    os.environ["DAGSTER_HOME"] = str(home / "dagster")
+    in_flight = [
+        dg.DagsterRunStatus.QUEUED,
+        dg.DagsterRunStatus.NOT_STARTED,
+        dg.DagsterRunStatus.STARTING,
+        dg.DagsterRunStatus.STARTED,
+    ]
+    with dg.DagsterInstance.get() as instance:
+        time.sleep(10)  # a run-status sensor may request one more run
+        while time.monotonic() < deadline:
+            if not instance.get_runs(filters=dg.RunsFilter(statuses=in_flight), limit=1):
+                return
+            time.sleep(2)
+
+
 def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile."""
     ordered = sorted(values)
@@ -140,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
         stats = write_sample(staging / name, rows=args.rows, seed=i + 1, title_suffix=f" #{i}")
         expected_good[name] = stats.expected_good
 
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     load_before = os.getloadavg()
     ui = start_ui(home, free_port(), home.parent / "ui.log")
     dropped_at: dict[str, datetime] = {}
@@ -162,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                 break
             time.sleep(2)
         waited_s = time.monotonic() - started
+        wait_for_runs_to_end(home, deadline)
     finally:
         stop_ui(ui)
 
@@ -227,9 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "benchmark": "daemon_load",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "commit": subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-        ).stdout.strip(),
+        "commit": commit,
         "files": args.files,
         "rows_per_file": args.rows,
         "spread_s": args.spread,
