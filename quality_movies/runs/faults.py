@@ -123,6 +123,7 @@ TRANSIENT_WORDS = re.compile(
     re.IGNORECASE,
 )
 AWS_CODE = re.compile(r"An error occurred \(([\w.]+)\)")
+RETRIES_SPENT = re.compile(r"\(reached max retries: \d+\)")
 
 
 def aws_error_code(error: BaseException) -> str:
@@ -159,13 +160,27 @@ def failure_kind(error: BaseException) -> Kind:
     return DATA
 
 
+def _transient_aws_message(message: str) -> bool:
+    """Whether botocore's text of a ClientError names a fault outside the file: a transient code, a
+    5xx status standing for the code (a HEAD answer has no body), or retries spent (botocore retries
+    only throttling, 5xx and connection errors)."""
+    match = AWS_CODE.search(message)
+    if match is None:
+        return False
+    code = match.group(1)
+    return (
+        code in TRANSIENT_AWS_CODES
+        or (code.isdigit() and int(code) >= 500)
+        or RETRIES_SPENT.search(message) is not None
+    )
+
+
 def failure_kind_of_record(error: Any) -> Kind:
     """The kind of a failure known only from its record (Dagster's SerializableErrorInfo: class name,
     message, cause), as a finished run keeps it."""
     while error is not None:
         names = {error.cls_name or ""}
-        match = AWS_CODE.search(error.message or "")
-        if names & TRANSIENT_CLASS_NAMES or (match and match.group(1) in TRANSIENT_AWS_CODES):
+        if names & TRANSIENT_CLASS_NAMES or _transient_aws_message(error.message or ""):
             return ENVIRONMENT
         error = error.cause or getattr(error, "context", None)
     return DATA
