@@ -203,7 +203,9 @@ def _runner_with_local_glue(stack: Stack) -> type[GlueQualityJobRunner]:
                 boto3.client("s3", region_name=self.region_name),
                 stack.moto,
                 timeout=JOB_TIMEOUT_SECONDS,
-                env={"AWS_SESSION_TOKEN": ""},  # SeaweedFS refuses a session token it did not issue
+                credentials={
+                    "AWS_SESSION_TOKEN": ""
+                },  # SeaweedFS refuses a session token it did not issue
                 faults=stack.faults,
             )
 
