@@ -39,7 +39,7 @@ BAD_VALUE = "Invalid digit, Value 'e', Pos 0, Type: Double"
     ],
 )
 def test_a_failed_statement_is_judged_by_redshifts_error(
-    data_api: DataApi,
+    data_api: DataApi,  # noqa: F811 (the fixture imported above)
     status: str,
     error: str,
     raised: type,
