@@ -20,7 +20,8 @@ TOOL_COMMANDS = {
 }
 
 
-# A queued run starts within a second of its request (the daemon's default checks every 5 s).
+# A queued run starts within a second of its request (the daemon's default checks every 5 s), one
+# at a time: the embedded warehouse (DuckDB) takes one writer, so a second run would fail on its lock.
 DAGSTER_YAML = """\
 telemetry:
   enabled: false
@@ -29,6 +30,7 @@ run_coordinator:
   class: QueuedRunCoordinator
   config:
     dequeue_interval_seconds: 1
+    max_concurrent_runs: 1
 """
 
 

@@ -143,6 +143,7 @@ def aws_resources(env: Environment) -> dict[str, Any]:
     from dagster_aws.s3 import S3PickleIOManager, S3Resource
 
     from quality_movies.lake import GlueCrawlerCatalog, S3Lake
+    from quality_movies.lake.aws import AWS_MAX_ATTEMPTS
     from quality_movies.monitoring.resources import CloudWatchQualityMetrics, ParquetMetricStore
     from quality_movies.notifications.resources import SnsNotifier
     from quality_movies.runs.resources import S3Ledger
@@ -246,7 +247,9 @@ def aws_resources(env: Environment) -> dict[str, Any]:
             namespace=s.metrics_namespace, region_name=region, endpoint_url=endpoint_url
         ),
         "io_manager": S3PickleIOManager(
-            s3_resource=S3Resource(region_name=region, endpoint_url=endpoint_url or None),
+            s3_resource=S3Resource(
+                region_name=region, endpoint_url=endpoint_url or None, max_attempts=AWS_MAX_ATTEMPTS
+            ),
             s3_bucket=s.bucket,
             s3_prefix=env.settings.io_manager_prefix.rstrip("/"),
         ),

@@ -61,6 +61,8 @@ TRANSIENT_CLASS_NAMES = frozenset(
         "EndpointConnectionError",
         "ConnectionClosedError",
         "ConnectTimeoutError",
+        "HTTPClientError",  # botocore: a connection dropped mid-request (an endpoint going away)
+        "RetriesExceededError",  # s3transfer: a download that kept failing on the network
         "ReadTimeoutError",
         "ProxyConnectionError",
         "ResponseStreamingError",
@@ -76,6 +78,7 @@ TRANSIENT_CLASS_NAMES = frozenset(
         "WarehouseUnavailable",
         "LoadMismatch",
         "QualityJobUnavailable",
+        "RedshiftStatementUnavailable",
     }
 )
 TRANSIENT_ERRNOS = frozenset(
@@ -113,11 +116,14 @@ TRANSIENT_WORDS = re.compile(
             r"lock (wait )?timeout",
             r"could not obtain lock",
             r"could not serialize",
+            r"serializable isolation violation",  # Redshift's error 1023: a conflicting transaction
+            r"max(imum)? concurrent runs exceeded",  # a Glue job run FAILED for lack of a run slot
         )
     ),
     re.IGNORECASE,
 )
 AWS_CODE = re.compile(r"An error occurred \(([\w.]+)\)")
+RETRIES_SPENT = re.compile(r"\(reached max retries: \d+\)")
 
 
 def aws_error_code(error: BaseException) -> str:
@@ -154,13 +160,27 @@ def failure_kind(error: BaseException) -> Kind:
     return DATA
 
 
+def _transient_aws_message(message: str) -> bool:
+    """Whether botocore's text of a ClientError names a fault outside the file: a transient code, a
+    5xx status standing for the code (a HEAD answer has no body), or retries spent (botocore retries
+    only throttling, 5xx and connection errors)."""
+    match = AWS_CODE.search(message)
+    if match is None:
+        return False
+    code = match.group(1)
+    return (
+        code in TRANSIENT_AWS_CODES
+        or (code.isdigit() and int(code) >= 500)
+        or RETRIES_SPENT.search(message) is not None
+    )
+
+
 def failure_kind_of_record(error: Any) -> Kind:
     """The kind of a failure known only from its record (Dagster's SerializableErrorInfo: class name,
     message, cause), as a finished run keeps it."""
     while error is not None:
         names = {error.cls_name or ""}
-        match = AWS_CODE.search(error.message or "")
-        if names & TRANSIENT_CLASS_NAMES or (match and match.group(1) in TRANSIENT_AWS_CODES):
+        if names & TRANSIENT_CLASS_NAMES or _transient_aws_message(error.message or ""):
             return ENVIRONMENT
         error = error.cause or getattr(error, "context", None)
     return DATA

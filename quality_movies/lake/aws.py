@@ -11,17 +11,27 @@ from pydantic import PrivateAttr
 
 from quality_movies.lake.base import Catalog, CatalogTable, Lake, LakeObject
 
+# Every boto3 client of the pipeline retries a throttled, 5xx or dropped call this way (docs/aws.md,
+# "Retries"). "standard": exponential backoff with jitter (up to 20 s a wait) and a retry quota that
+# stops retrying when most calls fail, so an outage is not hammered; "adaptive" would add client-side
+# rate limiting, which suits one client hammering one resource, not this pipeline's few calls.
+# 5 attempts (4 retries, about 15 s of waiting at most) ride out a blip; a longer outage fails the
+# file as an environment failure and the ledger takes it again at the next run, after its backoff.
+AWS_RETRY_MODE = "standard"
+AWS_MAX_ATTEMPTS = 5
+
 
 def aws_client(
     service: str,
     region_name: str,
     endpoint_url: str = "",
     *,
-    retry_mode: str = "standard",
-    max_attempts: int = 10,
+    retry_mode: str = AWS_RETRY_MODE,
+    max_attempts: int = AWS_MAX_ATTEMPTS,
     path_style: bool = False,
 ) -> Any:
-    """A boto3 client with backoff on throttling and 5xx; credentials come from the default chain.
+    """A boto3 client with backoff on throttling, 5xx and connection errors (``AWS_RETRY_MODE``,
+    ``AWS_MAX_ATTEMPTS``); credentials come from the default chain.
 
     ``endpoint_url`` points at a local stand-in (SeaweedFS, moto) when set; empty means AWS itself.
     """
@@ -54,8 +64,8 @@ class S3Lake(Lake):
     endpoint_url: str = ""
     multipart_threshold_mb: float = 64
     multipart_chunk_mb: float = 16
-    retry_mode: str = "adaptive"
-    max_attempts: int = 10
+    retry_mode: str = AWS_RETRY_MODE
+    max_attempts: int = AWS_MAX_ATTEMPTS
     _client: Any = PrivateAttr(default=None)
 
     def client(self) -> Any:

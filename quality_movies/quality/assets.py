@@ -14,7 +14,7 @@ import re
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, ExitStack
+from contextlib import AbstractContextManager, ExitStack, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -290,9 +290,13 @@ def load_and_publish(
                 raise rows
             publish_outputs(lake, staged_file.staged, final)
         except Exception as error:
-            recordings[source_file].__exit__(type(error), error, error.__traceback__)
-            remove_staged(lake, staged_file.staged)
             fail(source_file, error)
+            # Best effort: the lake may be what failed (an endpoint gone), and this file's failure
+            # must not stop the batch's other files; the next run's sweep removes what is left.
+            with suppress(Exception):
+                recordings[source_file].__exit__(type(error), error, error.__traceback__)
+            with suppress(Exception):
+                remove_staged(lake, staged_file.staged)
             continue
         recordings[source_file].__exit__(None, None, None)
         validated = ValidatedTable(source_file, lake.uri(final.validated), result.validated_rows)

