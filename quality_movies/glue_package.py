@@ -91,18 +91,20 @@ class LockedWheel:
 
 @dataclass(frozen=True)
 class GlueAssets:
-    """The files of one build: the entrypoint script, the project wheel, the dependency wheels."""
+    """The files of one build: the entrypoint script, the project wheel, the dependency wheels and
+    the ruleset in force (the state machine's job runs read it, ``--ruleset_uri``)."""
 
     script: Path
     wheel: Path
     dependencies: tuple[Path, ...] = ()
+    ruleset: Path | None = None
 
     def wheels(self) -> list[Path]:
         """Every wheel Glue installs, the project's first."""
         return [self.wheel, *self.dependencies]
 
     def files(self) -> list[Path]:
-        return [self.script, *self.wheels()]
+        return [self.script, *self.wheels(), *([self.ruleset] if self.ruleset else [])]
 
 
 def project_version() -> str:
@@ -317,19 +319,42 @@ def fetch_locked_wheels(dest: Path, wheels_from: Path | None = None) -> list[Pat
     return paths
 
 
+def ruleset_in_force_text(ruleset_path: str = "") -> str:
+    """The ruleset the Dagster path evaluates with: ``QUALITY_MOVIES_RULESET``'s file, else the
+    packaged movies ruleset."""
+    from quality_movies.glue_job import packaged_ruleset_text
+
+    if not ruleset_path:
+        return packaged_ruleset_text()
+    path = Path(ruleset_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} (QUALITY_MOVIES_RULESET) is missing: name a DQDL file")
+    return path.read_text(encoding="utf-8")
+
+
 def build_glue_assets(
-    out_dir: Path, *, with_dependencies: bool = False, wheels_from: Path | None = None
+    out_dir: Path,
+    *,
+    with_dependencies: bool = False,
+    wheels_from: Path | None = None,
+    ruleset_path: str = "",
 ) -> GlueAssets:
-    """Write the job script and the project wheel into ``out_dir``; with ``with_dependencies`` the
-    locked dependency wheels too (from ``wheels_from`` or the package index)."""
+    """Write the job script, the project wheel and the ruleset in force into ``out_dir``; with
+    ``with_dependencies`` the locked dependency wheels too (from ``wheels_from`` or the package
+    index)."""
+    from quality_movies.infra.state_machine import RULESET_FILE
+
     out_dir.mkdir(parents=True, exist_ok=True)
     script = out_dir / SCRIPT_NAME
     script.write_bytes(job_script_path().read_bytes())
+    ruleset = out_dir / RULESET_FILE
+    ruleset.write_text(ruleset_in_force_text(ruleset_path), encoding="utf-8")
     dependencies = fetch_locked_wheels(out_dir, wheels_from) if with_dependencies else []
     return GlueAssets(
         script=script,
         wheel=build_wheel(out_dir / wheel_name(), job_requirements()),
         dependencies=tuple(dependencies),
+        ruleset=ruleset,
     )
 
 
@@ -393,7 +418,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         settings = PipelineSettings.from_env()
         assets = build_glue_assets(
-            Path(args.out), with_dependencies=True, wheels_from=args.wheels_from
+            Path(args.out),
+            with_dependencies=True,
+            wheels_from=args.wheels_from,
+            ruleset_path=os.environ.get("QUALITY_MOVIES_RULESET", ""),
         )
     except (RuntimeError, FileNotFoundError) as exc:
         print(f"glue-package: {exc}", file=sys.stderr)

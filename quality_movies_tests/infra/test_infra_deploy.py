@@ -302,7 +302,9 @@ def test_glue_package_uploads_into_the_deployed_bucket_under_the_key(
     template = (exported / "template.yaml").read_text()
     wheel = f"glue-assets/{glue_package.wheel_name()}"
     dependencies = [f"glue-assets/{w.file}" for w in glue_package.read_lock()]
-    assert keys == sorted(["glue-assets/quality_movies_job.py", wheel, *dependencies])
+    assert keys == sorted(
+        ["glue-assets/quality_movies_job.py", "glue-assets/ruleset.dqdl", wheel, *dependencies]
+    )
     # The job's ScriptLocation, the GlueJobWheel default and the modules the job installs name
     # exactly what was uploaded.
     assert "ScriptLocation: s3://quality-movie-bucket/glue-assets/quality_movies_job.py" in template

@@ -1,6 +1,7 @@
 """``export-infra``: the checked-in infra/ is the export, both linters are clean, names follow settings."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -145,9 +146,17 @@ def test_template_embeds_the_exported_state_machine_and_pattern(exported: Path) 
 
     state_machine = resources["PipelineStateMachine"]["Properties"]
     assert state_machine["Definition"] == json.loads((exported / "step_function.json").read_text())
+    # the deployment's values the job's pipeline reads (--redshift_*, --sns_topic_arn)
     assert state_machine["DefinitionSubstitutions"] == {
-        "NotificationTopicArn": {"Ref": "NotificationTopic"}
+        "NotificationTopicArn": {"Ref": "NotificationTopic"},
+        "RedshiftWorkgroupName": {"Ref": "RedshiftWorkgroupName"},
+        "RedshiftDatabaseName": {"Ref": "RedshiftDatabaseName"},
+        "RedshiftCopyRoleArn": {
+            "Fn::If": ["UseRedshift", {"Fn::GetAtt": ["RedshiftCopyRole", "Arn"]}, ""]
+        },
     }
+    placeholders = set(re.findall(r"\$\{(\w+)\}", json.dumps(state_machine["Definition"])))
+    assert placeholders == set(state_machine["DefinitionSubstitutions"])
     rule = resources["InputObjectCreatedRule"]["Properties"]
     assert rule["EventPattern"] == json.loads((exported / "eventbridge_rule.json").read_text())
     assert rule["Targets"][0]["Arn"] == {"Ref": "PipelineStateMachine"}
@@ -246,6 +255,11 @@ def test_glue_roles_touch_only_their_bucket_prefixes(custom_template: dict[str, 
             "assets/glue/temp/*",
             "dagster-pipes/*",  # Dagster Pipes context and messages when Dagster starts the job
             "reference_data/*",  # the datasets the rules name (read only)
+            # the state machine's runs (--pipeline true): their reports, the ledger of file
+            # versions and the metric history, as the Dagster path keeps them
+            "assets/glue/reports/*",
+            "_ledger/*",
+            "dq_metrics/*",
         },
         "RedshiftCopyRole": {"validated_movies/*"},
     }
@@ -265,6 +279,8 @@ def test_wildcard_resources_only_for_actions_without_resource_level_permissions(
 ) -> None:
     # cloudwatch:PutMetricData, ec2:Describe* and lakeformation:GetDataAccess take no resource ARN
     # (IAM service authorization reference); PutMetricData is held to two namespaces instead.
+    # redshift-data:DescribeStatement and GetStatementResult act on statement ids (no resource type);
+    # AWS shows a caller its own statements only.
     wildcard = [
         (role, statement["Sid"])
         for role in (
@@ -281,6 +297,7 @@ def test_wildcard_resources_only_for_actions_without_resource_level_permissions(
     assert wildcard == [
         ("CrawlerRole", "DescribeTheVpc"),
         ("CrawlerRole", "LakeFormationDataAccess"),
+        ("GlueJobRole", "FollowOwnStatements"),
         ("GlueJobRole", "PutMetrics"),
         ("GlueJobRole", "DescribeTheVpc"),
         ("GlueJobRole", "LakeFormationDataAccess"),
