@@ -237,11 +237,29 @@ def pipeline_environ(options: Mapping[str, str], ruleset_path: str) -> dict[str,
     return environ
 
 
+def missing_arguments(options: Mapping[str, str]) -> list[str]:
+    """The pipeline's required job arguments that are absent or empty."""
+    required = {
+        "--redshift_workgroup (or --redshift_cluster)": ("redshift_workgroup", "redshift_cluster"),
+        "--redshift_iam_role_arn": ("redshift_iam_role_arn",),
+        "--sns_topic_arn": ("sns_topic_arn",),
+    }
+    return [name for name, keys in required.items() if not any(options.get(k) for k in keys)]
+
+
 def job_resources(options: Mapping[str, str], ruleset_text: str) -> dict[str, Any]:
     """The Dagster path's resources, built in the Glue job from its arguments and its ruleset in force
     (written to a local file); the quality job evaluates in the job's active Spark session."""
     from dagster_pyspark import PySparkResource
 
+    from quality_movies.glue_job import QualityJobError
+
+    missing = missing_arguments(options)
+    if missing:
+        raise QualityJobError(
+            f"job argument {', '.join(missing)} is empty: the pipeline loads into Redshift and "
+            "announces on SNS; deploy the stack with a RedshiftTarget (or pass the arguments)"
+        )
     from quality_movies.environment import Environment, aws_resources
     from quality_movies.quality.resources import SparkQualityJobRunner
 

@@ -17,11 +17,6 @@ from quality_movies.settings import PipelineSettings
 
 TOPIC_ARN_PLACEHOLDER = "${NotificationTopicArn}"
 """Where the ASL takes the SNS topic ARN: a CloudFormation ``DefinitionSubstitutions`` placeholder."""
-# The deployment's values the job's pipeline needs, as DefinitionSubstitutions placeholders (the
-# template fills them from its parameters and resources).
-REDSHIFT_WORKGROUP_PLACEHOLDER = "${RedshiftWorkgroupName}"
-REDSHIFT_DATABASE_PLACEHOLDER = "${RedshiftDatabaseName}"
-REDSHIFT_COPY_ROLE_PLACEHOLDER = "${RedshiftCopyRoleArn}"
 RULESET_FILE = "ruleset.dqdl"
 """The ruleset in force, beside the job's script under the Glue assets prefix (``glue-package``)."""
 REPORT_FOLDER = "reports/"
@@ -199,18 +194,15 @@ def report_prefix(settings: PipelineSettings) -> str:
 
 
 def pipeline_arguments(settings: PipelineSettings, topic_arn: str) -> dict[str, str]:
-    """The job arguments of the whole pipeline (quality_movies.aws_pipeline.PIPELINE_ARGUMENTS):
-    the warehouse, the topic, the ruleset in force, and the execution as the run (its ledger owner,
-    the run of its messages, its report)."""
+    """The job arguments of the whole pipeline (quality_movies.aws_pipeline): the execution as the
+    run (its ledger owner, the run of its messages, its report), the ruleset in force and the topic.
+    The Redshift target and COPY role are the job's default arguments in the stack."""
     return {
         "--pipeline": "true",
         "--run_id.$": "$$.Execution.Name",
         "--run_url.$": f"States.Format('{EXECUTION_URL}', $$.Execution.Id)",
         "--report_key.$": f"States.Format('{report_prefix(settings)}{{}}.json', $$.Execution.Name)",
         "--ruleset_uri": ruleset_uri(settings),
-        "--redshift_workgroup": REDSHIFT_WORKGROUP_PLACEHOLDER,
-        "--redshift_database": REDSHIFT_DATABASE_PLACEHOLDER,
-        "--redshift_iam_role_arn": REDSHIFT_COPY_ROLE_PLACEHOLDER,
         "--sns_topic_arn": topic_arn,
     }
 

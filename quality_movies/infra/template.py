@@ -413,6 +413,11 @@ def _glue_resources(settings: PipelineSettings) -> dict[str, Any]:
                     "--glue_table": settings.glue_table,
                     "--warehouse_schema": settings.warehouse_schema,
                     "--warehouse_table": settings.warehouse_table,
+                    # where the state machine's runs (--pipeline true) load; without a Redshift
+                    # target such a run fails, naming the argument it lacks
+                    "--redshift_workgroup": ref("RedshiftWorkgroupName"),
+                    "--redshift_database": ref("RedshiftDatabaseName"),
+                    "--redshift_iam_role_arn": if_(USE_REDSHIFT, arn(COPY_ROLE), ""),
                 },
             },
         },
@@ -487,13 +492,7 @@ def _trigger_resources(settings: PipelineSettings, crawler_poll_seconds: int) ->
                     topic_arn=TOPIC_ARN_PLACEHOLDER,
                     crawler_poll_seconds=crawler_poll_seconds,
                 ),
-                "DefinitionSubstitutions": {
-                    "NotificationTopicArn": notification_topic_arn,
-                    "RedshiftWorkgroupName": ref("RedshiftWorkgroupName"),
-                    "RedshiftDatabaseName": ref("RedshiftDatabaseName"),
-                    # without a Redshift target the pipeline job run fails, naming the argument
-                    "RedshiftCopyRoleArn": if_(USE_REDSHIFT, arn(COPY_ROLE), ""),
-                },
+                "DefinitionSubstitutions": {"NotificationTopicArn": notification_topic_arn},
             },
         },
         "EventsRole": role("events.amazonaws.com", "start-pipeline", events_statements),

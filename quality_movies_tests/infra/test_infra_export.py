@@ -146,17 +146,20 @@ def test_template_embeds_the_exported_state_machine_and_pattern(exported: Path) 
 
     state_machine = resources["PipelineStateMachine"]["Properties"]
     assert state_machine["Definition"] == json.loads((exported / "step_function.json").read_text())
-    # the deployment's values the job's pipeline reads (--redshift_*, --sns_topic_arn)
     assert state_machine["DefinitionSubstitutions"] == {
-        "NotificationTopicArn": {"Ref": "NotificationTopic"},
-        "RedshiftWorkgroupName": {"Ref": "RedshiftWorkgroupName"},
-        "RedshiftDatabaseName": {"Ref": "RedshiftDatabaseName"},
-        "RedshiftCopyRoleArn": {
-            "Fn::If": ["UseRedshift", {"Fn::GetAtt": ["RedshiftCopyRole", "Arn"]}, ""]
-        },
+        "NotificationTopicArn": {"Ref": "NotificationTopic"}
     }
     placeholders = set(re.findall(r"\$\{(\w+)\}", json.dumps(state_machine["Definition"])))
     assert placeholders == set(state_machine["DefinitionSubstitutions"])
+    # where the state machine's job runs (--pipeline true) load: the job's default arguments
+    job_arguments = resources["DataQualityJob"]["Properties"]["DefaultArguments"]
+    assert {k: v for k, v in job_arguments.items() if k.startswith("--redshift_")} == {
+        "--redshift_workgroup": {"Ref": "RedshiftWorkgroupName"},
+        "--redshift_database": {"Ref": "RedshiftDatabaseName"},
+        "--redshift_iam_role_arn": {
+            "Fn::If": ["UseRedshift", {"Fn::GetAtt": ["RedshiftCopyRole", "Arn"]}, ""]
+        },
+    }
     rule = resources["InputObjectCreatedRule"]["Properties"]
     assert rule["EventPattern"] == json.loads((exported / "eventbridge_rule.json").read_text())
     assert rule["Targets"][0]["Arn"] == {"Ref": "PipelineStateMachine"}

@@ -66,10 +66,6 @@ def test_success_path_runs_the_whole_pipeline_in_the_job_and_adds_no_message(
         ),
         "--report_key": f"glue-assets/reports/{execution_name}.json",
         "--ruleset_uri": "s3://quality-movie-bucket/glue-assets/ruleset.dqdl",
-        # the stack's DefinitionSubstitutions fill these; the harness deploys the definition as is
-        "--redshift_workgroup": "${RedshiftWorkgroupName}",
-        "--redshift_database": "${RedshiftDatabaseName}",
-        "--redshift_iam_role_arn": "${RedshiftCopyRoleArn}",
         "--sns_topic_arn": pipeline.topic_arn,
     }
 
