@@ -9,7 +9,9 @@ metric history entry (``load_and_publish``), publishes the outputs, settles the 
 file once with the message the Dagster path sends (``pipeline_runs.file_message``).
 
 A version already in the ledger (processed, failed, or claimed by the other trigger) is skipped: a
-replayed event, or a deployment running both triggers, processes and announces it once.
+replayed event, or a deployment running both triggers, processes and announces it once. A claim of an
+earlier job run left untouched for the ledger's ``stale_claim_seconds`` (that run was killed) is
+taken over.
 """
 
 import logging
@@ -35,10 +37,11 @@ from quality_movies.quality.assets import (
 )
 from quality_movies.quality.engine_inputs import catalog_column_types
 from quality_movies.quality.resources import FileToEvaluate
+from quality_movies.runs.resources import PIPELINE_OWNER_PREFIX
 
 logger = logging.getLogger("quality_movies.aws_pipeline")
 
-OWNER_PREFIX = "stepfunctions:"
+OWNER_PREFIX = PIPELINE_OWNER_PREFIX
 UNKNOWN_VERSION = "unknown"
 # Job arguments (``--name value``) that configure the pipeline in the job, and the variable of each.
 PIPELINE_ARGUMENTS = {
@@ -49,6 +52,7 @@ PIPELINE_ARGUMENTS = {
     "redshift_db_user": "QUALITY_MOVIES_REDSHIFT_DB_USER",
     "redshift_iam_role_arn": "QUALITY_MOVIES_REDSHIFT_IAM_ROLE_ARN",
     "sns_topic_arn": "QUALITY_MOVIES_SNS_TOPIC_ARN",
+    "stale_claim_seconds": "QUALITY_MOVIES_STALE_CLAIM_SECONDS",
     "bucket": "QUALITY_MOVIES_BUCKET",
     "endpoint_url": "QUALITY_MOVIES_AWS_ENDPOINT_URL",
 }
@@ -182,6 +186,10 @@ def run_pipeline(
                 source_file, f"{source_file}: cannot read its input ({error}); upload it again"
             )
     wanted = [(lake.input_key(f), etag) for f, etag in versions.items() if f not in failed]
+    keys = {key for key, _ in wanted}
+    latest = ledger.latest()
+    for stale in ledger.release_stale(OWNER_PREFIX, {k: v for k, v in latest.items() if k in keys}):
+        run.log.warning(f"{stale.input_key}: taking over the claim {stale.owner} left")
     claimed = {key for key, _ in ledger.claim(wanted, run.owner)}
     latest = ledger.latest()
     files: list[FileToEvaluate] = []
@@ -237,11 +245,29 @@ def pipeline_environ(options: Mapping[str, str], ruleset_path: str) -> dict[str,
     return environ
 
 
+def missing_arguments(options: Mapping[str, str]) -> list[str]:
+    """The pipeline's required job arguments that are absent or empty."""
+    required = {
+        "--redshift_workgroup (or --redshift_cluster)": ("redshift_workgroup", "redshift_cluster"),
+        "--redshift_iam_role_arn": ("redshift_iam_role_arn",),
+        "--sns_topic_arn": ("sns_topic_arn",),
+    }
+    return [name for name, keys in required.items() if not any(options.get(k) for k in keys)]
+
+
 def job_resources(options: Mapping[str, str], ruleset_text: str) -> dict[str, Any]:
     """The Dagster path's resources, built in the Glue job from its arguments and its ruleset in force
     (written to a local file); the quality job evaluates in the job's active Spark session."""
     from dagster_pyspark import PySparkResource
 
+    from quality_movies.quality.glue_job import QualityJobError
+
+    missing = missing_arguments(options)
+    if missing:
+        raise QualityJobError(
+            f"job argument {', '.join(missing)} is empty: the pipeline loads into Redshift and "
+            "announces on SNS; deploy the stack with a RedshiftTarget (or pass the arguments)"
+        )
     from quality_movies.environment import Environment, aws_resources
     from quality_movies.quality.resources import SparkQualityJobRunner
 

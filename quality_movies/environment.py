@@ -68,11 +68,13 @@ class Environment:
 def retry_policy(environ: Mapping[str, str]) -> dict[str, Any]:
     """How often a file failed by its environment is taken again: ``QUALITY_MOVIES_RETRY_MAX_ATTEMPTS``
     (default 5) attempts, the sensor waiting ``QUALITY_MOVIES_RETRY_BACKOFF_SECONDS`` (default 60),
-    doubled after each attempt, before the next."""
+    doubled after each attempt, before the next; and after how long a claim of a killed job run is
+    given back, ``QUALITY_MOVIES_STALE_CLAIM_SECONDS`` (default 3 hours)."""
     policy: dict[str, Any] = {}
     for name, field_name, kind in (
         ("QUALITY_MOVIES_RETRY_MAX_ATTEMPTS", "max_attempts", int),
         ("QUALITY_MOVIES_RETRY_BACKOFF_SECONDS", "retry_backoff_seconds", float),
+        ("QUALITY_MOVIES_STALE_CLAIM_SECONDS", "stale_claim_seconds", float),
     ):
         text = environ.get(name, "").strip()
         if not text:

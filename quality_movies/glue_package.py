@@ -30,6 +30,21 @@ PACKAGE_DATA_SUFFIXES = (".py", ".dqdl", ".lark", ".sql")
 # The job module, and the DQDL parser it imports when it parses a ruleset (a Glue worker has
 # no parsed rulesets kept).
 JOB_MODULES = ("quality_movies.quality.glue_job", "quality_movies.dq.parser")
+# What a job run of the state machine (``--pipeline true``) imports besides: the Dagster path's own
+# functions and resources (quality_movies.aws_pipeline, environment.aws_resources), so Dagster's
+# libraries are in the wheelhouse too.
+PIPELINE_MODULES = (
+    "quality_movies.aws_pipeline",
+    "quality_movies.environment",
+    "quality_movies.lake",
+    "quality_movies.monitoring.resources",
+    "quality_movies.notifications.resources",
+    "quality_movies.quality.resources",
+    "quality_movies.runs.resources",
+    "quality_movies.warehouse.resources",
+    "dagster_aws.s3",
+    "dagster_pyspark",
+)
 # Imported by the entrypoint script, or by the job only while it runs (pandera checks the validated
 # rows against the warehouse contract), rather than when the job module is imported.
 SCRIPT_REQUIREMENTS = ("dagster-pipes", "pandera")
@@ -58,6 +73,9 @@ GLUE_PROVIDED = frozenset(
         "wheel",
     }
 )
+# Glue's Spark itself: published on the package index as a source distribution only, so a wheel that
+# requires it (dagster-pyspark) is downloaded without its dependencies, which are locked on their own.
+GLUE_SPARK = frozenset({"pyspark", "py4j"})
 GLUE_PYTHON = "3.11"
 # Glue 5.0 and 5.1 run on Amazon Linux 2023 (glibc 2.34): every manylinux tag up to 2.34. pip does not
 # widen one ``--platform`` to the older glibc versions, so each is named.
@@ -91,18 +109,20 @@ class LockedWheel:
 
 @dataclass(frozen=True)
 class GlueAssets:
-    """The files of one build: the entrypoint script, the project wheel, the dependency wheels."""
+    """The files of one build: the entrypoint script, the project wheel, the dependency wheels and
+    the ruleset in force (the state machine's job runs read it, ``--ruleset_uri``)."""
 
     script: Path
     wheel: Path
     dependencies: tuple[Path, ...] = ()
+    ruleset: Path | None = None
 
     def wheels(self) -> list[Path]:
         """Every wheel Glue installs, the project's first."""
         return [self.wheel, *self.dependencies]
 
     def files(self) -> list[Path]:
-        return [self.script, *self.wheels()]
+        return [self.script, *self.wheels(), *([self.ruleset] if self.ruleset else [])]
 
 
 def project_version() -> str:
@@ -145,17 +165,22 @@ def job_requirements() -> list[str]:
     """Pinned third-party distributions that importing the job's modules loads and Glue lacks.
 
     Measured in a fresh interpreter, so the list follows the code's real imports (the DQDL parser
-    included: the job imports it when it parses the ruleset).
+    included: the job imports it when it parses the ruleset; the pipeline's modules too).
     """
     probe = (
         "import json, sys, importlib; [importlib.import_module(m) for m in sys.argv[1:]]; "
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
     )
     done = subprocess.run(
-        [sys.executable, "-c", probe, *JOB_MODULES], capture_output=True, text=True, check=False
+        [sys.executable, "-c", probe, *JOB_MODULES, *PIPELINE_MODULES],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"importing {JOB_MODULES} failed, fix it first:\n{done.stderr}")
+        raise RuntimeError(
+            f"importing {JOB_MODULES + PIPELINE_MODULES} failed, fix it first:\n{done.stderr}"
+        )
     top_levels = json.loads(done.stdout)
     owners = packages_distributions()
     distributions = set(SCRIPT_REQUIREMENTS) | {
@@ -257,6 +282,23 @@ def pip_download(
         raise RuntimeError(f"pip download from the package index failed: {problem}")
 
 
+def requires_glue_spark(requirement: str) -> bool:
+    """Whether the installed distribution pinned by ``requirement`` (``name==version``) requires
+    Glue's Spark (on Linux, Python 3.11, no extras)."""
+    from importlib.metadata import requires
+
+    from packaging.requirements import Requirement
+
+    environment = {"python_version": GLUE_PYTHON, "sys_platform": "linux", "extra": ""}
+    for text in requires(requirement.split("==")[0]) or []:
+        needed = Requirement(text)
+        if needed.marker is not None and not needed.marker.evaluate(environment):
+            continue
+        if _canonical(needed.name) in GLUE_SPARK:
+            return True
+    return False
+
+
 def write_lock(path: Path | None = None) -> list[LockedWheel]:
     """Resolve the job's requirements for Glue's platform from the package index and pin every wheel.
 
@@ -272,7 +314,13 @@ def write_lock(path: Path | None = None) -> list[LockedWheel]:
             )
         )
         dest = Path(tmp) / "wheels"
-        pip_download(job_requirements(), dest, deps=True, constraints=constraints)
+        requirements = job_requirements()
+        on_spark = [r for r in requirements if requires_glue_spark(r)]
+        pip_download(
+            [r for r in requirements if r not in on_spark], dest, deps=True, constraints=constraints
+        )
+        if on_spark:  # their other dependencies are job requirements of their own
+            pip_download(on_spark, dest, deps=False)
         wheels = [
             LockedWheel(wheel.name, _sha256(wheel))
             for wheel in sorted(dest.glob("*.whl"))
@@ -317,19 +365,42 @@ def fetch_locked_wheels(dest: Path, wheels_from: Path | None = None) -> list[Pat
     return paths
 
 
+def ruleset_in_force_text(ruleset_path: str = "") -> str:
+    """The ruleset the Dagster path evaluates with: ``QUALITY_MOVIES_RULESET``'s file, else the
+    packaged movies ruleset."""
+    from quality_movies.quality.glue_job import packaged_ruleset_text
+
+    if not ruleset_path:
+        return packaged_ruleset_text()
+    path = Path(ruleset_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} (QUALITY_MOVIES_RULESET) is missing: name a DQDL file")
+    return path.read_text(encoding="utf-8")
+
+
 def build_glue_assets(
-    out_dir: Path, *, with_dependencies: bool = False, wheels_from: Path | None = None
+    out_dir: Path,
+    *,
+    with_dependencies: bool = False,
+    wheels_from: Path | None = None,
+    ruleset_path: str = "",
 ) -> GlueAssets:
-    """Write the job script and the project wheel into ``out_dir``; with ``with_dependencies`` the
-    locked dependency wheels too (from ``wheels_from`` or the package index)."""
+    """Write the job script, the project wheel and the ruleset in force into ``out_dir``; with
+    ``with_dependencies`` the locked dependency wheels too (from ``wheels_from`` or the package
+    index)."""
+    from quality_movies.infra.state_machine import RULESET_FILE
+
     out_dir.mkdir(parents=True, exist_ok=True)
     script = out_dir / SCRIPT_NAME
     script.write_bytes(job_script_path().read_bytes())
+    ruleset = out_dir / RULESET_FILE
+    ruleset.write_text(ruleset_in_force_text(ruleset_path), encoding="utf-8")
     dependencies = fetch_locked_wheels(out_dir, wheels_from) if with_dependencies else []
     return GlueAssets(
         script=script,
         wheel=build_wheel(out_dir / wheel_name(), job_requirements()),
         dependencies=tuple(dependencies),
+        ruleset=ruleset,
     )
 
 
@@ -393,7 +464,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         settings = PipelineSettings.from_env()
         assets = build_glue_assets(
-            Path(args.out), with_dependencies=True, wheels_from=args.wheels_from
+            Path(args.out),
+            with_dependencies=True,
+            wheels_from=args.wheels_from,
+            ruleset_path=os.environ.get("QUALITY_MOVIES_RULESET", ""),
         )
     except (RuntimeError, FileNotFoundError) as exc:
         print(f"glue-package: {exc}", file=sys.stderr)

@@ -1,6 +1,6 @@
 """The batched trigger of the stack (parameter ``TriggerShape=batched``): S3 events queue up in SQS, an
 EventBridge Pipe hands the batched state machine a list of them after its batching window, and the
-state machine crawls once and runs the Glue job once per batch.
+state machine crawls once and runs the Glue job once per batch (the job loads and announces each file).
 
 The per-file trigger (the seed's shape, an EventBridge rule starting one execution per upload) stays the
 default; each shape's resources carry a Condition, so a stack has exactly one of them.
@@ -56,9 +56,9 @@ def batched_trigger_parameters() -> dict[str, Any]:
             "Default": PER_FILE,
             "AllowedValues": [PER_FILE, BATCHED],
             "Description": (
-                "per-file: each upload starts the state machine for its file (crawl, job run, "
-                "notification). batched: uploads queue up in SQS and an EventBridge Pipe starts the "
-                "batched state machine for a batch of them (one crawl, one job run, one notification)."
+                "per-file: each upload starts the state machine for its file (crawl, job run). "
+                "batched: uploads queue up in SQS and an EventBridge Pipe starts the batched state "
+                "machine for a batch of them (one crawl, one job run). The job announces each file."
             ),
         },
         "BatchWindowSeconds": {

@@ -41,15 +41,12 @@ POSTGRES_PORT = 5432
 DATABASE_NAME = "dagster"
 MAX_CONCURRENT_RUNS = 4
 # What the Fargate tasks reach in a private subnet without NAT, besides the network variant's S3, Glue,
-# monitoring and logs endpoints: the image registry, the database secret, SNS, the Redshift Data API
-# (and Redshift Serverless for its temporary credentials).
+# monitoring, logs, SNS, Redshift Data API and Redshift Serverless endpoints: the image registry and the
+# database secret.
 DAGSTER_ENDPOINTS = {
     "EcrApiEndpoint": "ecr.api",
     "EcrDockerEndpoint": "ecr.dkr",
     "SecretsManagerEndpoint": "secretsmanager",
-    "SnsEndpoint": "sns",
-    "RedshiftDataEndpoint": "redshift-data",
-    "RedshiftServerlessEndpoint": "redshift-serverless",
 }
 
 

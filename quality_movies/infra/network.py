@@ -2,10 +2,11 @@
 
 Given ``VpcId`` (with ``SubnetIds`` and ``RouteTableIds``), the stack adds a security group for Glue,
 the Glue NETWORK connection that the job and the crawler use, the S3 gateway endpoint, the Glue,
-CloudWatch (monitoring) and CloudWatch Logs interface endpoints. Glue's group allows HTTPS out (to those
-endpoints) and traffic between Glue's own workers, nothing else: Glue never connects to Redshift (Dagster
-loads through the Redshift Data API, and Redshift's COPY reads S3 itself). Without ``VpcId`` none of this
-exists.
+CloudWatch (monitoring) and CloudWatch Logs interface endpoints, and the SNS, Redshift Data API and
+Redshift Serverless ones the job's pipeline runs (``--pipeline true``) call. Glue's group allows HTTPS
+out (to those endpoints) and traffic between Glue's own workers, nothing else: Glue never connects to
+Redshift (the load goes through the Redshift Data API, and Redshift's COPY reads S3 itself). Without
+``VpcId`` none of this exists.
 """
 
 from typing import Any
@@ -21,6 +22,10 @@ INTERFACE_ENDPOINTS = {
     "GlueEndpoint": "glue",
     "MonitoringEndpoint": "monitoring",
     "LogsEndpoint": "logs",
+    "SnsEndpoint": "sns",
+    "RedshiftDataEndpoint": "redshift-data",
+    # the Data API's temporary credentials of a workgroup
+    "RedshiftServerlessEndpoint": "redshift-serverless",
 }
 
 
@@ -62,7 +67,7 @@ def network_parameters() -> dict[str, Any]:
             "Type": "String",
             "Default": "true",
             "AllowedValues": ["true", "false"],
-            "Description": "With a VPC: create the S3, Glue, monitoring and logs endpoints (false when the VPC has them already).",
+            "Description": "With a VPC: create the S3, Glue, monitoring, logs, SNS, Redshift Data API and Redshift Serverless endpoints (false when the VPC has them already).",
         },
     }
 

@@ -1,9 +1,14 @@
 """The AWS-side trigger: the EventBridge pattern and the Step Functions state machines (ASL).
 
 Per file (the seed's shape): an S3 "Object Created" event under the input prefix starts the state
-machine, which runs the Glue crawler, waits for it, runs the Glue job on the new file and publishes a
-success or failure message to SNS. Batched: the events queue up in SQS, an EventBridge Pipe hands the
-batched state machine a list of them, and it crawls once and runs the Glue job once for the batch.
+machine, which runs the Glue crawler, waits for it and runs the Glue job on the new file with
+``--pipeline true``. Batched: the events queue up in SQS, an EventBridge Pipe hands the batched state
+machine a list of them, and it crawls once and runs the Glue job once for the batch.
+
+The job does the whole pipeline (quality_movies.aws_pipeline): it claims, evaluates, loads, records,
+settles and announces each file itself, as the Dagster path does. The state machine announces only
+what the job could not: a failure of the execution as a whole (a failed crawl, a job run that failed,
+stopped or never started), once, with the step and the cause.
 """
 
 from typing import Any
@@ -12,6 +17,10 @@ from quality_movies.settings import PipelineSettings
 
 TOPIC_ARN_PLACEHOLDER = "${NotificationTopicArn}"
 """Where the ASL takes the SNS topic ARN: a CloudFormation ``DefinitionSubstitutions`` placeholder."""
+RULESET_FILE = "ruleset.dqdl"
+"""The ruleset in force, beside the job's script under the Glue assets prefix (``glue-package``)."""
+REPORT_FOLDER = "reports/"
+EXECUTION_URL = "https://console.aws.amazon.com/states/home#/v2/executions/details/{}"
 
 DEFAULT_CRAWLER_POLL_SECONDS = 15
 GLUE_JOB_TIMEOUT_SECONDS = 3 * 60 * 60
@@ -23,11 +32,10 @@ CHECK_CRAWLER = "Check Crawler State"
 WAIT_FOR_CRAWLER = "Wait For Crawler"
 RUN_GLUE_JOB = "Run Glue Job"
 CHECK_GLUE_JOB = "Check Glue Job Run State"
-NOTIFY_SUCCESS = "Notify Success"
+PIPELINE_SUCCEEDED = "Pipeline Succeeded"
 NOTIFY_FAILURE = "Notify Failure"
 PIPELINE_FAILED = "Pipeline Failed"
 
-SUCCESS_SUBJECT = "quality_movies pipeline succeeded"
 FAILURE_SUBJECT = "quality_movies pipeline failed"
 
 GLUE_TRANSIENT_ERRORS = [
@@ -175,12 +183,39 @@ def _crawler_states(
     }
 
 
+def ruleset_uri(settings: PipelineSettings) -> str:
+    """Where the job reads the ruleset in force (``glue-package --upload`` puts it there)."""
+    return f"s3://{settings.bucket}/{settings.glue_assets_prefix}{RULESET_FILE}"
+
+
+def report_prefix(settings: PipelineSettings) -> str:
+    """Where each job run started by the state machine leaves its report (one per execution)."""
+    return f"{settings.glue_assets_prefix}{REPORT_FOLDER}"
+
+
+def pipeline_arguments(settings: PipelineSettings, topic_arn: str) -> dict[str, str]:
+    """The job arguments of the whole pipeline (quality_movies.aws_pipeline): the execution as the
+    run (its ledger owner, the run of its messages, its report), the ruleset in force and the topic.
+    The Redshift target and COPY role are the job's default arguments in the stack."""
+    return {
+        "--pipeline": "true",
+        "--run_id.$": "$$.Execution.Name",
+        "--run_url.$": f"States.Format('{EXECUTION_URL}', $$.Execution.Id)",
+        "--report_key.$": f"States.Format('{report_prefix(settings)}{{}}.json', $$.Execution.Name)",
+        "--ruleset_uri": ruleset_uri(settings),
+        "--sns_topic_arn": topic_arn,
+    }
+
+
 def _glue_job_states(settings: PipelineSettings, arguments: dict[str, str], then: str) -> dict:
     """Run the Glue job with ``arguments`` until it ends; go to ``then`` when it SUCCEEDED."""
     return {
         RUN_GLUE_JOB: {
             "Type": "Task",
-            "Comment": "Runs until the job ends; retried while other uploads hold every concurrent run.",
+            "Comment": (
+                "Runs until the job ends (it loads and announces each file itself); retried while "
+                "other uploads hold every concurrent run."
+            ),
             "Resource": "arn:aws:states:::glue:startJobRun.sync",
             "Parameters": {"JobName": settings.glue_job_name, "Arguments": arguments},
             "TimeoutSeconds": GLUE_JOB_TIMEOUT_SECONDS,
@@ -218,27 +253,13 @@ def _glue_job_states(settings: PipelineSettings, arguments: dict[str, str], then
     }
 
 
-def _notify_success(
-    topic_arn: str, source: dict[str, Any], output_path: str = "$.source"
-) -> dict[str, Any]:
+def _succeeded(output_path: str = "$.source") -> dict[str, Any]:
+    """The end of a run that succeeded: the job announced each file, nothing more to send."""
     return {
-        NOTIFY_SUCCESS: {
-            "Type": "Task",
-            "Resource": "arn:aws:states:::sns:publish",
-            "Parameters": {
-                "TopicArn": topic_arn,
-                "Subject": SUCCESS_SUBJECT,
-                "Message": {
-                    "status": "SUCCEEDED",
-                    "source": source,
-                    "glue_job_run_id.$": "$.job_run.Id",
-                    "execution.$": "$$.Execution.Id",
-                },
-            },
-            "ResultPath": None,
+        PIPELINE_SUCCEEDED: {
+            "Type": "Pass",
+            "Comment": "The job run announced each file of the run itself (one SNS message per file).",
             "OutputPath": output_path,
-            "Retry": _retry(SNS_TRANSIENT_ERRORS),
-            "Catch": [_catch_all(NOTIFY_SUCCESS)],
             "End": True,
         }
     }
@@ -248,7 +269,8 @@ def _failure_states(
     settings: PipelineSettings, topic_arn: str, source: dict[str, Any], caught: list[str]
 ) -> dict[str, Any]:
     """The failure record of each step in ``caught`` (and of the crawl and job checks), the failure
-    notification, and the Fail state."""
+    notification (the execution's only message: the job announces the files it settled), and the
+    Fail state."""
     checks = {
         CHECK_CRAWLER: {
             "Error": "Glue.CrawlFailed",
@@ -326,16 +348,21 @@ def state_machine_definition(
         **_crawler_states(settings, crawler_poll_seconds, then=RUN_GLUE_JOB),
         **_glue_job_states(
             settings,
-            {"--source_bucket.$": "$.source.bucket", "--source_key.$": "$.source.key"},
-            then=NOTIFY_SUCCESS,
+            {
+                "--source_bucket.$": "$.source.bucket",
+                "--source_key.$": "$.source.key",
+                **pipeline_arguments(settings, topic_arn),
+            },
+            then=PIPELINE_SUCCEEDED,
         ),
-        **_notify_success(topic_arn, source),
-        **_failure_states(settings, topic_arn, source, [*PIPELINE_STEPS, NOTIFY_SUCCESS]),
+        **_succeeded(),
+        **_failure_states(settings, topic_arn, source, PIPELINE_STEPS),
     }
     return {
         "Comment": (
             f"quality_movies: crawl s3://{settings.bucket}/{settings.input_prefix}, run Glue job "
-            f"{settings.glue_job_name} on the new file, notify through SNS."
+            f"{settings.glue_job_name} on the new file (it loads and announces it); a failed "
+            "execution is announced through SNS."
         ),
         "StartAt": RECORD_SOURCE_FILE,
         "States": states,
@@ -372,8 +399,8 @@ def batch_state_machine_definition(
 
     The state machine lists the batch's input keys (each once), writes the Glue job's manifest
     (``{"files": [{"source_key": ...}, ...]}``) to S3, crawls once, runs the Glue job once with
-    ``--manifest_uri`` and notifies once for the batch. Further steps for the batch go between
-    ``Check Glue Job Run State`` and ``Notify Success`` (the ``then`` of the job's states).
+    ``--manifest_uri`` and the pipeline's arguments; the job announces each file, the state machine
+    only a failure of the execution.
     """
     manifest_prefix = batch_manifest_prefix(settings)
     source = {"bucket": settings.bucket, "files.$": "$.batch.files"}
@@ -438,27 +465,24 @@ def batch_state_machine_definition(
             "Next": START_CRAWLER,
         },
         **_crawler_states(settings, crawler_poll_seconds, then=RUN_GLUE_JOB),
-        **_glue_job_states(settings, {"--manifest_uri.$": "$.manifest.uri"}, then=NOTIFY_SUCCESS),
-        **_notify_success(
-            topic_arn, {**source, "manifest_uri.$": "$.manifest.uri"}, output_path="$.batch"
+        **_glue_job_states(
+            settings,
+            {"--manifest_uri.$": "$.manifest.uri", **pipeline_arguments(settings, topic_arn)},
+            then=PIPELINE_SUCCEEDED,
         ),
+        **_succeeded(output_path="$.batch"),
         **_failure_states(
             settings,
             topic_arn,
             source,
-            [
-                LIST_BATCH_KEYS,
-                LIST_BATCH_FILES,
-                WRITE_BATCH_MANIFEST,
-                *PIPELINE_STEPS,
-                NOTIFY_SUCCESS,
-            ],
+            [LIST_BATCH_KEYS, LIST_BATCH_FILES, WRITE_BATCH_MANIFEST, *PIPELINE_STEPS],
         ),
     }
     return {
         "Comment": (
             f"quality_movies, batched: crawl s3://{settings.bucket}/{settings.input_prefix} once, "
-            f"run Glue job {settings.glue_job_name} once on the batch's files, notify through SNS."
+            f"run Glue job {settings.glue_job_name} once on the batch's files (it loads and "
+            "announces each); a failed execution is announced through SNS."
         ),
         "StartAt": KEEP_BATCH_RECORDS,
         "States": states,

@@ -37,6 +37,8 @@ from quality_movies.infra.network import (
     network_rules,
 )
 from quality_movies.infra.redshift import (
+    COPY_ROLE,
+    USE_REDSHIFT,
     lake_formation_resources,
     redshift_conditions,
     redshift_outputs,
@@ -57,6 +59,7 @@ from quality_movies.infra.state_machine import (
     DEFAULT_CRAWLER_POLL_SECONDS,
     TOPIC_ARN_PLACEHOLDER,
     event_pattern,
+    report_prefix,
     state_machine_definition,
 )
 from quality_movies.settings import REFERENCE_PREFIX, PipelineSettings
@@ -70,6 +73,13 @@ ALARM_PERIOD_SECONDS = 300
 GLUE_VERSIONS = ["5.1"]
 CRAWLER_GROUPING = "CombineCompatibleSchemas"
 GLUE_WORKER_TYPES = ["G.1X", "G.2X", "G.4X", "G.8X"]
+# What the job's pipeline (``--pipeline true``) keeps in the bucket besides the outputs: the ledger of
+# file versions (runs.resources.S3Ledger) and the metric history (monitoring.resources.ParquetMetricStore).
+LEDGER_PREFIX = "_ledger/"
+METRIC_HISTORY_PREFIX = "dq_metrics/"
+REDSHIFT_WORKGROUPS = (
+    "arn:${AWS::Partition}:redshift-serverless:${AWS::Region}:${AWS::AccountId}:workgroup/*"
+)
 
 
 def glue_job_wheel() -> str:
@@ -121,6 +131,44 @@ def _catalog_resources(settings: PipelineSettings) -> list[dict[str, str]]:
         glue_arn("catalog"),
         glue_arn(f"database/{settings.glue_database}"),
         glue_arn(f"table/{settings.glue_database}/*"),
+    ]
+
+
+def _pipeline_statements() -> list[dict[str, Any]]:
+    """What the job's pipeline (``--pipeline true``) does beyond the outputs: load through the
+    Redshift Data API with temporary credentials of the workgroup (no database secret), and announce
+    each file on the stack's topic."""
+    return [
+        {
+            "Sid": "LoadThroughTheDataApi",
+            "Effect": "Allow",
+            "Action": ["redshift-data:ExecuteStatement", "redshift-data:BatchExecuteStatement"],
+            # a workgroup's ARN carries its id, not its name: the account's workgroups
+            "Resource": sub(REDSHIFT_WORKGROUPS),
+        },
+        {
+            # These act on statement ids, and AWS shows callers their own statements only.
+            "Sid": "FollowOwnStatements",
+            "Effect": "Allow",
+            "Action": [
+                "redshift-data:DescribeStatement",
+                "redshift-data:GetStatementResult",
+                "redshift-data:CancelStatement",
+            ],
+            "Resource": "*",
+        },
+        {
+            "Sid": "TemporaryDatabaseCredentials",
+            "Effect": "Allow",
+            "Action": "redshift-serverless:GetCredentials",
+            "Resource": sub(REDSHIFT_WORKGROUPS),
+        },
+        {
+            "Sid": "AnnounceEachFile",
+            "Effect": "Allow",
+            "Action": "sns:Publish",
+            "Resource": ref("NotificationTopic"),
+        },
     ]
 
 
@@ -250,7 +298,10 @@ def _glue_resources(settings: PipelineSettings) -> dict[str, Any]:
         settings.rule_outcomes_prefix,
         settings.validated_prefix,
         f"{settings.glue_assets_prefix}temp/",
+        report_prefix(settings),
         settings.pipes_prefix,
+        LEDGER_PREFIX,
+        METRIC_HISTORY_PREFIX,
     ]
     job_statements = [
         {
@@ -280,6 +331,7 @@ def _glue_resources(settings: PipelineSettings) -> dict[str, Any]:
             "Resource": _catalog_resources(settings),
         },
         _glue_logs("jobs"),
+        *_pipeline_statements(),
         {
             "Sid": "PutMetrics",
             "Effect": "Allow",
@@ -361,6 +413,11 @@ def _glue_resources(settings: PipelineSettings) -> dict[str, Any]:
                     "--glue_table": settings.glue_table,
                     "--warehouse_schema": settings.warehouse_schema,
                     "--warehouse_table": settings.warehouse_table,
+                    # where the state machine's runs (--pipeline true) load; without a Redshift
+                    # target such a run fails, naming the argument it lacks
+                    "--redshift_workgroup": ref("RedshiftWorkgroupName"),
+                    "--redshift_database": ref("RedshiftDatabaseName"),
+                    "--redshift_iam_role_arn": if_(USE_REDSHIFT, arn(COPY_ROLE), ""),
                 },
             },
         },

@@ -20,7 +20,7 @@ from quality_movies.pipeline_runs import (
     settle_run,
 )
 from quality_movies.quality.resources import QualityJobRunner
-from quality_movies.runs.resources import Ledger
+from quality_movies.runs.resources import PIPELINE_OWNER_PREFIX, Ledger
 
 CLAIM_TAG = "quality_movies/claim"
 STALE_CLAIM_AFTER = timedelta(minutes=10)
@@ -115,6 +115,11 @@ def reconcile_claims(
     claims of killed CLI runs."""
     if release_dead_claims(ledger):
         context.log.warning("released the files of a killed quality-movies run")
+    for stale in ledger.release_stale(PIPELINE_OWNER_PREFIX):
+        context.log.warning(
+            f"released {stale.input_key}: claimed by {stale.owner} at {stale.updated_at}, whose "
+            "job run ended without settling it"
+        )
     for owed in announce_pending(context.instance, ledger, lake, notifier):
         context.log.info(f"{owed.subject} (sent late)" if owed.announced else owed.undelivered)
     now = datetime.now(UTC)

@@ -24,6 +24,11 @@ from pydantic import PrivateAttr
 
 State = Literal["claimed", "processed", "failed", "retrying"]
 MAX_BACKOFF = timedelta(hours=1)
+# Owner prefix of the claims of the AWS-native trigger's job runs (quality_movies.aws_pipeline).
+PIPELINE_OWNER_PREFIX = "stepfunctions:"
+# A job run settles its claims within the Glue job's timeout (120 minutes in the stack): a claim left
+# this long by one was left by a run that was killed.
+STALE_CLAIM_SECONDS = 3 * 60 * 60
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,7 @@ class Ledger(dg.ConfigurableResource, ABC):
 
     max_attempts: int = 5
     retry_backoff_seconds: float = 60.0
+    stale_claim_seconds: float = STALE_CLAIM_SECONDS
 
     @abstractmethod
     def claim(self, versions: Iterable[tuple[str, str]], owner: str) -> list[tuple[str, str]]:
@@ -141,6 +147,20 @@ class Ledger(dg.ConfigurableResource, ABC):
         return [
             v for v in self.versions() if v.state == "claimed" and v.owner.startswith(owner_prefix)
         ]
+
+    def release_stale(
+        self, owner_prefix: str, latest: dict[str, FileVersion] | None = None
+    ) -> list[FileVersion]:
+        """Release the claims of owners starting with ``owner_prefix`` untouched for
+        ``stale_claim_seconds`` (their run was killed before it settled them), among ``latest``
+        (default: the whole ledger); returns those released, which any run may then claim."""
+        cutoff = _now(-timedelta(seconds=self.stale_claim_seconds))
+        stale = [
+            v
+            for v in (self.latest() if latest is None else latest).values()
+            if v.state == "claimed" and v.owner.startswith(owner_prefix) and v.updated_at <= cutoff
+        ]
+        return [v for v in stale if self.release([(v.input_key, v.etag)], v.owner)]
 
 
 SCHEMA = """

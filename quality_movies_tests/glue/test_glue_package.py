@@ -5,12 +5,16 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from packaging import tags
+from packaging.utils import parse_wheel_filename
 
 from quality_movies import glue_package
 from quality_movies.glue_package import (
+    GLUE_PLATFORMS,
     GLUE_PROVIDED,
     SCRIPT_NAME,
     GlueAssets,
+    build_glue_assets,
     fetch_locked_wheels,
     job_arguments,
     job_requirements,
@@ -19,6 +23,8 @@ from quality_movies.glue_package import (
     upload_glue_assets,
     wheel_name,
 )
+from quality_movies.infra.state_machine import RULESET_FILE
+from quality_movies.quality.glue_job import packaged_ruleset_text
 from quality_movies.settings import PipelineSettings
 from quality_movies_tests.glue.conftest import client
 
@@ -76,12 +82,14 @@ def test_the_lock_pins_every_requirement_of_the_wheel_at_its_version():
 
 
 def test_the_lock_holds_wheels_for_glues_python_and_platform_only():
+    # The tags pip accepts on CPython 3.11, manylinux x86_64 up to glibc 2.34 (packaging's own lists).
+    glue = {
+        *tags.cpython_tags((3, 11), abis=["cp311"], platforms=GLUE_PLATFORMS),
+        *tags.compatible_tags((3, 11), interpreter="cp311", platforms=GLUE_PLATFORMS),
+    }
     for wheel in read_lock():
         assert wheel.distribution not in GLUE_PROVIDED
-        python, abi, platform = wheel.file.removesuffix(".whl").split("-")[-3:]
-        assert (python, abi, platform) == ("py3", "none", "any") or (
-            python == "cp311" and abi in ("cp311", "abi3") and "manylinux" in platform
-        ), wheel.file
+        assert parse_wheel_filename(wheel.file)[3] & glue, wheel.file
         assert len(wheel.sha256) == 64
 
 
@@ -114,6 +122,26 @@ def test_a_wheel_that_is_not_the_locked_one_is_refused(tmp_path, monkeypatch):
         fetch_locked_wheels(tmp_path / "out", wheels_from=source)
 
 
+def test_the_ruleset_in_force_goes_beside_the_script(tmp_path, monkeypatch):
+    """The state machine's job runs read it (--ruleset_uri): the packaged ruleset, or the one
+    QUALITY_MOVIES_RULESET names, as the Dagster path evaluates with."""
+    monkeypatch.setattr(glue_package, "fetch_locked_wheels", stand_in_wheels)
+    ours = tmp_path / "ours.dqdl"
+    ours.write_text('Rules = [ IsComplete "Series_Title" ]\n')
+
+    packaged = build_glue_assets(tmp_path / "packaged")
+    monkeypatch.setenv("QUALITY_MOVIES_RULESET", str(ours))
+    assert glue_package.main(["--out", str(tmp_path / "cli")]) == 0
+
+    assert packaged.ruleset.name == RULESET_FILE and packaged.ruleset in packaged.files()
+    assert packaged.ruleset.read_text() == packaged_ruleset_text()
+    assert (
+        tmp_path / "cli" / RULESET_FILE
+    ).read_text() == 'Rules = [ IsComplete "Series_Title" ]\n'
+    monkeypatch.setenv("QUALITY_MOVIES_RULESET", str(tmp_path / "missing.dqdl"))
+    assert glue_package.main(["--out", str(tmp_path / "cli")]) == 1
+
+
 def test_job_arguments_install_the_uploaded_wheels_and_nothing_from_an_index(tmp_path):
     assets = GlueAssets(
         script=tmp_path / SCRIPT_NAME,
@@ -139,7 +167,9 @@ def test_upload_puts_the_files_under_the_assets_prefix(aws_env, glue_assets):
     s3.create_bucket(Bucket=settings.bucket)
     uris = upload_glue_assets(glue_assets, settings, s3_client=s3)
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=settings.bucket)["Contents"])
-    assert keys == sorted(f"glue-assets/{name}" for name in (SCRIPT_NAME, wheel_name()))
+    assert keys == sorted(
+        f"glue-assets/{name}" for name in (SCRIPT_NAME, wheel_name(), RULESET_FILE)
+    )
     assert sorted(uris) == [f"s3://assets-bucket/{key}" for key in keys]
 
 
@@ -165,7 +195,7 @@ def test_cli_builds_and_uploads_with_the_endpoint_from_the_environment(
     listed = client("s3", aws_env).list_objects_v2(Bucket="cli-bucket", Prefix="glue-assets/")
     assert {o["Key"] for o in listed["Contents"]} == {
         f"glue-assets/{name}"
-        for name in (SCRIPT_NAME, wheel_name(), *(w.file for w in read_lock()))
+        for name in (SCRIPT_NAME, RULESET_FILE, wheel_name(), *(w.file for w in read_lock()))
     }
 
 

@@ -13,7 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from quality_movies.glue_package import JOB_MODULES, build_glue_assets, project_version
+from quality_movies.glue_package import (
+    GLUE_PROVIDED,
+    JOB_MODULES,
+    PIPELINE_MODULES,
+    build_glue_assets,
+    project_version,
+)
 from quality_movies.quality.resources import GlueQualityJobRunner
 from quality_movies_tests.glue import test_glue_runner as on_project_spark
 from quality_movies_tests.glue.conftest import LocalGlueClient, client
@@ -60,15 +66,45 @@ def test_the_runtime_is_glue_51s_python_and_spark() -> None:
     assert done.stdout.split() == ["(3,", "11)", GLUE_SPARK]
 
 
+LINK_PROVIDED = """
+import sys
+from importlib.metadata import distributions
+from pathlib import Path
+
+site, provided = Path(sys.argv[1]), set(sys.argv[2:])
+for dist in distributions():
+    if dist.metadata["Name"].lower().replace("_", "-") in provided:
+        for top in sorted({f.parts[0] for f in dist.files or [] if f.parts[0] != ".."}):
+            if not (site / top).exists():
+                (site / top).symlink_to(Path(dist.locate_file(top)))
+"""
+
+
+def with_glue_provided_modules(python: str, tmp_path: Path) -> None:
+    """Give the venv of ``python`` Glue's provided modules (GLUE_PROVIDED, as installed in
+    .venv/glue-runtime) and nothing else of it, as a Glue job finds them: linked into a folder named
+    by a .pth file."""
+    provided = tmp_path / "glue-provided"
+    provided.mkdir()
+    run([str(GLUE_PYTHON), "-c", LINK_PROVIDED, str(provided), *GLUE_PROVIDED], env=runtime_env())
+    done = run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], env=runtime_env()
+    )
+    (Path(done.stdout.strip()) / "glue-provided.pth").write_text(f"{provided}\n")
+
+
 def test_the_wheelhouse_installs_offline_into_a_clean_python_and_imports_the_job(
     tmp_path: Path,
 ) -> None:
-    """What Glue does in a subnet without NAT: pip --no-index from the wheels alone."""
+    """What Glue does in a subnet without NAT: pip --no-index from the wheels alone, beside what Glue
+    provides; the job's modules and the pipeline's (Dagster's resources, ``--pipeline true``)
+    import."""
     wheels = tmp_path / "wheelhouse"
     build_glue_assets(wheels, with_dependencies=True, wheels_from=WHEELHOUSE)  # sha256-checked
     clean = tmp_path / "clean"
     run([str(GLUE_PYTHON), "-m", "venv", str(clean)], env=runtime_env())
     python = str(clean / "bin" / "python")
+    with_glue_provided_modules(python, tmp_path)
     run(
         [
             python,
@@ -84,7 +120,9 @@ def test_the_wheelhouse_installs_offline_into_a_clean_python_and_imports_the_job
         ],
         env=runtime_env(),
     )
-    imports = ", ".join([*JOB_MODULES, "dagster_pipes", "pandera", "quality_movies"])
+    imports = ", ".join(
+        [*JOB_MODULES, *PIPELINE_MODULES, "dagster_pipes", "pandera", "quality_movies"]
+    )
     done = run(
         [python, "-c", f"import {imports}; print(quality_movies.__file__)"],
         env=runtime_env(),

@@ -2,6 +2,7 @@
 
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -122,9 +123,11 @@ class Pipeline:
         """Start an execution with the EventBridge event S3 sends for a PutObject of ``key``."""
         sfn = boto3.client("stepfunctions")
         event = s3_object_created_event(bucket or self.settings.bucket, key)
-        return sfn.start_execution(stateMachineArn=self.state_machine_arn, input=json.dumps(event))[
-            "executionArn"
-        ]
+        # AWS names an execution started without a name (a UUID); moto 5.2.5 leaves
+        # $$.Execution.Name null then, so the harness names it as AWS would.
+        return sfn.start_execution(
+            stateMachineArn=self.state_machine_arn, name=str(uuid.uuid4()), input=json.dumps(event)
+        )["executionArn"]
 
     def wait(self, execution_arn: str) -> dict[str, Any]:
         """Poll until the execution leaves RUNNING; return describe_execution."""

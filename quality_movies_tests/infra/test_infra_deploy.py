@@ -212,7 +212,11 @@ def test_network_variant_adds_endpoints_and_leaves_redshift_closed(
         ]
     }
     assert set(endpoints) == {
-        f"com.amazonaws.{REGION}.{service}" for service in ("s3", "glue", "monitoring", "logs")
+        f"com.amazonaws.{REGION}.{service}"
+        for service in (
+            *("s3", "glue", "monitoring", "logs"),
+            *("sns", "redshift-data", "redshift-serverless"),  # the job's pipeline runs
+        )
     }
     assert endpoints[f"com.amazonaws.{REGION}.s3"]["VpcEndpointType"] == "Gateway"
     assert endpoints[f"com.amazonaws.{REGION}.s3"]["RouteTableIds"] == [
@@ -279,7 +283,7 @@ def test_update_adds_the_network_to_a_running_stack(
     deploy(template, variant_parameters(exported, "network-existing-redshift", network))
 
     endpoints = boto3.client("ec2").describe_vpc_endpoints()["VpcEndpoints"]
-    assert len(endpoints) == 4
+    assert len(endpoints) == 7  # S3, Glue, monitoring, logs, SNS, Redshift Data API and Serverless
     assert "GlueSecurityGroup" in physical_ids()
 
 
@@ -302,7 +306,9 @@ def test_glue_package_uploads_into_the_deployed_bucket_under_the_key(
     template = (exported / "template.yaml").read_text()
     wheel = f"glue-assets/{glue_package.wheel_name()}"
     dependencies = [f"glue-assets/{w.file}" for w in glue_package.read_lock()]
-    assert keys == sorted(["glue-assets/quality_movies_job.py", wheel, *dependencies])
+    assert keys == sorted(
+        ["glue-assets/quality_movies_job.py", "glue-assets/ruleset.dqdl", wheel, *dependencies]
+    )
     # The job's ScriptLocation, the GlueJobWheel default and the modules the job installs name
     # exactly what was uploaded.
     assert "ScriptLocation: s3://quality-movie-bucket/glue-assets/quality_movies_job.py" in template

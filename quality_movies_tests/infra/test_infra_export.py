@@ -1,6 +1,7 @@
 """``export-infra``: the checked-in infra/ is the export, both linters are clean, names follow settings."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -148,6 +149,17 @@ def test_template_embeds_the_exported_state_machine_and_pattern(exported: Path) 
     assert state_machine["DefinitionSubstitutions"] == {
         "NotificationTopicArn": {"Ref": "NotificationTopic"}
     }
+    placeholders = set(re.findall(r"\$\{(\w+)\}", json.dumps(state_machine["Definition"])))
+    assert placeholders == set(state_machine["DefinitionSubstitutions"])
+    # where the state machine's job runs (--pipeline true) load: the job's default arguments
+    job_arguments = resources["DataQualityJob"]["Properties"]["DefaultArguments"]
+    assert {k: v for k, v in job_arguments.items() if k.startswith("--redshift_")} == {
+        "--redshift_workgroup": {"Ref": "RedshiftWorkgroupName"},
+        "--redshift_database": {"Ref": "RedshiftDatabaseName"},
+        "--redshift_iam_role_arn": {
+            "Fn::If": ["UseRedshift", {"Fn::GetAtt": ["RedshiftCopyRole", "Arn"]}, ""]
+        },
+    }
     rule = resources["InputObjectCreatedRule"]["Properties"]
     assert rule["EventPattern"] == json.loads((exported / "eventbridge_rule.json").read_text())
     assert rule["Targets"][0]["Arn"] == {"Ref": "PipelineStateMachine"}
@@ -246,6 +258,11 @@ def test_glue_roles_touch_only_their_bucket_prefixes(custom_template: dict[str, 
             "assets/glue/temp/*",
             "dagster-pipes/*",  # Dagster Pipes context and messages when Dagster starts the job
             "reference_data/*",  # the datasets the rules name (read only)
+            # the state machine's runs (--pipeline true): their reports, the ledger of file
+            # versions and the metric history, as the Dagster path keeps them
+            "assets/glue/reports/*",
+            "_ledger/*",
+            "dq_metrics/*",
         },
         "RedshiftCopyRole": {"validated_movies/*"},
     }
@@ -265,6 +282,8 @@ def test_wildcard_resources_only_for_actions_without_resource_level_permissions(
 ) -> None:
     # cloudwatch:PutMetricData, ec2:Describe* and lakeformation:GetDataAccess take no resource ARN
     # (IAM service authorization reference); PutMetricData is held to two namespaces instead.
+    # redshift-data:DescribeStatement and GetStatementResult act on statement ids (no resource type);
+    # AWS shows a caller its own statements only.
     wildcard = [
         (role, statement["Sid"])
         for role in (
@@ -281,6 +300,7 @@ def test_wildcard_resources_only_for_actions_without_resource_level_permissions(
     assert wildcard == [
         ("CrawlerRole", "DescribeTheVpc"),
         ("CrawlerRole", "LakeFormationDataAccess"),
+        ("GlueJobRole", "FollowOwnStatements"),
         ("GlueJobRole", "PutMetrics"),
         ("GlueJobRole", "DescribeTheVpc"),
         ("GlueJobRole", "LakeFormationDataAccess"),

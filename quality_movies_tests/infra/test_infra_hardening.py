@@ -216,6 +216,10 @@ def test_endpoints_for_s3_glue_and_monitoring(template: dict[str, Any]) -> None:
         "com.amazonaws.${AWS::Region}.glue",
         "com.amazonaws.${AWS::Region}.monitoring",
         "com.amazonaws.${AWS::Region}.logs",
+        # what the job's pipeline runs call (--pipeline true): the per-file messages, the load
+        "com.amazonaws.${AWS::Region}.sns",
+        "com.amazonaws.${AWS::Region}.redshift-data",
+        "com.amazonaws.${AWS::Region}.redshift-serverless",
     }
     s3 = endpoints.pop("com.amazonaws.${AWS::Region}.s3")
     assert s3["VpcEndpointType"] == "Gateway"

@@ -41,7 +41,7 @@ def assert_one_failure_notification(pipeline: Pipeline, step: str, error: str) -
     assert message["error"]["Error"] == error
 
 
-def test_success_path_publishes_success_with_the_file(
+def test_success_path_runs_the_whole_pipeline_in_the_job_and_adds_no_message(
     pipeline_factory: Callable[..., Pipeline], crawls_take: CrawlsTake
 ) -> None:
     crawls_take(0)
@@ -51,16 +51,23 @@ def test_success_path_publishes_success_with_the_file(
     execution = pipeline.wait(execution_arn)
 
     assert execution["status"] == "SUCCEEDED"
-    notifications = pipeline.notifications()
-    assert [n["Subject"] for n in notifications] == ["quality_movies pipeline succeeded"]
-    message = notifications[0]["Message"]
-    assert message["status"] == "SUCCEEDED"
-    assert message["source"] == {"bucket": "quality-movie-bucket", "key": SOURCE_KEY}
-    assert message["execution"] == execution_arn
-    runs = boto3.client("glue").get_job_runs(JobName="quality-movies-dq-job")["JobRuns"]
-    assert [run["Id"] for run in runs] == [message["glue_job_run_id"]]
-    assert runs[0]["Arguments"]["--source_key"] == SOURCE_KEY
-    assert runs[0]["Arguments"]["--source_bucket"] == "quality-movie-bucket"
+    assert json.loads(execution["output"]) == {"bucket": "quality-movie-bucket", "key": SOURCE_KEY}
+    # the job announces the file (moto's job run stands in for it and sends nothing)
+    assert pipeline.notifications() == []
+    [run] = boto3.client("glue").get_job_runs(JobName="quality-movies-dq-job")["JobRuns"]
+    execution_name = execution_arn.rsplit(":", 1)[1]
+    assert run["Arguments"] == {
+        "--source_bucket": "quality-movie-bucket",
+        "--source_key": SOURCE_KEY,
+        "--pipeline": "true",
+        "--run_id": execution_name,
+        "--run_url": (
+            f"https://console.aws.amazon.com/states/home#/v2/executions/details/{execution_arn}"
+        ),
+        "--report_key": f"glue-assets/reports/{execution_name}.json",
+        "--ruleset_uri": "s3://quality-movie-bucket/glue-assets/ruleset.dqdl",
+        "--sns_topic_arn": pipeline.topic_arn,
+    }
 
 
 def test_wait_loop_polls_while_the_crawler_runs(
@@ -83,9 +90,9 @@ def test_wait_loop_polls_while_the_crawler_runs(
         *["Wait For Crawler", "Get Crawler", "Check Crawler State"] * 3,
         "Run Glue Job",
         "Check Glue Job Run State",
-        "Notify Success",
+        "Pipeline Succeeded",
     ]
-    assert [n["Subject"] for n in pipeline.notifications()] == ["quality_movies pipeline succeeded"]
+    assert pipeline.notifications() == []
 
 
 def test_crawler_already_running_is_waited_for(
@@ -113,7 +120,7 @@ def test_crawler_already_running_is_waited_for(
         "Wait For Crawler",
     ]
     assert crawler_states_seen(history) == ["RUNNING", "READY"]
-    assert [n["Subject"] for n in pipeline.notifications()] == ["quality_movies pipeline succeeded"]
+    assert pipeline.notifications() == []
 
 
 @pytest.mark.usefixtures("fail_crawls")

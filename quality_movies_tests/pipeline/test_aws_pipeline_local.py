@@ -89,3 +89,41 @@ def test_a_missing_input_fails_alone_and_is_announced(resources: dict[str, Any])
         "quality_movies FAILED: gone.csv",
         "quality_movies succeeded: a.csv",
     ]
+
+
+def test_a_claim_a_killed_job_run_left_is_taken_over_after_the_timeout(
+    resources: dict[str, Any],
+) -> None:
+    """The job run of an earlier execution claimed a.csv and was killed: a later execution skips the
+    claim while it may still be live, and takes it over once it is older than stale_claim_seconds;
+    the file is then processed and announced once."""
+    lake = resources["lake"]
+    key = lake.input_key("a.csv")
+    etag = lake.head(key).etag
+    resources["ledger"].claim([(key, etag)], "stepfunctions:killed")
+
+    early = run_pipeline(
+        TriggerRun("execution-early", "quality-movies-dq-job"), resources, ["a.csv"]
+    )
+
+    assert early.skipped == {"a.csv": f"version {etag} already claimed by stepfunctions:killed"}
+    assert early.settled == [] and resources["notifier"].messages() == []
+    expired = resources["ledger"].model_copy(update={"stale_claim_seconds": 0})
+    later = run_pipeline(
+        TriggerRun("execution-later", "quality-movies-dq-job"),
+        {**resources, "ledger": expired},
+        ["a.csv"],
+    )
+
+    [settled] = later.settled
+    assert settled.outcome.processed and settled.announced
+    assert warehouse_rows(resources) == 1
+    record = expired.latest()[key]
+    assert (record.state, record.owner, record.announced) == (
+        "processed",
+        "stepfunctions:execution-later",
+        True,
+    )
+    assert [m["subject"] for m in resources["notifier"].messages()] == [
+        "quality_movies succeeded: a.csv"
+    ]

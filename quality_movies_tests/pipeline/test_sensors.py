@@ -170,3 +170,33 @@ def test_claims_of_a_killed_cli_run_are_given_back_and_a_live_ones_kept(tmp_path
         [request] = evaluate(build_new_files_sensor(INGEST_JOB), resources, instance).run_requests
     assert request.tags[PARTITION_TAG] == "killed.csv"
     assert ledger.latest()["input_data/running.csv"].owner == f"cli:{host}:{os.getpid()}"
+
+
+def test_a_claim_a_killed_pipeline_job_left_is_given_back_after_the_timeout(tmp_path):
+    """A job run of the state machine claimed the file and was killed before settling it: once the
+    claim is older than the ledger's stale_claim_seconds the sensor releases it and takes the file;
+    before that it leaves it to the job run."""
+    lake = LocalLake(root=str(tmp_path / "lake"))
+    write(tmp_path / "lake", "input_data/orphan.csv", "a,b\n1,2\n", time.time())
+    etag = lake.head("input_data/orphan.csv").etag
+    path = str(tmp_path / "ledger.sqlite3")
+    SqliteLedger(path=path).claim([("input_data/orphan.csv", etag)], "stepfunctions:killed")
+
+    def resources(ledger: SqliteLedger) -> dict:
+        return {
+            "lake": lake,
+            "ledger": ledger,
+            "notifier": LocalNotifier(outbox_path=str(tmp_path / "outbox.jsonl")),
+            "quality_job": EmbeddedQualityJobRunner(work_dir=str(tmp_path / "work")),
+        }
+
+    sensor = build_new_files_sensor(INGEST_JOB)
+    with dg.instance_for_test() as instance:
+        waiting = SqliteLedger(path=path)  # default: 3 hours
+        assert evaluate(sensor, resources(waiting), instance).run_requests == []
+        assert waiting.latest()["input_data/orphan.csv"].owner == "stepfunctions:killed"
+        expired = SqliteLedger(path=path, stale_claim_seconds=0)
+        [request] = evaluate(sensor, resources(expired), instance).run_requests
+    assert request.tags[PARTITION_TAG] == "orphan.csv"
+    record = expired.latest()["input_data/orphan.csv"]
+    assert (record.etag, record.state, record.owner) == (etag, "claimed", request.tags[CLAIM_TAG])
