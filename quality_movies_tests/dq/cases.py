@@ -841,6 +841,23 @@ CASES = [
         ["Passed", "Passed", "Passed"],
         skipped_rules_per_row=2,
     ),
+    # Issue 24 (differential test): a quoted value keeps its line break as written, CR LF included
+    # (RFC 4180, 2.6: a field holding line breaks is enclosed in double quotes, and the field is
+    # what the quotes enclose), in a file whose own lines end in CR LF. Spark's multiLine reader
+    # turned the CR LF inside the quotes into LF. "a<CR><LF>b" has 4 characters, "x" 1: row 1
+    # passes ColumnLength = 4, row 2 fails it; the longest value has 4.
+    Case(
+        "crlf_inside_a_quoted_value",
+        """Rules = [
+            ColumnLength "c" = 4,
+            CustomSql "select max(length(c)) from primary" = 4
+        ]""",
+        'id,c\r\n1,"a\r\nb"\r\n2,x\r\n',
+        ["Failed", "Passed"],
+        ["Passed", "Failed"],
+        {"Column.c.MaximumLength": 4.0, "Column.c.MinimumLength": 1.0, "Dataset.*.CustomSQL": 4.0},
+        skipped_rules_per_row=1,
+    ),
 ]
 
 
