@@ -841,6 +841,24 @@ CASES = [
         ["Passed", "Passed", "Passed"],
         skipped_rules_per_row=2,
     ),
+    # Issue 24, re-judged from Deequ's specs: Deequ filters a rule with Spark's expr(where)
+    # (Analyzer.scala, conditionalSelection), on Glue 5's Spark 3.5 with ANSI off. There text
+    # compared with a whole number is cast to the number's type: to INT against 1 ("1.9" reads 1,
+    # its fraction dropped; " 2 " reads 2; "1e3", "abc" and "3000000000", beyond INT, read NULL),
+    # to BIGINT against 3000000001 (beyond INT); against a decimal (1.5, 1.95) text reads as a
+    # double. Rule 1 sees row 2 alone (id 2); rule 2 row 1 alone (1.9); rule 3 rows 1, 2 and 4,
+    # and row 4's id is 4. Rows a where clause leaves out pass.
+    Case(
+        "where_text_against_whole_number",
+        """Rules = [
+            ColumnValues "id" = 2 where "x > 1",
+            ColumnValues "id" = 1 where "x between 1.5 and 1.95",
+            ColumnValues "id" != 4 where "x < 3000000001"
+        ]""",
+        "id,x\n1,1.9\n2, 2 \n3,1e3\n4,3000000000\n5,abc\n",
+        ["Passed", "Passed", "Failed"],
+        ["Passed", "Passed", "Passed", "Failed", "Passed"],
+    ),
     # Issue 24 (differential test): a quoted value keeps its line break as written, CR LF included
     # (RFC 4180, 2.6: a field holding line breaks is enclosed in double quotes, and the field is
     # what the quotes enclose), in a file whose own lines end in CR LF. Spark's multiLine reader

@@ -753,6 +753,7 @@ def test_unusable_input_stops_both_backends_alike(
 
 
 @pytest.mark.spark
+@pytest.mark.timeout(max(600, 15 * EXAMPLES))  # a long run is one test
 @seed(SEED)
 @settings(
     max_examples=EXAMPLES,
