@@ -827,6 +827,23 @@ CASES = [
         {"Dataset.*.CustomSQL": 6.0, "Column.id.ColumnValues.Compliance": 1.0},
         skipped_rules_per_row=1,
     ),
+    # Issue 24, re-judged from Deequ's specs (CustomSql runs sqlContext.sql, a where clause
+    # expr(where): Spark SQL, on Glue 5's Spark 3.5 and Java 17): a double a string function reads
+    # is Java's Double.toString, "1.0E7" for 10000000 and "1.0E-4" for 0.0001 (outside [1e-3,
+    # 1e7)), "2365.5" inside; lengths 5, 6, 6. The crawler types "x" double (numbers, not all
+    # whole). Rows 1 and 2 hold an E; row 1's id is 1.
+    Case(
+        "string_functions_read_doubles_as_java_writes_them",
+        """Rules = [
+            CustomSql "select max(length(x)) from primary" = 6,
+            ColumnValues "id" != 1 where "x like '%E%'"
+        ]""",
+        "id,x\n1,10000000\n2,0.0001\n3,2365.5\n",
+        ["Passed", "Failed"],
+        ["Failed", "Passed", "Passed"],
+        {"Dataset.*.CustomSQL": 6.0},
+        skipped_rules_per_row=1,
+    ),
     # Issue 24 (differential test): Spark SQL sums and averages a text column as doubles, text that
     # is no number ("abc") reading as NULL: sum 2 + 4.5 = 6.5, average 6.5 / 2 = 3.25 (the crawler
     # types "x" string); DuckDB refused sum(VARCHAR).

@@ -318,7 +318,7 @@ def where_sql(rule: model.Rule, ctx: RuleContext, source: str) -> str:
             if ctx.column_types.get(resolved, "string") == "string" and number is not None:
                 sql = spark_text_as_number(sql, number)
             elif _read_as_text(node, ctx.column_types.get(resolved, "string")):
-                sql = f"CAST({sql} AS VARCHAR)"
+                sql = text_of(sql, ctx.column_types[resolved])
             return exp.paren(sqlglot.parse_one(sql, read="duckdb"), copy=False)
         return node
 
@@ -344,6 +344,36 @@ def _string_functions() -> tuple[type, ...]:
     )
 
 
+def text_of(sql: str, column_type: str) -> str:
+    """SQL giving a typed value's text as Spark SQL casts it to a string. A double reads as Java's
+    ``Double.toString``: "2365.0" and "0.001" as DuckDB writes them, but outside [1e-3, 1e7) in
+    Java's notation ("1.0E7", "1.234567890125E11", "1.0E-4", where DuckDB writes "10000000.0",
+    "123456789012.5", "0.0001"), "Infinity" and "NaN"; built from either engine's shortest digits, so
+    both give the same text."""
+    if column_type != "double":
+        return f"CAST({sql} AS VARCHAR)"
+    text = f"CAST({sql} AS VARCHAR)"
+    mantissa = f"regexp_replace(regexp_replace({text}, '[eE].*$', ''), '^-', '')"
+    power = f"(CASE WHEN {text} LIKE '%e%' OR {text} LIKE '%E%' THEN CAST(regexp_extract({text}, '[eE]([+-]?[0-9]+)$', 1) AS INTEGER) ELSE 0 END)"
+    whole = f"(CASE WHEN instr({mantissa}, '.') > 0 THEN instr({mantissa}, '.') - 1 ELSE length({mantissa}) END)"
+    digits = f"regexp_replace({mantissa}, '[.]', '')"
+    zeros = f"length(regexp_extract({digits}, '^(0*)', 1))"
+    significant = f"regexp_replace(regexp_replace({digits}, '^0+', ''), '0+$', '')"
+    exponent = f"CAST({power} + {whole} - 1 - {zeros} AS VARCHAR)"
+    scientific = (
+        f"concat(CASE WHEN {sql} < 0 THEN '-' ELSE '' END, substr({significant}, 1, 1), '.', "
+        f"CASE WHEN length({significant}) > 1 THEN substr({significant}, 2) ELSE '0' END, "
+        f"'E', {exponent})"
+    )
+    return (
+        f"CASE WHEN isnan({sql}) THEN 'NaN' "
+        f"WHEN {sql} > 1.7976931348623157e308 THEN 'Infinity' "
+        f"WHEN {sql} < -1.7976931348623157e308 THEN '-Infinity' "
+        f"WHEN {sql} = 0 OR (abs({sql}) >= 0.001 AND abs({sql}) < 10000000.0) THEN {text} "
+        f"ELSE {scientific} END"
+    )
+
+
 def _read_as_text(column: Any, column_type: str) -> bool:
     """Whether Spark reads this typed ``column`` as text: an argument of a string function
     (``length(x)``, ``x LIKE '1%'``) takes a number or boolean as its text (1500.0 as "1500.0"),
@@ -354,13 +384,15 @@ def _read_as_text(column: Any, column_type: str) -> bool:
 def spark_text_arguments(tree: Any, type_of: Callable[[str], str | None]) -> Any:
     """User SQL (a sqlglot tree) with each typed column that a string function reads cast to
     text, as Spark casts it; ``type_of`` gives a column's crawler type (None: not the data's)."""
+    import sqlglot
     from sqlglot import exp
 
     def cast(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Column) and not node.table:
             column_type = type_of(node.name)
             if column_type and _read_as_text(node, column_type):
-                return exp.cast(node.copy(), "VARCHAR")
+                text = text_of(node.sql(dialect="duckdb"), column_type)
+                return exp.paren(sqlglot.parse_one(text, read="duckdb"), copy=False)
             if column_type == "string" and isinstance(node.parent, (exp.Sum, exp.Avg)):
                 # Spark sums text as doubles (text that is no number reads as NULL)
                 return exp.TryCast(this=node.copy(), to=exp.DataType.build("DOUBLE"))
