@@ -335,6 +335,9 @@ TYPES = [
 ]
 WHERE_TEMPLATES = [
     "{c} > 1",
+    "{c} > 1.5",
+    "{c} < 3000000000",
+    "{c} like '%E%'",
     "{c} = 'a'",
     "{c} is not null",
     "{c} <> ''",
