@@ -2,6 +2,7 @@
 
 import shutil
 import uuid
+import zlib
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -86,7 +87,7 @@ def read_csv_spark(spark: "SparkSession", path: str | Path) -> "DataFrame":
         )
     if remote or fmt.gzip:  # a gzip file is one stream: read whole, lines or not
         multi_line = fmt.gzip or needs_multiline(spark, path)
-        line_end = parse_header(text_head(read_head(path), fmt), path, fmt).line_end
+        line_end = _remote_line_end(path, fmt)
         frame = _read_csv(spark, path, fmt, multi_line=multi_line, line_end=line_end)
         # Spark names an empty header field _c<i> and numbers repeated names: the header's own
         # names decide, as on DuckDB (its first row read without a header)
@@ -107,6 +108,15 @@ def read_csv_spark(spark: "SparkSession", path: str | Path) -> "DataFrame":
             f"{len(columns)}; check the header row's quotes and run again."
         )
     return frame.toDF(*columns)
+
+
+def _remote_line_end(path: str | Path, fmt: InputFormat) -> str:
+    """The line break ending the header of a file read by Spark alone (from its first bytes); LF
+    when they do not say (the header's faults are Spark's to report, as before)."""
+    try:
+        return parse_header(text_head(read_head(path), fmt), path, fmt).line_end
+    except (UnreadableInputError, zlib.error):
+        return "\n"
 
 
 def _read_csv(
