@@ -70,9 +70,13 @@ def read_csv_files_spark(
     from pyspark.sql import functions as F
 
     fmt = fmt or InputFormat()
-    frame = spark_engine._read_csv(spark, [str(p) for p in paths], fmt, multi_line)
     first = Path(str(paths[0]))  # the header's own names decide, as in read_csv_spark
-    names = duckdb_engine.read_header(first, fmt).names if first.is_file() else frame.columns
+    header = duckdb_engine.read_header(first, fmt) if first.is_file() else None
+    line_end = header.line_end if header else "\n"
+    frame = spark_engine._read_csv(
+        spark, [str(p) for p in paths], fmt, multi_line, line_end=line_end
+    )
+    names = header.names if header else frame.columns
     columns = duckdb_engine.normalize_column_names(names, str(paths[0]))
     if len(columns) != len(frame.columns):
         raise UnreadableInputError(
@@ -114,10 +118,10 @@ def spark_pass(
             tuple(options.get("good_projection") or ()),
         )
         multi_line = not spark_engine.local_lines_are_records(path)
-        key = (tuple(header.names), header.format, multi_line, writes)
+        key = (tuple(header.names), header.format, multi_line, writes, header.line_end)
         groups.setdefault(key, []).append(index)
     evaluated: dict[int, Evaluated] = {}
-    for (_, fmt, multi_line, _), indices in groups.items():
+    for (_, fmt, multi_line, *_), indices in groups.items():
         if len(indices) > 1:
             members = [files[i] for i in indices]
             done = _write_group(ruleset, members, common, spark, multi_line, fmt)
