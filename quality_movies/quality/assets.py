@@ -207,15 +207,19 @@ def stage_batches(
             lake, run_inputs.column_types, quality_job, warehouse, source_file, staged_validated
         )
 
+    reads_history = ruleset_reads_history(ruleset)
+
     def batch_inputs() -> BatchInputs:
-        pending = [f.history_rows for f in staged_so_far]
+        # the files staged before are history only to a ruleset that reads it (typing their rows
+        # costs more than evaluating a small file)
+        pending = [f.history_rows for f in staged_so_far] if reads_history else []
         stored = run_inputs.stored_history
         history = pd.concat([stored, *pending], ignore_index=True) if pending else stored
         return BatchInputs(history, inputs_for)
 
     if len(batches) > 1:
         context.log.info(f"{len(files)} files in {len(batches)} batches")
-    independent = not one_by_one and not ruleset_reads_history(ruleset)
+    independent = not one_by_one and not reads_history
     results = quality_job.run_batches(context, lake, batches, batch_inputs, independent)
     for batch, outcomes in zip(batches, results, strict=False):
         staged_batch = []

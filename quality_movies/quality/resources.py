@@ -350,6 +350,7 @@ class QualityJobRunner(dg.ConfigurableResource, ABC):
         results: BatchResults = []
         pending: list[pd.DataFrame] = []
         done: list[QualityRunResult] = []
+        reads_history = ruleset_reads_history(self.ruleset())
         for file in files:
             try:
                 with inputs.engine_inputs(file.source_file, list(done)) as options:
@@ -370,12 +371,13 @@ class QualityJobRunner(dg.ConfigurableResource, ABC):
                 continue
             results.append(result)
             done.append(result)
-            after = pending[-1] if pending else inputs.history
-            pending.append(
-                pending_history_rows(
-                    file.source_file, file.file_version, result.rule_outcomes, after
+            if reads_history:
+                after = pending[-1] if pending else inputs.history
+                pending.append(
+                    pending_history_rows(
+                        file.source_file, file.file_version, result.rule_outcomes, after
+                    )
                 )
-            )
         return results
 
     def run_batches(
@@ -512,6 +514,7 @@ class EmbeddedQualityJobRunner(QualityJobRunner):
         from quality_movies.quality.glue_job import batch_history, pending_history_rows
 
         ruleset = self.ruleset()
+        reads_history = ruleset_reads_history(ruleset)
         results: dict[int, QualityRunResult | Exception] = {}
         members: list[int] = []  # index in ``files`` of each file of the pass
         batch: list[BatchFile] = []
@@ -537,12 +540,15 @@ class EmbeddedQualityJobRunner(QualityJobRunner):
                 results[index] = error
                 return
             results[index] = result
-            after = pending[-1] if pending else inputs.history
-            pending.append(
-                pending_history_rows(
-                    file.source_file, file.file_version, result.rule_outcomes, after
+            # the later files' history, for a ruleset that reads it (typing the rows costs more
+            # than a small file's rules)
+            if reads_history:
+                after = pending[-1] if pending else inputs.history
+                pending.append(
+                    pending_history_rows(
+                        file.source_file, file.file_version, result.rule_outcomes, after
+                    )
                 )
-            )
 
         def history_of(batch_file: BatchFile, earlier: Sequence[BatchResult]) -> Any:
             for position, outcome in enumerate(earlier):

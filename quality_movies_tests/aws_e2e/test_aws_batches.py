@@ -43,6 +43,8 @@ def test_a_backlog_is_one_glue_job_run_per_batch(
         "backlog_a.csv": HEADER + "A,9.1,10\nA2,8.0,3\n",
         "backlog_b.csv": HEADER + "B,9.2,20\n",
         "backlog_c.csv": HEADER + "C,9.3,30\nC2,9.4,40\nC3,7.0,1\n",
+        "backlog_d.csv": HEADER + "D,8.9,50\n",
+        "backlog_e.csv": HEADER + "E,9.0,60\nE2,8.7,70\n",
     }
     for name, body in bodies.items():
         deployment.upload_input(name, body.encode())
@@ -52,17 +54,22 @@ def test_a_backlog_is_one_glue_job_run_per_batch(
     defs = deployment.definitions()
 
     result = defs.resolve_job_def(INGEST_JOB).execute_in_process(
-        tags=range_tags("backlog_a.csv", "backlog_c.csv"),
+        tags=range_tags("backlog_a.csv", "backlog_e.csv"),
         instance=deployment.instance,
         raise_on_error=False,
     )
 
     assert result.success, failed_steps(result)
+    # five files, at most two a batch: [a, b], [c, d], [e]; a job run and a COPY per batch
     started = job_runs(deployment)[runs_before:]
-    assert len(started) == math.ceil(len(bodies) / 2) == 2
+    assert len(started) == math.ceil(len(bodies) / 2) == 3
     arguments = sorted((r["Arguments"] for r in started), key=lambda a: "--source_key" in a)
-    assert "--manifest_uri" in arguments[0] and "--source_key" not in arguments[0]
-    assert arguments[1]["--source_key"] == "input_data/backlog_c.csv"
+    assert all("--manifest_uri" in a and "--source_key" not in a for a in arguments[:2])
+    assert arguments[2]["--source_key"] == "input_data/backlog_e.csv"
+    copies = [
+        s for s in deployment.redshift.sql_statements() if s.lstrip().upper().startswith("COPY")
+    ]
+    assert len(copies) == 3
     by_file = {
         m.partition: {k: getattr(v, "value", v) for k, v in m.metadata.items()}
         for m in result.asset_materializations_for_node("quality_gate")
@@ -72,16 +79,18 @@ def test_a_backlog_is_one_glue_job_run_per_batch(
         "backlog_a.csv": 2,
         "backlog_b.csv": 1,
         "backlog_c.csv": 3,
+        "backlog_d.csv": 1,
+        "backlog_e.csv": 2,
     }
     # By hand: 123 s x 2 workers x 1 DPU = 246 DPU-seconds per run, $0.44 per DPU-hour;
-    # backlog_a and backlog_b share their run by bytes, backlog_c has its run alone.
+    # backlog_a and backlog_b share their run by bytes, backlog_e has its run alone.
     a, b = (len(bodies[n].encode()) for n in ("backlog_a.csv", "backlog_b.csv"))
     assert by_file["backlog_a.csv"]["glue_dpu_seconds"] == pytest.approx(246 * a / (a + b))
     assert by_file["backlog_b.csv"]["glue_dpu_seconds"] == pytest.approx(246 * b / (a + b))
-    assert by_file["backlog_c.csv"]["glue_estimated_cost_usd"] == pytest.approx(246 / 3600 * 0.44)
+    assert by_file["backlog_e.csv"]["glue_estimated_cost_usd"] == pytest.approx(246 / 3600 * 0.44)
     assert (
         by_file["backlog_a.csv"]["glue_job_run_id"] == by_file["backlog_b.csv"]["glue_job_run_id"]
     )
     assert (
-        by_file["backlog_c.csv"]["glue_log_stream"] == by_file["backlog_c.csv"]["glue_job_run_id"]
+        by_file["backlog_e.csv"]["glue_log_stream"] == by_file["backlog_e.csv"]["glue_job_run_id"]
     )
