@@ -7,8 +7,9 @@ the row a bad record, the reason in ``DataQualityRulesFail``), checks the valida
 PySpark backend and publishes bad records (JSON Lines, input order), rule outcomes (JSON Lines, Glue's
 five keys) and the validated movies (Parquet, the warehouse mapping plus ``source_file``). Outputs are
 staged first and copied to the keys given only once all three exist, so a failed run leaves those keys as
-they were. URIs are local paths or ``s3://``. ``evaluate_batch`` evaluates a batch's files in one Spark
-session, each file failing alone; the run's report holds every file's counts and outcomes or error.
+they were. URIs are local paths or ``s3://``. ``evaluate_batch`` evaluates a batch's files with one
+Spark read and pass per group of files sharing a header and format (``dq.spark_batch``), each file
+failing alone; the run's report holds every file's counts and outcomes or error.
 """
 
 import inspect
