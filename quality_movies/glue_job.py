@@ -1040,7 +1040,11 @@ class _BatchRun:
             for k, v in self.engine_options.items()
             if v is not None and k in accepted and k not in ("history", "files")
         }
-        options = {uri: {"files": f.files} for uri, f in zip(uris, members, strict=True) if f.files}
+        options = {
+            uri: {"files": f.files}
+            for uri, f in zip(uris, members, strict=True)
+            if f.files is not None
+        }
 
         def history_of(uri: str, earlier: Sequence[Any]) -> Any:
             for position, found in enumerate(earlier):
