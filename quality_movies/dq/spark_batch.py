@@ -8,6 +8,7 @@ each file's rules are decided in batch order, exactly as ``evaluate_file`` decid
 
 import contextlib
 import dataclasses
+import functools
 import shutil
 import uuid
 from collections import defaultdict
@@ -63,20 +64,26 @@ def read_csv_files_spark(
     paths: Sequence[str | Path],
     multi_line: bool = False,
     fmt: InputFormat | None = None,
+    names: Sequence[str] | None = None,
+    line_end: str | None = None,
 ) -> "DataFrame":
     """One read of CSV files that share a header: string columns named as ``read_csv_spark``
     names them, plus ``FILE_COLUMN`` (each row's ``file_uri``). ``multi_line`` reads them all with
-    Spark's multiLine (needed when one has a quoted field spanning lines)."""
+    Spark's multiLine (needed when one has a quoted field spanning lines). ``names`` is the
+    header's row when already read (``duckdb_engine.parse_header`` of an S3 object's first bytes);
+    otherwise it is read from the first file when local, as is ``line_end`` (the header's own line
+    break, Spark's ``lineSep`` with multiLine; LF when neither says)."""
     from pyspark.sql import functions as F
 
     fmt = fmt or InputFormat()
     first = Path(str(paths[0]))  # the header's own names decide, as in read_csv_spark
     header = duckdb_engine.read_header(first, fmt) if first.is_file() else None
-    line_end = header.line_end if header else "\n"
+    line_end = line_end or (header.line_end if header else "\n")
     frame = spark_engine._read_csv(
         spark, [str(p) for p in paths], fmt, multi_line, line_end=line_end
     )
-    names = header.names if header else frame.columns
+    if names is None:
+        names = header.names if header else frame.columns
     columns = duckdb_engine.normalize_column_names(names, str(paths[0]))
     if len(columns) != len(frame.columns):
         raise UnreadableInputError(
@@ -230,6 +237,45 @@ def evaluate_spark_files(
     return results
 
 
+class SharedSparkEvaluation(SparkEvaluation):
+    """A file's ``SparkEvaluation`` from a shared pass. Its frames (``ordered``, ``annotated``,
+    ``good``, ``bad``) are built on first use (each costs Spark an analysis of the pass's plan);
+    ``pass_rows`` are the annotated rows of every file of the pass (with ``FILE_PART``, this file's
+    rows where it is ``part``, and ``ROW_ID``, input order within a file), one DataFrame object for
+    the whole pass, so a caller can write all its files' rows at once (partitioned by
+    ``FILE_PART``)."""
+
+    def __init__(self, shared: "_Shared", part: int, **decided: Any) -> None:
+        self._shared = shared
+        self.part = part
+        for name, value in decided.items():
+            setattr(self, name, value)
+
+    @property
+    def pass_rows(self) -> "DataFrame":
+        return self._shared.pass_rows
+
+    @functools.cached_property
+    def ordered(self) -> "DataFrame":  # type: ignore[override]
+        return self._shared.ordered(self.part)
+
+    @functools.cached_property
+    def annotated(self) -> "DataFrame":  # type: ignore[override]
+        return self.ordered.drop(ROW_ID)
+
+    @functools.cached_property
+    def good(self) -> "DataFrame":  # type: ignore[override]
+        from pyspark.sql import functions as F
+
+        return self.annotated.filter(F.col("DataQualityEvaluationResult") == "Passed")
+
+    @functools.cached_property
+    def bad(self) -> "DataFrame":  # type: ignore[override]
+        from pyspark.sql import functions as F
+
+        return self.annotated.filter(F.col("DataQualityEvaluationResult") == "Failed")
+
+
 @dataclass
 class _Shared:
     """Files whose plans are the same SQL, evaluated over one stage: each file's values (by its
@@ -251,27 +297,26 @@ class _Shared:
             return rows
         return rows.where(rows[FILE_PART] == position).drop(FILE_PART)
 
+    @functools.cached_property
+    def pass_rows(self) -> "DataFrame":
+        """The annotated rows of this pass's files (the stage holds every file of the read)."""
+        rows = self.ordered()
+        return rows.where(rows[FILE_PART].isin(self.positions))
+
     def evaluation(
         self, plan: EvaluationPlan, position: int, history: MetricHistory | None
-    ) -> "SparkEvaluation":
+    ) -> "SharedSparkEvaluation":
         """The file's ``SparkEvaluation``, its rules decided with ``history``."""
-        from pyspark.sql import functions as F
-
         values = self.values[position]
         outcomes = plan.decide_with(history, values)
         rows_read, bad_rows = int(values["__rows_read"]), int(values["__bad_rows"] or 0)
-        ordered = self.ordered(position)
-        annotated = ordered.drop(ROW_ID)
-        result = F.col("DataQualityEvaluationResult")
-        return SparkEvaluation(
-            annotated=annotated,
-            good=annotated.filter(result == "Passed"),
-            bad=annotated.filter(result == "Failed"),
+        return SharedSparkEvaluation(
+            self,
+            position,
             rule_outcomes=outcomes,
             rows_read=rows_read,
             good_rows=rows_read - bad_rows,
             bad_rows=bad_rows,
-            ordered=ordered,
             plan=plan,
             analyzer_results=plan.analyzer_results(values),
         )

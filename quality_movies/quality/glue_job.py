@@ -7,13 +7,15 @@ the row a bad record, the reason in ``DataQualityRulesFail``), checks the valida
 PySpark backend and publishes bad records (JSON Lines, input order), rule outcomes (JSON Lines, Glue's
 five keys) and the validated movies (Parquet, the warehouse mapping plus ``source_file``). Outputs are
 staged first and copied to the keys given only once all three exist, so a failed run leaves those keys as
-they were. URIs are local paths or ``s3://``. ``evaluate_batch`` evaluates a batch's files in one Spark
-session, each file failing alone; the run's report holds every file's counts and outcomes or error.
+they were. URIs are local paths or ``s3://``. ``evaluate_batch`` evaluates a batch's files with one
+Spark read and pass per group of files sharing a header and format (``dq.spark_batch``), each file
+failing alone; the run's report holds every file's counts and outcomes or error.
 """
 
 import inspect
 import json
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -377,19 +379,30 @@ def spark_mapping_select(source_columns: Sequence[str]) -> list[str]:
     return [_spark_sql(expr) for expr in mapping_select(list(source_columns))]
 
 
-def split_by_contract_spark(good: Any, source_columns: Sequence[str], source_file: str) -> tuple:
-    """(validated, rejected) rows of the rule-passing ``good`` rows: validated in the warehouse types
-    plus ``source_file``; rejected as bad records whose ``DataQualityRulesFail`` gives the contract's
-    reasons (the same SQL as the embedded engine's, transpiled to Spark). Other columns of ``good``
-    (a row id) are kept on the rejected rows."""
-    from pyspark.sql import functions as F
-
+def require_contract_columns(source_columns: Sequence[str], source_file: str) -> None:
+    """ContractViolation naming ``source_file`` when its header lacks a column the warehouse needs."""
     missing = [name for name in REQUIRED_COLUMNS if name not in source_columns]
     if missing:
         raise ContractViolation(
             f"{source_file}: required column {', '.join(missing)} is missing from the header; add "
             "it and upload the file again"
         )
+
+
+def split_by_contract_spark(
+    good: Any, source_columns: Sequence[str], source_file: Any, keep: Sequence[str] = ()
+) -> tuple:
+    """(validated, rejected) rows of the rule-passing ``good`` rows: validated in the warehouse types
+    plus ``source_file`` (a name, or a Column giving each row's); rejected as bad records whose
+    ``DataQualityRulesFail`` gives the contract's reasons (the same SQL as the embedded engine's,
+    transpiled to Spark). Other columns of ``good`` (a row id) are kept on the rejected rows, and
+    the ``keep`` ones on the validated rows too (after the warehouse's)."""
+    from pyspark.sql import Column
+    from pyspark.sql import functions as F
+
+    if not isinstance(source_file, Column):
+        require_contract_columns(source_columns, source_file)
+        source_file = F.lit(source_file)
     rejected_if = F.expr(_spark_sql(rejected_condition(list(source_columns))))
     extra = [c for c in good.columns if c not in source_columns and c not in ROW_LEVEL]
     rejected = good.filter(rejected_if).select(
@@ -404,9 +417,11 @@ def split_by_contract_spark(good: Any, source_columns: Sequence[str], source_fil
     )
     validated = (
         good.filter(~rejected_if)
-        .selectExpr(*spark_mapping_select(source_columns))
-        .withColumn(SOURCE_FILE_COLUMN, F.lit(source_file))
+        .selectExpr(*spark_mapping_select(source_columns), *keep)
+        .withColumn(SOURCE_FILE_COLUMN, source_file)
     )
+    if keep:
+        validated = validated.select(*[c for c in validated.columns if c not in keep], *keep)
     return validated, rejected
 
 
@@ -454,6 +469,28 @@ class JobFiles:
         if len(parts) > 1:
             raise QualityJobError(f"{folder} holds {len(parts)} part files, expected one")
         return parts[0] if parts else None
+
+    def parts_by_partition(self, folder: str, column: str, suffix: str) -> dict[int, list[str]]:
+        """The data files Spark wrote into ``folder`` partitioned by the integer ``column``, by
+        its value (one listing of the folder)."""
+        marker = f"{column}="
+        if is_s3(folder):
+            bucket, prefix = split_s3(folder.rstrip("/") + "/")
+            paginator = self.s3.get_paginator("list_objects_v2")
+            found = [
+                (entry["Key"][len(prefix) :], f"s3://{bucket}/{entry['Key']}")
+                for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
+                for entry in page.get("Contents", [])
+            ]
+        else:
+            root = Path(folder)
+            found = [(str(p.relative_to(root)), str(p)) for p in root.glob(f"{marker}*/part-*")]
+        parts: dict[int, list[str]] = {}
+        for relative, uri in sorted(found):
+            partition, _, name = relative.partition("/")
+            if partition.startswith(marker) and name.startswith("part-") and name.endswith(suffix):
+                parts.setdefault(int(partition[len(marker) :]), []).append(uri)
+        return parts
 
     def write_text(self, uri: str, text: str) -> None:
         if is_s3(uri):
@@ -539,10 +576,7 @@ def run_quality_job(
     ``staging_uri`` is where Spark writes before the outputs are copied to their final URIs (required
     when the outputs are on S3, e.g. the job's ``--TempDir``). Returns counts, rule outcomes and URIs.
     """
-    from pyspark.sql import functions as F
-
     from quality_movies.dq import evaluate_spark, read_csv_spark
-    from quality_movies.dq.plan import ROW_ID
 
     if ruleset is None:
         ruleset = parse_ruleset(ruleset_text, source=ruleset_source)
@@ -551,37 +585,71 @@ def run_quality_job(
     given = {"history": history, **(engine_options or {})}  # references=, files=, column_types=
     options = {k: v for k, v in given.items() if v is not None and k in accepted}
     evaluation = evaluate_spark(ruleset, raw, **options)
-    passed = (
-        evaluation.ordered.filter(F.col("DataQualityEvaluationResult") == "Passed")
-        .coalesce(1)
-        .sortWithinPartitions(ROW_ID)
-    )
-    validated, rejected = split_by_contract_spark(passed, raw.columns, source_file)
-    check_contract_spark(validated, source_file)
-    failed = evaluation.ordered.filter(F.col("DataQualityEvaluationResult") == "Failed")
-    bad = _in_input_order(failed.unionByName(rejected.select(*failed.columns)))
-    contract_rejected = rejected.count()
-    rule_outcomes = [outcome.to_glue_dict() for outcome in evaluation.rule_outcomes]
-    files = JobFiles(s3_client)
     finals = {
         "bad_records": bad_records_uri,
         "rule_outcomes": rule_outcomes_uri,
         "validated": validated_uri,
     }
-    with _staging(staging_uri, validated_uri) as staging:
+    return publish_evaluation(
+        evaluation, raw.columns, source_file, finals, staging_uri, JobFiles(s3_client)
+    )
+
+
+def publish_evaluation(
+    evaluation: Any,
+    source_columns: Sequence[str],
+    source_file: str,
+    finals: Mapping[str, str],
+    staging_uri: str | None,
+    files: "JobFiles",
+) -> dict[str, Any]:
+    """One file's evaluation split by the warehouse contract, its three outputs staged and then
+    published to ``finals`` together (or none of them); returns the file's report."""
+    from pyspark.sql import functions as F
+
+    from quality_movies.dq.plan import ROW_ID
+
+    passed = (
+        evaluation.ordered.filter(F.col("DataQualityEvaluationResult") == "Passed")
+        .coalesce(1)
+        .sortWithinPartitions(ROW_ID)
+    )
+    validated, rejected = split_by_contract_spark(passed, source_columns, source_file)
+    check_contract_spark(validated, source_file)
+    failed = evaluation.ordered.filter(F.col("DataQualityEvaluationResult") == "Failed")
+    bad = _in_input_order(failed.unionByName(rejected.select(*failed.columns)))
+    contract_rejected = rejected.count()
+    rule_outcomes = [outcome.to_glue_dict() for outcome in evaluation.rule_outcomes]
+    with _staging(staging_uri, finals["validated"]) as staging:
         try:
             staged = _write_staged(files, staging, bad, rule_outcomes, validated)
-            published: list[str] = []
-            try:
-                for name in OUTPUTS:
-                    files.publish(staged[name], finals[name])
-                    published.append(finals[name])
-            except Exception:
-                for uri in published:
-                    files.delete(uri)
-                raise
+            _publish(files, staged, finals)
         finally:
             files.remove_tree(staging)
+    return file_report(evaluation, source_file, contract_rejected, rule_outcomes, finals)
+
+
+def _publish(files: "JobFiles", staged: Mapping[str, str], finals: Mapping[str, str]) -> None:
+    """Copy a file's three staged outputs to their final places: all of them, or none."""
+    published: list[str] = []
+    try:
+        for name in OUTPUTS:
+            files.publish(staged[name], finals[name])
+            published.append(finals[name])
+    except Exception:
+        for uri in published:
+            files.delete(uri)
+        raise
+
+
+def file_report(
+    evaluation: Any,
+    source_file: str,
+    contract_rejected: int,
+    rule_outcomes: list[dict[str, Any]],
+    finals: Mapping[str, str],
+) -> dict[str, Any]:
+    """The job report's entry for one file."""
     return {
         "source_file": source_file,
         "rows_read": int(evaluation.rows_read),
@@ -591,7 +659,7 @@ def run_quality_job(
         "contract_rejected": contract_rejected,
         "rule_outcomes": rule_outcomes,
         "analyzer_results": [result.to_dict() for result in evaluation.analyzer_results],
-        "outputs": finals,
+        "outputs": dict(finals),
     }
 
 
@@ -618,13 +686,12 @@ def _write_staged(
     if validated_part is None:
         raise QualityJobError(f"Spark wrote no Parquet file into {validated_folder}")
     outcomes = f"{staging}/rule_outcomes.jsonl"
-    files.write_text(
-        outcomes,
-        "".join(
-            json.dumps(o, ensure_ascii=False, separators=(",", ":")) + "\n" for o in rule_outcomes
-        ),
-    )
+    files.write_text(outcomes, _json_lines(rule_outcomes))
     return {"bad_records": bad_part, "rule_outcomes": outcomes, "validated": validated_part}
+
+
+def _json_lines(records: Sequence[Mapping[str, Any]]) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records)
 
 
 class BatchHistory:
@@ -724,60 +791,475 @@ def evaluate_batch(
     history: Any = None,
     engine_options: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Evaluate the files of one batch in one Spark session and publish each file's outputs; returns
-    per file (in order) its report or ``{"error": message}``: a file fails alone.
+    """Evaluate the files of one batch and publish each file's outputs; returns per file (in
+    order) its report or ``{"error": message}``: a file fails alone.
 
-    ``history`` is the metric store's frame as the run started (each file is judged against it and the
-    files before it in the batch), a ``MetricHistory`` for every file, or None. The ruleset is parsed
-    once; a ruleset that does not parse fails the whole batch. For now this is a loop of one Spark
-    evaluation per file in the same session; the engine's batched pass is meant to replace it here.
+    The files that share a header and format (read from their first bytes) are ONE Spark read and
+    pass (``spark_batch.evaluate_spark_files``), their outputs one partitioned write per kind,
+    then published file by file (each file's three outputs together or not at all). The others
+    run alone (``run_quality_job``): see ``shared_pass_key``. A file that fails inside a pass is
+    run alone again, so its error is the one it gives alone.
+
+    ``history`` is the metric store's frame as the run started (each file is judged against it and
+    the files before it in the batch), a ``MetricHistory`` for every file, or None. With a frame
+    and a ruleset that reads history, only neighbouring files share a pass, so the passes keep the
+    batch's order. The ruleset is parsed once; a ruleset that does not parse fails the whole batch.
     """
     ruleset = parse_ruleset(ruleset_text, source=ruleset_source)
-    framed = history is not None and hasattr(history, "columns")
-    pending: list[Any] = []
-    results: dict[str, dict[str, Any]] = {}
-    for file in files:
-        if framed:
-            file_history: Any = batch_history(
-                history, list(pending), file.source_file, file.file_version
+    run = _BatchRun(
+        spark, ruleset, files, staging_uri, s3_client, history, dict(engine_options or {})
+    )
+    return run.evaluate()
+
+
+# Paths that Spark's ``_metadata.file_path`` and ``spark_batch.file_uri`` spell alike (nothing to
+# escape): a file named otherwise runs alone.
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9._/-]+")
+
+
+def file_head(uri: str, s3_client: Any = None) -> bytes:
+    """The first bytes of a local file or S3 object (one ranged GET): enough for its header row."""
+    from quality_movies.dq.duckdb_engine import MAX_HEADER_BYTES
+
+    if is_s3(uri):
+        bucket, key = split_s3(uri)
+        answer = _s3(s3_client).get_object(
+            Bucket=bucket, Key=key, Range=f"bytes=0-{MAX_HEADER_BYTES - 1}"
+        )
+        return answer["Body"].read()
+    with open(uri, "rb") as stream:
+        return stream.read(MAX_HEADER_BYTES)
+
+
+def shared_pass_key(uri: str, s3_client: Any = None) -> tuple | None:
+    """(header names, format, line break) of a file that may share a Spark pass with others of the
+    same key; None for one that runs alone: Parquet, gzip, a header the batched read cannot take (blank
+    lines above it, a column named as the pass's own), a name Spark would escape, or a file whose
+    first bytes cannot be read or parsed (alone, it fails with its own message)."""
+    from quality_movies.dq import duckdb_engine
+    from quality_movies.dq.batch import FILE_PART
+    from quality_movies.dq.input_format import detect_input_format
+    from quality_movies.dq.plan import ROW_ID
+    from quality_movies.dq.spark_batch import FILE_COLUMN
+
+    path = uri.split("://", 1)[1] if "://" in uri else uri
+    if not _PLAIN_PATH.fullmatch(path):
+        return None
+    try:
+        head = file_head(uri, s3_client)
+        fmt = detect_input_format(uri, head)
+        if fmt.kind != "csv" or fmt.gzip:
+            return None
+        header = duckdb_engine.parse_header(head, uri, fmt)
+        columns = duckdb_engine.normalize_column_names(header.names, uri)
+    except Exception:
+        return None
+    if header.blank_lines or {FILE_COLUMN, FILE_PART, ROW_ID} & set(columns):
+        return None
+    return tuple(header.names), fmt, header.line_end
+
+
+def lines_are_records(spark: Any, uris: Sequence[str]) -> dict[str, bool]:
+    """``spark_engine.spark_lines_are_records`` of each file (as ``file_uri`` spells it), in one
+    Spark job over all of them; a local file is checked on the driver."""
+    from pyspark.sql import functions as F
+
+    from quality_movies.dq import spark_engine
+    from quality_movies.dq.spark_batch import file_uri
+
+    answers = {
+        uri: spark_engine.local_lines_are_records(Path(uri)) for uri in uris if not is_s3(uri)
+    }
+    remote = [uri for uri in uris if is_s3(uri)]
+    if remote:
+        line = F.col("value")
+        blank = line.rlike(spark_engine.BLANK_LINE)
+        suspect = (line.contains('"') & ~line.rlike(spark_engine.SINGLE_LINE_RECORD)) | blank
+        with spark_engine._job_settings(spark):
+            found = (
+                spark.read.text(remote)
+                .groupBy(F.col("_metadata.file_path").alias("file"))
+                .agg(F.max(suspect.cast("int")).alias("suspect"))
+                .collect()
             )
-        else:
-            file_history = history
-        options = dict(engine_options or {})
+        suspects = {row["file"]: bool(row["suspect"]) for row in found}
+        answers.update({uri: not suspects.get(file_uri(uri), False) for uri in remote})
+    return answers
+
+
+def reads_history(ruleset: Any) -> bool:
+    """Whether a rule compares with its metric's history (a dynamic rule, DetectAnomalies)."""
+    for leaf in [*ruleset.leaves, *ruleset.analyzers]:
+        if leaf.rule_type == "DetectAnomalies":
+            return True
+        values = [*leaf.tags.values()]
+        for condition in (leaf.condition, leaf.threshold):
+            values += list(condition.values) if condition is not None else []
+        if any(value.expression is not None for value in values):
+            return True
+    return False
+
+
+class _BatchRun:
+    """One ``evaluate_batch`` call: its passes, each file's result and the metric history rows
+    of the files evaluated so far (by their index in the batch)."""
+
+    def __init__(
+        self,
+        spark: Any,
+        ruleset: Any,
+        files: Sequence[BatchFile],
+        staging_uri: str | None,
+        s3_client: Any,
+        history: Any,
+        engine_options: dict[str, Any],
+    ) -> None:
+        self.spark = spark
+        self.ruleset = ruleset
+        self.files = files
+        self.staging_uri = staging_uri
+        self.s3_client = s3_client
+        self.jobs = JobFiles(s3_client)
+        self.history = history
+        self.framed = history is not None and hasattr(history, "columns")
+        self.engine_options = engine_options
+        self.pending: dict[int, Any] = {}
+        self.results: dict[int, dict[str, Any]] = {}
+
+    def evaluate(self) -> dict[str, dict[str, Any]]:
+        for indices, key in self._passes():
+            if key is None:
+                self._alone(indices[0])
+            else:
+                self._together(indices, key)
+        return {file.source_file: self.results[i] for i, file in enumerate(self.files)}
+
+    def _passes(self) -> list[tuple[list[int], tuple | None]]:
+        """The batch's files in passes, by first file: files of one key together (neighbours
+        only, when the order of the history counts), the others each alone (key None)."""
+        from quality_movies.dq.rules import referenced_names
+
+        if referenced_names(self.ruleset) or self.engine_options.get("references"):
+            return [([i], None) for i in range(len(self.files))]
+        keys = [shared_pass_key(f.input_uri, self.s3_client) for f in self.files]
+        candidates = [f.input_uri for f, key in zip(self.files, keys, strict=True) if key]
+        try:
+            records = lines_are_records(self.spark, candidates) if len(candidates) > 1 else {}
+        except Exception:
+            records = {}  # each alone: reading it says what is wrong
+        keys = [
+            (*key, not records[f.input_uri]) if key and f.input_uri in records else None
+            for f, key in zip(self.files, keys, strict=True)
+        ]
+        neighbours_only = self.framed and reads_history(self.ruleset)
+        passes: list[tuple[list[int], tuple | None]] = []
+        by_key: dict[tuple, list[int]] = {}
+        for index, key in enumerate(keys):
+            if key is not None and neighbours_only and passes and passes[-1][1] == key:
+                passes[-1][0].append(index)
+            elif key is not None and not neighbours_only and key in by_key:
+                by_key[key].append(index)
+            else:
+                passes.append(([index], key))
+                if key is not None:
+                    by_key[key] = passes[-1][0]
+        return [(indices, key if len(indices) > 1 else None) for indices, key in passes]
+
+    def _history_for(self, index: int) -> Any:
+        """The history file ``index`` is judged against: the store's, then the files before it."""
+        if not self.framed:
+            return self.history
+        file = self.files[index]
+        earlier = [self.pending[i] for i in sorted(self.pending) if i < index]
+        return batch_history(self.history, earlier, file.source_file, file.file_version)
+
+    def _count(self, index: int, rule_outcomes: Sequence[Mapping[str, Any]]) -> None:
+        """File ``index``'s metrics count for the files after it."""
+        if not self.framed:
+            return
+        file = self.files[index]
+        before = [i for i in sorted(self.pending) if i < index]
+        after = self.pending[before[-1]] if before else self.history
+        self.pending[index] = pending_history_rows(
+            file.source_file, file.file_version, rule_outcomes, after
+        )
+
+    def _fail(self, index: int, error: BaseException) -> None:
+        file = self.files[index]
+        self.results[index] = {"error": file_error(file.source_file, error, file.local_paths)}
+        self.pending.pop(index, None)
+
+    def _finals(self, index: int) -> dict[str, str]:
+        file = self.files[index]
+        return {
+            "bad_records": file.bad_records_uri,
+            "rule_outcomes": file.rule_outcomes_uri,
+            "validated": file.validated_uri,
+        }
+
+    def _alone(self, index: int) -> None:
+        """The file evaluated and published by itself (``run_quality_job``)."""
+        file = self.files[index]
+        options = dict(self.engine_options)
         if file.files is not None:
             options["files"] = file.files
         try:
             report = run_quality_job(
-                spark,
+                self.spark,
                 input_uri=file.input_uri,
                 source_file=file.source_file,
-                ruleset_text=ruleset_text,
-                ruleset=ruleset,
-                bad_records_uri=file.bad_records_uri,
-                rule_outcomes_uri=file.rule_outcomes_uri,
-                validated_uri=file.validated_uri,
-                staging_uri=staging_uri,
-                ruleset_source=ruleset_source,
-                s3_client=s3_client,
-                history=file_history,
+                ruleset_text="",
+                ruleset=self.ruleset,
+                staging_uri=self.staging_uri,
+                s3_client=self.s3_client,
+                history=self._history_for(index),
                 engine_options=options,
+                **{f"{name}_uri": uri for name, uri in self._finals(index).items()},
             )
         except Exception as error:
-            results[file.source_file] = {
-                "error": file_error(file.source_file, error, file.local_paths)
-            }
-            continue
-        results[file.source_file] = report
-        if framed:
-            pending.append(
-                pending_history_rows(
-                    file.source_file,
-                    file.file_version,
-                    report["rule_outcomes"],
-                    pending[-1] if pending else history,
-                )
+            self._fail(index, error)
+            return
+        self.results[index] = report
+        self._count(index, report["rule_outcomes"])
+
+    def _together(self, indices: list[int], key: tuple) -> None:
+        """One read and pass over files of one header; each file's outputs published alone."""
+        from quality_movies.dq import spark_batch, spark_engine
+        from quality_movies.dq.duckdb_engine import normalize_column_names
+        from quality_movies.dq.spark_batch import SharedSparkEvaluation, file_uri
+        from quality_movies.dq.spark_engine import SparkEvaluation
+
+        names, fmt, line_end, multi_line = key
+        members = [self.files[i] for i in indices]
+        columns = normalize_column_names(names, members[0].input_uri)
+        contract_ok = all(name in columns for name in REQUIRED_COLUMNS)
+        uris = [file_uri(f.input_uri) for f in members]
+        accepted = inspect.signature(spark_engine.evaluate_spark).parameters
+        common = {
+            k: v
+            for k, v in self.engine_options.items()
+            if v is not None and k in accepted and k not in ("history", "files")
+        }
+        options = {
+            uri: {"files": f.files}
+            for uri, f in zip(uris, members, strict=True)
+            if f.files is not None
+        }
+
+        def history_of(uri: str, earlier: Sequence[Any]) -> Any:
+            for position, found in enumerate(earlier):
+                index = indices[position]
+                if contract_ok and isinstance(found, SparkEvaluation) and index not in self.pending:
+                    self._count(index, [o.to_glue_dict() for o in found.rule_outcomes])
+            return self._history_for(indices[len(earlier)])
+
+        try:
+            frame = spark_batch.read_csv_files_spark(
+                self.spark, [f.input_uri for f in members], multi_line, fmt, names, line_end
             )
-    return results
+            evaluations = spark_batch.evaluate_spark_files(
+                self.ruleset, frame, uris, options=options, history_of=history_of, **common
+            )
+        except Exception:
+            for index in indices:  # each alone says what is wrong with it
+                self.pending.pop(index, None)
+                self._alone(index)
+            return
+        again: list[int] = []
+        shared: dict[int, list[tuple[int, Any]]] = {}
+        for index, evaluation in zip(indices, evaluations, strict=True):
+            if not isinstance(evaluation, SparkEvaluation):
+                again.append(index)
+            elif not contract_ok:
+                try:
+                    require_contract_columns(columns, self.files[index].source_file)
+                except ContractViolation as error:
+                    self._fail(index, error)
+            elif isinstance(evaluation, SharedSparkEvaluation):
+                shared.setdefault(id(evaluation.pass_rows), []).append((index, evaluation))
+            else:
+                self._publish_one(index, evaluation, columns)
+        for found in shared.values():
+            try:
+                again += self._publish_pass(found, columns)
+            except Exception:  # the pass's split or writes failed: its files run alone
+                again += [index for index, _ in found if index not in self.results]
+        for index in sorted(again):
+            self.pending.pop(index, None)
+            self._alone(index)
+
+    def _publish_one(self, index: int, evaluation: Any, columns: Sequence[str]) -> None:
+        file = self.files[index]
+        try:
+            self.results[index] = publish_evaluation(
+                evaluation,
+                columns,
+                file.source_file,
+                self._finals(index),
+                self.staging_uri,
+                self.jobs,
+            )
+        except Exception as error:
+            self._fail(index, error)
+            return
+        if index not in self.pending:
+            self._count(index, self.results[index]["rule_outcomes"])
+
+    def _publish_pass(self, members: list[tuple[int, Any]], columns: Sequence[str]) -> list[int]:
+        """The contract split and the outputs of a shared pass's files: one write per kind,
+        partitioned by file, then each file's three outputs published; returns the files to run
+        alone (all of them when the pass's writes fail)."""
+        from pyspark import StorageLevel
+        from pyspark.sql import functions as F
+
+        from quality_movies.dq.batch import FILE_PART
+
+        index_of = {evaluation.part: index for index, evaluation in members}
+        evaluation_of = dict(members)
+        name_of = F.create_map(
+            *[
+                item
+                for part, index in index_of.items()
+                for item in (F.lit(part), F.lit(self.files[index].source_file))
+            ]
+        )[F.col(FILE_PART)]
+        # the pass's rows are read by the contract check's jobs, the count and both writes
+        rows = members[0][1].pass_rows.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            return self._split_and_publish(rows, index_of, evaluation_of, name_of, columns)
+        finally:
+            rows.unpersist()
+
+    def _split_and_publish(
+        self,
+        rows: Any,
+        index_of: dict[int, int],
+        evaluation_of: dict[int, Any],
+        name_of: Any,
+        columns: Sequence[str],
+    ) -> list[int]:
+        from pyspark.sql import functions as F
+
+        from quality_movies.dq.batch import FILE_PART
+        from quality_movies.dq.plan import ROW_ID
+
+        result = F.col("DataQualityEvaluationResult")
+        validated, rejected = split_by_contract_spark(
+            rows.filter(result == "Passed"), columns, name_of, keep=(FILE_PART, ROW_ID)
+        )
+        try:
+            check_contract_spark(validated.drop(FILE_PART, ROW_ID), "the batch")
+        except ContractViolation:  # say which files break it, as each alone would
+            for part, index in list(index_of.items()):
+                one = validated.where(F.col(FILE_PART) == part).drop(FILE_PART, ROW_ID)
+                try:
+                    check_contract_spark(one, self.files[index].source_file)
+                except ContractViolation as error:
+                    self._fail(index, error)
+                    del index_of[part]
+            if not index_of:
+                return []
+        parts = list(index_of)
+        kept = F.col(FILE_PART).isin(parts)
+        failed = rows.filter((result == "Failed") & kept)
+        bad = failed.unionByName(rejected.where(kept).select(*failed.columns))
+        validated = validated.where(kept)
+        try:
+            with _staging(
+                self.staging_uri, self.files[index_of[parts[0]]].validated_uri
+            ) as staging:
+                try:
+                    staged = self._write_pass(staging, bad, validated, parts)
+                    rejected_counts = {
+                        row[FILE_PART]: row["count"]
+                        for row in rejected.where(kept).groupBy(FILE_PART).count().collect()
+                    }
+                    for part in parts:
+                        index = index_of[part]
+                        self._publish_staged(
+                            index,
+                            evaluation_of[index],
+                            staged[part],
+                            f"{staging}/rule_outcomes/{part}.jsonl",
+                            int(rejected_counts.get(part, 0)),
+                        )
+                finally:
+                    self.jobs.remove_tree(staging)
+        except Exception:
+            return [index for index in index_of.values() if index not in self.results]
+        return []
+
+    def _write_pass(
+        self, staging: str, bad: Any, validated: Any, parts: Sequence[int]
+    ) -> dict[int, dict[str, str]]:
+        """The pass's bad records (JSON lines) and validated rows (Parquet), one write each,
+        partitioned by file with each file's rows in one part in input order; returns each file's
+        staged bad records and validated objects (a shared empty one for a file without rows)."""
+        from pyspark.sql import functions as F
+
+        from quality_movies.dq.batch import FILE_PART
+        from quality_movies.dq.plan import ROW_ID
+
+        def by_file(rows: Any) -> Any:
+            return (
+                rows.repartition(F.col(FILE_PART))
+                .sortWithinPartitions(FILE_PART, ROW_ID)
+                .drop(ROW_ID)
+                .write.mode("overwrite")
+                .partitionBy(FILE_PART)
+            )
+
+        bad_folder, validated_folder = f"{staging}/bad_records", f"{staging}/validated"
+        by_file(bad).option("ignoreNullFields", "false").json(bad_folder)
+        by_file(validated).parquet(validated_folder)
+        bad_parts = self.jobs.parts_by_partition(bad_folder, FILE_PART, ".json")
+        validated_parts = self.jobs.parts_by_partition(validated_folder, FILE_PART, ".parquet")
+        empty: dict[str, str] = {}
+        staged = {}
+        for part in parts:
+            for found, folder in ((bad_parts, bad_folder), (validated_parts, validated_folder)):
+                if len(found.get(part, [])) > 1:
+                    raise QualityJobError(
+                        f"{folder} holds {len(found[part])} part files for one file"
+                    )
+            if part not in bad_parts and "bad_records" not in empty:
+                empty["bad_records"] = f"{staging}/empty.jsonl"
+                self.jobs.write_text(empty["bad_records"], "")
+            if part not in validated_parts and "validated" not in empty:
+                folder = f"{staging}/empty"
+                validated.drop(FILE_PART).limit(0).coalesce(1).write.parquet(folder)
+                empty["validated"] = self.jobs.single_part(folder, ".parquet")
+            staged[part] = {
+                "bad_records": bad_parts[part][0] if part in bad_parts else empty["bad_records"],
+                "validated": validated_parts[part][0]
+                if part in validated_parts
+                else empty["validated"],
+            }
+        return staged
+
+    def _publish_staged(
+        self,
+        index: int,
+        evaluation: Any,
+        staged: dict[str, str],
+        rule_outcomes_uri: str,
+        contract_rejected: int,
+    ) -> None:
+        """One file of a pass: its rule outcomes staged, its three outputs published together."""
+        file = self.files[index]
+        finals = self._finals(index)
+        try:
+            rule_outcomes = [outcome.to_glue_dict() for outcome in evaluation.rule_outcomes]
+            self.jobs.write_text(rule_outcomes_uri, _json_lines(rule_outcomes))
+            _publish(self.jobs, {**staged, "rule_outcomes": rule_outcomes_uri}, finals)
+        except Exception as error:
+            self._fail(index, error)
+            return
+        self.results[index] = file_report(
+            evaluation, file.source_file, contract_rejected, rule_outcomes, finals
+        )
+        if index not in self.pending:
+            self._count(index, rule_outcomes)
 
 
 def read_history(uri: str, s3_client: Any = None) -> Any:
