@@ -293,6 +293,8 @@ def stack(
             "QUALITY_MOVIES_RETRY_BACKOFF_SECONDS": "0",
         }.items():
             patch.setenv(name, value)
+        # boto3's default session keeps the credentials an earlier test's client resolved
+        patch.setattr(boto3, "DEFAULT_SESSION", None)
         s3 = weed.server.client()
         s3.create_bucket(Bucket=settings.bucket)
         script_key = f"{settings.glue_assets_prefix}{SCRIPT_NAME}"
