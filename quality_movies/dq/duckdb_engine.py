@@ -53,13 +53,11 @@ HEAD_BUFFER_BYTES = 2 * 1024 * 1024
 
 @dataclass(frozen=True)
 class CsvHeader:
-    """A CSV's header row: its names, the blank lines above it (readers skip them), and the line
-    break ending it (the file's record separator)."""
+    """A CSV's header row: its names, and the blank lines above it (readers skip them)."""
 
     names: list[str]
     blank_lines: int = 0
     format: InputFormat = InputFormat()
-    line_end: str = "\n"
 
 
 def csv_scan(path: Path | Sequence[Path], header: CsvHeader, buffer_size: int | None = None) -> str:
@@ -229,8 +227,7 @@ def parse_header(read: bytes, path: str | Path, fmt: InputFormat | None = None) 
         raise UnreadableInputError(f"{path}: the header row is not valid CSV ({error})") from None
     if not names:  # a byte-order mark alone
         raise UnreadableInputError(f"{path}: the file has no header row; expected column names")
-    line_end = end.group() if end else (blank_ends[0] if blank_ends else b"\n")
-    return CsvHeader(names, len(blank_ends), fmt, line_end.decode())
+    return CsvHeader(names, len(blank_ends), fmt)
 
 
 def _csv_problem(message: str) -> str:

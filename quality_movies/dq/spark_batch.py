@@ -65,25 +65,19 @@ def read_csv_files_spark(
     multi_line: bool = False,
     fmt: InputFormat | None = None,
     names: Sequence[str] | None = None,
-    line_end: str | None = None,
 ) -> "DataFrame":
     """One read of CSV files that share a header: string columns named as ``read_csv_spark``
     names them, plus ``FILE_COLUMN`` (each row's ``file_uri``). ``multi_line`` reads them all with
     Spark's multiLine (needed when one has a quoted field spanning lines). ``names`` is the
     header's row when already read (``duckdb_engine.parse_header`` of an S3 object's first bytes);
-    otherwise it is read from the first file when local, as is ``line_end`` (the header's own line
-    break, Spark's ``lineSep`` with multiLine; LF when neither says)."""
+    otherwise it is read from the first file when local."""
     from pyspark.sql import functions as F
 
     fmt = fmt or InputFormat()
+    frame = spark_engine._read_csv(spark, [str(p) for p in paths], fmt, multi_line)
     first = Path(str(paths[0]))  # the header's own names decide, as in read_csv_spark
-    header = duckdb_engine.read_header(first, fmt) if first.is_file() else None
-    line_end = line_end or (header.line_end if header else "\n")
-    frame = spark_engine._read_csv(
-        spark, [str(p) for p in paths], fmt, multi_line, line_end=line_end
-    )
     if names is None:
-        names = header.names if header else frame.columns
+        names = duckdb_engine.read_header(first, fmt).names if first.is_file() else frame.columns
     columns = duckdb_engine.normalize_column_names(names, str(paths[0]))
     if len(columns) != len(frame.columns):
         raise UnreadableInputError(
@@ -125,10 +119,10 @@ def spark_pass(
             tuple(options.get("good_projection") or ()),
         )
         multi_line = not spark_engine.local_lines_are_records(path)
-        key = (tuple(header.names), header.format, multi_line, writes, header.line_end)
+        key = (tuple(header.names), header.format, multi_line, writes)
         groups.setdefault(key, []).append(index)
     evaluated: dict[int, Evaluated] = {}
-    for (_, fmt, multi_line, *_), indices in groups.items():
+    for (_, fmt, multi_line, _), indices in groups.items():
         if len(indices) > 1:
             members = [files[i] for i in indices]
             done = _write_group(ruleset, members, common, spark, multi_line, fmt)

@@ -2,7 +2,6 @@
 
 import shutil
 import uuid
-import zlib
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,11 +16,11 @@ from quality_movies.dq import column_types as crawler
 from quality_movies.dq import model
 from quality_movies.dq.data_files import FileListing
 from quality_movies.dq.datasets import References, resolve_references
-from quality_movies.dq.duckdb_engine import normalize_column_names, parse_header, read_header
+from quality_movies.dq.duckdb_engine import normalize_column_names, read_header
 from quality_movies.dq.errors import DataQualityError, UnreadableInputError
 from quality_movies.dq.files import concatenate
 from quality_movies.dq.history import MetricHistory
-from quality_movies.dq.input_format import InputFormat, detect_file_format, read_head, text_head
+from quality_movies.dq.input_format import InputFormat, detect_file_format
 from quality_movies.dq.outcomes import AnalyzerResult, RuleOutcome
 from quality_movies.dq.plan import ROW_ID, EvaluationPlan, build_plan, first_line
 from quality_movies.dq.rules import Reference, columns_to_type
@@ -87,20 +86,18 @@ def read_csv_spark(spark: "SparkSession", path: str | Path) -> "DataFrame":
         )
     if remote or fmt.gzip:  # a gzip file is one stream: read whole, lines or not
         multi_line = fmt.gzip or needs_multiline(spark, path)
-        line_end = _remote_line_end(path, fmt)
-        frame = _read_csv(spark, path, fmt, multi_line=multi_line, line_end=line_end)
+        frame = _read_csv(spark, path, fmt, multi_line=multi_line)
         # Spark names an empty header field _c<i> and numbers repeated names: the header's own
         # names decide, as on DuckDB (its first row read without a header)
-        first = _read_csv(spark, path, fmt, multi_line, header=False, line_end=line_end).first()
+        first = _read_csv(spark, path, fmt, multi_line=multi_line, header=False).first()
         names = ["" if name is None else name for name in first] if first else frame.columns
     else:
         with ThreadPoolExecutor(max_workers=1) as pool:
             records = pool.submit(local_lines_are_records, Path(path))
-            header = read_header(Path(path), fmt)
-            names = header.names
+            names = read_header(Path(path), fmt).names
             frame = _read_csv(spark, path, fmt, multi_line=False)
             if not records.result():
-                frame = _read_csv(spark, path, fmt, multi_line=True, line_end=header.line_end)
+                frame = _read_csv(spark, path, fmt, multi_line=True)
     columns = normalize_column_names(names, str(path))
     if len(columns) != len(frame.columns):
         raise UnreadableInputError(
@@ -110,31 +107,16 @@ def read_csv_spark(spark: "SparkSession", path: str | Path) -> "DataFrame":
     return frame.toDF(*columns)
 
 
-def _remote_line_end(path: str | Path, fmt: InputFormat) -> str:
-    """The line break ending the header of a file read by Spark alone (from its first bytes); LF
-    when they do not say (the header's faults are Spark's to report, as before)."""
-    try:
-        return parse_header(text_head(read_head(path), fmt), path, fmt).line_end
-    except (UnreadableInputError, zlib.error):
-        return "\n"
-
-
 def _read_csv(
     spark: "SparkSession",
     path: str | Path | list[str],
     fmt: InputFormat,
     multi_line: bool,
     header: bool = True,
-    line_end: str = "\n",
 ) -> "DataFrame":
-    """The CSV (or the CSVs of a list, one read) as Spark reads it: strings, header, PERMISSIVE.
-
-    With multiLine, records end at ``line_end`` (the header's own line break): without it Spark's
-    parser turns a CR LF inside a quoted value into LF, where DuckDB keeps the value as written.
-    """
-    reader = spark.read.option("lineSep", line_end) if multi_line else spark.read
+    """The CSV (or the CSVs of a list, one read) as Spark reads it: strings, header, PERMISSIVE."""
     return (
-        reader.option("header", header)
+        spark.read.option("header", header)
         .option("sep", fmt.delimiter)
         .option("inferSchema", False)
         .option("multiLine", multi_line)

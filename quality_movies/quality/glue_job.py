@@ -832,8 +832,8 @@ def file_head(uri: str, s3_client: Any = None) -> bytes:
 
 
 def shared_pass_key(uri: str, s3_client: Any = None) -> tuple | None:
-    """(header names, format, line break) of a file that may share a Spark pass with others of the
-    same key; None for one that runs alone: Parquet, gzip, a header the batched read cannot take (blank
+    """(header names, format) of a file that may share a Spark pass with others of the same key;
+    None for one that runs alone: Parquet, gzip, a header the batched read cannot take (blank
     lines above it, a column named as the pass's own), a name Spark would escape, or a file whose
     first bytes cannot be read or parsed (alone, it fails with its own message)."""
     from quality_movies.dq import duckdb_engine
@@ -856,7 +856,7 @@ def shared_pass_key(uri: str, s3_client: Any = None) -> tuple | None:
         return None
     if header.blank_lines or {FILE_COLUMN, FILE_PART, ROW_ID} & set(columns):
         return None
-    return tuple(header.names), fmt, header.line_end
+    return tuple(header.names), fmt
 
 
 def lines_are_records(spark: Any, uris: Sequence[str]) -> dict[str, bool]:
@@ -1029,7 +1029,7 @@ class _BatchRun:
         from quality_movies.dq.spark_batch import SharedSparkEvaluation, file_uri
         from quality_movies.dq.spark_engine import SparkEvaluation
 
-        names, fmt, line_end, multi_line = key
+        names, fmt, multi_line = key
         members = [self.files[i] for i in indices]
         columns = normalize_column_names(names, members[0].input_uri)
         contract_ok = all(name in columns for name in REQUIRED_COLUMNS)
@@ -1055,7 +1055,7 @@ class _BatchRun:
 
         try:
             frame = spark_batch.read_csv_files_spark(
-                self.spark, [f.input_uri for f in members], multi_line, fmt, names, line_end
+                self.spark, [f.input_uri for f in members], multi_line, fmt, names
             )
             evaluations = spark_batch.evaluate_spark_files(
                 self.ruleset, frame, uris, options=options, history_of=history_of, **common

@@ -827,23 +827,6 @@ CASES = [
         {"Dataset.*.CustomSQL": 6.0, "Column.id.ColumnValues.Compliance": 1.0},
         skipped_rules_per_row=1,
     ),
-    # Issue 24, re-judged from Deequ's specs (CustomSql runs sqlContext.sql, a where clause
-    # expr(where): Spark SQL, on Glue 5's Spark 3.5 and Java 17): a double a string function reads
-    # is Java's Double.toString, "1.0E7" for 10000000 and "1.0E-4" for 0.0001 (outside [1e-3,
-    # 1e7)), "2365.5" inside; lengths 5, 6, 6. The crawler types "x" double (numbers, not all
-    # whole). Rows 1 and 2 hold an E; row 1's id is 1.
-    Case(
-        "string_functions_read_doubles_as_java_writes_them",
-        """Rules = [
-            CustomSql "select max(length(x)) from primary" = 6,
-            ColumnValues "id" != 1 where "x like '%E%'"
-        ]""",
-        "id,x\n1,10000000\n2,0.0001\n3,2365.5\n",
-        ["Passed", "Failed"],
-        ["Failed", "Passed", "Passed"],
-        {"Dataset.*.CustomSQL": 6.0},
-        skipped_rules_per_row=1,
-    ),
     # Issue 24 (differential test): Spark SQL sums and averages a text column as doubles, text that
     # is no number ("abc") reading as NULL: sum 2 + 4.5 = 6.5, average 6.5 / 2 = 3.25 (the crawler
     # types "x" string); DuckDB refused sum(VARCHAR).
@@ -857,41 +840,6 @@ CASES = [
         ["Passed", "Passed"],
         ["Passed", "Passed", "Passed"],
         skipped_rules_per_row=2,
-    ),
-    # Issue 24, re-judged from Deequ's specs: Deequ filters a rule with Spark's expr(where)
-    # (Analyzer.scala, conditionalSelection), on Glue 5's Spark 3.5 with ANSI off. There text
-    # compared with a whole number is cast to the number's type: to INT against 1 ("1.9" reads 1,
-    # its fraction dropped; " 2 " reads 2; "1e3", "abc" and "3000000000", beyond INT, read NULL),
-    # to BIGINT against 3000000001 (beyond INT); against a decimal (1.5, 1.95) text reads as a
-    # double. Rule 1 sees row 2 alone (id 2); rule 2 row 1 alone (1.9); rule 3 rows 1, 2 and 4,
-    # and row 4's id is 4. Rows a where clause leaves out pass.
-    Case(
-        "where_text_against_whole_number",
-        """Rules = [
-            ColumnValues "id" = 2 where "x > 1",
-            ColumnValues "id" = 1 where "x between 1.5 and 1.95",
-            ColumnValues "id" != 4 where "x < 3000000001"
-        ]""",
-        "id,x\n1,1.9\n2, 2 \n3,1e3\n4,3000000000\n5,abc\n",
-        ["Passed", "Passed", "Failed"],
-        ["Passed", "Passed", "Passed", "Failed", "Passed"],
-    ),
-    # Issue 24 (differential test): a quoted value keeps its line break as written, CR LF included
-    # (RFC 4180, 2.6: a field holding line breaks is enclosed in double quotes, and the field is
-    # what the quotes enclose), in a file whose own lines end in CR LF. Spark's multiLine reader
-    # turned the CR LF inside the quotes into LF. "a<CR><LF>b" has 4 characters, "x" 1: row 1
-    # passes ColumnLength = 4, row 2 fails it; the longest value has 4.
-    Case(
-        "crlf_inside_a_quoted_value",
-        """Rules = [
-            ColumnLength "c" = 4,
-            CustomSql "select max(length(c)) from primary" = 4
-        ]""",
-        'id,c\r\n1,"a\r\nb"\r\n2,x\r\n',
-        ["Failed", "Passed"],
-        ["Passed", "Failed"],
-        {"Column.c.MaximumLength": 4.0, "Column.c.MinimumLength": 1.0, "Dataset.*.CustomSQL": 4.0},
-        skipped_rules_per_row=1,
     ),
 ]
 

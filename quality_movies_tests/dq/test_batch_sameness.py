@@ -26,21 +26,10 @@ from quality_movies_tests.dq.lines import sorted_lines
 ALL_CASES = CASES + cases_language.CASES
 
 
-def _records(text: str) -> list[str]:
-    """The CSV's records with their line ends, a quoted line break kept inside its record."""
-    records: list[str] = []
-    for line in text.splitlines(keepends=True):
-        if records and records[-1].count('"') % 2:
-            records[-1] += line
-        else:
-            records.append(line)
-    return records
-
-
 def batch_of(case: Case, other: Case, folder: Path) -> list[Path]:
     """The case's file among others: another case's file, its rows reversed, its first half, its
     header alone (most share its header, so they are read in one pass with it)."""
-    header, *rows = _records(case.csv)
+    header, *rows = case.csv.splitlines(keepends=True)
     if rows and not rows[-1].endswith("\n"):
         rows[-1] += "\n"
     contents = {

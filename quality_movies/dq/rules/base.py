@@ -305,8 +305,7 @@ def where_sql(rule: model.Rule, ctx: RuleContext, source: str) -> str:
     import sqlglot
     from sqlglot import exp
 
-    # Deequ filters with Spark's expr(where), whose parser makes BETWEEN two comparisons
-    tree = sqlglot.parse_one(rule.where, read="spark").transform(_between_as_comparisons)
+    tree = sqlglot.parse_one(rule.where, read="spark")
 
     comparisons = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
 
@@ -314,11 +313,13 @@ def where_sql(rule: model.Rule, ctx: RuleContext, source: str) -> str:
         if isinstance(node, exp.Column) and not node.table:
             resolved = ctx.column(node.name, rule, source)
             sql = ctx.typed(resolved)
-            number = _compared_number(node, comparisons)
-            if ctx.column_types.get(resolved, "string") == "string" and number is not None:
-                sql = spark_text_as_number(sql, number)
+            if ctx.column_types.get(resolved, "string") == "string" and _compared_with_number(
+                node, comparisons
+            ):
+                # Spark compares text with a number as numbers; text that is none reads as NULL.
+                sql = f"TRY_CAST({sql} AS DOUBLE)"
             elif _read_as_text(node, ctx.column_types.get(resolved, "string")):
-                sql = text_of(sql, ctx.column_types[resolved])
+                sql = f"CAST({sql} AS VARCHAR)"
             return exp.paren(sqlglot.parse_one(sql, read="duckdb"), copy=False)
         return node
 
@@ -344,36 +345,6 @@ def _string_functions() -> tuple[type, ...]:
     )
 
 
-def text_of(sql: str, column_type: str) -> str:
-    """SQL giving a typed value's text as Spark SQL casts it to a string. A double reads as Java's
-    ``Double.toString``: "2365.0" and "0.001" as DuckDB writes them, but outside [1e-3, 1e7) in
-    Java's notation ("1.0E7", "1.234567890125E11", "1.0E-4", where DuckDB writes "10000000.0",
-    "123456789012.5", "0.0001"), "Infinity" and "NaN"; built from either engine's shortest digits, so
-    both give the same text."""
-    if column_type != "double":
-        return f"CAST({sql} AS VARCHAR)"
-    text = f"CAST({sql} AS VARCHAR)"
-    mantissa = f"regexp_replace(regexp_replace({text}, '[eE].*$', ''), '^-', '')"
-    power = f"(CASE WHEN {text} LIKE '%e%' OR {text} LIKE '%E%' THEN CAST(regexp_extract({text}, '[eE]([+-]?[0-9]+)$', 1) AS INTEGER) ELSE 0 END)"
-    whole = f"(CASE WHEN instr({mantissa}, '.') > 0 THEN instr({mantissa}, '.') - 1 ELSE length({mantissa}) END)"
-    digits = f"regexp_replace({mantissa}, '[.]', '')"
-    zeros = f"length(regexp_extract({digits}, '^(0*)', 1))"
-    significant = f"regexp_replace(regexp_replace({digits}, '^0+', ''), '0+$', '')"
-    exponent = f"CAST({power} + {whole} - 1 - {zeros} AS VARCHAR)"
-    scientific = (
-        f"concat(CASE WHEN {sql} < 0 THEN '-' ELSE '' END, substr({significant}, 1, 1), '.', "
-        f"CASE WHEN length({significant}) > 1 THEN substr({significant}, 2) ELSE '0' END, "
-        f"'E', {exponent})"
-    )
-    return (
-        f"CASE WHEN isnan({sql}) THEN 'NaN' "
-        f"WHEN {sql} > 1.7976931348623157e308 THEN 'Infinity' "
-        f"WHEN {sql} < -1.7976931348623157e308 THEN '-Infinity' "
-        f"WHEN {sql} = 0 OR (abs({sql}) >= 0.001 AND abs({sql}) < 10000000.0) THEN {text} "
-        f"ELSE {scientific} END"
-    )
-
-
 def _read_as_text(column: Any, column_type: str) -> bool:
     """Whether Spark reads this typed ``column`` as text: an argument of a string function
     (``length(x)``, ``x LIKE '1%'``) takes a number or boolean as its text (1500.0 as "1500.0"),
@@ -384,15 +355,13 @@ def _read_as_text(column: Any, column_type: str) -> bool:
 def spark_text_arguments(tree: Any, type_of: Callable[[str], str | None]) -> Any:
     """User SQL (a sqlglot tree) with each typed column that a string function reads cast to
     text, as Spark casts it; ``type_of`` gives a column's crawler type (None: not the data's)."""
-    import sqlglot
     from sqlglot import exp
 
     def cast(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Column) and not node.table:
             column_type = type_of(node.name)
             if column_type and _read_as_text(node, column_type):
-                text = text_of(node.sql(dialect="duckdb"), column_type)
-                return exp.paren(sqlglot.parse_one(text, read="duckdb"), copy=False)
+                return exp.cast(node.copy(), "VARCHAR")
             if column_type == "string" and isinstance(node.parent, (exp.Sum, exp.Avg)):
                 # Spark sums text as doubles (text that is no number reads as NULL)
                 return exp.TryCast(this=node.copy(), to=exp.DataType.build("DOUBLE"))
@@ -401,55 +370,24 @@ def spark_text_arguments(tree: Any, type_of: Callable[[str], str | None]) -> Any
     return tree.transform(cast)
 
 
-def _between_as_comparisons(node: Any) -> Any:
-    """``x BETWEEN a AND b`` as ``(x >= a AND x <= b)``, as Spark's parser reads it."""
-    from sqlglot import exp
-
-    if not isinstance(node, exp.Between):
-        return node
-    low = exp.GTE(this=node.this.copy(), expression=node.args["low"].copy())
-    high = exp.LTE(this=node.this.copy(), expression=node.args["high"].copy())
-    return exp.paren(exp.and_(low, high), copy=False)
-
-
-def _compared_number(column: Any, comparisons: tuple) -> str | None:
-    """The number literal ``column`` is compared with (``x > 1``: "1"), as written; None when it
-    is compared with no number."""
+def _compared_with_number(column: Any, comparisons: tuple) -> bool:
+    """Whether ``column`` is compared with a number literal (``x > 1``, ``x BETWEEN 0 AND 9``:
+    Spark's parser makes BETWEEN two comparisons, each casting text to a number)."""
     from sqlglot import exp
 
     parent = column.parent
-    if not isinstance(parent, comparisons):
-        return None
-    other = parent.expression if parent.this is column else parent.this
-    while isinstance(other, exp.Neg):
-        other = other.this
-    return other.this if isinstance(other, exp.Literal) and not other.is_string else None
-
-
-# Spark's cast of text to a whole number (UTF8String.toInt/toLong, ANSI off as on Glue): ASCII
-# blanks and control characters trimmed, a sign, digits, and a fraction that is dropped.
-_SPARK_BLANK = "[\\x00-\\x20\\x7f]*"
-_SPARK_INTEGRAL = f"^{_SPARK_BLANK}[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]*){_SPARK_BLANK}$"
-_INT_RANGE = (-(2**31), 2**31 - 1)
-_LONG_RANGE = (-(2**63), 2**63 - 1)
-
-
-def spark_text_as_number(raw: str, number: str) -> str:
-    """SQL reading text as Spark SQL (Glue's 3.5, ANSI off) reads it when comparing it with the
-    number literal ``number``: text against a whole-number literal is cast to that literal's
-    type (INT, or BIGINT beyond INT's range: "1.9" reads 1, "1e3" and out-of-range text NULL);
-    against a decimal or exponent literal (or a whole number beyond BIGINT) as a DOUBLE."""
-    whole = number.isdigit() and int(number) <= _LONG_RANGE[1]
-    if not whole:
-        return f"TRY_CAST({raw} AS DOUBLE)"
-    low, high = _INT_RANGE if int(number) <= _INT_RANGE[1] else _LONG_RANGE
-    sign = f"regexp_extract({raw}, {sql_string(f'^{_SPARK_BLANK}([+-]?)')}, 1)"
-    digits = f"regexp_extract({raw}, {sql_string(f'^{_SPARK_BLANK}[+-]?([0-9]*)')}, 1)"
-    value = f"TRY_CAST(concat({sign}, '0', {digits}) AS BIGINT)"
-    return (
-        f"CASE WHEN regexp_matches({raw}, {sql_string(_SPARK_INTEGRAL)}) "
-        f"AND {value} BETWEEN {low} AND {high} THEN {value} END"
-    )
+    if isinstance(parent, exp.Between) and parent.this is column:
+        others = [parent.args["low"], parent.args["high"]]
+    elif isinstance(parent, comparisons):
+        others = [parent.expression if parent.this is column else parent.this]
+    else:
+        return False
+    for other in others:
+        while isinstance(other, exp.Neg):
+            other = other.this
+        if isinstance(other, exp.Literal) and not other.is_string:
+            return True
+    return False
 
 
 def ratio(numerator: Any, denominator: Any) -> float:
