@@ -153,9 +153,14 @@ class Deployment:
         return queue_url
 
     def notifications(self, queue_url: str) -> list[dict[str, Any]]:
-        """The SNS envelopes delivered to the queue so far (subject and decoded message)."""
-        response = self.client("sqs").receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
-        envelopes = [json.loads(m["Body"]) for m in response.get("Messages", [])]
+        """The SNS envelopes delivered to the queue since the last call (subject and decoded
+        message); they are deleted, so none comes back when SQS's visibility timeout ends."""
+        sqs = self.client("sqs")
+        response = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
+        received = response.get("Messages", [])
+        for message in received:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        envelopes = [json.loads(m["Body"]) for m in received]
         return [{"subject": e["Subject"], "message": json.loads(e["Message"])} for e in envelopes]
 
 
